@@ -1,0 +1,1 @@
+"""Dataset loaders for the native layouts (IDX, UCI HAPT/HAR, speech WAV, npz)."""

@@ -1,0 +1,1 @@
+"""Board flow: boards, Yosys estimates, Vivado scripts, build reports and comparison."""

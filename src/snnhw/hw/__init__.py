@@ -1,0 +1,1 @@
+"""Amaranth generators: accumulate-only spiking LSTM core and MAC baseline core."""

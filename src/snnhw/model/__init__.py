@@ -1,0 +1,1 @@
+"""Float models: hard LSTM (non-spiking source), spiking LIF-LSTM, conversion."""

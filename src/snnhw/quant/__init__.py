@@ -1,0 +1,1 @@
+"""Quantizer, integer golden models (the bit-exact contract), frozen model file, energy."""

@@ -1,0 +1,1 @@
+"""Simulation drivers: cocotb runner wrappers, stimulus/expectation files, verification reports."""
