@@ -1,0 +1,324 @@
+"""Training and evaluation loops for the hard LSTM and the spiking LSTM.
+
+:func:`fit` trains any :mod:`snnhw.model` classifier (``forward(x [B,N,D], lengths [B]) →
+logits [B,C]``) with Adam on the cross-entropy loss, validates after every epoch, stops
+early after ``patience`` epochs without a better validation accuracy and leaves the model
+holding the best-validation weights. It is reproducible: same seed, data and thread count
+→ bit-identical weights (see :mod:`snnhw.train.seed`).
+
+Accuracies are fractions in [0, 1]; losses are mean cross-entropies in nats; times in
+seconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from snnhw.errors import UserError
+from snnhw.train.seed import deterministic, generator, seed_everything, set_threads
+
+EVAL_SEED: int = 0
+"""Seed of the generator used while evaluating (fixes the rate encoding's draws), so that
+evaluating the same model on the same data always gives the same figure."""
+
+
+class SequenceData(Protocol):
+    """What the trainer needs from a :class:`snnhw.data.SequenceDataset` split."""
+
+    x: Any  # float32 [S, N, D]
+    y: Any  # int64 [S]
+    lengths: Any  # int64 [S], valid elements per sequence (≤ N)
+
+
+class Bundle(Protocol):
+    """What :func:`fit` needs from a :class:`snnhw.data.DataBundle`."""
+
+    train: SequenceData
+    val: SequenceData
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`fit`.
+
+    Attributes:
+        history: one dict per epoch: ``epoch`` (1-based), ``loss`` (mean training
+            cross-entropy), ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``seconds``
+            (wall time of the epoch including validation), ``lr``.
+        best_epoch: epoch whose weights the model holds after :func:`fit` (1-based; 0 if no
+            epoch ran).
+        best_val_accuracy: validation accuracy of those weights.
+        best_val_loss: validation loss of those weights.
+        stopped_early: True when patience ran out before ``epochs``.
+        settings: the hyper-parameters of the run (JSON-able).
+    """
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_accuracy: float = float("nan")
+    best_val_loss: float = float("nan")
+    stopped_early: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of completed epochs."""
+        return len(self.history)
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        """Mean wall time of one epoch (training + validation), in seconds."""
+        if not self.history:
+            return float("nan")
+        return sum(h["seconds"] for h in self.history) / len(self.history)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able summary (stored in checkpoints)."""
+        return {
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_val_accuracy,
+            "best_val_loss": self.best_val_loss,
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "settings": dict(self.settings),
+        }
+
+
+def split_tensors(dataset: SequenceData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x float32 [S,N,D], y int64 [S], lengths int64 [S])`` of a split as CPU tensors."""
+    x = torch.as_tensor(dataset.x, dtype=torch.float32)
+    y = torch.as_tensor(dataset.y, dtype=torch.int64)
+    lengths = torch.as_tensor(dataset.lengths, dtype=torch.int64)
+    if x.dim() != 3 or y.shape != (x.shape[0],) or lengths.shape != (x.shape[0],):
+        raise UserError(
+            f"dataset split has inconsistent shapes: x {tuple(x.shape)}, y {tuple(y.shape)}, "
+            f"lengths {tuple(lengths.shape)} (expected [S,N,D], [S], [S])"
+        )
+    return x, y, lengths
+
+
+def subsample(dataset: SequenceData, limit: int, seed: int) -> SequenceData:
+    """A random subset of ``limit`` sequences (same order for the same seed), same type.
+
+    Returns ``dataset`` itself when it has at most ``limit`` sequences.
+    """
+    if limit < 1:
+        raise UserError(f"the training subset size must be ≥ 1, got {limit}")
+    x, y, lengths = split_tensors(dataset)
+    if limit >= x.shape[0]:
+        return dataset
+    index = torch.randperm(x.shape[0], generator=generator(seed, stream=0))[:limit]
+    index, _ = torch.sort(index)
+    parts = {"x": x[index], "y": y[index], "lengths": lengths[index]}
+    if isinstance(dataset.x, torch.Tensor):
+        converted = parts
+    else:
+        converted = {k: v.numpy() for k, v in parts.items()}
+    if dataclasses.is_dataclass(dataset) and not isinstance(dataset, type):
+        return dataclasses.replace(dataset, **converted)
+    return type(dataset)(**converted)
+
+
+def _batches(n: int, batch_size: int, order: torch.Tensor | None) -> list[torch.Tensor]:
+    index = order if order is not None else torch.arange(n)
+    return [index[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _forward(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Logits of one batch, with the padding beyond the batch's longest sequence cut off."""
+    width = int(lengths.max())
+    return model(x[:, :width], lengths)
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: SequenceData,
+    batch_size: int = 256,
+    *,
+    progress: bool = False,
+    seed: int = EVAL_SEED,
+) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of ``model`` on a split.
+
+    Runs in eval mode without gradients; random draws (rate encoding) come from a forked
+    generator seeded with ``seed``, so the result is repeatable and the caller's random
+    stream is left untouched. Returns ``{"accuracy": fraction, "loss": nats, "n": count}``.
+    """
+    if batch_size < 1:
+        raise UserError(f"batch size must be ≥ 1, got {batch_size}")
+    x, y, lengths = split_tensors(dataset)
+    n = x.shape[0]
+    if n == 0:
+        raise UserError("cannot evaluate on an empty dataset split")
+    was_training = model.training
+    model.eval()
+    correct = 0
+    loss_sum = 0.0
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for index in tqdm(_batches(n, batch_size, None), desc="eval", leave=False,
+                              disable=not progress, file=sys.stderr):
+                logits = _forward(model, x[index], lengths[index])
+                loss_sum += float(nn.functional.cross_entropy(logits, y[index], reduction="sum"))
+                correct += int((logits.argmax(dim=1) == y[index]).sum())
+    finally:
+        model.train(was_training)
+    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n}
+
+
+def _default_log(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def _constrain(model: nn.Module) -> None:
+    """Apply the model's own parameter constraints (e.g. θ > 0) after an optimiser step."""
+    for module in model.modules():
+        hook = getattr(module, "constrain_parameters", None)
+        if callable(hook):
+            hook()
+
+
+def fit(
+    model: nn.Module,
+    bundle: Bundle,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    patience: int | None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = _default_log,
+    grad_clip: float | None = 5.0,
+    threads: int | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
+
+    Args:
+        model: a hard or spiking LSTM classifier (any ``nn.Module`` with the model
+            interface); on return it holds the weights of the best validation epoch.
+        bundle: the data (``train`` and ``val`` splits, already normalised).
+        epochs: maximum number of passes over the training split (≥ 1).
+        lr: Adam learning rate.
+        batch_size: sequences per optimiser step.
+        seed: seeds the global generators (model initialisation happens before, so seed
+            it yourself with :func:`snnhw.train.seed.seed_everything` before building the
+            model if its initial weights must be reproducible) and the per-epoch shuffles.
+        patience: stop after this many consecutive epochs without a better validation
+            accuracy (ties broken by a lower validation loss); ``None`` or 0 never stops early.
+        progress: show tqdm bars (epochs, and batches with running loss/accuracy).
+        log: receives one summary line per epoch; ``None`` for silence.
+        grad_clip: maximum global gradient L2 norm, ``None`` for no clipping.
+        threads: torch intra-op threads (``None`` → 2 or the number of cores if fewer).
+
+    Returns:
+        The per-epoch history and the selection outcome.
+    """
+    if epochs < 1:
+        raise UserError(f"epochs must be ≥ 1, got {epochs}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise UserError(f"learning rate must be a positive number, got {lr}")
+    if batch_size < 1:
+        raise UserError(f"batch size must be ≥ 1, got {batch_size}")
+    if patience is not None and patience < 0:
+        raise UserError(f"patience must be ≥ 0, got {patience}")
+    x, y, lengths = split_tensors(bundle.train)
+    n = x.shape[0]
+    if n == 0:
+        raise UserError("the training split is empty")
+    if split_tensors(bundle.val)[0].shape[0] == 0:
+        raise UserError("the validation split is empty (model selection needs one; raise val_fraction)")
+
+    threads = set_threads(threads)
+    seed_everything(seed)
+    result = TrainResult(settings={
+        "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
+        "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "Adam",
+        "train_size": n,
+    })
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise UserError("the model has no trainable parameters")
+    optimizer = torch.optim.Adam(params, lr=lr)
+    best_state: dict[str, torch.Tensor] | None = None
+    stale = 0
+
+    with deterministic():
+        epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.stderr)
+        for epoch in epoch_bar:
+            start = time.perf_counter()
+            model.train()
+            order = torch.randperm(n, generator=generator(seed, stream=epoch))
+            loss_sum = 0.0
+            correct = 0
+            seen = 0
+            batch_bar = tqdm(_batches(n, batch_size, order), desc=f"epoch {epoch}", leave=False,
+                             disable=not progress, file=sys.stderr)
+            for index in batch_bar:
+                logits = _forward(model, x[index], lengths[index])
+                loss = nn.functional.cross_entropy(logits, y[index])
+                if not torch.isfinite(loss):
+                    raise UserError(f"training diverged (loss {float(loss)}) in epoch {epoch}; "
+                                    "try a lower learning rate")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(params, grad_clip)
+                optimizer.step()
+                _constrain(model)
+                count = index.numel()
+                loss_sum += float(loss) * count
+                correct += int((logits.detach().argmax(dim=1) == y[index]).sum())
+                seen += count
+                batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+            batch_bar.close()
+            val = evaluate(model, bundle.val, batch_size=max(batch_size, 256))
+            record = {
+                "epoch": epoch,
+                "loss": loss_sum / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val["loss"],
+                "val_accuracy": val["accuracy"],
+                "seconds": time.perf_counter() - start,
+                "lr": lr,
+            }
+            result.history.append(record)
+            improved = best_state is None or (
+                val["accuracy"] > result.best_val_accuracy
+                or (val["accuracy"] == result.best_val_accuracy and val["loss"] < result.best_val_loss)
+            )
+            if improved:
+                best_state = copy.deepcopy(model.state_dict())
+                result.best_epoch = epoch
+                result.best_val_accuracy = val["accuracy"]
+                result.best_val_loss = val["loss"]
+                stale = 0
+            else:
+                stale += 1
+            epoch_bar.set_postfix(val_acc=f"{100 * val['accuracy']:.2f}%",
+                                  best=f"{100 * result.best_val_accuracy:.2f}%@{result.best_epoch}")
+            if log is not None:
+                log(f"epoch {epoch}: loss {record['loss']:.4f}, train {100 * record['train_accuracy']:.2f} %, "
+                    f"val {100 * record['val_accuracy']:.2f} % (loss {record['val_loss']:.4f}), "
+                    f"{record['seconds']:.1f} s" + (" *" if improved else ""))
+            if patience and stale >= patience:
+                result.stopped_early = epoch < epochs
+                break
+        epoch_bar.close()
+
+    assert best_state is not None  # at least one epoch ran
+    model.load_state_dict(best_state)
+    return result
