@@ -121,14 +121,13 @@ def subsample(dataset: SequenceData, limit: int, seed: int) -> SequenceData:
         return dataset
     index = torch.randperm(x.shape[0], generator=generator(seed, stream=0))[:limit]
     index, _ = torch.sort(index)
+    subset = getattr(dataset, "subset", None)
+    if callable(subset):  # snnhw.data.SequenceDataset
+        return subset(index.numpy())
     parts = {"x": x[index], "y": y[index], "lengths": lengths[index]}
-    if isinstance(dataset.x, torch.Tensor):
-        converted = parts
-    else:
-        converted = {k: v.numpy() for k, v in parts.items()}
-    if dataclasses.is_dataclass(dataset) and not isinstance(dataset, type):
-        return dataclasses.replace(dataset, **converted)
-    return type(dataset)(**converted)
+    if not isinstance(dataset.x, torch.Tensor):
+        parts = {k: v.numpy() for k, v in parts.items()}
+    return dataclasses.replace(dataset, **parts)
 
 
 def _batches(n: int, batch_size: int, order: torch.Tensor | None) -> list[torch.Tensor]:

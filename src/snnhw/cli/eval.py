@@ -1,0 +1,81 @@
+"""``snnhw eval``: accuracy of a model file on its dataset's test (or validation) split.
+
+Example::
+
+    snnhw eval --model spiking.pt --split test --json eval.json
+
+The dataset is rebuilt from what the model file records (loader, options, split seed,
+validation fraction); ``--data-dir`` points to it when it moved. The model file type is
+recognised from its content (:func:`detect_kind`); each kind has its own evaluator in
+:data:`EVALUATORS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from snnhw.cli.train import existing_file, write_json
+from snnhw.errors import UserError
+
+
+def detect_kind(path: Path) -> str:
+    """The kind of model file at ``path``, from its content (never by executing it).
+
+    ``"checkpoint"``: a float model written by ``snnhw train``/``convert`` (a torch archive).
+    Raises UserError for anything else.
+    """
+    from snnhw.train.checkpoint import is_torch_archive
+
+    if is_torch_archive(path):
+        return "checkpoint"
+    raise UserError(f"{path} is not an snnhw model file (expected a checkpoint written by snnhw train/convert)")
+
+
+def eval_checkpoint(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate a float checkpoint on ``args.split``; returns the JSON record."""
+    from snnhw.train.checkpoint import load_checkpoint
+    from snnhw.train.seed import set_threads
+    from snnhw.train.trainer import evaluate
+
+    set_threads()
+    ckpt = load_checkpoint(path)
+    model = ckpt.build_model()
+    bundle = ckpt.load_data(args.data_dir, progress=args.progress)
+    result = evaluate(model, getattr(bundle, args.split), batch_size=args.batch_size, progress=args.progress)
+    return {"model": str(path), "kind": "checkpoint", "split": args.split, "dataset": ckpt.data_meta.get("dataset"),
+            "config": ckpt.cfg.to_dict(), **result}
+
+
+EVALUATORS: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
+    "checkpoint": eval_checkpoint,
+}
+"""Evaluator of each model-file kind returned by :func:`detect_kind`."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``snnhw eval``."""
+    p = sub.add_parser("eval", help="accuracy of a model on its dataset", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="model file (.pt checkpoint)")
+    p.add_argument("--data-dir", help="dataset path (default: the one stored in the model file)")
+    p.add_argument("--split", choices=("test", "val"), default="test", help="split to evaluate (default test)")
+    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+    p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``snnhw eval``; returns the exit status."""
+    path = existing_file(args.model, "model")
+    json_out = Path(args.json) if args.json else None
+    if json_out is not None and not json_out.parent.exists():
+        raise UserError(f"--json directory {json_out.parent} does not exist")
+    record = EVALUATORS[detect_kind(path)](path, args)
+    print(f"{path}: {args.split} accuracy {100 * record['accuracy']:.2f} % (n={record['n']}, "
+          f"loss {record['loss']:.4f})")
+    if json_out is not None:
+        write_json(json_out, record)
+    return 0

@@ -1,0 +1,226 @@
+"""``snnhw train``: train a hard LSTM, a spiking LSTM from scratch, or fine-tune a converted one.
+
+Examples::
+
+    snnhw train --data har --data-dir ../shared/data/uci-hapt -o hard.pt
+    snnhw train --init hard.pt --T 4 -o spiking.pt          # convert + SNN fine-tuning
+    snnhw train --data mnist --data-dir ../shared/data/mnist-10k --spiking --T 2 -o snn.pt
+
+The output checkpoint (see :mod:`snnhw.train.checkpoint`) records the model config, the
+weights, how the data were loaded, the normalisation, the metrics and the per-epoch history;
+a JSON summary is written beside it (same name, ``.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from snnhw.errors import UserError
+
+DATASET_NAMES = ("mnist", "har", "fsdd", "gsc", "npz")
+"""Dataset names accepted by ``--data`` (the loaders of :mod:`snnhw.data.registry`)."""
+
+
+def add_conversion_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The spiking-model switches shared by ``train`` and ``convert``; returns their group."""
+    group = parser.add_argument_group("spiking model")
+    group.add_argument("--T", type=int, default=4, help="time steps per sequence element (default 4)")
+    group.add_argument("--encoding", choices=("direct", "rate"), default="direct",
+                       help="layer-1 input encoding (default direct)")
+    group.add_argument("--nonspiking-gate", choices=("g", "i"), default="g",
+                       help="which of the i, g gates stays non-spiking (default g)")
+    group.add_argument("--no-shift", dest="shift", action="store_false",
+                       help="do not apply the θ/(2T) threshold shifts")
+    return group
+
+
+def conversion_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The ModelConfig fields set by :func:`add_conversion_args` (and the train switches)."""
+    changes: dict[str, Any] = {
+        "spiking": True, "T": args.T, "encoding": args.encoding,
+        "nonspiking_gate": args.nonspiking_gate, "shift": args.shift,
+    }
+    for name in ("train_theta", "train_leak"):
+        if hasattr(args, name):
+            changes[name] = getattr(args, name)
+    return changes
+
+
+def parse_data_options(items: list[str] | None) -> dict[str, str]:
+    """``["key=value", ...]`` → dict (values stay strings; the loader parses them)."""
+    options: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--data-opt expects key=value, got {item!r}")
+        options[key] = value.strip()
+    return options
+
+
+def existing_file(path: str, what: str) -> Path:
+    """``path`` as a Path if it is an existing file; UserError otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{what} {p} does not exist")
+    if not p.is_file():
+        raise UserError(f"{what} {p} is not a file")
+    return p
+
+
+def output_path(path: str) -> Path:
+    """``path`` as a Path if it can be written (its directory exists); UserError otherwise.
+
+    The step's JSON record goes beside it (``path`` with suffix ``.json``), so ``path`` itself
+    must not end in ``.json``.
+    """
+    p = Path(path)
+    if p.suffix == ".json":
+        raise UserError(f"output {p} must not end in .json (the JSON summary is written beside it)")
+    if p.is_dir():
+        raise UserError(f"output {p} is a directory")
+    if not p.parent.exists():
+        raise UserError(f"output directory {p.parent} does not exist")
+    return p
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON (the machine-readable record of a step)."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``snnhw train``."""
+    p = sub.add_parser("train", help="train a hard or spiking LSTM (or fine-tune a converted one)",
+                       description=__doc__.split("\n\n")[0])
+    data = p.add_argument_group("data")
+    data.add_argument("--data", choices=DATASET_NAMES, help="dataset loader (default: the --init model's)")
+    data.add_argument("--data-dir", help="dataset path (default: the --init model's)")
+    data.add_argument("--data-opt", action="append", metavar="KEY=VALUE",
+                      help="loader option (repeatable)")
+    data.add_argument("--val-fraction", type=float, default=None,
+                      help="validation fraction carved from train (default 0.1, or the --init model's)")
+    data.add_argument("--limit-train", type=int, default=None, metavar="K",
+                      help="train on a random subset of K training sequences (quick runs)")
+    model = p.add_argument_group("model")
+    model.add_argument("--spiking", action="store_true", help="train a spiking LSTM (implied by --init)")
+    model.add_argument("--hidden", type=int, default=None, help="hidden units per layer (default 128)")
+    model.add_argument("--layers", type=int, default=None, help="LSTM layers, 1 or 2 (default 1)")
+    model.add_argument("--head-hidden", type=int, default=None,
+                       help="width of a hidden FC layer in the head, 0 for none (default 0)")
+    model.add_argument("--init", metavar="HARD_CKPT",
+                       help="hard-LSTM checkpoint to convert and fine-tune as a spiking LSTM")
+    spiking = add_conversion_args(p)
+    spiking.add_argument("--no-train-theta", dest="train_theta", action="store_false",
+                         help="keep the thresholds θ fixed")
+    spiking.add_argument("--no-train-leak", dest="train_leak", action="store_false",
+                         help="keep the leaks λ fixed")
+    fit = p.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    fit.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    fit.add_argument("--patience", type=int, default=5,
+                     help="stop after this many epochs without a better validation accuracy; 0: never")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``snnhw train``; returns the exit status."""
+    out = output_path(args.output)
+    user_options = parse_data_options(args.data_opt)
+    if args.limit_train is not None and args.limit_train < 1:
+        raise UserError(f"--limit-train must be ≥ 1, got {args.limit_train}")
+
+    import torch
+
+    from snnhw.data.registry import load_dataset
+    from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
+    from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
+    from snnhw.train.seed import seed_everything, set_threads
+    from snnhw.train.trainer import evaluate, fit, subsample
+
+    set_threads()
+    init = None
+    if args.init is not None:
+        init = load_checkpoint(existing_file(args.init, "--init checkpoint"))
+        if init.cfg.spiking:
+            raise UserError(f"--init needs a non-spiking (hard LSTM) checkpoint; {args.init} is spiking")
+
+    # Data: explicit flags, else the init model's settings.
+    if init is not None and args.data is None:
+        name = init.data_meta.get("dataset")
+        options = {**dict(init.data_meta.get("options") or {}), **user_options}
+    else:
+        name, options = args.data, user_options
+    if name is None:
+        raise UserError("--data is required (unless --init gives a checkpoint to take it from)")
+    data_dir = args.data_dir
+    if data_dir is None and init is not None:
+        data_dir = init.data_meta.get("source")
+    if data_dir is None:
+        raise UserError("--data-dir is required (unless --init gives a checkpoint to take it from)")
+    if not Path(data_dir).exists():
+        raise UserError(f"data path {data_dir} does not exist")
+    val_fraction = args.val_fraction
+    if val_fraction is None:
+        val_fraction = float(init.data_meta.get("val_fraction", 0.1)) if init is not None else 0.1
+    split_seed = int(init.data_meta.get("seed", args.seed)) if init is not None and args.data is None else args.seed
+    bundle = load_dataset(name, data_dir, seed=split_seed, val_fraction=val_fraction, options=options,
+                          progress=args.progress)
+    if args.limit_train is not None:
+        bundle.train = subsample(bundle.train, args.limit_train, args.seed)
+    n_features = int(bundle.train.x.shape[2])
+    n_classes = len(bundle.class_names)
+
+    # Model.
+    seed_everything(args.seed)
+    source: dict[str, Any] | None = None
+    if init is not None:
+        for flag, field in (("hidden", "hidden_size"), ("layers", "num_layers"), ("head_hidden", "head_hidden")):
+            given = getattr(args, flag)
+            if given is not None and given != getattr(init.cfg, field):
+                raise UserError(f"--{flag.replace('_', '-')} {given} differs from the --init model's "
+                                f"{field} = {getattr(init.cfg, field)}")
+        if (init.cfg.input_size, init.cfg.num_classes) != (n_features, n_classes):
+            raise UserError(f"the data ({n_features} features, {n_classes} classes) do not fit the --init "
+                            f"model ({init.cfg.input_size} features, {init.cfg.num_classes} classes)")
+        cfg = init.cfg.replace(**conversion_changes(args))
+        model = convert_hard_to_spiking(init.build_model(), cfg)
+        converted = evaluate(model, bundle.val)
+        source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
+                  "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
+                  "converted_val_accuracy": converted["accuracy"]}
+        print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted['accuracy']:.2f} %")
+    else:
+        fields: dict[str, Any] = {
+            "input_size": n_features, "num_classes": n_classes,
+            "hidden_size": 128 if args.hidden is None else args.hidden,
+            "num_layers": 1 if args.layers is None else args.layers,
+            "head_hidden": 0 if args.head_hidden is None else args.head_hidden,
+        }
+        if args.spiking:
+            fields.update(conversion_changes(args))
+        cfg = ModelConfig(**fields)
+        model = build_model(cfg)
+
+    result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                 patience=args.patience, progress=args.progress)
+    test = evaluate(model, bundle.test)
+    metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
+               "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],
+               "torch_threads": torch.get_num_threads()}
+    save_checkpoint(out, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
+                    class_names=bundle.class_names, normalisation=bundle.normalisation,
+                    metrics=metrics, history=result.history, source=source)
+    write_json(out.with_suffix(".json"), {"checkpoint": str(out), "config": cfg.to_dict(), "metrics": metrics,
+                                          "history": result.history, "source": source})
+    print(f"saved {out}: test accuracy {100 * test['accuracy']:.2f} % (n={test['n']}), best val "
+          f"{100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}, "
+          f"{result.seconds_per_epoch:.1f} s/epoch")
+    return 0

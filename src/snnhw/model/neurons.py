@@ -1,0 +1,100 @@
+"""Activation functions and spiking neurons of the float models (one step, vectorised).
+
+Everything here is elementwise on tensors of any shape; thresholds and leaks are tensors that
+broadcast against the membrane (0-dim parameters, or per-slot tensors built from them).
+All quantities are dimensionless floats in the unit of the pre-activation z.
+
+* :func:`hard_sigmoid`, :func:`hard_tanh2`: the non-spiking source activations.
+* :class:`SpikeFunction`: Heaviside step ``[u > θ]`` with the triangular surrogate gradient
+  ``∂s/∂u = (γ/θ)·max(0, 1 − |u/θ − 1|)`` (paper, after Bellec et al. 2018); the gradient also
+  reaches θ through ``s = H(u/θ − 1)``: ``∂s/∂θ = −(u/θ)·∂s/∂u``.
+* :func:`binary_lif`, :func:`ternary_lif`, :func:`ternary_shift`: one time step of the LIF
+  neurons (leak first, then add the input, compare, soft reset).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def hard_sigmoid(z: Tensor, v: Tensor) -> Tensor:
+    """Hard sigmoid ``clip(z/v + 1/2, 0, 1)`` with threshold ``v > 0`` (slope 1/v, centred at 0)."""
+    return torch.clamp(z / v + 0.5, 0.0, 1.0)
+
+
+def hard_tanh2(z: Tensor, v_pos: Tensor, v_neg: Tensor) -> Tensor:
+    """Hard tanh with two thresholds (paper: two decoupled hard sigmoids).
+
+    ``clip(z/v_pos, 0, 1)`` for ``z ≥ 0`` and ``clip(z/v_neg, −1, 0)`` for ``z < 0``; both
+    thresholds are positive magnitudes.
+    """
+    return torch.where(z >= 0, torch.clamp(z / v_pos, 0.0, 1.0), torch.clamp(z / v_neg, -1.0, 0.0))
+
+
+class SpikeFunction(torch.autograd.Function):
+    """``s = [u > θ]`` (1.0 or 0.0 in u's dtype) with the triangular surrogate gradient.
+
+    Backward: ``∂s/∂u = (γ/θ)·max(0, 1 − |u/θ − 1|)`` and ``∂s/∂θ = −(u/θ)·∂s/∂u`` (the
+    derivative of the surrogate of ``H(u/θ − 1)``), summed to θ's shape (θ is usually 0-dim).
+    ``γ`` is a Python float (``ModelConfig.gamma``), the peak of the surrogate in units of 1/θ.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, theta: Tensor, gamma: float) -> Tensor:  # noqa: D102
+        ctx.save_for_backward(u, theta)
+        ctx.gamma = gamma
+        return (u > theta).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # noqa: D102
+        u, theta = ctx.saved_tensors
+        x = u / theta
+        grad_u = grad * (ctx.gamma / theta) * torch.clamp(1.0 - torch.abs(x - 1.0), min=0.0)
+        grad_theta = None
+        if ctx.needs_input_grad[1]:
+            grad_theta = (-(grad_u * x)).sum_to_size(theta.shape)
+        return (grad_u if ctx.needs_input_grad[0] else None), grad_theta, None
+
+
+spike = SpikeFunction.apply
+"""``spike(u, θ, γ)``: :class:`SpikeFunction` as a function."""
+
+
+def binary_lif(u_prev: Tensor, z: Tensor, theta: Tensor, leak: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
+    """One step of the binary LIF neuron (sigmoid-type gates).
+
+    ``u = leak·u_prev + z;  s = [u > θ];  u ← u − θ·s`` (soft reset).
+
+    Returns ``(s, u)``: the spike in {0, 1} and the membrane after the reset.
+    """
+    u = u_prev * leak + z
+    s = spike(u, theta, gamma)
+    return s, u - theta * s
+
+
+def ternary_shift(y: Tensor, sigma_pos: Tensor, sigma_neg: Tensor) -> Tensor:
+    """The paper's sign-dependent shift: ``y + σ+`` if ``y > 0``, ``y − σ−`` if ``y < 0``, else ``y``.
+
+    With ``σ± = θ±/(2T)`` this is the optimal shift of a ternary IF neuron (Appendix B).
+    """
+    return torch.where(y > 0, y + sigma_pos, torch.where(y < 0, y - sigma_neg, y))
+
+
+def ternary_lif(
+    u_prev: Tensor, y: Tensor, theta_pos: Tensor, theta_neg: Tensor, leak: Tensor, gamma: float
+) -> tuple[Tensor, Tensor]:
+    """One step of the ternary LIF neuron (tanh-type: g when it spikes, and the activation of c).
+
+    ``u = leak·u_prev + y;  s = +1 if u > θ+, −1 if u < −θ−, else 0;  u ← u − θ+`` (s = +1)
+    ``or u + θ−`` (s = −1). ``y`` is the already shifted input (see :func:`ternary_shift`).
+    The surrogate gradient of the negative half is the mirrored triangle around ``u = −θ−``.
+
+    Returns ``(s, u)``: the spike in {−1, 0, +1} and the membrane after the reset.
+    """
+    u = u_prev * leak + y
+    s_pos = spike(u, theta_pos, gamma)
+    s_neg = spike(-u, theta_neg, gamma)
+    return s_pos - s_neg, u - theta_pos * s_pos + theta_neg * s_neg
