@@ -251,7 +251,7 @@ def options_help(spec: dict[str, Option]) -> str:
     """One indented line per option: name, type, default, help."""
     lines = []
     for k, opt in spec.items():
-        default = "auto" if opt.default is None else (
+        default = ("auto" if opt.feature else "off") if opt.default is None else (
             ",".join(map(str, opt.default)) if isinstance(opt.default, list) else opt.default)
         choice = f" [{'|'.join(opt.choices)}]" if opt.choices else ""
         lines.append(f"    {k} ({opt.kind}{choice}, default {default}): {opt.help}")

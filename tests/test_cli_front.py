@@ -1,0 +1,106 @@
+"""Front-end CLI end to end on a tiny npz dataset: train hard → convert → fine-tune → eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnhw.cli import main
+from snnhw.train.checkpoint import load_checkpoint
+from train_fixtures import write_npz
+
+QUICK = ["--hidden", "8", "--batch-size", "32", "--lr", "0.01", "--no-progress"]
+
+
+def _ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snnhw: error: "), err
+    assert message in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_npz(tmp_path_factory.mktemp("data") / "toy.npz")
+
+
+def test_train_convert_finetune_eval(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hard, conv, spk = tmp_path / "hard.pt", tmp_path / "conv.pt", tmp_path / "spk.pt"
+    out = _ok(capsys, ["train", "--data", "npz", "--data-dir", str(data), "--data-opt", "test_fraction=0.25",
+                       "--epochs", "3", "--seed", "1", *QUICK, "-o", str(hard)])
+    assert "test accuracy" in out
+    h = load_checkpoint(hard)
+    assert not h.cfg.spiking and h.cfg.hidden_size == 8 and h.class_names == ["a", "b", "c"]
+    assert h.data_meta["dataset"] == "npz" and h.data_meta["options"]["test_fraction"] == 0.25
+    assert len(h.history) == h.metrics["epochs_run"] == 3
+    summary = json.loads(hard.with_suffix(".json").read_text())
+    assert summary["metrics"]["test_accuracy"] == h.metrics["test_accuracy"]
+
+    out = _ok(capsys, ["convert", "--model", str(hard), "--T", "2", "--nonspiking-gate", "i", "--eval",
+                       "--no-progress", "-o", str(conv)])
+    c = load_checkpoint(conv)
+    assert c.cfg == h.cfg.replace(spiking=True, T=2, nonspiking_gate="i")
+    assert c.source is not None and c.source["kind"] == "conversion" and c.history == []
+    assert f"{100 * c.metrics['test_accuracy']:.2f} %" in out
+
+    _ok(capsys, ["train", "--init", str(hard), "--T", "2", "--no-train-leak", "--epochs", "1",
+                 "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(spk)])
+    s = load_checkpoint(spk)
+    assert s.cfg == h.cfg.replace(spiking=True, T=2, train_leak=False)
+    assert s.data_meta["options"] == h.data_meta["options"] and s.normalisation == h.normalisation
+    assert s.source is not None and s.source["init"] == str(hard.resolve())
+    leaks = {n: t for n, t in s.state_dict.items() if "leak" in n}
+    assert leaks and all(bool((t == 1).all()) for t in leaks.values()), "λ frozen at its IF value 1"
+
+    record = tmp_path / "eval.json"
+    out = _ok(capsys, ["eval", "--model", str(spk), "--json", str(record), "--no-progress"])
+    result = json.loads(record.read_text())
+    assert result["accuracy"] == s.metrics["test_accuracy"] and result["n"] == s.metrics["test_n"]
+    assert f"test accuracy {100 * result['accuracy']:.2f} %" in out
+    out = _ok(capsys, ["eval", "--model", str(hard), "--split", "val", "--data-dir", str(data), "--no-progress"])
+    assert f"val accuracy {100 * h.metrics['val_accuracy']:.2f} %" in out
+
+
+def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hard = tmp_path / "hard.pt"
+    _ok(capsys, ["train", "--data", "npz", "--data-dir", str(data), "--epochs", "1", "--spiking", "--T", "1",
+                 *QUICK, "-o", str(hard)])  # a spiking model trained from scratch
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model\n")
+    bare = tmp_path / "bare.pt"
+    torch.save({"w": torch.zeros(2)}, bare)
+    train = ["train", "--data", "npz", "--data-dir", str(data), "--epochs", "1", *QUICK, "-o", str(tmp_path / "x.pt")]
+    cases = [
+        (["eval", "--model", str(tmp_path / "missing.pt")], "does not exist"),
+        (["eval", "--model", str(text)], "not an snnhw model file"),
+        (["eval", "--model", str(bare)], "not an snnhw checkpoint"),
+        (["eval", "--model", str(hard), "--data-dir", str(tmp_path / "gone")], "does not exist"),
+        (["convert", "--model", str(hard), "-o", str(tmp_path / "c.pt")], "already a spiking model"),
+        (["train", "--init", str(hard), "-o", str(tmp_path / "y.pt")], "non-spiking"),
+        ([*train, "--data-opt", "test_fraction"], "key=value"),
+        ([*train, "--data-opt", "bogus=1"], "unknown option"),
+        ([*train, "--data-dir", str(tmp_path / "nowhere")], "does not exist"),
+        ([*train, "--spiking", "--T", "0"], "T must be"),
+        ([*train, "--epochs", "0"], "epochs"),
+        ([*train, "--limit-train", "0"], "--limit-train"),
+        (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
+        (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "no" / "z.pt")],
+         "does not exist"),
+    ]
+    for argv, message in cases:
+        _fails(capsys, argv, message)
+    assert not (tmp_path / "x.pt").exists()

@@ -1,0 +1,125 @@
+"""Trainer: reproducibility, early stopping with best-state selection, evaluation, subsets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+import snnhw.train.trainer as trainer
+from snnhw.data.registry import load_dataset
+from snnhw.errors import UserError
+from snnhw.model import ModelConfig, build_model
+from snnhw.train.seed import seed_everything
+from snnhw.train.trainer import evaluate, fit, subsample
+from train_fixtures import write_npz
+
+HARD = ModelConfig(input_size=3, num_classes=3, hidden_size=8)
+SPIKING = HARD.replace(spiking=True, T=2)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    path = write_npz(tmp_path_factory.mktemp("data") / "toy.npz")
+    return load_dataset("npz", str(path), seed=0, val_fraction=0.2, progress=False)
+
+
+def _train(cfg: ModelConfig, bundle, seed: int, epochs: int = 2):  # type: ignore[no-untyped-def]
+    seed_everything(seed)
+    model = build_model(cfg)
+    result = fit(model, bundle, epochs=epochs, lr=0.01, batch_size=32, seed=seed, patience=None,
+                 progress=False, log=None)
+    return model, result
+
+
+@pytest.mark.parametrize("cfg", [HARD, SPIKING.replace(encoding="rate")], ids=["hard", "spiking-rate"])
+def test_same_seed_same_weights(bundle, cfg: ModelConfig) -> None:  # type: ignore[no-untyped-def]
+    a, ra = _train(cfg, bundle, seed=3)
+    b, rb = _train(cfg, bundle, seed=3)
+    c, _ = _train(cfg, bundle, seed=4)
+    for name, tensor in a.state_dict().items():
+        assert torch.equal(tensor, b.state_dict()[name]), name
+    assert any(not torch.equal(t, c.state_dict()[n]) for n, t in a.state_dict().items())
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in ra.history]
+    assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in rb.history]
+
+
+def test_history_and_learning(bundle) -> None:  # type: ignore[no-untyped-def]
+    model, result = _train(HARD, bundle, seed=0, epochs=6)
+    assert result.epochs_run == 6 and not result.stopped_early
+    assert [h["epoch"] for h in result.history] == list(range(1, 7))
+    for h in result.history:
+        assert set(h) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "lr"}
+        assert 0 <= h["train_accuracy"] <= 1 and 0 <= h["val_accuracy"] <= 1 and h["seconds"] > 0
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    # The model holds the best epoch's weights: re-evaluating gives the recorded figure.
+    best = result.history[result.best_epoch - 1]
+    assert evaluate(model, bundle.val) == {"accuracy": best["val_accuracy"], "loss": best["val_loss"],
+                                           "n": len(bundle.val)}
+    assert best["val_accuracy"] == max(h["val_accuracy"] for h in result.history)
+
+
+def test_early_stop_keeps_best_state(bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    scripted = iter([0.5, 0.7, 0.6, 0.7, 0.65, 0.9])  # epoch 2 is best; patience 3 stops after epoch 5
+    losses = iter([1.0, 0.8, 0.9, 0.85, 0.9, 0.1])  # epoch 4 ties epoch 2 in accuracy with a worse loss
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def fake_evaluate(model, dataset, batch_size=256, **_):  # type: ignore[no-untyped-def]
+        snapshots.append(copy.deepcopy(model.state_dict()))
+        return {"accuracy": next(scripted), "loss": next(losses), "n": 1}
+
+    monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
+    seed_everything(0)
+    model = build_model(HARD)
+    result = fit(model, bundle, epochs=10, lr=0.01, batch_size=32, seed=0, patience=3, progress=False, log=None)
+    assert result.epochs_run == 5 and result.stopped_early
+    assert (result.best_epoch, result.best_val_accuracy, result.best_val_loss) == (2, 0.7, 0.8)
+    final = model.state_dict()
+    assert all(torch.equal(final[n], t) for n, t in snapshots[1].items())
+    assert any(not torch.equal(final[n], t) for n, t in snapshots[-1].items())
+
+
+def test_spiking_fit_keeps_thresholds_positive(bundle) -> None:  # type: ignore[no-untyped-def]
+    model, result = _train(SPIKING, bundle, seed=0, epochs=1)
+    thetas = [p for n, p in model.named_parameters() if "theta" in n]
+    assert thetas, "spiking model exposes thresholds"
+    assert all(bool((p > 0).all()) for p in thetas)
+    assert result.history[0]["seconds"] > 0
+
+
+def test_evaluate_repeatable_and_seedable(bundle) -> None:  # type: ignore[no-untyped-def]
+    seed_everything(0)
+    model = build_model(SPIKING.replace(encoding="rate"))
+    first = evaluate(model, bundle.test)
+    state = torch.get_rng_state()
+    assert evaluate(model, bundle.test) == first
+    assert torch.equal(torch.get_rng_state(), state), "evaluation must not consume the caller's random stream"
+    assert first["n"] == len(bundle.test)
+
+
+def test_subsample(bundle) -> None:  # type: ignore[no-untyped-def]
+    a = subsample(bundle.train, 20, seed=1)
+    b = subsample(bundle.train, 20, seed=1)
+    assert len(a) == 20 and (a.y == b.y).all() and (a.x == b.x).all()
+    assert subsample(bundle.train, 10_000, seed=1) is bundle.train
+    with pytest.raises(UserError):
+        subsample(bundle.train, 0, seed=1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "learning rate"), ({"batch_size": 0}, "batch size"),
+    ({"patience": -1}, "patience"),
+])
+def test_bad_settings(bundle, kwargs: dict, message: str) -> None:  # type: ignore[no-untyped-def]
+    settings = {"epochs": 1, "lr": 0.01, "batch_size": 32, "seed": 0, "patience": None, **kwargs}
+    with pytest.raises(UserError, match=message):
+        fit(build_model(HARD), bundle, progress=False, log=None, **settings)
+
+
+def test_fixture_file_is_learnable(tmp_path: Path) -> None:
+    """The synthetic data really depend on x (guards the tests above against a trivial task)."""
+    b = load_dataset("npz", str(write_npz(tmp_path / "d.npz")), seed=0, val_fraction=0.2, progress=False)
+    counts = torch.bincount(torch.as_tensor(b.train.y), minlength=3)
+    assert int(counts.max()) < 0.6 * len(b.train)
