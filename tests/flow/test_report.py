@@ -1,0 +1,53 @@
+"""Build report rendering, plots and the comparison table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snnhw.cli import main
+from snnhw.flow.report import write_report
+
+
+def sample_report(T: int = 4) -> dict:
+    return {
+        "model": {"name": "har", "T": T, "hidden_size": 128, "input_size": 9, "num_layers": 1,
+                  "encoding": "direct", "nonspiking_gate": "g", "weight_bits": 8},
+        "accuracy": {"float_hard": 0.9, "float_spiking": 0.89, "int_spiking": 0.885, "int_baseline": 0.899,
+                     "split": "test"},
+        "resources": {"source": "yosys", "spiking": {"LUT": 1000, "FF": 900, "DSP48E1": 0},
+                      "baseline": {"LUT": 3000, "FF": 1200, "DSP48E1": 64}},
+        "latency": {"N": [28, 128], "spiking": [400, 1600], "baseline": [1000, 4500], "serial": [1600, 6000],
+                    "clock_mhz": 100.0, "clock_source": "estimate"},
+        "energy": {"spiking_pj": 1000.0, "baseline_pj": 4000.0, "ratio": 4.0, "table_source": "Horowitz 2014"},
+        "sparsity": {"f": 0.8, "i": 0.5, "o": 0.45, "c": 0.3, "h": 0.2},
+        "verify": {"passed": True, "sequences": 4, "simulator": "icarus"},
+    }
+
+
+def test_report_files_and_tables(tmp_path: Path) -> None:
+    files = write_report(sample_report(), tmp_path)
+    md = Path(files["markdown"]).read_text()
+    assert "| LUT | 1000 | 3000 |" in md
+    assert "| 128 | 1600 | 4500 | 6000 | 2.81 | 3.75 | 16.000 |" in md
+    assert "2.8–5.1×" in md and "**PASSED** on 4 sequences" in md
+    for name in ("resources.png", "latency.png", "energy.png", "sparsity.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_sections_are_said_not_faked(tmp_path: Path) -> None:
+    report = sample_report()
+    del report["resources"], report["accuracy"], report["verify"]
+    md = Path(write_report(report, tmp_path)["markdown"]).read_text()
+    assert "resources not measured" in md and "accuracy not measured" in md and "Not run" in md
+
+
+def test_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_report(sample_report(2), tmp_path / "t2")
+    write_report(sample_report(4), tmp_path / "t4")
+    assert main(["compare", str(tmp_path / "t2"), str(tmp_path / "t4")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| 128 |") == 2 and "1600/4500 (N=128)" in out
+    assert main(["compare", str(tmp_path)]) == 2
+    assert "is not an snnhw build directory" in capsys.readouterr().err
