@@ -73,15 +73,6 @@ class SequenceDataset:
         return SequenceDataset(self.x[index], self.y[index], self.lengths[index])
 
     @staticmethod
-    def concat(parts: Sequence["SequenceDataset"]) -> "SequenceDataset":
-        """Concatenate datasets of equal N and D along the sample axis."""
-        return SequenceDataset(
-            np.concatenate([p.x for p in parts]),
-            np.concatenate([p.y for p in parts]),
-            np.concatenate([p.lengths for p in parts]),
-        )
-
-    @staticmethod
     def fixed_length(x: np.ndarray, y: np.ndarray) -> "SequenceDataset":
         """A dataset whose sequences all have the full length N = ``x.shape[1]``."""
         x = np.ascontiguousarray(x, dtype=np.float32)

@@ -205,15 +205,15 @@ def _load_uci_har(root: Path, progress: bool) -> RawSplits:
     })
 
 
-def load_raw(path: Path, options: dict, seed: int, progress: bool, given: dict | None = None) -> RawSplits:
+def load_raw(path: Path, options: dict, seed: int, progress: bool) -> RawSplits:
     """Train and test windows of a HAPT RawData or UCI HAR directory (``seed`` unused).
 
-    ``given``: the options the user set explicitly; a RawData-only option set for the released
-    layout is a UserError rather than silently ignored.
+    A RawData-only option set to a non-default value for the released layout is a UserError
+    rather than silently ignored.
     """
     layout, root = detect_layout(path)
     if layout == "uci-har":
-        misplaced = sorted(set(given or {}) & set(_RAW_ONLY))
+        misplaced = [k for k in _RAW_ONLY if options[k] != OPTIONS[k].default]
         if misplaced:
             raise UserError(f"har: option {misplaced[0]!r} applies to the HAPT RawData layout only, "
                             f"{root} is the released UCI HAR layout")

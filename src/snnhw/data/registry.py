@@ -34,10 +34,10 @@ _PATH_HELP = {
 }
 
 
-def _load_raw(name: str, path: Path, options: dict, given: dict, seed: int, progress: bool) -> RawSplits:
+def _load_raw(name: str, path: Path, options: dict, seed: int, progress: bool) -> RawSplits:
     loaders: dict[str, Callable[[], RawSplits]] = {
         "mnist": lambda: mnist.load_raw(path, options, seed, progress),
-        "har": lambda: har.load_raw(path, options, seed, progress, given),
+        "har": lambda: har.load_raw(path, options, seed, progress),
         "fsdd": lambda: speech.load_fsdd(path, options, seed, progress),
         "gsc": lambda: speech.load_gsc(path, options, seed, progress),
         "npz": lambda: npz.load_raw(path, options, seed, progress),
@@ -71,7 +71,7 @@ def load_dataset(name: str, path: str | Path, *, seed: int = 0, val_fraction: fl
     spec = _SPEC[name]
     resolved = resolve_options(name, spec, options)
     source = Path(path).expanduser()
-    raw = _load_raw(name, source, resolved, dict(options or {}), int(seed), progress)
+    raw = _load_raw(name, source, resolved, int(seed), progress)
     return assemble_bundle(raw, dataset=name, source=source.resolve(), options=resolved, spec=spec,
                            seed=int(seed), val_fraction=float(val_fraction), normalisation=normalisation)
 
