@@ -19,7 +19,7 @@ from snnhw.errors import UserError
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``snnhw convert``."""
     p = sub.add_parser("convert", help="convert a hard-LSTM checkpoint to a spiking LSTM",
-                       description=__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--model", required=True, help="hard-LSTM checkpoint (.pt) written by snnhw train")
     add_conversion_args(p)
     p.add_argument("--eval", action="store_true", help="evaluate the converted model on the test split")

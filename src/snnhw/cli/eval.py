@@ -24,13 +24,17 @@ from snnhw.errors import UserError
 def detect_kind(path: Path) -> str:
     """The kind of model file at ``path``, from its content (never by executing it).
 
-    ``"checkpoint"``: a float model written by ``snnhw train``/``convert`` (a torch archive).
+    ``"checkpoint"``: a float model written by ``snnhw train``/``convert`` (a torch archive);
+    ``"frozen"``: an integer model written by ``snnhw quantize`` (``.snnhw``).
     Raises UserError for anything else.
     """
+    from snnhw.quant.frozen_io import is_frozen_file
     from snnhw.train.checkpoint import is_torch_archive
 
     if is_torch_archive(path):
         return "checkpoint"
+    if is_frozen_file(path):
+        return "frozen"
     raise UserError(f"{path} is not an snnhw model file (expected a checkpoint written by snnhw train/convert)")
 
 
@@ -49,16 +53,25 @@ def eval_checkpoint(path: Path, args: argparse.Namespace) -> dict[str, Any]:
             "config": ckpt.cfg.to_dict(), **result}
 
 
+def eval_frozen(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Evaluate an integer ``.snnhw`` model with the golden model (:func:`snnhw.cli.quantize.eval_frozen`)."""
+    from snnhw.cli.quantize import eval_frozen as evaluate_frozen
+
+    return evaluate_frozen(path, args)
+
+
 EVALUATORS: dict[str, Callable[[Path, argparse.Namespace], dict[str, Any]]] = {
     "checkpoint": eval_checkpoint,
+    "frozen": eval_frozen,
 }
 """Evaluator of each model-file kind returned by :func:`detect_kind`."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``snnhw eval``."""
-    p = sub.add_parser("eval", help="accuracy of a model on its dataset", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="model file (.pt checkpoint)")
+    p = sub.add_parser("eval", help="accuracy of a model on its dataset",
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
+    p.add_argument("--model", required=True, help="model file (.pt checkpoint or .snnhw frozen model)")
     p.add_argument("--data-dir", help="dataset path (default: the one stored in the model file)")
     p.add_argument("--split", choices=("test", "val"), default="test", help="split to evaluate (default test)")
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")

@@ -49,18 +49,6 @@ def conversion_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-def parse_data_options(items: list[str] | None) -> dict[str, str]:
-    """``["key=value", ...]`` → dict (values stay strings; the loader parses them)."""
-    options: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"--data-opt expects key=value, got {item!r}")
-        options[key] = value.strip()
-    return options
-
-
 def existing_file(path: str, what: str) -> Path:
     """``path`` as a Path if it is an existing file; UserError otherwise."""
     p = Path(path)
@@ -95,7 +83,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``snnhw train``."""
     p = sub.add_parser("train", help="train a hard or spiking LSTM (or fine-tune a converted one)",
-                       description=__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     data = p.add_argument_group("data")
     data.add_argument("--data", choices=DATASET_NAMES, help="dataset loader (default: the --init model's)")
     data.add_argument("--data-dir", help="dataset path (default: the --init model's)")
@@ -125,6 +113,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--patience", type=int, default=5,
                      help="stop after this many epochs without a better validation accuracy; 0: never")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                     help="start no epoch that would end after this many seconds of training")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
     p.set_defaults(func=run)
@@ -133,18 +123,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw train``; returns the exit status."""
     out = output_path(args.output)
-    user_options = parse_data_options(args.data_opt)
     if args.limit_train is not None and args.limit_train < 1:
         raise UserError(f"--limit-train must be ≥ 1, got {args.limit_train}")
 
     import torch
 
-    from snnhw.data.registry import load_dataset
+    from snnhw.data.registry import load_dataset, parse_option_strings
     from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
     from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
     from snnhw.train.seed import seed_everything, set_threads
     from snnhw.train.trainer import evaluate, fit, subsample
 
+    user_options = parse_option_strings(args.data_opt)
     set_threads()
     init = None
     if args.init is not None:
@@ -210,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(cfg)
 
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=args.progress)
+                 patience=args.patience, progress=args.progress, time_budget_s=args.time_limit)
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],

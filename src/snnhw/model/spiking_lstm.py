@@ -161,18 +161,25 @@ class SpikingLSTMLayer(nn.Module):
             sig_g=sig_g, sig_gn=sig_gn, sig_c=sig_c, sig_cn=sig_cn,
         )
 
+    def _preactivation(self, k: _Step, zx: Tensor, h_in: Tensor) -> Tensor:
+        """``z = zx + Wh·h_in`` for a slot block: zx [T, B, 4H], h_in [T, B, H] → [T, B, 4H].
+
+        Always called on the full block of T slots (one GEMM of T·B rows), by both schedules,
+        so that BLAS sums every row in the same order and the schedules agree bit for bit.
+        """
+        L, B, H4 = zx.shape
+        return torch.addmm(zx.reshape(L * B, H4), h_in.reshape(L * B, self.hidden_size), k.wh_t).view(L, B, H4)
+
     def _cell(
-        self, k: _Step, zx: Tensor, h_in: Tensor, c_in: Tensor, mem: tuple[Tensor, ...], lam: tuple[Tensor, ...]
+        self, k: _Step, z: Tensor, c_in: Tensor, mem: tuple[Tensor, ...], lam: tuple[Tensor, ...]
     ) -> tuple[Tensor, Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """A batch of L cells: zx [L, B, 4H], h_in = h(n−1,t), c_in = c(n−1,t), mem = U(n,t−1) [L, B, H].
+        """The neurons of a batch of L cells: z [L, B, 4H], c_in = c(n−1,t), mem = U(n,t−1) [L, B, H].
 
         ``mem``/``lam`` are ordered f, (i or g), o, c; ``lam`` is λ times 0 where t = 0 (a new
         element starts with membranes at 0). Returns h, c, the new membranes and the trace
         values (s_f, i, g, s_o, s_c).
         """
         gamma = self.gamma
-        L, B, H4 = zx.shape
-        z = torch.addmm(zx.reshape(L * B, H4), h_in.reshape(L * B, self.hidden_size), k.wh_t).view(L, B, H4)
         z_f, z_i, z_g, z_o = z.chunk(4, dim=2)
         s_f, u_f = binary_lif(mem[0], z_f, k.th_f, lam[0], gamma)
         if self.spiking_i:
@@ -222,7 +229,8 @@ class SpikingLSTMLayer(nn.Module):
         hs_out: list[Tensor] = []
         recs: list[tuple[Tensor, ...]] = []
         for k, zx_k in enumerate(zx_diag):
-            h, c, mem, rec = self._cell(consts, zx_k, h_in, c_in, mem, tuple(lam[k] for lam in lam_diag))
+            z = self._preactivation(consts, zx_k, h_in)
+            h, c, mem, rec = self._cell(consts, z, c_in, mem, tuple(lam[k] for lam in lam_diag))
             if k < T - 1:  # ramp-up: slots of elements n < 0 must pass h = c = 0 on to element 0
                 h = torch.where(valid[k], h, 0.0)
                 c = torch.where(valid[k], c, 0.0)
@@ -248,6 +256,7 @@ class SpikingLSTMLayer(nn.Module):
         keep = [zx.new_tensor(0.0 if t == 0 else 1.0).view(1, 1, 1) for t in range(T)]
         lam_t = [tuple(kp * lam for lam in self._leaks()) for kp in keep]
         zeros = zx.new_zeros(1, B, hs)
+        zx_zero = zx.new_zeros(1, B, zx.shape[3])
         h_prev = [zeros] * T  # h(n−1, t)
         c_prev = [zeros] * T
         h_rows: list[Tensor] = []
@@ -255,9 +264,13 @@ class SpikingLSTMLayer(nn.Module):
         for n in range(N):
             mem = (zeros,) * 4
             rec_row = []
+            p = n % T  # the slot the diagonal schedule gives element n; other slots stay 0
             for t in range(T):
                 zx_nt = zx[n, t if zx.shape[1] == T else 0].unsqueeze(0)
-                h, c, mem, rec = self._cell(consts, zx_nt, h_prev[t], c_prev[t], mem, lam_t[t])
+                zx_blk = torch.cat([zx_zero] * p + [zx_nt] + [zx_zero] * (T - 1 - p))
+                h_blk = torch.cat([zeros] * p + [h_prev[t]] + [zeros] * (T - 1 - p))
+                z = self._preactivation(consts, zx_blk, h_blk)[p:p + 1]
+                h, c, mem, rec = self._cell(consts, z, c_prev[t], mem, lam_t[t])
                 h_prev[t], c_prev[t] = h, c
                 rec_row.append((*rec, h, c))
             h_rows.append(torch.cat(h_prev))

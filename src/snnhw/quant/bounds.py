@@ -51,15 +51,13 @@ def z_bound(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, x_shift: tuple[i
 
 
 def acc_bits_for(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, x_shift: tuple[int, ...],
-                 in_max: int, h_max: int, direct: bool, input_bits: int) -> int:
-    """Signed width of the pre-activation accumulator.
+                 in_max: int, h_max: int, direct: bool) -> int:
+    """Signed width of the gate pre-activation register: holds every z (see :func:`z_bound`).
 
-    Holds every z (see :func:`z_bound`) and, for a direct-input layer, also the pre-shift MAC
-    ``Σ w·x_q`` so one accumulator width serves the whole gate datapath.
+    The pre-shift MAC of a direct-input layer may be wider; its bound is
+    :func:`direct_mac_bound` (hardware sizes that adder from it).
     """
     bound = z_bound(w_x, w_h, bias, x_shift, in_max, h_max, direct)
-    if direct:
-        bound = max(bound, direct_mac_bound(w_x, input_bits))
     return signed_bits(-bound, bound)
 
 

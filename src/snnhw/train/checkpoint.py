@@ -119,31 +119,20 @@ def rebuild_data(
     """Load the ``DataBundle`` described by ``data_meta`` (from :func:`data_meta_of`).
 
     The splits are recomputed with the stored dataset name, options, seed and validation
-    fraction, from ``data_dir`` or else the stored source path. When ``normalisation`` (the
-    stored dict) is given, the rebuilt training split must yield exactly the same
-    statistics, otherwise the data are not the ones the model was trained on (UserError).
+    fraction, from ``data_dir`` or else the stored source path, and normalised with the
+    stored ``normalisation`` (the statistics the model was trained with) when given. Split
+    sizes that differ from the stored ones mean different data (UserError).
     """
-    from snnhw.data.registry import load_dataset
+    from snnhw.data.registry import rebuild_bundle
 
-    try:
-        name = data_meta["dataset"]
-        stored_path = data_meta["source"]
-        seed = int(data_meta["seed"])
-        val_fraction = float(data_meta["val_fraction"])
-        options = dict(data_meta.get("options") or {})
-    except (KeyError, TypeError, ValueError):
-        raise UserError("the model file does not record how its data were loaded "
-                        "(dataset, source, seed, val_fraction)") from None
-    path = Path(data_dir) if data_dir is not None else Path(stored_path)
+    stored = data_meta.get("source") if isinstance(data_meta, dict) else None
+    path = Path(data_dir) if data_dir is not None else Path(stored) if stored else None
+    if path is None:
+        raise UserError("the model file does not record where its data came from; pass --data-dir")
     if not path.exists():
         hint = "" if data_dir is not None else " (stored in the model file; pass --data-dir)"
         raise UserError(f"data path {path} does not exist{hint}")
-    bundle = load_dataset(name, str(path), seed=seed, val_fraction=val_fraction, options=options,
-                          progress=progress)
-    if normalisation and _plain(bundle.normalisation, "normalisation") != normalisation:
-        raise UserError(f"the {name} data at {path} differ from the data the model was trained on "
-                        "(their training-split normalisation does not match the stored one)")
-    return bundle
+    return rebuild_bundle(data_meta, normalisation or None, path, progress=progress)
 
 
 def _plain(value: Any, what: str) -> Any:
@@ -214,11 +203,19 @@ def save_checkpoint(
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def is_torch_archive(path: str | os.PathLike[str]) -> bool:

@@ -60,7 +60,9 @@ class TrainResult:
             epoch ran).
         best_val_accuracy: validation accuracy of those weights.
         best_val_loss: validation loss of those weights.
-        stopped_early: True when patience ran out before ``epochs``.
+        stopped_early: True when training ended before ``epochs`` (see ``stop_reason``).
+        stop_reason: ``"epochs"`` (all ran), ``"patience"`` (no better validation accuracy
+            for ``patience`` epochs) or ``"time"`` (the next epoch would exceed the budget).
         settings: the hyper-parameters of the run (JSON-able).
     """
 
@@ -69,6 +71,7 @@ class TrainResult:
     best_val_accuracy: float = float("nan")
     best_val_loss: float = float("nan")
     stopped_early: bool = False
+    stop_reason: str = "epochs"
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,6 +94,7 @@ class TrainResult:
             "best_val_loss": self.best_val_loss,
             "epochs_run": self.epochs_run,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "seconds_per_epoch": self.seconds_per_epoch,
             "settings": dict(self.settings),
         }
@@ -203,6 +207,7 @@ def fit(
     log: Callable[[str], None] | None = _default_log,
     grad_clip: float | None = 5.0,
     threads: int | None = None,
+    time_budget_s: float | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -222,6 +227,9 @@ def fit(
         log: receives one summary line per epoch; ``None`` for silence.
         grad_clip: maximum global gradient L2 norm, ``None`` for no clipping.
         threads: torch intra-op threads (``None`` → 2 or the number of cores if fewer).
+        time_budget_s: wall-clock budget in seconds: no new epoch starts when the mean epoch
+            time so far says it would end beyond the budget (``None``: no limit). At least one
+            epoch always runs.
 
     Returns:
         The per-epoch history and the selection outcome.
@@ -234,6 +242,8 @@ def fit(
         raise UserError(f"batch size must be ≥ 1, got {batch_size}")
     if patience is not None and patience < 0:
         raise UserError(f"patience must be ≥ 0, got {patience}")
+    if time_budget_s is not None and not time_budget_s > 0:
+        raise UserError(f"the time budget must be > 0 s, got {time_budget_s}")
     x, y, lengths = split_tensors(bundle.train)
     n = x.shape[0]
     if n == 0:
@@ -246,7 +256,7 @@ def fit(
     result = TrainResult(settings={
         "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
         "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "Adam",
-        "train_size": n,
+        "train_size": n, "time_budget_s": time_budget_s,
     })
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -254,6 +264,7 @@ def fit(
     optimizer = torch.optim.Adam(params, lr=lr)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
+    started = time.perf_counter()
 
     with deterministic():
         epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.stderr)
@@ -279,7 +290,7 @@ def fit(
                 optimizer.step()
                 _constrain(model)
                 count = index.numel()
-                loss_sum += float(loss) * count
+                loss_sum += float(loss.detach()) * count
                 correct += int((logits.detach().argmax(dim=1) == y[index]).sum())
                 seen += count
                 batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
@@ -313,8 +324,14 @@ def fit(
                 log(f"epoch {epoch}: loss {record['loss']:.4f}, train {100 * record['train_accuracy']:.2f} %, "
                     f"val {100 * record['val_accuracy']:.2f} % (loss {record['val_loss']:.4f}), "
                     f"{record['seconds']:.1f} s" + (" *" if improved else ""))
-            if patience and stale >= patience:
-                result.stopped_early = epoch < epochs
+            if patience and stale >= patience and epoch < epochs:
+                result.stopped_early, result.stop_reason = True, "patience"
+                break
+            elapsed = time.perf_counter() - started
+            if time_budget_s is not None and epoch < epochs and elapsed * (epoch + 1) / epoch > time_budget_s:
+                result.stopped_early, result.stop_reason = True, "time"
+                if log is not None:
+                    log(f"stopping after epoch {epoch}: another epoch would exceed the {time_budget_s:.0f} s budget")
                 break
         epoch_bar.close()
 

@@ -1,0 +1,79 @@
+"""``snnhw build``: model → verified Verilog, self-checking board top, Vivado scripts, estimates, reports.
+
+Examples::
+
+    snnhw build --board kintex7                       # the bundled default model
+    snnhw build --model spiking.pt --board kc705 -o build/har
+    snnhw build --model model.snnhw model.baseline.snnhw --no-verify --no-yosys
+
+Every step writes ``<out>/<step>.json`` (load, generate, verify, board, yosys, vivado, report);
+the report is ``report.md`` / ``report.json`` with PNG plots. See ``docs/build.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``snnhw build``."""
+    p = sub.add_parser("build", help="build verified cores, a self-checking board top and reports",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", nargs="+", default=[], metavar="FILE",
+                   help="spiking checkpoint (.pt), or frozen .snnhw model(s) (spiking and optionally baseline); "
+                        "default: the bundled HAR model")
+    p.add_argument("--baseline-model", metavar="FILE",
+                   help="hard-LSTM checkpoint (or frozen baseline) of the MAC baseline "
+                        "(default: the spiking checkpoint's recorded source)")
+    p.add_argument("--board", default="kintex7", help="board name or alias (default kintex7 = kc705)")
+    p.add_argument("-o", "--output", help="build directory (default build/<model name>)")
+    p.add_argument("--data-dir", help="dataset location (default: the one recorded in the model)")
+    check = p.add_argument_group("verification and self-check")
+    check.add_argument("--no-verify", dest="verify", action="store_false",
+                       help="skip the bit-exact RTL verification")
+    check.add_argument("--verify-sequences", type=int, default=3, help="sequences per core (default 3)")
+    check.add_argument("--selfcheck-sequences", type=int, default=2,
+                       help="test sequences in the board top's ROM (default 2)")
+    check.add_argument("--no-waves", dest="waves", action="store_false",
+                       help="no waveforms (no switching activity / SAIF for Vivado power)")
+    check.add_argument("--sim", choices=("icarus", "verilator"), help="simulator (default icarus)")
+    tools = p.add_argument_group("tools")
+    tools.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
+    tools.add_argument("--vivado", action="store_true",
+                       help="run Vivado (out-of-context runs and the bitstream) when it is on PATH")
+    tools.add_argument("--clock-mhz", type=float, help="target clock of the out-of-context scripts "
+                       "(default: the board clock)")
+    hw = p.add_argument_group("core knobs")
+    hw.add_argument("--lanes", type=int, default=8, help="hidden units in parallel (default 8)")
+    hw.add_argument("--fanin", type=int, default=8, help="synapses per lane per cycle (default 8)")
+    hw.add_argument("--engines", type=int, help="spiking engines per layer (default T)")
+    hw.add_argument("--event-driven", action="store_true", help="spiking core skips zero-spike chunks")
+    hw.add_argument("--head-in-hw", action="store_true", help="FC head in hardware (logits and class out)")
+    quant = p.add_argument_group("quantization (checkpoint input)")
+    quant.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
+    quant.add_argument("--input-bits", type=int, default=8, help="signed direct-input width (default 8)")
+    quant.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
+    quant.add_argument("--calib-samples", type=int, default=512, help="calibration sequences (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="seed of calibration subsets, random inputs, stalls")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no step lines or progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``snnhw build``; returns 0, or 1 when a step failed (e.g. an RTL mismatch)."""
+    from snnhw.flow.build import BuildOptions, run_build, summary_table
+
+    opts = BuildOptions(
+        models=[Path(m) for m in args.model], baseline_model=Path(args.baseline_model) if args.baseline_model else None,
+        board=args.board, out_dir=Path(args.output) if args.output else None,
+        data_dir=Path(args.data_dir) if args.data_dir else None, verify=args.verify,
+        verify_sequences=args.verify_sequences, selfcheck_sequences=args.selfcheck_sequences, waves=args.waves,
+        yosys=args.yosys, vivado=args.vivado, simulator=args.sim, lanes=args.lanes, fanin=args.fanin,
+        engines=args.engines, event_driven=args.event_driven, head_in_hw=args.head_in_hw,
+        weight_bits=args.weight_bits, input_bits=args.input_bits, act_bits=args.act_bits,
+        calib_samples=args.calib_samples, clock_mhz=args.clock_mhz, seed=args.seed, progress=args.progress,
+    )
+    result = run_build(opts)
+    print(summary_table(result))
+    return result.exit_code

@@ -1,0 +1,800 @@
+"""``snnhw build``: a trained model → verified cores, a self-checking board top, estimates, reports.
+
+Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``reason``,
+``seconds``, ``artefacts`` and the step's figures; see ``docs/build.md``):
+
+1. ``load``: a float spiking checkpoint (quantized here, with the MAC baseline from its hard-LSTM
+   source) or frozen ``.snnhw`` model(s) → ``model/spiking.snnhw``, ``model/baseline.snnhw``;
+2. ``generate``: both cores' Verilog and manifests (:func:`snnhw.hw.generate.generate`) in ``rtl/``;
+3. ``verify``: a short bit-exact cocotb run of both cores (:func:`snnhw.sim.verify.verify_core`) on
+   a few sequences, with switching activity (SAIF) from the waveform; a mismatch fails the build;
+4. ``board``: the self-checking top (:class:`~snnhw.flow.selfcheck.SelfCheckTop` with ROMs of test
+   sequences and the golden model's expected words) wrapped for the board
+   (:class:`~snnhw.flow.selfcheck.BoardSelfCheck`) and written as the board's Vivado build plan
+   (``board/``, amaranth-boards; no Vivado needed), plus out-of-context Vivado scripts for each
+   core alone (``vivado/``);
+5. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth;
+6. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
+   achieved clock, power with the simulation's activity) and the board bitstream;
+7. ``report``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`).
+
+Missing tools skip the steps that need them, with the reason in the step's JSON; nothing is
+estimated in their place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from snnhw.errors import UserError
+from snnhw.flow.default_model import Samples
+
+STEPS = ("load", "generate", "verify", "board", "yosys", "vivado", "report")
+"""The build steps, in order; each writes ``<out>/<step>.json``."""
+
+LATENCY_N = (28, 81, 128)
+"""Sequence lengths of the latency table (T-MNIST rows, GSC frames, UCI HAR samples)."""
+
+BOARD_TOP = "snnhw_top"
+"""Name of the board design (``board/snnhw_top.v``, ``board/build_snnhw_top.sh``)."""
+
+
+class StepSkipped(Exception):
+    """Raised inside a step to record ``skipped`` with the message as the reason."""
+
+
+class BuildFailed(Exception):
+    """A step found the design wrong (e.g. an RTL/golden mismatch): the build exits non-zero."""
+
+
+@dataclass
+class BuildOptions:
+    """Everything ``snnhw build`` takes (see ``snnhw build --help`` for each flag).
+
+    Attributes:
+        models: a float spiking checkpoint, or one or two frozen ``.snnhw`` files (spiking and/or
+            baseline); empty for the bundled default model.
+        baseline_model: the hard-LSTM checkpoint (or frozen baseline) of the MAC baseline;
+            default: the spiking checkpoint's recorded source.
+        board: board name or alias (``boards/*.json``).
+        out_dir: output directory (default ``build/<model name>``).
+        data_dir: dataset location (default: the one recorded in the model).
+        verify: run the short bit-exact verification.
+        verify_sequences: sequences per core in the verification.
+        selfcheck_sequences: test sequences in the board top's ROM.
+        waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
+        yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
+        simulator: "icarus" or "verilator" (default: snnhw.sim's default).
+        lanes, fanin, engines, event_driven, head_in_hw: core knobs (both cores where they apply).
+        weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only).
+        calib_samples: training sequences used to calibrate the quantizer.
+        clock_mhz: target clock of the out-of-context scripts (default: the board's clock).
+        seed: seeds calibration subsets, random inputs and stall patterns.
+        progress: per-step lines and tqdm bars.
+    """
+
+    models: list[Path] = field(default_factory=list)
+    baseline_model: Path | None = None
+    board: str = "kintex7"
+    out_dir: Path | None = None
+    data_dir: Path | None = None
+    verify: bool = True
+    verify_sequences: int = 3
+    selfcheck_sequences: int = 2
+    waves: bool = True
+    yosys: bool = True
+    vivado: bool = False
+    simulator: str | None = None
+    lanes: int = 8
+    fanin: int = 8
+    engines: int | None = None
+    event_driven: bool = False
+    head_in_hw: bool = False
+    weight_bits: int = 8
+    input_bits: int = 8
+    act_bits: int = 8
+    calib_samples: int = 512
+    clock_mhz: float | None = None
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class _EvalData:
+    """Float evaluation sequences (normalised) with labels and where they came from."""
+
+    x: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray
+    description: str
+    full_test_split: bool
+
+
+@dataclass
+class BuildState:
+    """What the steps hand to each other."""
+
+    opts: BuildOptions
+    out: Path
+    name: str = "model"
+    spiking: Any = None
+    baseline: Any = None
+    checkpoints: dict[str, Any] = field(default_factory=dict)
+    eval_data: _EvalData | None = None
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rtl: dict[str, Any] = field(default_factory=dict)
+    verify: dict[str, Any] | None = None
+    saif: dict[str, Path] = field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+    vivado: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+def _log(opts: BuildOptions, message: str) -> None:
+    if opts.progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def _run_step(state: BuildState, index: int, name: str, body: Callable[[BuildState], dict[str, Any]]) -> dict[str, Any]:
+    """Run one step, time it, write ``<out>/<name>.json``; re-raise UserError / BuildFailed after recording."""
+    opts = state.opts
+    _log(opts, f"[{index}/{len(STEPS)}] {name} ...")
+    start = time.perf_counter()
+    record: dict[str, Any] = {"step": name}
+    error: BaseException | None = None
+    try:
+        details = body(state)
+        record.update(status="ok", reason="", **details)
+    except StepSkipped as exc:
+        record.update(status="skipped", reason=str(exc))
+    except (UserError, BuildFailed) as exc:
+        record.update(status="failed", reason=str(exc))
+        error = exc
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    record.setdefault("artefacts", {})
+    _write_json(state.out / f"{name}.json", record)
+    state.records[name] = record
+    suffix = f": {record['reason']}" if record["reason"] else ""
+    _log(opts, f"[{index}/{len(STEPS)}] {name} {record['status']} ({record['seconds']:.1f} s){suffix}")
+    if error is not None:
+        raise error
+    return record
+
+
+def _rel(state: BuildState, path: Path | str) -> str:
+    """``path`` relative to the build directory (artefact lists stay valid when it moves)."""
+    try:
+        return str(Path(path).resolve().relative_to(state.out.resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------------------------ step: load
+
+def _calibration(bundle: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random subset of ``samples`` training sequences."""
+    train = bundle.train
+    count = min(samples, len(train))
+    index = np.sort(np.random.default_rng(seed).permutation(len(train))[:count])
+    return np.asarray(train.x[index], np.float64), np.asarray(train.lengths[index], np.int64)
+
+
+def _hard_source(ckpt_path: Path, ckpt: Any, given: Path | None) -> Path:
+    """The hard-LSTM checkpoint of the MAC baseline: ``given``, else the recorded source."""
+    if given is not None:
+        if not given.is_file():
+            raise UserError(f"--baseline-model {given} does not exist")
+        return given
+    source = ckpt.source or {}
+    recorded = source.get("from") or source.get("init")
+    if not recorded:
+        raise UserError(f"{ckpt_path} records no hard-LSTM source for the MAC baseline; pass --baseline-model")
+    for candidate in (Path(recorded), ckpt_path.parent / Path(recorded).name):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"the hard-LSTM source {recorded} recorded in {ckpt_path} does not exist; pass --baseline-model")
+
+
+def _data_bundle(meta: dict[str, Any], normalisation: Any, data_dir: Path | None) -> Any | None:
+    """The dataset of a model (``data_dir`` or the recorded path) when reachable, else None."""
+    from snnhw.train.checkpoint import rebuild_data
+
+    recorded = meta.get("source") if isinstance(meta, dict) else None
+    path = data_dir if data_dir is not None else (Path(recorded) if recorded else None)
+    if path is None or not Path(path).exists():
+        if data_dir is not None:
+            raise UserError(f"--data-dir {data_dir} does not exist")
+        return None
+    return rebuild_data(meta, path, normalisation=normalisation or None, progress=False)
+
+
+def _eval_from_bundle(bundle: Any) -> _EvalData:
+    test = bundle.test
+    return _EvalData(np.asarray(test.x, np.float32), np.asarray(test.y, np.int64), np.asarray(test.lengths, np.int64),
+                     f"{bundle.meta.get('dataset')} test split ({len(test)} sequences)", True)
+
+
+def _eval_from_samples(samples: Samples) -> _EvalData:
+    return _EvalData(samples.x, samples.y, samples.lengths, samples.description, False)
+
+
+def step_load(state: BuildState) -> dict[str, Any]:
+    """Quantize a checkpoint (or read frozen models); find the evaluation data."""
+    from snnhw import __version__
+    from snnhw.flow import default_model
+    from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+    from snnhw.quant.frozen_io import is_frozen_file, load_frozen, save_frozen
+    from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
+
+    opts = state.opts
+    paths = list(opts.models) or [default_model.default_checkpoint()]
+    details: dict[str, Any] = {"inputs": [str(p) for p in paths]}
+    frozen_inputs = [p for p in paths if is_frozen_file(p)]
+    calib_desc = None
+    if frozen_inputs:
+        if len(frozen_inputs) != len(paths):
+            raise UserError("give either one checkpoint or frozen .snnhw model(s), not a mix")
+        extra = [opts.baseline_model] if opts.baseline_model else []
+        for path in paths + extra:
+            model = load_frozen(path)
+            kind = "spiking" if isinstance(model, FrozenSpiking) else "baseline"
+            if getattr(state, kind) is not None:
+                raise UserError(f"two {kind} models given ({path})")
+            setattr(state, kind, model)
+        if state.spiking is None:
+            raise UserError("the build needs a spiking model (a spiking checkpoint or a frozen spiking .snnhw)")
+        meta = state.spiking.meta or {}
+        data_meta, norm = meta.get("data_meta") or meta.get("data"), meta.get("normalisation")
+        bundle = _data_bundle(data_meta, norm, opts.data_dir) if isinstance(data_meta, dict) else None
+        details["kind"] = "frozen"
+    else:
+        from snnhw.train.checkpoint import load_checkpoint
+
+        if len(paths) != 1:
+            raise UserError("give one spiking checkpoint (its hard-LSTM source makes the baseline)")
+        ckpt_path = Path(paths[0])
+        if not ckpt_path.is_file():
+            raise UserError(f"model {ckpt_path} does not exist")
+        ckpt = load_checkpoint(ckpt_path)
+        if not ckpt.cfg.spiking:
+            raise UserError(f"{ckpt_path} is a hard LSTM; the build needs the spiking checkpoint "
+                            "(pass the hard one with --baseline-model)")
+        hard_path = _hard_source(ckpt_path, ckpt, opts.baseline_model)
+        hard = load_checkpoint(hard_path)
+        if hard.cfg.spiking:
+            raise UserError(f"the baseline source {hard_path} is a spiking model, not a hard LSTM")
+        state.checkpoints = {"spiking": ckpt, "hard": hard, "spiking_path": ckpt_path, "hard_path": hard_path}
+        bundle = _data_bundle(ckpt.data_meta, ckpt.normalisation, opts.data_dir)
+        bundled = default_model.sibling_samples(ckpt_path)
+        if bundled is not None:  # the bundled model: always calibrated on its bundled windows
+            calib = default_model.load_samples(bundled, "calib")
+            x_cal, len_cal, calib_desc = calib.x.astype(np.float64), calib.lengths, calib.description
+        elif bundle is not None:
+            x_cal, len_cal = _calibration(bundle, opts.calib_samples, opts.seed)
+            calib_desc = f"{len(x_cal)} sequences of the {ckpt.data_meta.get('dataset')} training split (seed {opts.seed})"
+        else:
+            raise UserError(f"quantizing {ckpt_path} needs its dataset for calibration, which is not at "
+                            f"{ckpt.data_meta.get('source')}: pass --data-dir (or a frozen .snnhw model)")
+        n_max = int(ckpt.data_meta.get("seq_len") or x_cal.shape[1])
+        meta = {"data_meta": ckpt.data_meta, "class_names": ckpt.class_names, "normalisation": ckpt.normalisation,
+                "float_metrics": ckpt.metrics, "checkpoint": str(ckpt_path.resolve()), "snnhw_version": __version__}
+        common = dict(weight_bits=opts.weight_bits, input_bits=opts.input_bits, calib_x=x_cal, calib_lengths=len_cal,
+                      n_max=n_max)
+        state.spiking = quantize_spiking(ckpt.build_model(), seed=opts.seed, meta=meta, **common)
+        hard_meta = {**meta, "float_metrics": hard.metrics, "checkpoint": str(hard_path.resolve())}
+        state.baseline = quantize_baseline(hard.build_model(), act_bits=opts.act_bits, meta=hard_meta, **common)
+        details.update(kind="checkpoint", hard_source=str(hard_path), calibration=calib_desc, n_max=n_max)
+        sat = {}
+        for kind in ("spiking", "baseline"):
+            report = saturation_report(getattr(state, kind), x_cal, len_cal)
+            report.pop("classes")
+            sat[kind] = report
+        details["saturation_calibration"] = sat
+        if bundle is None and bundled is not None:
+            state.eval_data = _eval_from_samples(default_model.load_samples(bundled, "test"))
+    if bundle is not None:
+        state.eval_data = _eval_from_bundle(bundle)
+    state.name = _model_name(paths[0])
+    model_dir = state.out / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    artefacts = {"spiking": _rel(state, save_frozen(model_dir / "spiking.snnhw", state.spiking))}
+    if state.baseline is not None:
+        artefacts["baseline"] = _rel(state, save_frozen(model_dir / "baseline.snnhw", state.baseline))
+    if state.baseline is not None and not isinstance(state.baseline, FrozenBaseline):
+        raise UserError("the baseline model is not a MAC baseline")
+    details.update(name=state.name, artefacts=artefacts,
+                   eval_data=state.eval_data.description if state.eval_data else None,
+                   model=_model_summary(state))
+    return details
+
+
+def _model_name(path: Path) -> str:
+    stem = Path(path).name
+    for suffix in (".snnhw", ".pt"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem
+
+
+def _model_summary(state: BuildState) -> dict[str, Any]:
+    spk = state.spiking
+    return {"name": state.name, "T": spk.T, "hidden_size": spk.hidden_size, "input_size": spk.input_size,
+            "num_layers": len(spk.layers), "num_classes": spk.num_classes, "encoding": spk.encoding,
+            "nonspiking_gate": spk.nonspiking_gate, "weight_bits": spk.weight_bits,
+            "baseline_act_bits": getattr(state.baseline, "act_bits", None)}
+
+
+# -------------------------------------------------------------------------------- step: generate
+
+def _knobs(opts: BuildOptions) -> Any:
+    from snnhw.sim.verify import Knobs
+
+    return Knobs(lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines, event_driven=opts.event_driven,
+                 head_in_hw=opts.head_in_hw)
+
+
+def _core(state: BuildState, kind: str) -> Any:
+    """A fresh core object of ``kind`` for the build's knobs."""
+    from snnhw.sim.verify import build_core
+
+    return build_core(state.spiking if kind == "spiking" else state.baseline, _knobs(state.opts))
+
+
+def step_generate(state: BuildState) -> dict[str, Any]:
+    """Both cores' Verilog and manifests into ``rtl/``."""
+    from snnhw.hw.generate import generate
+
+    opts = state.opts
+    summary = generate(state.spiking, state.baseline, state.out / "rtl", lanes=opts.lanes, fanin=opts.fanin,
+                       engines=opts.engines, event_driven=opts.event_driven, head_in_hw=opts.head_in_hw,
+                       progress=opts.progress)
+    state.rtl = summary["cores"]
+    artefacts = {}
+    for kind, core in summary["cores"].items():
+        artefacts[f"{kind}_verilog"] = _rel(state, core["verilog"])
+        artefacts[f"{kind}_manifest"] = _rel(state, core["manifest"])
+    artefacts["generate_json"] = _rel(state, state.out / "rtl" / "generate.json")
+    cores = {kind: {"top": c["top"], "verilog_bytes": c["verilog_bytes"], "seconds": c["seconds"],
+                    "describe": _core(state, kind).describe()} for kind, c in summary["cores"].items()}
+    return {"artefacts": artefacts, "cores": cores}
+
+
+# ---------------------------------------------------------------------------------- step: verify
+
+def _test_inputs(state: BuildState, model: Any, count: int) -> tuple[np.ndarray, np.ndarray, list[int], str]:
+    """``count`` quantized test sequences for ``model`` (evaluation data, else seeded random inputs)."""
+    from snnhw.quant.quantizer import quantize_input
+    from snnhw.quant.synthetic import random_inputs
+
+    data = state.eval_data
+    if data is not None:
+        count = min(count, len(data.y))
+        lengths = data.lengths[:count].astype(np.int64)
+        n_max = int(lengths.max())
+        x_q = quantize_input(model, data.x[:count, :n_max])
+        x_q = x_q * (np.arange(n_max)[None, :, None] < lengths[:, None, None])
+        return x_q.astype(np.int64), lengths, list(range(count)), f"first {count} of {data.description}"
+    length = min(16, int((model.meta or {}).get("quantizer", {}).get("n_max") or 16))
+    x, lengths = random_inputs(model, state.opts.seed, count, length, vary_lengths=True)
+    return x, lengths, list(range(count)), f"{count} random sequences (seed {state.opts.seed}, N ≤ {length})"
+
+
+def step_verify(state: BuildState) -> dict[str, Any]:
+    """Short bit-exact cocotb verification of both cores; a mismatch fails the build."""
+    from snnhw.sim.runner import default_simulator, simulator_missing
+    from snnhw.sim.stimulus import default_modes
+    from snnhw.sim.verify import verify_core
+
+    opts = state.opts
+    if not opts.verify:
+        raise StepSkipped("--no-verify")
+    sim = opts.simulator or default_simulator()
+    missing = simulator_missing(sim)
+    if missing:
+        raise StepSkipped(f"{sim}: {missing}")
+    cores: dict[str, Any] = {}
+    artefacts: dict[str, str] = {}
+    for kind in ("spiking", "baseline"):
+        if kind not in state.rtl:
+            continue
+        model = state.spiking if kind == "spiking" else state.baseline
+        x, lengths, ids, what = _test_inputs(state, model, opts.verify_sequences)
+        work = state.out / "verify" / kind
+        _log(opts, f"    verifying the {kind} core on {what} ({sim})")
+        report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths, work,
+                             knobs=_knobs(opts), sim=sim, waves=opts.waves, modes=default_modes(opts.seed),
+                             sample_ids=ids)
+        entry = asdict(report)
+        entry["inputs"] = what
+        cores[kind] = entry
+        artefacts[f"{kind}_work_dir"] = _rel(state, work)
+        if report.activity and report.activity.get("saif"):
+            state.saif[kind] = Path(report.activity["saif"])
+            artefacts[f"{kind}_saif"] = _rel(state, report.activity["saif"])
+    passed = all(c["passed"] for c in cores.values())
+    state.verify = {"passed": passed, "simulator": sim,
+                    "sequences": min(c["sequences"] for c in cores.values()),
+                    "cores": {k: {"passed": c["passed"], "message": c["message"], "cycles": c["cycles"],
+                                  "inputs": c["inputs"], "test_s": c["test_s"], "build_s": c["build_s"]}
+                              for k, c in cores.items()}}
+    details = {"passed": passed, "simulator": sim, "artefacts": artefacts, "cores": cores}
+    if not passed:
+        bad = [f"{k}: {c['message']}" for k, c in cores.items() if not c["passed"]]
+        _write_json(state.out / "verify.json", {"step": "verify", "status": "failed", **details})
+        raise BuildFailed("RTL does not match the golden model: " + "; ".join(bad))
+    return details
+
+
+# ----------------------------------------------------------------------------------- step: board
+
+def selfcheck_words(model: Any, core: Any, inputs: np.ndarray, lengths: np.ndarray, *,
+                    head_in_hw: bool = False, input_mode: str | None = None) -> tuple[list[int], list[int], int]:
+    """ROM contents of the self-checking top for a batch of quantized sequences.
+
+    Returns ``(input_words, expected_words, cycles)``: the packed ``i`` payloads of every element
+    (``data | last << Wi``), the golden model's output words packed as ``o`` payloads
+    (``(data mod 2^Wo) | last << Wo``, ``last`` on each sequence's final word;
+    ``docs/hw-interface.md``) and the sum of the core's published cycles of the sequences.
+    """
+    from snnhw.sim.stimulus import build_stimulus
+
+    stim = build_stimulus(model, core, inputs, lengths, input_mode=input_mode, head_in_hw=head_in_hw)
+    width = stim.out_data_bits
+    mask = (1 << width) - 1
+    in_words: list[int] = []
+    expected: list[int] = []
+    for seq in stim.sequences:
+        in_words += seq.inputs
+        last = len(seq.expected) - 1
+        expected += [(value & mask) | (int(k == last) << width) for k, value in enumerate(seq.expected)]
+    return in_words, expected, sum(int(s.cycles or 0) for s in stim.sequences)
+
+
+def step_board(state: BuildState) -> dict[str, Any]:
+    """The self-checking board top as the board's Vivado build plan, and the OOC scripts."""
+    from snnhw.flow.boards import find_board
+    from snnhw.flow.selfcheck import BoardSelfCheck, SelfCheckTop
+    from snnhw.flow.vivado import write_ooc_scripts
+
+    opts = state.opts
+    board = find_board(opts.board)
+    clock_hz = board.clock_hz()
+    x, lengths, _, what = _test_inputs(state, state.spiking, opts.selfcheck_sequences)
+    core = _core(state, "spiking")
+    in_words, expected, cycles = selfcheck_words(state.spiking, core, x, lengths, head_in_hw=opts.head_in_hw)
+    check = SelfCheckTop(_core(state, "spiking"), in_words, expected)
+    board_dir = state.out / "board"
+    board_dir.mkdir(parents=True, exist_ok=True)
+    plan = board.platform_class()().build(BoardSelfCheck(check, board, clock_hz), name=BOARD_TOP, do_build=False)
+    plan.extract(str(board_dir))
+    roms = {"sequences": int(len(lengths)), "inputs": what, "input_words": in_words, "expected_words": expected,
+            "input_payload_bits": int(check._in_width), "output_payload_bits": int(check._out_width)}
+    _write_json(board_dir / "selfcheck_roms.json", roms)
+    clock_mhz = opts.clock_mhz or clock_hz / 1e6
+    period_ns = 1000.0 / clock_mhz
+    viv_dir = state.out / "vivado"
+    viv_dir.mkdir(parents=True, exist_ok=True)
+    artefacts = {"board_dir": _rel(state, board_dir), "roms": _rel(state, board_dir / "selfcheck_roms.json")}
+    for name in sorted(p.name for p in board_dir.iterdir()):
+        artefacts[f"board/{name}"] = _rel(state, board_dir / name)
+    scripts: dict[str, Any] = {}
+    for kind, info in state.rtl.items():
+        verilog = viv_dir / Path(info["verilog"]).name
+        shutil.copyfile(info["verilog"], verilog)
+        saif = None
+        if kind in state.saif:
+            saif = viv_dir / f"{kind}.saif"
+            shutil.copyfile(state.saif[kind], saif)
+        paths = write_ooc_scripts(viv_dir, name=kind, top=info["top"], verilog_files=[verilog], part=board.part,
+                                  period_ns=period_ns, saif_file=Path(saif.name) if saif else None)
+        scripts[kind] = {"tcl": _rel(state, paths["tcl"]), "xdc": _rel(state, paths["xdc"]),
+                         "saif": _rel(state, saif) if saif else None}
+        artefacts[f"{kind}_ooc_tcl"] = scripts[kind]["tcl"]
+    return {
+        "board": board.to_dict(), "board_clock_mhz": clock_hz / 1e6, "ooc_clock_mhz": clock_mhz,
+        "selfcheck": {"sequences": int(len(lengths)), "inputs": what, "input_words": len(in_words),
+                      "expected_words": len(expected), "core_cycles": cycles,
+                      "seconds_at_board_clock": cycles / clock_hz,
+                      "leds": dict(board.leds)},
+        "ooc_scripts": scripts,
+        "how_to_build": f"cd {board_dir} && sh build_{BOARD_TOP}.sh  (needs Vivado)",
+        "artefacts": artefacts,
+    }
+
+
+# ----------------------------------------------------------------------------------- step: yosys
+
+def step_yosys(state: BuildState) -> dict[str, Any]:
+    """Yosys ``synth_xilinx -family xc7`` of both cores (cells and logic depth)."""
+    from snnhw.flow.yosys import synth_xc7, yosys_missing
+
+    opts = state.opts
+    if not opts.yosys:
+        raise StepSkipped("--no-yosys")
+    missing = yosys_missing()
+    if missing:
+        raise StepSkipped(missing)
+    results: dict[str, Any] = {}
+    artefacts: dict[str, str] = {}
+    for kind, info in state.rtl.items():
+        _log(opts, f"    synth_xilinx -family xc7: {kind} core")
+        res = synth_xc7(Path(info["verilog"]), info["top"], state.out / "yosys" / kind)
+        results[kind] = res
+        artefacts[f"{kind}_summary"] = _rel(state, res["summary_json"])
+    state.resources = {"source": "yosys", **{k: v["resources"] for k, v in results.items()}}
+    return {"results": results, "artefacts": artefacts}
+
+
+# ---------------------------------------------------------------------------------- step: vivado
+
+def step_vivado(state: BuildState) -> dict[str, Any]:
+    """Out-of-context Vivado runs of both cores and the board bitstream (with ``--vivado`` only)."""
+    from snnhw.flow.vivado import parse_vivado_results, run_vivado, vivado_available
+
+    if not state.opts.vivado:
+        raise StepSkipped("not requested (--vivado runs Vivado when it is on PATH)")
+    if vivado_available() is None:
+        raise StepSkipped("vivado is not on PATH")
+    viv_dir = state.out / "vivado"
+    results: dict[str, Any] = {}
+    artefacts: dict[str, str] = {}
+    for kind in state.rtl:
+        script = viv_dir / f"{kind}_ooc.tcl"
+        _log(state.opts, f"    vivado out-of-context: {kind} core")
+        run_vivado(script, log=viv_dir / f"{kind}_ooc.log")
+        results[kind] = parse_vivado_results(viv_dir / f"{kind}_vivado.json", viv_dir / f"{kind}_power.rpt")
+        artefacts[f"{kind}_summary"] = _rel(state, viv_dir / f"{kind}_vivado.json")
+    board_dir = state.out / "board"
+    _log(state.opts, "    vivado: board bitstream")
+    with open(board_dir / "vivado_build.log", "w") as log:
+        proc = subprocess.run(["sh", f"build_{BOARD_TOP}.sh"], cwd=board_dir, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise UserError(f"the board build failed (exit {proc.returncode}); see {board_dir / 'vivado_build.log'}")
+    bitstreams = sorted(board_dir.glob("*.bit"))
+    artefacts.update({f"bitstream{k}": _rel(state, p) for k, p in enumerate(bitstreams)})
+    state.vivado = results
+    state.resources = {"source": "vivado", **{k: {key: v.get(key) for key in
+                                                  ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")}
+                                              for k, v in results.items()}}
+    return {"results": results, "artefacts": artefacts}
+
+
+# ---------------------------------------------------------------------------------- step: report
+
+def _latency(state: BuildState) -> dict[str, Any]:
+    """Cycles per sequence for N in LATENCY_N: wavefront core, MAC baseline, T·N serial schedule.
+
+    The serial figure is this spiking core's own schedule with the T·N cells of a sequence
+    processed one after another (the earlier spiking LSTMs' order) instead of in T+N−1 diagonal
+    steps: ``cycles(N) − K·S + T·N·S`` with S = beats + pipeline drain of one step, K = N+T−1
+    (one layer). Event-driven cores are tabulated by their dense twin (cycles there depend on
+    the spikes).
+    """
+    from snnhw.hw.wavefront import PIPELINE_DRAIN
+
+    opts = state.opts
+    from snnhw.hw.generate import build_spiking_core
+
+    spk = build_spiking_core(state.spiking, lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines,
+                             event_driven=False, input_mode=None, head_in_hw=opts.head_in_hw)
+    step = max(spk.beats(k) for k in range(spk.num_layers)) + PIPELINE_DRAIN
+    base = _core(state, "baseline") if state.baseline is not None else None
+    out: dict[str, Any] = {"N": list(LATENCY_N), "spiking": [], "baseline": [], "serial": []}
+    for n in LATENCY_N:
+        cycles = int(spk.cycles(n))
+        out["spiking"].append(cycles)
+        out["serial"].append(cycles - spk.diagonal_steps(n) * step + state.spiking.T * n * spk.num_layers * step)
+        out["baseline"].append(int(base.cycles(n)) if base is not None else None)
+    out["spiking_formula"] = spk.cycle_formula()
+    if base is not None:
+        out["baseline_formula"] = base.cycle_formula()
+    if state.vivado and "spiking" in state.vivado:
+        out["clock_mhz"] = min(v["achieved_mhz"] for v in state.vivado.values())
+        out["clock_source"] = "Vivado achieved clock (slower of the two cores, out of context)"
+    else:
+        board = state.records.get("board", {})
+        out["clock_mhz"] = board.get("ooc_clock_mhz") or state.opts.clock_mhz
+        out["clock_source"] = "estimate: the target clock, not a timing result (no Vivado run)"
+    return out
+
+
+def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
+                                                        dict[str, Any] | None]:
+    """(accuracy, energy, sparsity) from golden runs with counters on the evaluation data."""
+    from snnhw.quant.energy import energy_report
+    from snnhw.quant.golden import run_baseline, run_spiking
+    from snnhw.quant.quantizer import quantize_input
+
+    data = state.eval_data
+    if data is None:
+        return None, None, None
+    spk = run_spiking(state.spiking, quantize_input(state.spiking, data.x), data.lengths, counters=True,
+                      progress=state.opts.progress)
+    accuracy: dict[str, Any] = {"int_spiking": float((spk.classes == data.y).mean()), "split": data.description,
+                                "n": int(len(data.y))}
+    base_counters = None
+    if state.baseline is not None:
+        base = run_baseline(state.baseline, quantize_input(state.baseline, data.x), data.lengths, counters=True)
+        accuracy["int_baseline"] = float((base.classes == data.y).mean())
+        base_counters = base.counters
+    accuracy.update(_float_accuracy(state, data))
+    energy = energy_report(spk.counters, base_counters, schedule="event" if state.opts.event_driven else "dense")
+    sparsity = {name: float(v) for name, v in spk.counters["layers"][-1]["sparsity"].items()}
+    return accuracy, energy, sparsity
+
+
+def _float_accuracy(state: BuildState, data: _EvalData) -> dict[str, Any]:
+    """Float hard / spiking accuracies on the same data: recorded (full test split) or measured."""
+    ckpts = state.checkpoints
+    if not ckpts:
+        metrics = (state.spiking.meta or {}).get("float_metrics") or {}
+        base_metrics = ((state.baseline.meta or {}).get("float_metrics") or {}) if state.baseline else {}
+        if data.full_test_split:
+            return {"float_spiking": metrics.get("test_accuracy"), "float_hard": base_metrics.get("test_accuracy"),
+                    "float_source": "recorded in the frozen models (test split)"}
+        return {"float_source": "not measured (frozen models without their checkpoints)"}
+    if data.full_test_split and "test_accuracy" in ckpts["spiking"].metrics and "test_accuracy" in ckpts["hard"].metrics:
+        return {"float_spiking": ckpts["spiking"].metrics["test_accuracy"],
+                "float_hard": ckpts["hard"].metrics["test_accuracy"],
+                "float_source": "recorded in the checkpoints (same test split)"}
+    from snnhw.data.base import SequenceDataset
+    from snnhw.train.trainer import evaluate
+
+    split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
+    return {"float_spiking": evaluate(ckpts["spiking"].build_model(), split)["accuracy"],
+            "float_hard": evaluate(ckpts["hard"].build_model(), split)["accuracy"],
+            "float_source": f"measured here on {data.description}"}
+
+
+def step_report(state: BuildState) -> dict[str, Any]:
+    """``report.json``, ``report.md`` and the plots."""
+    from snnhw.flow.report import write_report
+
+    report: dict[str, Any] = {"model": _model_summary(state)}
+    accuracy, energy, sparsity = _accuracy_and_activity(state)
+    if accuracy:
+        report["accuracy"] = accuracy
+    if energy:
+        report["energy"] = energy
+    if sparsity:
+        report["sparsity"] = sparsity
+    if state.resources:
+        report["resources"] = state.resources
+    if state.rtl:
+        report["latency"] = _latency(state)
+    if state.verify:
+        report["verify"] = state.verify
+    if "board" in state.records and state.records["board"]["status"] == "ok":
+        board = state.records["board"]
+        report["board"] = {"name": board["board"]["name"], "part": board["board"]["part"],
+                           "clock_mhz": board["board_clock_mhz"], "selfcheck": board["selfcheck"],
+                           "how_to_build": board["how_to_build"]}
+    report["steps"] = {name: {"status": r["status"], "reason": r["reason"], "seconds": r["seconds"]}
+                       for name, r in state.records.items()}
+    files = write_report(report, state.out)
+    return {"artefacts": {k: _rel(state, v) for k, v in files.items()}}
+
+
+# ------------------------------------------------------------------------------------- the build
+
+@dataclass
+class BuildResult:
+    """Outcome of :func:`run_build`: the directory, each step's record, and the exit status."""
+
+    out_dir: Path
+    records: dict[str, dict[str, Any]]
+    exit_code: int
+    wall_s: float
+
+
+def run_build(opts: BuildOptions) -> BuildResult:
+    """Run every step of ``snnhw build``; returns the records (a failed step stops the build).
+
+    A verification mismatch (or a failing tool that was asked for) still writes that step's
+    JSON and the report of what was done, and gives exit status 1. User mistakes raise
+    :class:`~snnhw.errors.UserError`.
+    """
+    from snnhw.flow.boards import find_board
+
+    find_board(opts.board)  # an unknown board fails before any work
+    for name, value in (("--verify-sequences", opts.verify_sequences), ("--selfcheck-sequences",
+                                                                        opts.selfcheck_sequences)):
+        if value < 1:
+            raise UserError(f"{name} must be ≥ 1, got {value}")
+    if opts.clock_mhz is not None and not (opts.clock_mhz > 0 and math.isfinite(opts.clock_mhz)):
+        raise UserError(f"--clock-mhz must be a positive number, got {opts.clock_mhz}")
+    start = time.perf_counter()
+    from snnhw.flow import default_model
+
+    first = opts.models[0] if opts.models else default_model.default_checkpoint()
+    out = Path(opts.out_dir) if opts.out_dir else Path("build") / _model_name(first)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in STEPS:
+        (out / f"{stale}.json").unlink(missing_ok=True)
+    state = BuildState(opts=opts, out=out)
+    bodies = {"load": step_load, "generate": step_generate, "verify": step_verify, "board": step_board,
+              "yosys": step_yosys, "vivado": step_vivado, "report": step_report}
+    exit_code = 0
+    for index, name in enumerate(STEPS, start=1):
+        try:
+            _run_step(state, index, name, bodies[name])
+        except BuildFailed:
+            exit_code = 1
+            break
+        except UserError:
+            if name == "load":
+                raise
+            exit_code = 1
+            break
+    if exit_code and "report" not in state.records:
+        try:
+            _run_step(state, len(STEPS), "report", step_report)
+        except (UserError, BuildFailed):
+            pass
+    wall = time.perf_counter() - start
+    _write_json(out / "build.json", {"out_dir": str(out), "exit_code": exit_code, "wall_s": round(wall, 2),
+                                     "options": {k: (str(v) if isinstance(v, Path) else v)
+                                                 for k, v in asdict(opts).items()},
+                                     "steps": {n: r["status"] for n, r in state.records.items()}})
+    return BuildResult(out, state.records, exit_code, wall)
+
+
+def summary_table(result: BuildResult) -> str:
+    """The final per-step table printed by ``snnhw build`` (Markdown)."""
+    lines = ["| step | status | seconds | note |", "|---|---|---|---|"]
+    for name in STEPS:
+        record = result.records.get(name)
+        if record is None:
+            lines.append(f"| {name} | not run | — | |")
+        else:
+            lines.append(f"| {name} | {record['status']} | {record['seconds']:.1f} | {record['reason']} |")
+    report = result.out_dir / "report.json"
+    if report.is_file():
+        rep = json.loads(report.read_text())
+        res, lat, energy = rep.get("resources"), rep.get("latency"), rep.get("energy")
+        acc = rep.get("accuracy") or {}
+        lines.append("")
+        if acc:
+            lines.append(f"accuracy ({acc.get('split')}): integer spiking {_pct(acc.get('int_spiking'))}, "
+                         f"integer baseline {_pct(acc.get('int_baseline'))}")
+        if res:
+            s, b = res.get("spiking", {}), res.get("baseline", {})
+            lines.append(f"resources ({res.get('source')}): spiking LUT {s.get('LUT')} FF {s.get('FF')} "
+                         f"DSP {s.get('DSP48E1')}; baseline LUT {b.get('LUT')} FF {b.get('FF')} DSP {b.get('DSP48E1')}")
+        if lat:
+            lines.append(f"cycles at N={lat['N'][-1]}: spiking {lat['spiking'][-1]}, baseline {lat['baseline'][-1]}, "
+                         f"T·N serial {lat['serial'][-1]}")
+        if energy and energy.get("ratio"):
+            lines.append(f"energy per inference: spiking {energy['spiking_pj']:.0f} pJ, baseline "
+                         f"{energy['baseline_pj']:.0f} pJ (ratio {energy['ratio']:.2f}×)")
+    lines.append(f"\nbuild directory: {result.out_dir}  ({result.wall_s:.1f} s)")
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"

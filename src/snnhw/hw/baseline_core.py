@@ -1,0 +1,476 @@
+"""The MAC baseline core: the non-spiking hard LSTM of ``docs/integer-contract.md`` §4.
+
+One engine, sequential over the elements n (element n starts when h(n−1) of every layer is
+complete). Per cycle a :class:`~snnhw.hw.mac_array.MacArray` of ``4·lanes`` rows (the four gates
+of ``lanes`` hidden units) takes ``fanin`` synapses per row; an activation pipeline of three
+stages turns each finished group of ``lanes`` units into f, i, g, o, then c, then h, while the
+MAC array already works on the next group. See ``docs/hw-baseline-core.md``.
+
+Schedule of layer l (hidden size H_l, input size D_l) for one element:
+
+* ``G_l = H_l / lanes`` groups; each group takes ``Kx_l = ceil(D_l / fanin)`` input chunks, then
+  ``Kh_l = ceil(H_l / fanin)`` recurrent chunks: ``K_l = G_l·(Kx_l + Kh_l)`` MAC cycles.
+* After the input chunks of a group the accumulator is rebased in the same step to
+  ``(acc >> x_shift[a]) + b`` (layer 1's floor shift of the direct projection, exact to golden).
+* Weights: one ROM word of ``4·lanes·fanin`` weights per MAC cycle (depth Σ K_l); biases one
+  word of ``4·lanes`` per group.
+* Stage A (gates, constant-coefficient multiplies), stage B (cell c: f·c + i·g), stage C
+  (tanh(c), h = o·tc, and, after the last group, the commit h(n−1) ← h(n)).
+
+Cycle count (``docs/hw-interface.md``): with E = Σ_l (K_l + 3),
+
+    cycles(N) = N·(1 + E) + 2 + W  (+ head_steps + 3 with the head in hardware)
+
+W = words per sequence (H, or H + C + 1 with the head). Derivation: element n is accepted in
+cycle a_n and its first MAC step issues in a_n + 1; layer l occupies K_l + 3 cycles (K_l issue
+cycles, the last sum arriving one cycle later, then stages A, B, C) and the next layer starts in
+its stage-C cycle, so the last layer's stage C (which commits h) falls in a_n + 1 + E, the cycle
+in which the next element is accepted: a_(n+1) = a_n + 1 + E. After the last element the readout
+is handed to the serializer in a_N + 2 + E (to the head instead, which answers head_steps + 3
+cycles later) and the W words move in the W following cycles:
+cycles = (a_N + 2 + E + W) − a_1 + 1 = N·(1 + E) + 2 + W. The formula assumes the output path is free when the readout is
+ready (an isolated sequence, or back-to-back sequences whose compute time N·(1 + E) covers the
+previous sequence's W output words); stalls delay but never change data.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.hw.fc_head import FCHead, head_steps
+from snnhw.hw.mac_array import MacArray
+from snnhw.hw.memories import PackedRom, values_width
+from snnhw.hw.stream_io import (
+    OutputSerializer,
+    input_lanes,
+    input_signature,
+    output_signature,
+    output_word_count,
+    output_word_width,
+    readout_range,
+)
+from snnhw.quant.arith import signed_bits
+from snnhw.quant.frozen import FrozenBaseline
+
+GATES = ("f", "i", "g", "o")
+
+
+def _clip(value: Value, lo: int, hi: int) -> Value:
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+
+
+def _coefficient(values: list[int]) -> Value:
+    """A per-layer constant: a plain constant when every layer shares it."""
+    if len(set(values)) == 1:
+        return Const(values[0], signed(signed_bits(min(values[0], 0), max(values[0], 0))))
+    return Array(Const(v, signed(signed_bits(min(min(values), 0), max(max(values), 0)))) for v in values)
+
+
+class BaselineCore(wiring.Component):
+    """MAC baseline LSTM core (direct input only), exact to ``golden.run_baseline``.
+
+    Args:
+        model: the frozen baseline (1 or 2 layers).
+        lanes: hidden units computed in parallel (must divide every layer's H).
+        fanin: synapses per MAC row per cycle (1..max(D, H)).
+        head_in_hw: also compute the FC head (logits and class words on ``o``).
+
+    Ports (``docs/hw-interface.md``):
+        i: ``In(stream.Signature(StructLayout({"data": unsigned(D·input_bits), "last": 1})))``.
+        o: ``Out(stream.Signature(StructLayout({"data": signed(Wo), "last": 1})))``.
+
+    Multipliers: MAC array ``4·lanes·fanin``; activation coefficients ``5·lanes`` (z·M for f,
+    i, g, o and c·M_c; a per-layer constant with one layer); cell/hidden products ``3·lanes``
+    (f·c, i·g, o·tc); the head 1 when in hardware.
+    """
+
+    def __init__(self, model: FrozenBaseline, *, lanes: int, fanin: int, head_in_hw: bool = False) -> None:
+        if not isinstance(model, FrozenBaseline):
+            raise TypeError(f"BaselineCore needs a FrozenBaseline, not {type(model).__name__}")
+        if not 1 <= len(model.layers) <= 2:
+            raise ValueError(f"the baseline core supports 1 or 2 layers, not {len(model.layers)}")
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+        if not isinstance(fanin, int) or fanin < 1:
+            raise ValueError(f"fanin must be a positive integer, not {fanin!r}")
+        for index, layer in enumerate(model.layers):
+            if layer.hidden_size % lanes:
+                raise ValueError(f"lanes={lanes} does not divide layer {index + 1}'s hidden size {layer.hidden_size}")
+            if index and any(layer.x_shift):
+                raise ValueError(f"layer {index + 1} has a non-zero x_shift {layer.x_shift}")
+        widest = max(max(layer.input_size, layer.hidden_size) for layer in model.layers)
+        if fanin > widest:
+            raise ValueError(f"fanin={fanin} exceeds the widest operand vector ({widest})")
+        self.model = model
+        self.lanes, self.fanin, self.head_in_hw = lanes, fanin, bool(head_in_hw)
+        q_one = 1 << model.frac_bits
+        self.h_bits = signed_bits(-q_one, q_one)
+        self.x_bits = max(model.input_bits, self.h_bits)
+        self.weight_bits = max(values_width(np.concatenate([l.w_x.ravel(), l.w_h.ravel()])) for l in model.layers)
+        self.acc_bits = max(self._layer_acc_bits(index) for index in range(len(model.layers)))
+        self.n_words = output_word_count(model, self.head_in_hw)
+        self.word_bits = output_word_width(model, self.head_in_hw)
+        super().__init__({"i": In(input_signature(model, "direct")), "o": Out(output_signature(model, self.head_in_hw))})
+
+    # ------------------------------------------------------------------------------------------
+    # geometry and published figures
+
+    def _layer_acc_bits(self, index: int) -> int:
+        layer = self.model.layers[index]
+        x_max = (1 << (self.model.input_bits - 1)) if index == 0 else (1 << self.model.frac_bits)
+        h_max = 1 << self.model.frac_bits
+        wx = np.abs(np.asarray(layer.w_x, np.int64)).sum(axis=1) * x_max
+        total = wx + np.abs(np.asarray(layer.bias, np.int64)) + np.abs(np.asarray(layer.w_h, np.int64)).sum(axis=1) * h_max
+        bound = int(max(wx.max(), total.max()))
+        return max(signed_bits(-bound, bound), self.weight_bits + self.x_bits)
+
+    def layer_chunks(self, index: int) -> tuple[int, int, int]:
+        """(G, Kx, Kh) of layer ``index``: groups, input chunks and recurrent chunks per group."""
+        layer = self.model.layers[index]
+        return (layer.hidden_size // self.lanes, math.ceil(layer.input_size / self.fanin),
+                math.ceil(layer.hidden_size / self.fanin))
+
+    def layer_steps(self, index: int) -> int:
+        """K_l = G·(Kx + Kh), MAC cycles of layer ``index`` per element."""
+        g, kx, kh = self.layer_chunks(index)
+        return g * (kx + kh)
+
+    @property
+    def element_cycles(self) -> int:
+        """E = Σ_l (K_l + 3): cycles from an element's first MAC step to the next acceptance."""
+        return sum(self.layer_steps(k) + 3 for k in range(len(self.model.layers)))
+
+    @property
+    def latency(self) -> int:
+        """Cycles of a one-element sequence (= ``cycles(1)``)."""
+        return self.cycles(1)
+
+    def cycles(self, N: int) -> int:
+        """Exact cycles of one N-element sequence (``docs/hw-interface.md`` definition).
+
+        ``N·(1 + E) + 2 + W`` plus ``head_steps + 3`` with the head in hardware, E = Σ_l (K_l + 3),
+        K_l = (H_l / lanes)·(ceil(D_l / fanin) + ceil(H_l / fanin)), W = output words.
+        """
+        if N < 1:
+            raise ValueError(f"a sequence has N ≥ 1 elements, not {N}")
+        head = head_steps(self.model.head) + 3 if self.head_in_hw else 0
+        return N * (1 + self.element_cycles) + 2 + self.n_words + head
+
+    def cycle_formula(self) -> str:
+        """The cycle formula with this instance's numbers filled in."""
+        terms = " + ".join(
+            f"({self.layer_chunks(k)[0]}·({self.layer_chunks(k)[1]}+{self.layer_chunks(k)[2]}) + 3)"
+            for k in range(len(self.model.layers))
+        )
+        head = f" + {head_steps(self.model.head) + 3}" if self.head_in_hw else ""
+        fixed = self.cycles(1) - (1 + self.element_cycles)
+        return f"N·(1 + {terms}) + 2 + {self.n_words}{head}  (= N·{1 + self.element_cycles} + {fixed})"
+
+    def multipliers(self) -> dict[str, int]:
+        """Multipliers by part (see the class docstring)."""
+        parts = {
+            "mac_array": 4 * self.lanes * self.fanin,
+            "activation_coefficient": 5 * self.lanes,
+            "cell_and_hidden": 3 * self.lanes,
+        }
+        if self.head_in_hw:
+            parts["fc_head"] = 1
+        return parts
+
+    def weight_rom(self) -> np.ndarray:
+        """Weight ROM contents [Σ K_l, 4·lanes·fanin]: row = MAC step, gate-major rows × fanin."""
+        words = []
+        for index, layer in enumerate(self.model.layers):
+            groups, kx, kh = self.layer_chunks(index)
+            hidden, d_in = layer.hidden_size, layer.input_size
+            wx = np.zeros((4 * hidden, kx * self.fanin), np.int64)
+            wx[:, :d_in] = layer.w_x
+            wh = np.zeros((4 * hidden, kh * self.fanin), np.int64)
+            wh[:, :hidden] = layer.w_h
+            w = np.concatenate([wx, wh], axis=1)  # [4H, (kx + kh)·fanin]
+            for g in range(groups):
+                rows = [a * hidden + g * self.lanes + j for a in range(4) for j in range(self.lanes)]
+                block = w[rows]  # [4·lanes, (kx + kh)·fanin]
+                for k in range(kx + kh):
+                    words.append(block[:, k * self.fanin:(k + 1) * self.fanin].reshape(-1))
+        return np.stack(words)
+
+    def bias_rom(self) -> np.ndarray:
+        """Bias ROM contents [Σ G_l, 4·lanes]: one word per group, gate-major."""
+        words = []
+        for index, layer in enumerate(self.model.layers):
+            hidden = layer.hidden_size
+            for g in range(self.layer_chunks(index)[0]):
+                words.append([int(layer.bias[a * hidden + g * self.lanes + j]) for a in range(4) for j in range(self.lanes)])
+        return np.asarray(words, dtype=np.int64)
+
+    def describe(self) -> dict[str, Any]:
+        """Ports, widths, knobs, the cycle formula and the multiplier use (JSON-able)."""
+        din = self.model.input_size * self.model.input_bits
+        rom_w, rom_b = self.weight_rom(), self.bias_rom()
+        return {
+            "core": "mac_lstm_core",
+            "ports": [
+                {"name": "clk", "direction": "in", "width": 1},
+                {"name": "rst", "direction": "in", "width": 1},
+                {"name": "i__payload", "direction": "in", "width": din + 1, "fields": {"data": din, "last": 1}},
+                {"name": "i__valid", "direction": "in", "width": 1},
+                {"name": "i__ready", "direction": "out", "width": 1},
+                {"name": "o__payload", "direction": "out", "width": self.word_bits + 1,
+                 "fields": {"data": self.word_bits, "last": 1}},
+                {"name": "o__valid", "direction": "out", "width": 1},
+                {"name": "o__ready", "direction": "in", "width": 1},
+            ],
+            "knobs": {"lanes": self.lanes, "fanin": self.fanin, "head_in_hw": self.head_in_hw,
+                      "input_mode": "direct", "engines": 1},
+            "dims": {"D": self.model.input_size, "H": [l.hidden_size for l in self.model.layers],
+                     "layers": len(self.model.layers), "C": self.model.num_classes},
+            "widths": {"input_lane": self.model.input_bits, "weight": self.weight_bits, "activation": self.h_bits,
+                       "mac_input": self.x_bits, "accumulator": self.acc_bits,
+                       "cell": [l.cell_bits for l in self.model.layers], "output_word": self.word_bits},
+            "output_words_per_sequence": self.n_words,
+            "cycles": {
+                "formula": "N·(1 + Σ_l ((H_l/lanes)·(ceil(D_l/fanin) + ceil(H_l/fanin)) + 3)) + 2 + W"
+                           + (" + head_steps + 3" if self.head_in_hw else ""),
+                "instance": self.cycle_formula(),
+                "per_element": 1 + self.element_cycles,
+                "fixed": self.cycles(1) - (1 + self.element_cycles),
+            },
+            "multipliers": self.multipliers(),
+            "multipliers_total": sum(self.multipliers().values()),
+            "memories": {"weights": {"depth": int(rom_w.shape[0]), "width": int(rom_w.shape[1]) * self.weight_bits},
+                         "biases": {"depth": int(rom_b.shape[0]),
+                                    "width": int(rom_b.shape[1]) * values_width(rom_b)}},
+        }
+
+    # ------------------------------------------------------------------------------------------
+    # hardware
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        model, lanes, fanin = self.model, self.lanes, self.fanin
+        layers = model.layers
+        n_layers = len(layers)
+        q = model.frac_bits
+        q_one = 1 << q
+        rows = 4 * lanes
+
+        m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits)
+        m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits)
+        m.submodules.brom = brom = PackedRom(self.bias_rom())
+        m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
+        wiring.connect(m, wiring.flipped(self.o), ser.o)
+
+        # State: the input element, h(n−1) (committed), h(n) (being written), c.
+        x_reg = [Signal(signed(model.input_bits), name=f"x{d}") for d in range(model.input_size)]
+        last_flag = Signal()
+        h_prev = [[Signal(signed(self.h_bits), name=f"h{l}_{u}") for u in range(layer.hidden_size)]
+                  for l, layer in enumerate(layers)]
+        h_new = [[Signal(signed(self.h_bits), name=f"hn{l}_{u}") for u in range(layer.hidden_size)]
+                 for l, layer in enumerate(layers)]
+        c_reg = [[Signal(signed(layer.cell_bits), name=f"c{l}_{u}") for u in range(layer.hidden_size)]
+                 for l, layer in enumerate(layers)]
+
+        # Operand chunks, indexed by a global chunk id (layer base + k).
+        zero = Const(0, signed(self.x_bits))
+        chunks: list[list[Value]] = []
+        chunk_base: list[int] = []
+        for l, layer in enumerate(layers):
+            chunk_base.append(len(chunks))
+            _, kx, kh = self.layer_chunks(l)
+            below = x_reg if l == 0 else h_prev[l - 1]
+            for source, count in ((below, kx), (h_prev[l], kh)):
+                for k in range(count):
+                    chunks.append([source[k * fanin + t] if k * fanin + t < len(source) else zero for t in range(fanin)])
+        chunk_arrays = [Array(chunk[t] for chunk in chunks) for t in range(fanin)]
+
+        # Issue stage: counters over (layer, group, chunk); ROM addresses.
+        groups = [self.layer_chunks(l)[0] for l in range(n_layers)]
+        per_group = [self.layer_chunks(l)[1] + self.layer_chunks(l)[2] for l in range(n_layers)]
+        kx_of = [self.layer_chunks(l)[1] for l in range(n_layers)]
+        waddr_base = np.cumsum([0] + [groups[l] * per_group[l] for l in range(n_layers)]).tolist()
+        baddr_base = np.cumsum([0] + groups).tolist()
+        layer_rng = range(max(n_layers, 2))
+        i_layer = Signal(layer_rng)
+        i_group = Signal(range(max(groups) + 1))
+        i_k = Signal(range(max(per_group) + 1))
+        waddr = Signal(range(max(waddr_base[-1], 2)))
+        baddr = Signal(range(max(baddr_base[-1], 2)))
+        issuing = Signal()
+        per_group_a = Array(Const(v, range(max(per_group) + 1)) for v in per_group)
+        groups_a = Array(Const(v, range(max(groups) + 1)) for v in groups)
+        kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
+        base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
+        last_k = i_k == per_group_a[i_layer] - 1
+        last_g = i_group == groups_a[i_layer] - 1
+        m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(baddr), brom.en.eq(1)]
+
+        # Step stage (ROM data valid): the MAC array.
+        s_valid = Signal()
+        s_layer = Signal(layer_rng)
+        s_group = Signal.like(i_group)
+        s_first = Signal()  # first input chunk: start from 0
+        s_rebase = Signal()  # first recurrent chunk: start from (acc >> x_shift) + b
+        s_last = Signal()  # last chunk of a group
+        s_final = Signal()  # a step of the layer's last group
+        s_chunk = Signal(range(len(chunks) + 1))
+        m.d.sync += [
+            s_valid.eq(issuing),
+            s_layer.eq(i_layer),
+            s_group.eq(i_group),
+            s_first.eq(i_k == 0),
+            s_rebase.eq(i_k == kx_a[i_layer]),
+            s_last.eq(last_k & issuing),
+            s_final.eq(last_g),
+            s_chunk.eq(base_a[i_layer] + i_k),
+        ]
+        m.d.comb += [
+            mac.weights.eq(wrom.data),
+            mac.en.eq(s_valid),
+            mac.accumulate.eq(~s_first & ~s_rebase),
+        ]
+        m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
+        for r in range(rows):
+            x_shift = layers[0].x_shift[r // lanes]
+            shifted = mac.acc[r] >> x_shift
+            if n_layers > 1:  # layers ≥ 2 have no shift
+                shifted = Mux(s_layer == 0, shifted, mac.acc[r])
+            m.d.comb += mac.init[r].eq(Mux(s_first, 0, shifted + brom.data[r]))
+
+        # Stage A (cycle after a group's last step; acc holds z): the gate activations.
+        a_valid = Signal()
+        a_layer = Signal(layer_rng)
+        a_group = Signal.like(i_group)
+        a_final = Signal()
+        m.d.sync += [a_valid.eq(s_last), a_layer.eq(s_layer), a_group.eq(s_group), a_final.eq(s_final)]
+        shifts = {layer.act_shift for layer in layers}
+        if len(shifts) != 1:
+            raise ValueError(f"layers with different act_shift {sorted(shifts)} are not supported")
+        S = shifts.pop()
+        gate_regs = {g: [Signal(signed(self.h_bits), name=f"{g}_{j}") for j in range(lanes)] for g in GATES}
+        mult = {g: [_coefficient([int(layer.act_mult[g][s]) for layer in layers]) for s in (0, 1)] for g in GATES}
+
+        def coeff(c: Value | Array, layer_sel: Value) -> Value:
+            return c[layer_sel] if isinstance(c, Array) else c
+
+        for j in range(lanes):
+            for a, g in enumerate(GATES):
+                z = mac.acc[a * lanes + j]
+                m_pos, m_neg = coeff(mult[g][0], a_layer), coeff(mult[g][1], a_layer)
+                if g == "g":
+                    value = _clip((z * Mux(z >= 0, m_pos, m_neg)) >> S, -q_one, q_one)
+                else:  # sigmoid gates: M+ = M− (checked by the golden model)
+                    value = _clip(((z * m_pos) >> S) + q_one // 2, 0, q_one)
+                m.d.sync += gate_regs[g][j].eq(value)
+
+        # Stage B: c(n) = sat((f·c(n−1) + i·g) >> q), written back in place.
+        b_valid = Signal()
+        b_layer = Signal(layer_rng)
+        b_group = Signal.like(i_group)
+        b_final = Signal()
+        m.d.sync += [b_valid.eq(a_valid), b_layer.eq(a_layer), b_group.eq(a_group), b_final.eq(a_final & a_valid)]
+        group_base = np.cumsum([0] + groups[:-1]).tolist()
+        unit_sel = Signal(range(sum(groups) + 1))
+        m.d.comb += unit_sel.eq(Array(Const(v, range(sum(groups) + 1)) for v in group_base)[b_layer] + b_group)
+        c_new = [Signal(signed(max(l.cell_bits for l in layers)), name=f"cn_{j}") for j in range(lanes)]
+        o_c = [Signal(signed(self.h_bits), name=f"oc_{j}") for j in range(lanes)]
+        for j in range(lanes):
+            c_prev = Array(c_reg[l][g * lanes + j] for l in range(n_layers) for g in range(groups[l]))[unit_sel]
+            total = (gate_regs["f"][j] * c_prev + gate_regs["i"][j] * gate_regs["g"][j]) >> q
+            bounds = [(-(1 << (l.cell_bits - 1)), (1 << (l.cell_bits - 1)) - 1) for l in layers]
+            sat = _clip(total, *bounds[0])
+            if len(set(bounds)) > 1:
+                sat = Mux(b_layer == 0, sat, _clip(total, *bounds[1]))
+            m.d.sync += [c_new[j].eq(sat), o_c[j].eq(gate_regs["o"][j])]
+            with m.If(b_valid):
+                for l in range(n_layers):
+                    for g in range(groups[l]):
+                        with m.If((b_layer == l) & (b_group == g)):
+                            m.d.sync += c_reg[l][g * lanes + j].eq(sat)
+
+        # Stage C: tc = clip((c·Mc±) >> S), h = (o·tc) >> q; after the last group, commit h.
+        c_valid = Signal()
+        c_layer = Signal(layer_rng)
+        c_group = Signal.like(i_group)
+        c_final = Signal()
+        m.d.sync += [c_valid.eq(b_valid), c_layer.eq(b_layer), c_group.eq(b_group), c_final.eq(b_final)]
+        c_mult = [_coefficient([int(layer.c_mult[s]) for layer in layers]) for s in (0, 1)]
+        h_fresh = []
+        for j in range(lanes):
+            cv = c_new[j]
+            mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
+            tc = _clip((cv * mc) >> S, -q_one, q_one)
+            h_fresh.append((o_c[j] * tc) >> q)
+        with m.If(c_valid):
+            for l in range(n_layers):
+                for g in range(groups[l]):
+                    with m.If((c_layer == l) & (c_group == g)):
+                        m.d.sync += [h_new[l][g * lanes + j].eq(h_fresh[j]) for j in range(lanes)]
+                with m.If(c_final & (c_layer == l)):
+                    last_base = (groups[l] - 1) * lanes
+                    for u in range(layers[l].hidden_size):
+                        m.d.sync += h_prev[l][u].eq(h_fresh[u - last_base] if u >= last_base else h_new[l][u])
+
+        # Control.
+        readout_valid = Signal()
+        clear = Signal()
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    lanes_in = input_lanes(model, "direct", self.i.p.data)
+                    m.d.sync += [x_reg[d].eq(lanes_in[d]) for d in range(model.input_size)]
+                    m.d.sync += [last_flag.eq(self.i.p.last), i_layer.eq(0), i_group.eq(0), i_k.eq(0),
+                                 waddr.eq(0), baddr.eq(0)]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += issuing.eq(1)
+                m.d.sync += waddr.eq(waddr + 1)
+                with m.If(last_k):
+                    m.d.sync += [i_k.eq(0), i_group.eq(i_group + 1), baddr.eq(baddr + 1)]
+                    with m.If(last_g):
+                        m.next = "DRAIN"
+                with m.Else():
+                    m.d.sync += i_k.eq(i_k + 1)
+            with m.State("DRAIN"):
+                # Wait for stage B of the layer's last group; leave in the stage-C cycle.
+                with m.If(b_valid & b_final):
+                    with m.If(b_layer != n_layers - 1):
+                        m.d.sync += [i_layer.eq(i_layer + 1), i_group.eq(0), i_k.eq(0)]
+                        m.next = "ISSUE"
+                    with m.Elif(last_flag):
+                        m.next = "FLUSH"
+                    with m.Else():
+                        m.next = "IDLE"
+            with m.State("FLUSH"):
+                m.next = "HANDOFF"
+            with m.State("HANDOFF"):
+                m.d.comb += readout_valid.eq(1)
+                m.next = "HANDOFF"
+                with m.If(clear):
+                    m.next = "IDLE"
+        # Readout to the serializer, or through the FC head.
+        readout = h_prev[n_layers - 1]
+        if self.head_in_hw:
+            lo, hi = readout_range(model)
+            m.submodules.head = head = FCHead(model.head, lo, hi)
+            m.d.comb += [head.i.valid.eq(readout_valid), clear.eq(readout_valid & head.i.ready)]
+            m.d.comb += [head.i.p[j].eq(readout[j]) for j in range(len(readout))]
+            words = [head.o.p.readout[j] for j in range(len(readout))]
+            words += [head.o.p.logits[k] for k in range(model.num_classes)]
+            words += [head.o.p.cls]
+            m.d.comb += [ser.i.valid.eq(head.o.valid), head.o.ready.eq(ser.i.ready)]
+        else:
+            words = list(readout)
+            m.d.comb += [ser.i.valid.eq(readout_valid), clear.eq(readout_valid & ser.i.ready)]
+        m.d.comb += [ser.i.p[k].eq(w) for k, w in enumerate(words)]
+        with m.If(clear):
+            for l in range(n_layers):
+                m.d.sync += [s.eq(0) for s in h_prev[l] + h_new[l] + c_reg[l]]
+        return m

@@ -1,0 +1,73 @@
+"""Cell update of ``lanes`` units: ``c = sat_CW((s_f ? c_prev : 0) + i·g)``, the ternary LIF of c,
+and ``h = s_o·s_c`` — ``arith.spike_select`` / ``arith.cell_update`` / ``arith.ternary_lif`` in
+logic. Every product has a spike as one operand: muxes and a negation, no multiplier.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
+from snnhw.hw.leak_unit import saturate_expr
+from snnhw.hw.neuron_lanes import gates_layout, ternary_lif_expr, validate_layer
+from snnhw.quant.frozen import ClipGate, SpikingLayer
+
+
+class CellUpdate(wiring.Component):
+    """c, s_c, U_c and h of ``lanes`` units of one cell (n, t), registered once.
+
+    ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
+    ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
+    ``h = s_o·s_c`` ∈ {−1, 0, 1}.
+
+    Parameters:
+        layer: the frozen layer; lanes: units in parallel (≥ 1).
+
+    Ports (lane k):
+        gates: In(ArrayLayout(gates_layout, lanes)).
+        c_prev: In(ArrayLayout(signed(cell_bits), lanes)): c(n−1, t) (0 for the first element).
+        uc_prev: In(ArrayLayout(signed(c.membrane_bits), lanes)): U_c(n, t−1).
+        c: Out(ArrayLayout(signed(cell_bits), lanes)); uc: Out(... membrane_bits ...);
+        h: Out(ArrayLayout(signed(2), lanes)).
+    """
+
+    def __init__(self, layer: SpikingLayer, lanes: int) -> None:
+        validate_layer(layer)
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"CellUpdate lanes must be an integer ≥ 1, not {lanes!r}")
+        self.layer = layer
+        self.lanes = lanes
+        cw, uw = signed(layer.cell_bits), signed(layer.c.membrane_bits)
+        super().__init__({
+            "gates": In(data.ArrayLayout(gates_layout(layer), lanes)),
+            "c_prev": In(data.ArrayLayout(cw, lanes)),
+            "uc_prev": In(data.ArrayLayout(uw, lanes)),
+            "c": Out(data.ArrayLayout(cw, lanes)),
+            "uc": Out(data.ArrayLayout(uw, lanes)),
+            "h": Out(data.ArrayLayout(SPIKE_SHAPE, lanes)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from inputs to ``c``/``uc``/``h``: 1 (one output register)."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self.layer
+        for k in range(self.lanes):
+            gt = self.gates[k]
+            if isinstance(layer.g, ClipGate):
+                q = Mux(gt["i"].as_unsigned()[0], gt["g"], 0)
+            else:
+                q = spike_select_expr(gt["g"], gt["i"])
+            c = saturate_expr(Mux(gt["f"], self.c_prev[k], 0) + q, layer.cell_bits)
+            s_c, u_c = ternary_lif_expr(self.uc_prev[k], c, layer.c)
+            m.d.sync += [
+                self.c[k].eq(c),
+                self.uc[k].eq(u_c),
+                self.h[k].eq(Mux(gt["o"], s_c, 0)),
+            ]
+        return m

@@ -1,0 +1,117 @@
+"""One engine of the spiking wavefront: the datapath of one time-step slot.
+
+Per beat the engine sums, for every gate and every one of its ``lanes`` units, ``fanin``
+weights selected by its own spikes (:class:`~snnhw.hw.adder_tree.SpikeAdderTree`, add /
+subtract / skip) into a pre-activation accumulator; on a unit group's last beat it adds the
+base (bias + direct projection), and runs the gate neurons
+(:class:`~snnhw.hw.neuron_lanes.GateNeurons`) and the cell update
+(:class:`~snnhw.hw.cell_update.CellUpdate`). Engines are identical; the wavefront broadcasts
+one weight word to all of them. No multiplier.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.hw.adder_tree import SPIKE_SHAPE, SpikeAdderTree
+from snnhw.hw.cell_update import CellUpdate
+from snnhw.hw.neuron_lanes import GateNeurons, membranes_layout, validate_layer
+from snnhw.quant.frozen import SpikingLayer
+
+BEAT_LAYOUT = data.StructLayout({"valid": 1, "first": 1, "last": 1})
+"""One beat: ``valid``; ``first`` (first chunk of a unit group: the accumulator restarts);
+``last`` (last chunk: the group's pre-activations are complete)."""
+
+
+def weights_layout(weight_bits: int, lanes: int, fanin: int) -> data.ArrayLayout:
+    """One broadcast weight word: ``[gate f,i,g,o][lane][synapse]``, signed ``weight_bits``."""
+    return data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(weight_bits), fanin), lanes), 4)
+
+
+def gate_lanes_layout(bits: int, lanes: int) -> data.ArrayLayout:
+    """``[gate][lane]`` of signed ``bits`` values (pre-activations, bias, projection)."""
+    return data.ArrayLayout(data.ArrayLayout(signed(bits), lanes), 4)
+
+
+class Engine(wiring.Component):
+    """The cell datapath of one slot: accumulate, then neurons, then cell update.
+
+    Parameters:
+        layer: the frozen layer; weight_bits: signed weight width; lanes (≥ 1); fanin (≥ 1).
+
+    Timing (cycle x = a beat's cycle):
+        x:   ``beat``, ``weights``, ``spikes`` (this beat's chunk).
+        x+1: ``base`` (bias + projection), ``u_prev`` (membranes U(n, t−1)), ``c_prev``
+             (c(n−1, t)) — read only when the beat at x was ``last``.
+        x+3: ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t)).
+    A beat may come every cycle; groups follow back to back.
+
+    Ports: see the timing; ``u`` / ``u_prev`` are ``ArrayLayout(membranes_layout(layer), lanes)``.
+    """
+
+    def __init__(self, layer: SpikingLayer, *, weight_bits: int, lanes: int, fanin: int) -> None:
+        validate_layer(layer)
+        for name, v in (("lanes", lanes), ("fanin", fanin)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"Engine {name} must be an integer ≥ 1, not {v!r}")
+        if not isinstance(weight_bits, int) or not 2 <= weight_bits <= 16:
+            raise ValueError(f"Engine weight_bits must be in 2..16, not {weight_bits!r}")
+        self.layer, self.weight_bits, self.lanes, self.fanin = layer, weight_bits, lanes, fanin
+        mem = data.ArrayLayout(membranes_layout(layer), lanes)
+        super().__init__({
+            "beat": In(BEAT_LAYOUT),
+            "weights": In(weights_layout(weight_bits, lanes, fanin)),
+            "spikes": In(data.ArrayLayout(SPIKE_SHAPE, fanin)),
+            "base": In(gate_lanes_layout(layer.acc_bits, lanes)),
+            "u_prev": In(mem),
+            "c_prev": In(data.ArrayLayout(signed(layer.cell_bits), lanes)),
+            "out_valid": Out(1),
+            "h": Out(data.ArrayLayout(SPIKE_SHAPE, lanes)),
+            "c": Out(data.ArrayLayout(signed(layer.cell_bits), lanes)),
+            "u": Out(mem),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a last beat to its outputs: 3 = adder tree 1 + gate neurons 1 + cell update 1."""
+        return 3
+
+    @property
+    def adders(self) -> int:
+        """Synapse additions per cycle: 4 gates × lanes × fanin."""
+        return 4 * self.lanes * self.fanin
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, L = self.layer, self.lanes
+        acc_shape = signed(layer.acc_bits)
+        m.submodules.neurons = neurons = GateNeurons(layer, L)
+        m.submodules.cell = cell = CellUpdate(layer, L)
+        beat1 = Signal(BEAT_LAYOUT)
+        m.d.sync += beat1.eq(self.beat)
+        for a in range(4):
+            for k in range(L):
+                tree = SpikeAdderTree(self.weight_bits, self.fanin)
+                m.submodules[f"tree_{a}_{k}"] = tree
+                m.d.comb += [tree.weights.eq(self.weights[a][k]), tree.spikes.eq(self.spikes)]
+                acc = Signal(acc_shape, name=f"acc_{a}_{k}")
+                acc_next = Signal(acc_shape, name=f"acc_next_{a}_{k}")
+                m.d.comb += acc_next.eq(Mux(beat1.first, 0, acc) + tree.sum)
+                with m.If(beat1.valid):
+                    m.d.sync += acc.eq(acc_next)
+                m.d.comb += neurons.z[a][k].eq(acc_next + self.base[a][k])
+        m.d.comb += neurons.u_prev.eq(self.u_prev)
+        valid2 = Signal()
+        c_prev2 = Signal.like(self.c_prev)
+        m.d.sync += [valid2.eq(beat1.valid & beat1.last), c_prev2.eq(self.c_prev)]
+        m.d.comb += [cell.gates.eq(neurons.gates), cell.c_prev.eq(c_prev2)]
+        for k in range(L):
+            m.d.comb += cell.uc_prev[k].eq(neurons.u_next[k]["c"])
+        u3 = Signal.like(self.u)
+        m.d.sync += [u3.eq(neurons.u_next), self.out_valid.eq(valid2)]
+        m.d.comb += [self.h.eq(cell.h), self.c.eq(cell.c), self.u.eq(u3)]
+        for k in range(L):
+            m.d.comb += self.u[k]["c"].eq(cell.uc[k])
+        return m

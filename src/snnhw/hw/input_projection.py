@@ -1,0 +1,128 @@
+"""Layer-1 direct-input projection ``P_a(n) = (Σ_d Wx[a,k,d]·x_q[n,d]) >> x_shift[a]`` (contract §1).
+
+The one MAC of the spiking core (besides the FC head): computed once per sequence element and
+reused by every time step. ``lanes`` units × 4 gates × ``fanin`` products per cycle
+(4·lanes·fanin multipliers), unit group by group, input chunk by chunk; each finished group
+is written to the projection memory of the core.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from snnhw.hw.adder_tree import tree_sum
+from snnhw.hw.engine import gate_lanes_layout, weights_layout
+from snnhw.quant.arith import signed_bits
+from snnhw.quant.bounds import direct_mac_bound
+from snnhw.quant.frozen import SpikingLayer
+
+
+class InputProjection(wiring.Component):
+    """Sequential MAC computing P(n) for all 4H rows of layer 1.
+
+    Parameters:
+        layer: the first layer (direct encoding). input_bits: signed width of x_q.
+        weight_bits: signed weight width. lanes (L ≥ 1), fanin (F ≥ 1).
+
+    Ports:
+        start: In(1); x: In(ArrayLayout(signed(input_bits), D)) sampled in the ``start`` cycle.
+        wr_addr: Out(range(G)), wr_data: Out(ArrayLayout(ArrayLayout(signed(acc_bits), L), 4)),
+        wr_en: Out(1): one word per unit group (units g·L .. g·L+L−1), gate-major.
+        done: Out(1): high in the cycle of the last write.
+
+    Timing: ``start`` in cycle A → beats A+1 .. A+G·C → ``done`` (last write) in cycle
+    A + :attr:`latency`, ``latency = G·C + 2`` with G = ⌈H/L⌉ and C = ⌈D/F⌉.
+    Multipliers: 4·L·F (weight × input, both non-constant).
+    """
+
+    def __init__(self, layer: SpikingLayer, *, input_bits: int, weight_bits: int, lanes: int, fanin: int) -> None:
+        for name, v in (("lanes", lanes), ("fanin", fanin)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"InputProjection {name} must be an integer ≥ 1, not {v!r}")
+        if not isinstance(input_bits, int) or input_bits < 2:
+            raise ValueError(f"InputProjection input_bits must be an integer ≥ 2, not {input_bits!r}")
+        self.layer, self.input_bits, self.weight_bits = layer, input_bits, weight_bits
+        self.lanes, self.fanin = lanes, fanin
+        self.H, self.D = layer.hidden_size, layer.input_size
+        self.G, self.C = ceil(self.H / lanes), ceil(self.D / fanin)
+        bound = direct_mac_bound(layer.w_x, input_bits)
+        self.mac_bits = signed_bits(-bound, bound)
+        super().__init__({
+            "start": In(1),
+            "x": In(data.ArrayLayout(signed(input_bits), self.D)),
+            "wr_addr": Out(range(max(self.G, 2))),
+            "wr_data": Out(gate_lanes_layout(layer.acc_bits, lanes)),
+            "wr_en": Out(1),
+            "done": Out(1),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``start`` to ``done`` (the last write): ``G·C + 2``."""
+        return self.G * self.C + 2
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers instantiated: 4·lanes·fanin."""
+        return 4 * self.lanes * self.fanin
+
+    def elaborate(self, platform):
+        m = Module()
+        L, F, G, C, H, D = self.lanes, self.fanin, self.G, self.C, self.H, self.D
+        cbits, gbits = ceil_log2(max(C, 2)), ceil_log2(max(G, 2))
+        words = [[[[0] * F for _ in range(L)] for _ in range(4)] for _ in range(G << cbits)]
+        for g in range(G):
+            for c in range(C):
+                for a in range(4):
+                    for k in range(L):
+                        for f in range(F):
+                            j, d = g * L + k, c * F + f
+                            if j < H and d < D:
+                                words[(g << cbits) | c][a][k][f] = int(self.layer.w_x[a * H + j, d])
+        m.submodules.wmem = wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F),
+                                                 depth=G << cbits, init=words)
+        rd = wmem.read_port()
+        x = Signal(data.ArrayLayout(signed(self.input_bits), C * F))
+        with m.If(self.start):
+            m.d.sync += x.eq(Cat(self.x.as_value(), 0))
+
+        active, g0, c0 = Signal(), Signal(gbits), Signal(cbits)
+        with m.If(active):
+            with m.If(c0 == C - 1):
+                m.d.sync += c0.eq(0)
+                with m.If(g0 == G - 1):
+                    m.d.sync += [active.eq(0), g0.eq(0)]
+                with m.Else():
+                    m.d.sync += g0.eq(g0 + 1)
+            with m.Else():
+                m.d.sync += c0.eq(c0 + 1)
+        with m.Elif(self.start):
+            m.d.sync += [active.eq(1), g0.eq(0), c0.eq(0)]
+        m.d.comb += rd.addr.eq(Cat(c0, g0))
+
+        v1, first1, last1, g1, c1 = Signal(), Signal(), Signal(), Signal(gbits), Signal(cbits)
+        m.d.sync += [v1.eq(active), first1.eq(c0 == 0), last1.eq(c0 == C - 1), g1.eq(g0), c1.eq(c0)]
+        chunks = Array([Cat(*[x[c * F + f] for f in range(F)]) for c in range(C)])
+        xc = Signal(data.ArrayLayout(signed(self.input_bits), F))
+        m.d.comb += xc.eq(chunks[c1])
+
+        v2, first2, last2, g2 = Signal(), Signal(), Signal(), Signal(gbits)
+        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), g2.eq(g1)]
+        for a in range(4):
+            for k in range(L):
+                s = Signal(signed(self.mac_bits), name=f"sum_{a}_{k}")
+                m.d.sync += s.eq(tree_sum([rd.data[a][k][f] * xc[f] for f in range(F)]))
+                acc = Signal(signed(self.mac_bits), name=f"acc_{a}_{k}")
+                acc_next = Signal(signed(self.mac_bits), name=f"acc_next_{a}_{k}")
+                m.d.comb += acc_next.eq(Mux(first2, 0, acc) + s)
+                with m.If(v2):
+                    m.d.sync += acc.eq(acc_next)
+                m.d.comb += self.wr_data[a][k].eq(acc_next >> self.layer.x_shift[a])
+        m.d.comb += [self.wr_addr.eq(g2), self.wr_en.eq(v2 & last2),
+                     self.done.eq(v2 & last2 & (g2 == G - 1))]
+        return m

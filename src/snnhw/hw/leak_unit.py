@@ -1,0 +1,79 @@
+"""Multiplier-free leak ``λ·U := Σ_k sign_k·(U >> e_k)`` and the saturating/clipping helpers.
+
+The leak is the contract's ``arith.leak``: each term is an arithmetic (flooring) right shift of
+the membrane, added or subtracted; no multiplier. :class:`LeakUnit` is the block; the module
+functions build the same combinational expressions inside larger blocks (neuron lanes, cell
+update) so that every neuron uses one implementation.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux, Shape, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.quant.arith import LeakTerms, signed_bits, signed_range, validate_leak_terms
+
+
+def leak_bits(terms: LeakTerms, in_bits: int) -> int:
+    """Signed width of ``leak(U)`` for a signed ``in_bits`` membrane: ``|Σ| ≤ K·2^(in_bits−1)``."""
+    lo, hi = signed_range(in_bits)
+    bound = len(terms) * max(-lo, hi)
+    return signed_bits(-bound, bound)
+
+
+def leak_expr(u: Value, terms: LeakTerms) -> Value:
+    """Combinational ``Σ sign·(u >> e)`` of a signed value (``>>`` on signed Values floors)."""
+    total: Value | None = None
+    for sign, e in terms:
+        term = u.as_signed() >> e
+        if total is None:
+            total = term if sign > 0 else -term
+        else:
+            total = total + term if sign > 0 else total - term
+    assert total is not None
+    return total
+
+
+def saturate_expr(x: Value, bits: int) -> Value:
+    """``sat_bits(x)``: clamp a signed value to the signed ``bits``-bit range (contract ``saturate``)."""
+    lo, hi = signed_range(bits)
+    return Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x))
+
+
+def clip_expr(x: Value, lo: int, hi: int) -> Value:
+    """``clip(x, lo, hi)`` on a signed value (contract ``clip``)."""
+    shape = Shape(signed_bits(min(lo, 0), max(hi, 0)), True)
+    return Mux(x > hi, Const(hi, shape), Mux(x < lo, Const(lo, shape), x))
+
+
+class LeakUnit(wiring.Component):
+    """Combinational leak of one membrane: ``y = Σ_k sign_k·(u >> e_k)`` (``arith.leak``).
+
+    Parameters:
+        terms: leak shift terms ``((sign, e), ...)`` (validated by ``arith.validate_leak_terms``).
+        in_bits: signed width of the membrane ``u`` (≥ 2).
+
+    Ports:
+        u: In(signed(in_bits)), the membrane.
+        y: Out(signed(out_bits)), the leaked membrane, ``out_bits = leak_bits(terms, in_bits)``.
+    """
+
+    def __init__(self, terms: LeakTerms, in_bits: int) -> None:
+        self.terms = validate_leak_terms(terms)
+        if not isinstance(in_bits, int) or in_bits < 2:
+            raise ValueError(f"LeakUnit in_bits must be an integer ≥ 2, not {in_bits!r}")
+        self.in_bits = in_bits
+        self.out_bits = leak_bits(self.terms, in_bits)
+        super().__init__({"u": In(signed(in_bits)), "y": Out(signed(self.out_bits))})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``u`` to ``y``: 0 (purely combinational shifts and adds)."""
+        return 0
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Module
+        m = Module()
+        m.d.comb += self.y.eq(leak_expr(self.u, self.terms))
+        return m

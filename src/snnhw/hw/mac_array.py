@@ -1,0 +1,83 @@
+"""The MAC array of the baseline core: ``rows`` accumulators, ``fanin`` multipliers each.
+
+Every enabled cycle each row r computes
+
+    acc[r] <= (accumulate ? acc[r] : init[r]) + Σ_{k<fanin} weights[r·fanin + k] · inputs[k]
+
+i.e. ``fanin`` true (variable × variable) products summed by an adder tree into a registered
+accumulator. The input vector is shared by all rows (one chunk of x or h broadcast), the weights
+are one ROM word. ``rows × fanin`` multipliers in all (DSP48 slices on 7-series).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+
+class MacArray(wiring.Component):
+    """``rows`` multiply-accumulate units of ``fanin`` synapses per cycle.
+
+    Args:
+        rows: accumulators (the baseline core uses ``4·lanes``: every gate of every lane).
+        fanin: products per row per cycle.
+        weight_bits: signed width of a weight.
+        input_bits: signed width of an input (activation) value.
+        acc_bits: signed width of an accumulator; the caller sizes it so no partial sum
+            overflows (it wraps otherwise, like any register).
+
+    Ports:
+        weights: ``In(ArrayLayout(signed(weight_bits), rows·fanin))``, weight k of row r at
+            index ``r·fanin + k``.
+        inputs: ``In(ArrayLayout(signed(input_bits), fanin))``, shared by every row.
+        init: ``In(ArrayLayout(signed(acc_bits), rows))``, the start value when not
+            accumulating.
+        en: ``In(1)``, update the accumulators this cycle.
+        accumulate: ``In(1)``, add to the accumulator (1) or to ``init`` (0).
+        acc: ``Out(ArrayLayout(signed(acc_bits), rows))``, the accumulators.
+
+    Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1).
+    """
+
+    def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int) -> None:
+        for name, value in (("rows", rows), ("fanin", fanin), ("weight_bits", weight_bits),
+                            ("input_bits", input_bits), ("acc_bits", acc_bits)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if acc_bits < weight_bits + input_bits:
+            raise ValueError(f"acc_bits {acc_bits} is narrower than one product ({weight_bits + input_bits} bits)")
+        self.rows, self.fanin = rows, fanin
+        self.weight_bits, self.input_bits, self.acc_bits = weight_bits, input_bits, acc_bits
+        super().__init__(
+            {
+                "weights": In(data.ArrayLayout(signed(weight_bits), rows * fanin)),
+                "inputs": In(data.ArrayLayout(signed(input_bits), fanin)),
+                "init": In(data.ArrayLayout(signed(acc_bits), rows)),
+                "en": In(1),
+                "accumulate": In(1),
+                "acc": Out(data.ArrayLayout(signed(acc_bits), rows)),
+            }
+        )
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an enabled step to its sum in ``acc`` (1)."""
+        return 1
+
+    @property
+    def multipliers(self) -> int:
+        """Variable × variable multipliers instantiated: rows × fanin."""
+        return self.rows * self.fanin
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        acc = Signal(data.ArrayLayout(signed(self.acc_bits), self.rows))
+        m.d.comb += self.acc.eq(acc)
+        for r in range(self.rows):
+            terms = [self.weights[r * self.fanin + k] * self.inputs[k] for k in range(self.fanin)]
+            while len(terms) > 1:  # balanced adder tree
+                terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+            with m.If(self.en):
+                m.d.sync += acc[r].eq(Mux(self.accumulate, acc[r], self.init[r]) + terms[0])
+        return m

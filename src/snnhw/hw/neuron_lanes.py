@@ -1,0 +1,130 @@
+"""Gate neurons of ``lanes`` hidden units: binary LIF (f, o, spiking i), ternary LIF (spiking g),
+clip (the non-spiking gate) — the contract's ``arith.binary_lif`` / ``arith.ternary_lif`` /
+``arith.clip`` in logic, without a multiplier (θ·s is a mux, the leak shift-and-add).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Value, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.hw.leak_unit import clip_expr, leak_expr, saturate_expr
+from snnhw.quant.arith import signed_bits
+from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeuron
+
+GATES = ("f", "i", "g", "o")
+
+
+def binary_lif_expr(u_prev: Value, z: Value, n: BinaryNeuron) -> tuple[Value, Value]:
+    """``v = sat(leak(u_prev) + z)``, ``s = [v > θ]``, ``u = v − θ·s``; returns ``(s, u)`` (1 bit, signed)."""
+    v = saturate_expr(leak_expr(u_prev, n.leak) + z, n.membrane_bits)
+    s = v > n.theta
+    return s, Mux(s, v - n.theta, v)
+
+
+def ternary_lif_expr(u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
+    """The ternary LIF with sign-dependent input shift; returns ``(s, u)`` with ``s`` signed(2)."""
+    y = y.as_signed()
+    y_shift = Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y))
+    v = saturate_expr(leak_expr(u_prev, n.leak) + y_shift, n.membrane_bits)
+    pos = v > n.theta_pos
+    neg = v < -n.theta_neg
+    s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
+    return s, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v))
+
+
+def validate_layer(layer: SpikingLayer) -> None:
+    """Check that exactly one of i, g is a clip gate and the rest are neurons of the right kind."""
+    if not isinstance(layer.f, BinaryNeuron) or not isinstance(layer.o, BinaryNeuron):
+        raise ValueError("gates f and o must be binary LIF neurons")
+    if not isinstance(layer.c, TernaryNeuron):
+        raise ValueError("the cell activation must be a ternary LIF neuron")
+    i_clip, g_clip = isinstance(layer.i, ClipGate), isinstance(layer.g, ClipGate)
+    if i_clip == g_clip:
+        raise ValueError("exactly one of the gates i, g must be non-spiking (a ClipGate)")
+    if not i_clip and not isinstance(layer.i, BinaryNeuron):
+        raise ValueError("a spiking gate i must be a binary LIF neuron")
+    if not g_clip and not isinstance(layer.g, TernaryNeuron):
+        raise ValueError("a spiking gate g must be a ternary LIF neuron")
+
+
+def gate_value_shape(layer: SpikingLayer, gate: str) -> signed:
+    """Shape of gate i or g's output: a spike (signed(2)) or the clip value ``[lo, hi]``."""
+    n = getattr(layer, gate)
+    if isinstance(n, ClipGate):
+        return signed(signed_bits(min(n.lo, 0), max(n.hi, 0)))
+    return signed(2)
+
+
+def gates_layout(layer: SpikingLayer) -> data.StructLayout:
+    """Per-unit gate outputs: ``f``, ``o`` binary spikes; ``i``, ``g`` spike or clip value."""
+    return data.StructLayout({
+        "f": 1, "o": 1, "i": gate_value_shape(layer, "i"), "g": gate_value_shape(layer, "g"),
+    })
+
+
+def membranes_layout(layer: SpikingLayer) -> data.StructLayout:
+    """Per-unit membrane state of one cell: every spiking gate's U, then the c neuron's U."""
+    fields = {}
+    for a in GATES:
+        n = getattr(layer, a)
+        if not isinstance(n, ClipGate):
+            fields[a] = signed(n.membrane_bits)
+    fields["c"] = signed(layer.c.membrane_bits)
+    return data.StructLayout(fields)
+
+
+class GateNeurons(wiring.Component):
+    """The four gates of ``lanes`` units of one cell (n, t), registered once.
+
+    Parameters:
+        layer: the frozen layer (thresholds, leaks, widths are constants).
+        lanes: hidden units processed in parallel (≥ 1).
+
+    Ports (lane k):
+        z: In(ArrayLayout(ArrayLayout(signed(acc_bits), lanes), 4)): pre-activations by gate f,i,g,o.
+        u_prev: In(ArrayLayout(membranes_layout, lanes)): U(n, t−1) (the ``c`` field is ignored).
+        gates: Out(ArrayLayout(gates_layout, lanes)): s_f, s_o; i, g (spike or clip value).
+        u_next: Out(ArrayLayout(membranes_layout, lanes)): U(n, t) of the spiking gates
+            (the ``c`` field passes ``u_prev.c`` through for the cell update).
+    """
+
+    def __init__(self, layer: SpikingLayer, lanes: int) -> None:
+        validate_layer(layer)
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"GateNeurons lanes must be an integer ≥ 1, not {lanes!r}")
+        self.layer = layer
+        self.lanes = lanes
+        self.mem_layout = membranes_layout(layer)
+        self.gate_layout = gates_layout(layer)
+        super().__init__({
+            "z": In(data.ArrayLayout(data.ArrayLayout(signed(layer.acc_bits), lanes), 4)),
+            "u_prev": In(data.ArrayLayout(self.mem_layout, lanes)),
+            "gates": Out(data.ArrayLayout(self.gate_layout, lanes)),
+            "u_next": Out(data.ArrayLayout(self.mem_layout, lanes)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``z``/``u_prev`` to ``gates``/``u_next``: 1 (one output register)."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self.layer
+        for k in range(self.lanes):
+            up, un, go = self.u_prev[k], self.u_next[k], self.gates[k]
+            for gi, a in enumerate(GATES):
+                n = getattr(layer, a)
+                z = self.z[gi][k]
+                if isinstance(n, ClipGate):
+                    m.d.sync += go[a].eq(clip_expr(z, n.lo, n.hi))
+                elif isinstance(n, BinaryNeuron):
+                    s, u = binary_lif_expr(up[a], z, n)
+                    m.d.sync += [go[a].eq(s), un[a].eq(u)]
+                else:
+                    s, u = ternary_lif_expr(up[a], z, n)
+                    m.d.sync += [go[a].eq(s), un[a].eq(u)]
+            m.d.sync += un["c"].eq(up["c"])
+        return m

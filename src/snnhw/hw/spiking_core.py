@@ -1,0 +1,397 @@
+"""The pipelined accumulate-only spiking LSTM core (the paper's diagonal wavefront).
+
+See ``docs/hw-spiking-core.md`` for the architecture, the block diagram and the derivation of
+the cycle formula. Interface: ``docs/hw-interface.md`` (one input transfer per element, H
+readout words per sequence, then C logits and the class when the FC head is in hardware).
+
+Schedule. A sequence of N elements over T time steps is processed as T+N−1 diagonal steps
+per layer; layer 2 (when present) runs a second wavefront skewed by one diagonal step
+(it consumes the h of layer 1 that the previous step produced), concurrently with layer 1,
+on its own engines, so the sequence takes K = N + T − 1 + (layers − 1) steps. In each step
+every layer's wavefront runs B_l beats (one weight word per beat, broadcast to its engines);
+the step ends when every wavefront has written its last state (4 cycles after its last beat).
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from typing import Any, Sequence
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from snnhw.errors import UserError
+from snnhw.hw.engine import gate_lanes_layout
+from snnhw.hw.fc_head import FCHead
+from snnhw.hw.input_projection import InputProjection
+from snnhw.hw.rate_encoder import RateEncoder
+from snnhw.hw.stream_io import (
+    OutputSerializer,
+    check_input_mode,
+    input_data_width,
+    input_lane_width,
+    input_signature,
+    output_signature,
+    output_word_count,
+    output_word_width,
+    readout_range,
+)
+from snnhw.hw.wavefront import FLAG_LAYOUT, PIPELINE_DRAIN, LayerWavefront
+from snnhw.quant.frozen import FrozenSpiking
+
+
+class SpikingCore(wiring.Component):
+    """Accumulate-only spiking LSTM core with E engines per layer in a diagonal wavefront.
+
+    Parameters:
+        model: the frozen spiking model (1 or 2 layers).
+        lanes: hidden units per engine per beat (L ≥ 1).
+        fanin: synapses per lane per beat (F ≥ 1): each engine adds 4·L·F spike-selected weights.
+        engines: engines per layer E, 1..T (default T); E < T runs ⌈T/E⌉ passes per step.
+        event_driven: skip the synapse chunks whose spikes are zero in every engine of a pass.
+        input_mode: "direct" (direct-encoded model), "rate" (on-chip xorshift32 encoder) or
+            "spikes" (host sends u(n,t)); default: the model's encoding.
+        head_in_hw: append the FC head (a MAC block) and send C logits and the class.
+        proj_fanin: input features per cycle of the direct-input projection MAC (4·L·proj_fanin
+            multipliers; ignored for spike input).
+
+    Ports: ``i`` (In stream), ``o`` (Out stream) per ``docs/hw-interface.md``.
+    """
+
+    def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
+                 event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
+                 proj_fanin: int = 1) -> None:
+        if not isinstance(model, FrozenSpiking):
+            raise UserError("SpikingCore needs a FrozenSpiking model")
+        T = model.T
+        if engines is None:
+            engines = T
+        for name, v in (("lanes", lanes), ("fanin", fanin), ("engines", engines), ("proj_fanin", proj_fanin)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise UserError(f"{name} must be a positive integer, not {v!r}")
+        if engines > T:
+            raise UserError(f"engines ({engines}) must not exceed T ({T})")
+        if len(model.layers) not in (1, 2):
+            raise UserError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
+        self.input_mode = check_input_mode(model, input_mode)
+        self.model, self.lanes, self.fanin, self.engines = model, lanes, fanin, engines
+        self.event_driven, self.head_in_hw, self.proj_fanin = bool(event_driven), bool(head_in_hw), proj_fanin
+        self.T, self.D, self.H = T, model.input_size, model.hidden_size
+        self.num_layers = len(model.layers)
+        self.passes = ceil(T / engines)
+        direct = self.input_mode == "direct"
+        self._wf_params = []
+        for index, layer in enumerate(model.layers):
+            G = ceil(layer.hidden_size / lanes)
+            c_in = 0 if (index == 0 and direct) else ceil(layer.input_size / fanin)
+            c_rec = ceil(layer.hidden_size / fanin)
+            self._wf_params.append({"G": G, "C_in": c_in, "C_rec": c_rec, "C": c_in + c_rec})
+        if direct:
+            self.proj_latency = ceil(self.H_layer(0) / lanes) * ceil(self.D / proj_fanin) + 2
+        else:
+            self.proj_latency = 0
+        self.out_words = output_word_count(model, self.head_in_hw)
+        self.out_width = output_word_width(model, self.head_in_hw)
+        if self.head_in_hw:
+            lo, hi = readout_range(model)
+            self.head_latency = FCHead(model.head, lo, hi).latency
+        else:
+            self.head_latency = 0
+        super().__init__({
+            "i": In(input_signature(model, self.input_mode)),
+            "o": Out(output_signature(model, self.head_in_hw)),
+        })
+
+    def H_layer(self, index: int) -> int:
+        """Hidden size of layer ``index`` (0-based)."""
+        return self.model.layers[index].hidden_size
+
+    # ------------------------------------------------------------------ cycle model
+
+    def diagonal_steps(self, N: int) -> int:
+        """K = N + T − 1 + (layers − 1): diagonal steps of an N-element sequence."""
+        return N + self.T - 1 + self.num_layers - 1
+
+    def beats(self, index: int, nz: Sequence[int] | None = None) -> int:
+        """Beats of layer ``index`` in one diagonal step: ``P·G·C`` dense, ``Σ_p G·max(1, nz_p)`` event-driven."""
+        q = self._wf_params[index]
+        if nz is None:
+            return self.passes * q["G"] * q["C"]
+        return sum(q["G"] * max(1, int(n)) for n in nz)
+
+    def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[int]]] | None = None) -> int:
+        """Exact cycles of one N-element sequence (source always valid, sink always ready).
+
+        ``cycles = Σ_{k<K} (B_k + 4) + N·(1 + X) + W + 1 + Y`` where
+        K = N + T − 1 + (layers − 1) diagonal steps; ``B_k = max_l B_l(k)`` beats of step k
+        (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
+        C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
+        ``B_l(k) = Σ_p G_l·max(1, nz_{k,l,p})``); 4 = pipeline drain (last beat → last write);
+        X = projection latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0); the 1 per
+        element is its accept cycle; W = output words (H, or H + C + 1); the final + 1 is the
+        cycle the readout enters the output serializer; Y = FC head latency when in hardware.
+
+        Args:
+            N: elements (≥ 1).
+            spike_counts: event-driven mode only: ``spike_counts[k][l][p]`` = nz_{k,l,p}, the
+                chunks of step k, layer l, pass p with a nonzero spike in a valid slot (see
+                :meth:`event_chunk_counts`). Required iff ``event_driven``.
+        """
+        if N < 1:
+            raise ValueError("a sequence has N ≥ 1 elements")
+        K = self.diagonal_steps(N)
+        if self.event_driven:
+            if spike_counts is None:
+                raise ValueError("an event-driven core's cycle count needs spike_counts")
+            if len(spike_counts) != K:
+                raise ValueError(f"spike_counts has {len(spike_counts)} steps, expected {K}")
+            steps = sum(max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers))
+                        for k in range(K))
+        else:
+            steps = K * max(self.beats(l) for l in range(self.num_layers))
+        return steps + K * PIPELINE_DRAIN + N * (1 + self.proj_latency) + self.out_words + 1 \
+            + self.head_latency
+
+    def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[int]]]:
+        """nz_{k,l,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
+
+        Args:
+            inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
+            h: per layer, int [N, T, H] the h spikes (e.g. ``golden.run_spiking(...).trace[l]["h"][b]``).
+
+        Slot t of step k holds element n = k − t − l in layer l; a chunk counts when any
+        valid slot of the pass has a nonzero spike in it (input chunks: the layer's input
+        u(n,t) or h_{l−1}(n,t); recurrent chunks: h_l(n−1,t), zero for n = 0).
+        """
+        N = h[0].shape[0]
+        K = self.diagonal_steps(N)
+        E, P, F, T = self.engines, self.passes, self.fanin, self.T
+        out = []
+        for k in range(K):
+            per_layer = []
+            for l in range(self.num_layers):
+                q = self._wf_params[l]
+                counts = []
+                for p in range(P):
+                    mask = np.zeros(q["C"], dtype=bool)
+                    for e in range(E):
+                        t = p * E + e
+                        n = k - t - l
+                        if t >= T or not 0 <= n < N:
+                            continue
+                        if q["C_in"]:
+                            u = inputs[n, t] if l == 0 else h[l - 1][n, t]
+                            for c in range(q["C_in"]):
+                                mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
+                        if n > 0:
+                            hp = h[l][n - 1, t]
+                            for c in range(q["C_rec"]):
+                                mask[q["C_in"] + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
+                    counts.append(int(mask.sum()))
+                per_layer.append(counts)
+            out.append(per_layer)
+        return out
+
+    @property
+    def adders(self) -> int:
+        """Parallel synapse adders: layers × E × 4·L·F."""
+        return self.num_layers * self.engines * 4 * self.lanes * self.fanin
+
+    def useful_accumulations(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> int:
+        """Accumulations a sequence really needs: Σ over cells and gate rows of the nonzero synapse inputs.
+
+        ``4·H_l·(nnz(input of (n,t)) + nnz(h_l(n−1,t)))`` summed over layers and cells; a
+        direct-input layer's input counts 0 here (its projection is a MAC, counted apart).
+        """
+        total = 0
+        for l in range(self.num_layers):
+            Hl = self.H_layer(l)
+            if l == 0:
+                inp = 0 if inputs is None or self.input_mode == "direct" else int(np.count_nonzero(inputs))
+            else:
+                inp = int(np.count_nonzero(h[l - 1]))
+            rec = int(np.count_nonzero(h[l][:-1]))
+            total += 4 * Hl * (inp + rec)
+        return total
+
+    def ideal_cycles(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> float:
+        """The bound ``useful accumulations / adders`` (DESIGN-NOTES §4)."""
+        return self.useful_accumulations(inputs, h) / self.adders
+
+    def utilisation(self, inputs: np.ndarray | None, h: Sequence[np.ndarray], cycles: int) -> float:
+        """``useful accumulations / (adders × cycles)``."""
+        return self.useful_accumulations(inputs, h) / (self.adders * cycles)
+
+    def cycle_formula(self) -> str:
+        """The cycle formula as text (for the manifest)."""
+        return ("cycles(N) = sum_{k<K} (B_k + 4) + N*(1 + X) + W + 1 + Y, K = N + T - 1 + (layers - 1), "
+                "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
+                "event-driven B_l(k) = sum_p ceil(H_l/L)*max(1, nz_{k,l,p}); "
+                f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description for the manifest: ports, widths, knobs, cycle formula, multipliers."""
+        layers = []
+        for l, q in enumerate(self._wf_params):
+            layers.append({"hidden": self.H_layer(l), "inputs": self.model.layers[l].input_size,
+                           "groups": q["G"], "input_chunks": q["C_in"], "recurrent_chunks": q["C_rec"],
+                           "dense_beats_per_step": self.beats(l)})
+        mults = []
+        if self.input_mode == "direct":
+            mults.append({"block": "input_projection", "multipliers": 4 * self.lanes * self.proj_fanin})
+        if self.head_in_hw:
+            mults.append({"block": "fc_head", "multipliers": 1})
+        return {
+            "core": "spiking",
+            "ports": {
+                "i": {"data_bits": input_data_width(self.model, self.input_mode), "last_bits": 1,
+                      "lane_bits": input_lane_width(self.model, self.input_mode)},
+                "o": {"data_bits": self.out_width, "signed": True, "last_bits": 1, "words_per_sequence": self.out_words},
+            },
+            "knobs": {"lanes": self.lanes, "fanin": self.fanin, "engines": self.engines,
+                      "passes": self.passes, "event_driven": self.event_driven,
+                      "input_mode": self.input_mode, "head_in_hw": self.head_in_hw,
+                      "proj_fanin": self.proj_fanin},
+            "T": self.T, "layers": layers, "adders": self.adders,
+            "cycle_formula": self.cycle_formula(),
+            "multipliers": mults,
+            "spiking_datapath_multipliers": 0,
+        }
+
+    # ------------------------------------------------------------------ hardware
+
+    def elaborate(self, platform):
+        m = Module()
+        model, T, D = self.model, self.T, self.D
+        direct = self.input_mode == "direct"
+        nl = self.num_layers
+
+        wfs = []
+        for index, layer in enumerate(model.layers):
+            wf = LayerWavefront(layer, T=T, weight_bits=model.weight_bits, lanes=self.lanes, fanin=self.fanin,
+                                engines=self.engines, direct_input=(index == 0 and direct),
+                                event_driven=self.event_driven, readout=(index == nl - 1))
+            m.submodules[f"layer_{index}"] = wf
+            wfs.append(wf)
+
+        flags = [Signal(data.ArrayLayout(FLAG_LAYOUT, T), name=f"flags_{l}") for l in range(nl)]
+        parity = Signal()
+        seen_last = Signal()
+        started = Signal()
+        go = Signal()
+        done_latch = [Signal(name=f"done_latch_{l}") for l in range(nl)]
+        for l, wf in enumerate(wfs):
+            m.d.comb += [wf.start.eq(go), wf.parity.eq(parity), wf.flags.eq(flags[l])]
+        for l in range(1, nl):
+            m.d.comb += wfs[l].u.eq(wfs[l - 1].h_prev)
+
+        take = Signal()
+        m.d.comb += take.eq(self.i.valid & self.i.ready)
+        word = self.i.payload.data
+        new_flag = Signal(FLAG_LAYOUT)
+        m.d.comb += [new_flag.valid.eq(1), new_flag.first.eq(~started), new_flag.last.eq(self.i.payload.last)]
+
+        lane_bits = 2 * D
+        if not direct:
+            wline = [Signal(T * lane_bits, name=f"wline_{t}") for t in range(T)]
+            for t in range(T):
+                m.d.comb += wfs[0].u[t].as_value().eq(wline[t][t * lane_bits:(t + 1) * lane_bits])
+            if self.input_mode == "rate":
+                m.submodules.encoder = enc = RateEncoder(model.lfsr_seeds, T, model.rate_bits)
+                m.d.comb += [enc.x.as_value().eq(word), enc.restart.eq(~started), enc.step.eq(take)]
+                in_word = enc.spikes.as_value()
+            else:
+                in_word = word
+        else:
+            proj = InputProjection(model.layers[0], input_bits=model.input_bits, weight_bits=model.weight_bits,
+                                   lanes=self.lanes, fanin=self.proj_fanin)
+            m.submodules.projection = proj
+            pmem = memory.Memory(shape=gate_lanes_layout(model.layers[0].acc_bits, self.lanes),
+                                 depth=max(proj.G, 2), init=[])
+            m.submodules.pmem = pmem
+            pw, pr = pmem.write_port(), pmem.read_port()
+            m.d.comb += [
+                proj.x.as_value().eq(word), proj.start.eq(take),
+                pw.addr.eq(proj.wr_addr), pw.data.eq(proj.wr_data), pw.en.eq(proj.wr_en),
+                pr.addr.eq(wfs[0].p_addr), wfs[0].p_data.eq(pr.data),
+            ]
+
+        # output path: readout → (FC head) → serializer
+        ser = OutputSerializer(self.out_words, self.out_width)
+        m.submodules.serializer = ser
+        wiring.connect(m, wiring.flipped(self.o), ser.o)
+        readout = wfs[-1].readout
+        H = self.H
+        if self.head_in_hw:
+            lo, hi = readout_range(model)
+            head = FCHead(model.head, lo, hi)
+            m.submodules.head = head
+            sink = head.i
+            m.d.comb += sink.payload.eq(readout)
+            m.d.comb += [ser.i.valid.eq(head.o.valid), head.o.ready.eq(ser.i.ready)]
+            for j in range(H):
+                m.d.comb += ser.i.payload[j].eq(head.o.payload.readout[j])
+            for c in range(model.num_classes):
+                m.d.comb += ser.i.payload[H + c].eq(head.o.payload.logits[c])
+            m.d.comb += ser.i.payload[H + model.num_classes].eq(head.o.payload.cls)
+        else:
+            sink = ser.i
+            for j in range(H):
+                m.d.comb += sink.payload[j].eq(readout[j])
+
+        all_done = Signal()
+        m.d.comb += all_done.eq(Cat(*[done_latch[l] | wfs[l].done for l in range(nl)]).all())
+        final = flags[-1][T - 1].valid & flags[-1][T - 1].last
+
+        def load_element():
+            m.d.sync += [flags[0][0].eq(new_flag), started.eq(~self.i.payload.last),
+                         seen_last.eq(self.i.payload.last)]
+            if not direct:
+                m.d.sync += wline[0].eq(in_word)
+
+        with m.FSM():
+            with m.State("INGEST"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    load_element()
+                    if direct:
+                        m.next = "PROJECT"
+                    else:
+                        m.d.comb += go.eq(1)
+                        m.next = "RUN"
+            if direct:
+                with m.State("PROJECT"):
+                    with m.If(proj.done):
+                        m.d.comb += go.eq(1)
+                        m.next = "RUN"
+            with m.State("RUN"):
+                for l in range(nl):
+                    with m.If(wfs[l].done):
+                        m.d.sync += done_latch[l].eq(1)
+                with m.If(all_done):
+                    # commit the diagonal step: elements move one slot, buffers swap
+                    m.d.sync += parity.eq(~parity)
+                    m.d.sync += [d.eq(0) for d in done_latch]
+                    for t in range(T - 1, 0, -1):
+                        m.d.sync += flags[0][t].eq(flags[0][t - 1])
+                    m.d.sync += flags[0][0].eq(0)
+                    for l in range(1, nl):
+                        m.d.sync += flags[l].eq(flags[l - 1])
+                    if not direct:
+                        for t in range(T - 1, 0, -1):
+                            m.d.sync += wline[t].eq(wline[t - 1])
+                    with m.If(final):
+                        m.next = "OUTPUT"
+                    with m.Elif(seen_last):
+                        m.d.comb += go.eq(1)
+                    with m.Else():
+                        m.next = "INGEST"
+            with m.State("OUTPUT"):
+                m.d.comb += sink.valid.eq(1)
+                with m.If(sink.ready):
+                    m.d.comb += wfs[-1].readout_clear.eq(1)
+                    m.d.sync += [started.eq(0), seen_last.eq(0)]
+                    m.next = "INGEST"
+        return m

@@ -1,0 +1,342 @@
+"""Stimulus/expectation files: what the cocotb testbench drives and what it must receive.
+
+The pytest side (or ``snnhw verify``) computes every expected value with the golden model
+(:mod:`snnhw.quant.golden`) and the core's published cycle formula, packs the input words
+with :mod:`snnhw.hw.stream_io`, and writes one JSON file. The testbench (``sim/tb_core.py``)
+reads it through the environment variable ``SNNHW_STIMULUS`` and compares the core's output
+stream against it word for word; it never computes an expectation itself.
+
+File format (``format = "snnhw-stimulus"``, ``version = 1``)::
+
+    core            "spiking" | "baseline" | any label
+    toplevel        HDL top module name
+    in_payload_bits width of the flattened ``i__payload`` port (data + last)
+    out_data_bits   Wo, width of the signed ``data`` field of ``o__payload`` (``last`` is the MSB)
+    timeout_cycles  cycles without any transfer after which the run fails
+    modes           list of runs over all sequences, each after a reset:
+                    {name, idle, backpressure, check_cycles, seed, isolate}
+                    idle/backpressure: "none" | "random:P" (stall with probability P per cycle)
+                    | "every:K" (one stall cycle in every K)
+    sequences       list of {sample, n, inputs, expected, labels, cycles, trace}
+                    inputs: the N input payload words (ints, ``last`` set on the final one)
+                    expected: the signed output data words; the final one carries last = 1
+                    labels: a name per output word ("r[3]", "logit[1]", "class")
+                    cycles: the core's cycle count for this sequence (None: not checked)
+                    trace: optional golden context shown with a mismatch; spiking cores:
+                    {"readout_terms": [H][T] h_L(N,t)[j], "readout_terms_name": ...}
+                    (the cores have no trace port, so per-(n,t) values cannot be compared)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from snnhw.errors import UserError
+
+if TYPE_CHECKING:
+    from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+
+STIMULUS_FORMAT = "snnhw-stimulus"
+STIMULUS_VERSION = 1
+ENV_STIMULUS = "SNNHW_STIMULUS"
+"""Environment variable naming the stimulus JSON file for the testbench."""
+ENV_RESULT = "SNNHW_TB_RESULT"
+"""Environment variable naming the JSON file the testbench writes its measurements to."""
+
+
+def split_output_payload(raw: int, out_data_bits: int) -> tuple[int, int]:
+    """(signed data, last) of a flattened ``o`` payload ``{last, data[Wo-1:0]}``.
+
+    The testbench's decoder; ``tests/sim`` checks it against
+    :func:`snnhw.hw.stream_io.unpack_output_word` for real models (same layout, no model
+    needed inside the simulator).
+    """
+    data = raw & ((1 << out_data_bits) - 1)
+    if data >> (out_data_bits - 1):
+        data -= 1 << out_data_bits
+    return data, (raw >> out_data_bits) & 1
+
+
+def describe_mismatch(m: dict[str, Any]) -> str:
+    """One line locating a testbench mismatch record (the cocotb failure message and reports)."""
+    where = f"mode {m['mode']}, sequence {m['sequence']}"
+    if "sample" in m:
+        where += f" (sample {m['sample']})"
+    kind = m["kind"]
+    if kind == "cycles":
+        return f"{where}: cycle count expected {m['expected']} got {m['got']}"
+    if kind == "timeout":
+        return (f"{where}: no transfer for the timeout while waiting for output word {m['word']} "
+                f"({m['label']}, expected {m['expected']}); {m['inputs_accepted']} input words accepted")
+    if kind == "extra":
+        return f"{where}: unexpected extra output word {m['got']} (last={m['got_last']}) after the final sequence"
+    if kind == "last":
+        return (f"{where}, word {m['word']} ({m['label']}): last expected {m['expected_last']} "
+                f"got {m['got_last']} (data {m['got']})")
+    text = f"{where}, word {m['word']} ({m['label']}): expected {m['expected']} got {m['got']}"
+    if m.get("trace"):
+        text += f"; {m['trace']}"
+    return text
+
+
+@dataclass
+class Mode:
+    """One pass over all sequences (after a reset).
+
+    Attributes:
+        name: label in reports.
+        idle: source idle inserter: "none", "random:P" or "every:K".
+        backpressure: sink backpressure inserter (same forms).
+        check_cycles: compare each sequence's measured cycles with its ``cycles`` (only
+            meaningful without idle/backpressure, the condition the cycle formula assumes).
+        seed: seed of the inserters' random generators.
+        isolate: offer a sequence's first element only after the previous sequence's last
+            output word was accepted (the "isolated sequence" of the cycle formulas); else
+            sequences follow back to back.
+    """
+
+    name: str
+    idle: str = "none"
+    backpressure: str = "none"
+    check_cycles: bool = True
+    seed: int = 0
+    isolate: bool = False
+
+
+def check_inserter(spec: str) -> str:
+    """Validate an idle/backpressure spec ("none", "random:P" with 0 ≤ P < 1, "every:K" with K ≥ 2)."""
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "none" and not arg:
+            return spec
+        if kind == "random" and 0.0 <= float(arg) < 1.0:
+            return spec
+        if kind == "every" and int(arg) >= 2:
+            return spec
+    except ValueError:
+        pass
+    raise UserError(f"bad stall pattern {spec!r}: use none, random:P (0 <= P < 1) or every:K (K >= 2)")
+
+
+def default_modes(seed: int, stalls: bool = True, back_to_back: bool = False) -> list[Mode]:
+    """The standard runs over all sequences.
+
+    1. "isolated": full rate, each sequence alone in the core, cycle counts checked exactly;
+    2. "stalls" (``stalls``): back to back under random source idles (P = 0.3) and sink
+       backpressure (P = 0.4), data checked;
+    3. "back-to-back" (``back_to_back``): full rate, sequences back to back, data checked.
+    """
+    modes = [Mode("isolated", "none", "none", True, seed, isolate=True)]
+    if stalls:
+        modes.append(Mode("stalls", "random:0.3", "random:0.4", False, seed + 1))
+    if back_to_back:
+        modes.append(Mode("back-to-back", "none", "none", False, seed + 2))
+    return modes
+
+
+@dataclass
+class SequenceCase:
+    """One sequence: its input words and the expected output words.
+
+    Attributes:
+        sample: index of the sample in its source (batch position or dataset index).
+        n: number of elements N (= len(inputs)).
+        inputs: input payload words as unsigned ints (``data`` | ``last`` << Wi).
+        expected: expected signed ``data`` of each output word, in order.
+        labels: a name per output word.
+        cycles: expected cycle count (None: not checked).
+        trace: optional golden context for mismatch messages (see the module doc).
+    """
+
+    sample: int
+    n: int
+    inputs: list[int]
+    expected: list[int]
+    labels: list[str]
+    cycles: int | None = None
+    trace: dict[str, Any] | None = None
+
+
+@dataclass
+class Stimulus:
+    """A whole testbench input: the core's geometry, run modes and sequences (see module doc)."""
+
+    core: str
+    toplevel: str
+    in_payload_bits: int
+    out_data_bits: int
+    sequences: list[SequenceCase]
+    modes: list[Mode] = field(default_factory=lambda: default_modes(0))
+    timeout_cycles: int = 100_000
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError when a field is inconsistent."""
+        if not self.sequences:
+            raise ValueError("a stimulus needs at least one sequence")
+        for k, seq in enumerate(self.sequences):
+            if seq.n != len(seq.inputs) or seq.n < 1:
+                raise ValueError(f"sequence {k}: n={seq.n} but {len(seq.inputs)} input words")
+            if len(seq.labels) != len(seq.expected) or not seq.expected:
+                raise ValueError(f"sequence {k}: {len(seq.expected)} expected words, {len(seq.labels)} labels")
+            if any(w < 0 or w >> self.in_payload_bits for w in seq.inputs):
+                raise ValueError(f"sequence {k}: an input word does not fit {self.in_payload_bits} bits")
+            lo, hi = -(1 << (self.out_data_bits - 1)), (1 << (self.out_data_bits - 1)) - 1
+            if any(not lo <= w <= hi for w in seq.expected):
+                raise ValueError(f"sequence {k}: an expected word does not fit signed {self.out_data_bits} bits")
+        for mode in self.modes:
+            check_inserter(mode.idle)
+            check_inserter(mode.backpressure)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document (see module doc)."""
+        return {"format": STIMULUS_FORMAT, "version": STIMULUS_VERSION, **asdict(self)}
+
+    def save(self, path: Path) -> Path:
+        """Validate and write the stimulus file; returns ``path``."""
+        self.validate()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), separators=(",", ":")))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> "Stimulus":
+        """Read a stimulus file written by :meth:`save`."""
+        doc = json.loads(Path(path).read_text())
+        if doc.get("format") != STIMULUS_FORMAT or doc.get("version") != STIMULUS_VERSION:
+            raise UserError(f"{path} is not an snnhw stimulus file of version {STIMULUS_VERSION}")
+        return cls(
+            core=doc["core"],
+            toplevel=doc["toplevel"],
+            in_payload_bits=doc["in_payload_bits"],
+            out_data_bits=doc["out_data_bits"],
+            sequences=[SequenceCase(**s) for s in doc["sequences"]],
+            modes=[Mode(**m) for m in doc["modes"]],
+            timeout_cycles=doc["timeout_cycles"],
+            meta=doc.get("meta", {}),
+        )
+
+    def corrupted(self, sequence: int, word: int, delta: int = 1) -> "Stimulus":
+        """A copy with one expected word changed by ``delta`` (wrapped into the signed range).
+
+        Used to prove that a comparison bites: the run on the corrupted copy must fail at
+        exactly (``sequence``, ``word``).
+        """
+        out = copy.deepcopy(self)
+        bits = self.out_data_bits
+        value = out.sequences[sequence].expected[word] + delta
+        half = 1 << (bits - 1)
+        out.sequences[sequence].expected[word] = ((value + half) % (1 << bits)) - half
+        return out
+
+    def with_cycles_offset(self, sequence: int, delta: int) -> "Stimulus":
+        """A copy whose expected cycle count of one sequence is off by ``delta`` (a mutation check)."""
+        out = copy.deepcopy(self)
+        cyc = out.sequences[sequence].cycles
+        if cyc is None:
+            raise ValueError(f"sequence {sequence} has no expected cycle count")
+        out.sequences[sequence].cycles = cyc + delta
+        return out
+
+
+def output_labels(hidden: int, classes: int, head_in_hw: bool) -> list[str]:
+    """Names of a sequence's output words: r[0..H-1], then logit[0..C-1] and class with the head."""
+    labels = [f"r[{j}]" for j in range(hidden)]
+    if head_in_hw:
+        labels += [f"logit[{c}]" for c in range(classes)] + ["class"]
+    return labels
+
+
+def build_stimulus(
+    model: "FrozenSpiking | FrozenBaseline",
+    core: Any,
+    inputs: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    input_mode: str | None = None,
+    head_in_hw: bool = False,
+    modes: list[Mode] | None = None,
+    sample_ids: list[int] | None = None,
+    timeout_cycles: int | None = None,
+) -> Stimulus:
+    """The stimulus of a batch: input words, the golden model's output words, the core's cycles.
+
+    Args:
+        model: the frozen model the core was generated from.
+        core: the core instance of the configuration (``SpikingCore`` / ``BaselineCore``);
+            only its cycle model is used: ``cycles(N)``, or when event-driven
+            ``cycles(N, spike_counts=core.event_chunk_counts(u, h))`` with the golden model's
+            input spikes u and h spikes of the sequence.
+        inputs: int64 ``[B, N, D]`` quantized inputs x_q (direct / rate), or ``[B, N, T, D]``
+            spikes for input mode "spikes".
+        lengths: int64 ``[B]`` elements per sample (1..N).
+        input_mode: the core's input mode (default: the model's encoding).
+        head_in_hw: the core also sends C logits and the class.
+        modes: run modes (default :func:`default_modes` with seed 0).
+        sample_ids: the samples' indices in their source (default 0..B−1).
+        timeout_cycles: no-transfer cycles that count as a hang (default: 4 × the longest
+            expected sequence, at least 1000).
+    """
+    from snnhw.hw import stream_io
+    from snnhw.quant import golden
+    from snnhw.quant.frozen import FrozenBaseline
+
+    mode = stream_io.check_input_mode(model, input_mode)
+    inputs = np.asarray(inputs, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    event = False
+    if isinstance(model, FrozenBaseline):
+        res = golden.run_baseline(model, inputs, lengths)
+        toplevel, kind = "mac_lstm_core", "baseline"
+    else:
+        toplevel, kind = "snn_lstm_core", "spiking"
+        event = bool(getattr(core, "event_driven", False))
+        # the trace gives the event-driven schedule and the per-t terms of each readout word
+        if mode == "spikes":
+            res = golden.run_spiking(model, None, lengths, spikes_in=inputs, trace=True)
+            u = inputs
+        else:
+            res = golden.run_spiking(model, inputs, lengths, trace=True)
+            u = golden.rate_encode(model, inputs) if (event and mode == "rate") else None
+    hidden, classes = model.hidden_size, model.num_classes
+    labels = output_labels(hidden, classes, head_in_hw)
+    seqs = []
+    for b in range(inputs.shape[0]):
+        n = int(lengths[b])
+        words = [stream_io.pack_input_word(model, mode, inputs[b, k], last=(k == n - 1)) for k in range(n)]
+        expected = [int(v) for v in res.readout[b]]
+        if head_in_hw:
+            expected += [int(v) for v in res.logits[b]] + [int(res.classes[b])]
+        if event:
+            # the event-driven schedule depends on the spikes: the golden trace gives them
+            counts = core.event_chunk_counts(None if u is None else u[b, :n],
+                                             [layer["h"][b, :n] for layer in res.trace])
+            cycles = int(core.cycles(n, spike_counts=counts))
+        else:
+            cycles = int(core.cycles(n))
+        trace = None
+        if res.trace is not None:
+            # r[j] = Σ_t h_L(N, t)[j]: the golden terms, shown beside a mismatching readout word
+            terms = res.trace[-1]["h"][b, n - 1]  # [T, H]
+            trace = {"readout_terms": terms.T.tolist(), "readout_terms_name": "h_L(N,t)[j], t=1..T"}
+        seqs.append(SequenceCase(sample=int(sample_ids[b]) if sample_ids is not None else b, n=n,
+                                 inputs=words, expected=expected, labels=list(labels), cycles=cycles, trace=trace))
+    longest = max(s.cycles or 0 for s in seqs)
+    return Stimulus(
+        core=kind,
+        toplevel=toplevel,
+        in_payload_bits=stream_io.input_data_width(model, mode) + 1,
+        out_data_bits=stream_io.output_word_width(model, head_in_hw),
+        sequences=seqs,
+        modes=modes if modes is not None else default_modes(0),
+        timeout_cycles=timeout_cycles if timeout_cycles is not None else max(1000, 4 * longest),
+        meta={"input_mode": mode, "head_in_hw": head_in_hw, "hidden": hidden, "classes": classes,
+              "T": getattr(model, "T", None), "layers": len(model.layers)},
+    )

@@ -1,0 +1,359 @@
+"""Bit-exact verification of generated cores against the golden model (``snnhw verify``).
+
+For each core (the spiking core, and the MAC baseline when given): take or generate its
+Verilog, build the stimulus of K sequences (the model's dataset test split when a data
+directory is given, else seeded random inputs), run the cocotb testbench (``sim/tb_core.py``)
+in the standard modes (isolated sequences at full rate with exact cycle counts; back to back
+under random idle/backpressure), and collect the outcome: pass/fail, the first mismatch
+located (mode, sequence and sample, output word and its name, expected vs got), measured vs
+published cycles per sequence, simulator wall times, and optionally the switching activity
+(toggle counts and a SAIF file) from the recorded waveform.
+
+Outputs in the report directory: ``verify.json``, ``verify.junit.xml`` and per core a work
+directory with the stimulus, the testbench report, the simulator logs (and the waveform,
+``activity.json`` and ``activity.saif`` with ``waves``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnhw.errors import UserError
+from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+from snnhw.sim.junit import JUnitCase, write_junit
+from snnhw.sim.runner import default_simulator, simulate, simulator_missing
+from snnhw.sim.stimulus import Mode, build_stimulus, default_modes, describe_mismatch
+
+VERIFY_FORMAT = "snnhw-verify"
+VERIFY_VERSION = 1
+
+
+@dataclass
+class Knobs:
+    """Hardware knobs of one generated configuration (see ``SpikingCore`` / ``BaselineCore``)."""
+
+    lanes: int = 8
+    fanin: int = 8
+    engines: int | None = None
+    event_driven: bool = False
+    input_mode: str | None = None
+    head_in_hw: bool = False
+    proj_fanin: int = 1
+
+
+@dataclass
+class CoreReport:
+    """Verification outcome of one core.
+
+    Attributes:
+        kind: "spiking" or "baseline".
+        top: HDL top module.
+        verilog: the Verilog file simulated.
+        knobs: the core's knobs as built (from its manifest or the request).
+        simulator: "icarus" or "verilator".
+        passed: every output word and every checked cycle count matched.
+        sequences: sequences driven per mode.
+        modes: names of the run modes.
+        message: "" or the one-line location of the first mismatch.
+        first_mismatch: the testbench's located mismatch (dict) or None.
+        cycles: per sequence (isolated mode): sample, N, expected and measured cycles.
+        build_s / test_s: simulator build and run wall time (s).
+        sim_cycles: clock cycles simulated over all modes.
+        wall_per_sequence_s: testbench wall time of the isolated mode / sequences.
+        activity: toggle summary and SAIF path (waves only), else None.
+        work_dir: directory with stimulus, logs and testbench report.
+    """
+
+    kind: str
+    top: str
+    verilog: str
+    knobs: dict[str, Any]
+    simulator: str
+    passed: bool
+    sequences: int
+    modes: list[str]
+    message: str
+    first_mismatch: dict[str, Any] | None
+    cycles: list[dict[str, Any]]
+    build_s: float
+    test_s: float
+    sim_cycles: int
+    wall_per_sequence_s: float | None
+    activity: dict[str, Any] | None
+    work_dir: str
+
+
+def failure_message(m: dict[str, Any] | None, messages: list[str]) -> str:
+    """One line locating a failure: the testbench's mismatch, else the simulator's first message."""
+    if m is None:
+        return messages[0] if messages else "simulation failed without a report"
+    return describe_mismatch(m)
+
+
+def verify_core(
+    model: FrozenSpiking | FrozenBaseline,
+    core: Any,
+    verilog: Path,
+    inputs: np.ndarray,
+    lengths: np.ndarray,
+    work_dir: Path,
+    *,
+    knobs: Knobs,
+    sim: str | None = None,
+    waves: bool = False,
+    modes: list[Mode] | None = None,
+    sample_ids: list[int] | None = None,
+    build_dir: Path | None = None,
+) -> CoreReport:
+    """Simulate ``verilog`` (generated from ``model`` as ``core``) on a batch; compare with the golden model.
+
+    Args:
+        model: the frozen model.
+        core: the core object of the configuration (its cycle model gives the expected cycles).
+        verilog: the generated Verilog file.
+        inputs: int64 [B, N, D] quantized inputs (or [B, N, T, D] spikes for input mode "spikes").
+        lengths: int64 [B].
+        work_dir: this run's directory.
+        knobs: the configuration's knobs (input mode and head placement are used here).
+        sim: simulator (default :func:`default_simulator`).
+        waves: record a waveform and derive the switching activity and a SAIF file.
+        modes: run modes (default :func:`default_modes` seeded 0).
+        sample_ids: the samples' source indices.
+        build_dir: simulator build directory (default inside ``work_dir``).
+    """
+    sim = sim or default_simulator()
+    stim = build_stimulus(model, core, inputs, lengths, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
+                          modes=modes if modes is not None else default_modes(0), sample_ids=sample_ids)
+    run = simulate(stim, [Path(verilog)], Path(work_dir), sim=sim, waves=waves, build_dir=build_dir)
+    modes_out = run.report.get("modes", [])
+    cycles = []
+    wall = None
+    for m in modes_out:
+        if m.get("check_cycles"):
+            cycles = [{"sample": s["sample"], "n": s["n"], "expected": s["cycles_expected"],
+                       "measured": s["cycles_measured"], "status": s["status"]} for s in m["sequences"]]
+            wall = m["wall_s"] / max(1, len(m["sequences"]))
+            break
+    activity = None
+    if waves and run.sim.waves is not None:
+        from snnhw.sim.waves import activity_report
+
+        activity = activity_report(run.sim.waves, Path(work_dir), design=stim.toplevel)
+        activity.pop("per_signal", None)
+    return CoreReport(
+        kind=stim.core,
+        top=stim.toplevel,
+        verilog=str(verilog),
+        knobs=asdict(knobs),
+        simulator=sim,
+        passed=run.passed,
+        sequences=len(stim.sequences),
+        modes=[m.name for m in stim.modes],
+        message="" if run.passed else failure_message(run.first_mismatch, run.sim.messages),
+        first_mismatch=run.first_mismatch,
+        cycles=cycles,
+        build_s=round(run.sim.build_s, 3),
+        test_s=round(run.sim.test_s, 3),
+        sim_cycles=sum(m.get("sim_cycles", 0) for m in modes_out),
+        wall_per_sequence_s=round(wall, 4) if wall is not None else None,
+        activity=activity,
+        work_dir=str(work_dir),
+    )
+
+
+def _manifest_knobs(manifest_path: Path) -> tuple[Knobs, str | None]:
+    """The knobs and model hash recorded in a core manifest."""
+    if not manifest_path.is_file():
+        raise UserError(f"{manifest_path} is missing: --rtl needs the manifests written by snnhw generate")
+    doc = json.loads(manifest_path.read_text())
+    k = doc.get("knobs", {})
+    knobs = Knobs(lanes=int(k.get("lanes", 8)), fanin=int(k.get("fanin", 8)), engines=k.get("engines"),
+                  event_driven=bool(k.get("event_driven", False)), input_mode=k.get("input_mode"),
+                  head_in_hw=bool(k.get("head_in_hw", False)), proj_fanin=int(k.get("proj_fanin", 1)))
+    return knobs, doc.get("source_model", {}).get("sha256")
+
+
+def build_core(model: FrozenSpiking | FrozenBaseline, knobs: Knobs) -> Any:
+    """The core object of a configuration (for its cycle model); bad knobs raise UserError."""
+    from snnhw.hw.generate import build_baseline_core
+
+    if isinstance(model, FrozenBaseline):
+        return build_baseline_core(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
+    from snnhw.hw.spiking_core import SpikingCore
+
+    try:
+        return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
+                           event_driven=knobs.event_driven, input_mode=knobs.input_mode,
+                           head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin)
+    except ValueError as exc:
+        raise UserError(f"spiking core: {exc}") from None
+
+
+def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None, samples: int,
+                   split: str = "test") -> tuple[np.ndarray, np.ndarray, list[int], str]:
+    """The first ``samples`` sequences of the model's dataset split, quantized for ``model``.
+
+    The dataset record and the normalisation come from the model's ``meta`` (keys ``data``
+    or ``data_meta``, and ``normalisation``), as the quantizer stores them from the
+    checkpoint. Returns (x_q [K, N, D], lengths [K], sample indices, description).
+    """
+    from snnhw.data.registry import load_split_for_eval
+    from snnhw.quant.quantizer import quantize_input
+
+    meta = model.meta or {}
+    record = meta.get("data") or meta.get("data_meta")
+    norm = meta.get("normalisation")
+    if not record or norm is None:
+        raise UserError("the model file records no dataset (meta 'data' / 'normalisation'); verify with random inputs "
+                        "(omit --data-dir)")
+    ds = load_split_for_eval(record, norm, data_dir, split, progress=False)
+    count = min(samples, len(ds))
+    x = ds.x[:count]
+    lengths = ds.lengths[:count].astype(np.int64)
+    n_max = int(lengths.max())
+    x_q = quantize_input(model, x[:, :n_max])
+    x_q = x_q * (np.arange(n_max)[None, :, None] < lengths[:, None, None])
+    return x_q.astype(np.int64), lengths, list(range(count)), f"{record.get('dataset')} {split} split, first {count}"
+
+
+def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Knobs, data_dir: Path | None, samples: int,
+                seed: int, length: int) -> tuple[np.ndarray, np.ndarray, list[int], str]:
+    """Inputs of one core: dataset samples (quantized; rate-encoded when the core takes spikes) or random."""
+    from snnhw.quant.synthetic import random_inputs
+
+    spikes = isinstance(model, FrozenSpiking) and knobs.input_mode == "spikes"
+    if data_dir is not None:
+        x, lengths, ids, what = dataset_inputs(model, data_dir, samples)
+        if spikes:
+            from snnhw.quant.golden import rate_encode
+
+            x = rate_encode(model, x)
+        return x, lengths, ids, what
+    x, lengths = random_inputs(model, seed, samples, length, vary_lengths=True, spikes=spikes)
+    return x, lengths, list(range(samples)), f"random inputs, seed {seed}, N ≤ {length}"
+
+
+@dataclass
+class VerifyReport:
+    """Everything ``snnhw verify`` found (written as ``verify.json``)."""
+
+    passed: bool
+    simulator: str
+    inputs: dict[str, str]
+    cores: list[CoreReport] = field(default_factory=list)
+    rtl_dir: str = ""
+    wall_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``verify.json`` document."""
+        return {"format": VERIFY_FORMAT, "version": VERIFY_VERSION, **asdict(self)}
+
+
+def verify(
+    golden: Path,
+    out_dir: Path,
+    *,
+    baseline: Path | None = None,
+    rtl_dir: Path | None = None,
+    sim: str | None = None,
+    samples: int = 8,
+    data_dir: Path | None = None,
+    waves: bool = False,
+    knobs: Knobs | None = None,
+    seed: int = 0,
+    length: int = 8,
+    progress: bool = True,
+) -> VerifyReport:
+    """Verify the spiking core (and the baseline core) of ``golden`` (``baseline``) bit for bit.
+
+    Args:
+        golden: the frozen spiking model file.
+        out_dir: report directory (``verify.json``, ``verify.junit.xml``, per-core work dirs).
+        baseline: the frozen MAC baseline file, or None.
+        rtl_dir: a directory written by ``snnhw generate`` (``spiking_core.v``,
+            ``baseline_core.v`` with manifests: the knobs are read from them and the model
+            hash must match); None generates into ``out_dir/rtl`` with ``knobs``.
+        sim: "icarus" or "verilator" (default ``$SNNHW_SIM`` or icarus).
+        samples: K sequences per core.
+        data_dir: the model's dataset location (its test split is used); None: random inputs.
+        waves: record waveforms; write toggle counts and a SAIF file per core.
+        knobs: hardware knobs when generating.
+        seed: seed of the random inputs and of the stall patterns.
+        length: N of the random inputs (lengths vary in 1..N).
+        progress: tqdm bar over the cores.
+    """
+    from tqdm import tqdm
+
+    from snnhw.hw.generate import BASELINE_FILE, SPIKING_FILE, generate
+    from snnhw.hw.manifest import model_hash
+    from snnhw.quant.frozen_io import load_frozen
+
+    t0 = time.perf_counter()
+    sim = sim or default_simulator()
+    reason = simulator_missing(sim)
+    if reason:
+        raise UserError(f"{sim}: {reason}")
+    if samples < 1:
+        raise UserError("--samples must be at least 1")
+    spk = load_frozen(golden)
+    if not isinstance(spk, FrozenSpiking):
+        raise UserError(f"{golden} is not a spiking model (--golden takes the frozen spiking model)")
+    base = None
+    if baseline is not None:
+        base = load_frozen(baseline)
+        if not isinstance(base, FrozenBaseline):
+            raise UserError(f"{baseline} is not a MAC baseline model")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, FrozenSpiking | FrozenBaseline, Path, Knobs]] = []
+    if rtl_dir is not None:
+        rtl = Path(rtl_dir)
+        for kind, model, fname in (("spiking", spk, SPIKING_FILE), ("baseline", base, BASELINE_FILE)):
+            if model is None:
+                continue
+            vfile = rtl / fname
+            if not vfile.is_file():
+                raise UserError(f"{vfile} does not exist (--rtl must hold the output of snnhw generate)")
+            k, digest = _manifest_knobs(rtl / fname.replace(".v", ".manifest.json"))
+            if digest is not None and digest != model_hash(model):
+                raise UserError(f"{vfile} was generated from a different {kind} model than the one given")
+            jobs.append((kind, model, vfile, k))
+    else:
+        k = knobs or Knobs()
+        rtl = out_dir / "rtl"
+        summary = generate(spk, base, rtl, lanes=k.lanes, fanin=k.fanin, engines=k.engines,
+                           event_driven=k.event_driven, input_mode=k.input_mode, head_in_hw=k.head_in_hw,
+                           progress=progress)
+        for kind, model in (("spiking", spk), ("baseline", base)):
+            if model is not None:
+                jobs.append((kind, model, Path(summary["cores"][kind]["verilog"]),
+                             Knobs(**{**asdict(k), "proj_fanin": 1})))
+    reports: list[CoreReport] = []
+    inputs_desc: dict[str, str] = {}
+    for kind, model, vfile, k in tqdm(jobs, desc="verify", unit="core", disable=not progress):
+        core = build_core(model, k)
+        x, lengths, ids, what = _inputs_for(model, k, data_dir, samples, seed, length)
+        inputs_desc[kind] = what
+        reports.append(verify_core(model, core, vfile, x, lengths, out_dir / kind, knobs=k, sim=sim, waves=waves,
+                                   modes=default_modes(seed), sample_ids=ids))
+    report = VerifyReport(passed=all(r.passed for r in reports), simulator=sim, inputs=inputs_desc, cores=reports,
+                          rtl_dir=str(rtl), wall_s=round(time.perf_counter() - t0, 3))
+    (out_dir / "verify.json").write_text(json.dumps(report.to_json(), indent=1) + "\n")
+    cases = []
+    for r in reports:
+        knob_text = ",".join(f"{key}={value}" for key, value in r.knobs.items() if value is not None)
+        cycles_text = "\n".join(f"sample {c['sample']} N={c['n']}: cycles expected {c['expected']} "
+                                f"measured {c['measured']} ({c['status']})" for c in r.cycles)
+        cases.append(JUnitCase(name=f"{r.top}[{knob_text}]", classname=f"snnhw.verify.{r.kind}",
+                               time_s=r.build_s + r.test_s, failure=r.message or None,
+                               properties={"simulator": r.simulator, "sequences": str(r.sequences),
+                                           "verilog": r.verilog},
+                               system_out=cycles_text))
+    write_junit(out_dir / "verify.junit.xml", "snnhw.verify", cases)
+    return report

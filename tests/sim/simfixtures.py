@@ -1,0 +1,45 @@
+"""Helpers shared by the cocotb regression's test modules (imported as ``simfixtures``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def seed_for(default: int) -> int:
+    """``$SNNHW_SEED`` when set, else ``default``; printed so a failing run can be replayed."""
+    env = os.environ.get("SNNHW_SEED")
+    seed = int(env) if env else default
+    print(f"seed={seed} (replay: SNNHW_SEED={seed})")
+    return seed
+
+
+def generate_core(model, knobs, out_dir: Path):
+    """Build the core object and its Verilog via ``snnhw.hw.generate`` (the product path).
+
+    Returns (core, verilog path). A knob the core rejects raises ``UserError`` (tests turn it
+    into a skip with the reason).
+    """
+    from snnhw.hw.generate import generate
+    from snnhw.quant.frozen import FrozenSpiking
+    from snnhw.sim.verify import build_core
+
+    core = build_core(model, knobs)
+    spiking = isinstance(model, FrozenSpiking)
+    summary = generate(model if spiking else None, None if spiking else model, out_dir, lanes=knobs.lanes,
+                       fanin=knobs.fanin, engines=knobs.engines, event_driven=knobs.event_driven,
+                       input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw)
+    return core, Path(summary["cores"]["spiking" if spiking else "baseline"]["verilog"])
+
+
+def batch_inputs(model, seed: int, batch: int, n_max: int, spikes: bool = False):
+    """Random inputs with varied lengths; the last sample has N = 1 (when batch > 1)."""
+    from snnhw.quant.synthetic import random_inputs
+
+    x, lengths = random_inputs(model, seed, batch, n_max, vary_lengths=True, spikes=spikes)
+    if batch > 1:
+        lengths[-1] = 1
+        x[-1, 1:] = 0
+    return x, lengths

@@ -1,0 +1,67 @@
+"""Regression: the generated MAC baseline core is bit-exact to ``golden.run_baseline`` with exact cycles.
+
+Same protocol as ``test_cocotb_spiking.py`` (own directory per configuration, isolated +
+stalled modes, lengths varied with an N = 1 sequence, seeds printed; ``SNNHW_SEED`` replays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from snnhw.errors import UserError
+from snnhw.quant.synthetic import random_frozen_baseline
+from snnhw.sim.stimulus import default_modes
+from snnhw.sim.verify import Knobs, verify_core
+
+from simfixtures import batch_inputs, generate_core, seed_for
+
+pytestmark = pytest.mark.sim
+
+
+@dataclass
+class Case:
+    """One regression configuration: model arguments, core knobs, batch shape, default seed."""
+
+    name: str
+    model: dict[str, Any]
+    knobs: Knobs
+    seed: int
+    batch: int = 3
+    n_max: int = 4
+    marks: list[Any] = field(default_factory=list)
+
+
+SMALL = {"input_size": 3, "hidden_size": 4}
+
+CASES = [
+    Case("1layer-L2-F3-head", SMALL, Knobs(lanes=2, fanin=3, head_in_hw=True), 501),
+    Case("2layer-L4-F4", {**SMALL, "num_layers": 2}, Knobs(lanes=4, fanin=4), 502),
+    Case("w2-L1-F1", {**SMALL, "weight_bits": 2}, Knobs(lanes=1, fanin=1), 503),
+    Case("w16-saturate-L4-F2-head", {**SMALL, "weight_bits": 16, "saturate": True},
+         Knobs(lanes=4, fanin=2, head_in_hw=True), 504),
+    Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=16, fanin=16), 505,
+         batch=2, n_max=3),
+    Case("slow-H32-D8-2layer-head", {"input_size": 8, "hidden_size": 32, "num_layers": 2, "head_hidden": 8},
+         Knobs(lanes=8, fanin=4, head_in_hw=True), 601, batch=4, n_max=10, marks=[pytest.mark.slow]),
+    *[Case(f"slow-seed{s}", SMALL, Knobs(lanes=2, fanin=2), 700 + s, batch=6, n_max=6, marks=[pytest.mark.slow])
+      for s in range(3)],
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
+def test_baseline_core_matches_golden(case: Case, simulator: str, tmp_path) -> None:
+    seed = seed_for(case.seed)
+    model = random_frozen_baseline(seed, **case.model)
+    try:
+        core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
+    except UserError as exc:
+        pytest.skip(f"the baseline core rejects {case.knobs}: {exc}")
+    x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
+    report = verify_core(model, core, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
+                         modes=default_modes(seed))
+    assert report.passed, f"seed={seed}: {report.message}"
+    assert [c["measured"] for c in report.cycles] == [c["expected"] for c in report.cycles]
+    assert len(report.cycles) == case.batch

@@ -1,0 +1,204 @@
+"""Every check of the regression bites: mutants of the RTL and of the expectations must FAIL.
+
+On one small spiking configuration (T = 2, direct input, FC head in hardware) and one baseline
+configuration, the unmodified run passes, and each of these makes the cocotb run fail with
+the mismatch located:
+
+* an expected output word corrupted by +1 (the testbench compares every word);
+* an expected cycle count off by one (cycle counts are compared exactly);
+* the sign bit of one weight flipped in the generated Verilog's weight-memory init (for the
+  spiking core, the first weight of word 0 whose flip the golden model shows to be visible on
+  the batch: most single flips of a sparse spiking layer are invisible on a few sequences);
+* a threshold θ_f changed in the generated Verilog (spike compare against θ_f // 2);
+* the output serializer made to ignore ``o.ready`` (words lost under backpressure: only the
+  stalled mode can see it).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnhw.quant import golden
+from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking
+from snnhw.sim.runner import simulate
+from snnhw.sim.stimulus import build_stimulus, default_modes
+from snnhw.sim.verify import Knobs
+
+from simfixtures import batch_inputs, generate_core, seed_for
+
+pytestmark = pytest.mark.sim
+
+
+def module_span(text: str, module: str) -> tuple[int, int]:
+    """Character span of ``module <name> (...) ... endmodule`` in a Verilog text."""
+    start = text.index(f"module {module} ")
+    return start, text.index("endmodule", start)
+
+
+def flip_memory_bit(text: str, module: str, memory: str, bit: int) -> str:
+    """Flip ``bit`` of word 0 in the ``initial`` block of ``memory`` inside ``module``."""
+    lo, hi = module_span(text, module)
+    pattern = re.compile(rf"(\b{re.escape(memory)}\[0\] = (\d+)'h)([0-9a-fA-F]+);")
+    m = pattern.search(text, lo, hi)
+    assert m is not None, f"no {memory}[0] init in {module}"
+    width = int(m.group(2))
+    value = int(m.group(3), 16) ^ (1 << bit)
+    return text[:m.start()] + f"{m.group(1)}{value:0{(width + 3) // 4}x};" + text[m.end():]
+
+
+def change_threshold(text: str, theta: int, new: int) -> tuple[str, int]:
+    """Replace every spike compare ``> $signed(W'h<theta>)`` by ``new``; returns (text, count)."""
+    pattern = re.compile(rf"> \$signed\((\d+)'h0*{theta:x}\)")
+    return pattern.subn(lambda m: f"> $signed({m.group(1)}'h{new:x})", text)
+
+
+def ignore_ready(text: str, serializer: str) -> tuple[str, int]:
+    """Make the output serializer advance on ``o__valid`` alone (drops words under backpressure)."""
+    lo, hi = module_span(text, serializer)
+    body, count = re.subn(r"o__valid & o__ready", "o__valid", text[lo:hi])
+    return text[:lo] + body + text[hi:], count
+
+
+SPIKING_SEED = 901
+
+
+def spiking_setup_inputs(model):
+    """The mutation batch: 4 random sequences, N ≤ 6 (the last one N = 1)."""
+    return batch_inputs(model, seed_for(SPIKING_SEED), 4, 6)
+
+
+@pytest.fixture(scope="module")
+def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
+    seed = seed_for(SPIKING_SEED)
+    model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2)
+    knobs = Knobs(lanes=2, fanin=2, head_in_hw=True)
+    root = tmp_path_factory.mktemp("mut-spiking")
+    core, verilog = generate_core(model, knobs, root / "rtl")
+    x, lengths = spiking_setup_inputs(model)
+    stim = build_stimulus(model, core, x, lengths, head_in_hw=True, modes=default_modes(seed))
+    return model, stim, verilog, root, simulator
+
+
+def _run(stim, verilog: Path, root: Path, name: str, sim: str, shared_build: bool = True):
+    build = root / f"build-{sim}" if shared_build else None
+    return simulate(stim, [verilog], root / name, sim=sim, build_dir=build)
+
+
+def test_unmodified_spiking_core_passes(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    run = _run(stim, verilog, root, "ok", sim)
+    assert run.passed, run.sim.messages
+
+
+def test_corrupted_expected_word_fails_located(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    word = model.hidden_size + 1  # logit[1]
+    run = _run(stim.corrupted(2, word), verilog, root, "bad-word", sim)
+    assert not run.passed
+    m = run.first_mismatch
+    assert (m["kind"], m["sequence"], m["word"], m["label"]) == ("data", 2, word, "logit[1]")
+    assert m["expected"] == m["got"] + 1
+    assert "sequence 2 (sample 2), word 5 (logit[1])" in run.sim.messages[0]
+
+
+def test_corrupted_readout_word_shows_golden_terms(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    run = _run(stim.corrupted(0, 3), verilog, root, "bad-readout", sim)
+    assert not run.passed
+    m = run.first_mismatch
+    assert (m["sequence"], m["word"], m["label"]) == (0, 3, "r[3]")
+    assert "golden h_L(N,t)[j], t=1..T" in m["trace"]
+
+
+def test_expected_cycle_count_off_by_one_fails(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    run = _run(stim.with_cycles_offset(1, -1), verilog, root, "bad-cycles", sim)
+    assert not run.passed
+    m = run.first_mismatch
+    assert (m["kind"], m["sequence"], m["got"] - m["expected"]) == ("cycles", 1, 1)
+
+
+def observable_sign_flip(model, x, lengths, lanes: int, fanin: int) -> tuple[int, int]:
+    """(field index, golden-visible count) of the first weight of weight word 0 whose sign flip
+    changes the golden outputs on this batch.
+
+    Word 0 of layer 1's weight memory (direct input: recurrent chunk 0 of unit group 0) holds
+    ``w_h[a·H + k, f]`` at field ``(a·lanes + k)·fanin + f`` (``engine.weights_layout``). A flip
+    the golden model cannot see on these inputs would be an equivalent mutant, not a test.
+    """
+    base = golden.run_spiking(model, x, lengths)
+    hidden, top = model.hidden_size, 1 << (model.weight_bits - 1)
+    visible = []
+    for a in range(4):
+        for k in range(lanes):
+            for f in range(fanin):
+                mutant = copy.deepcopy(model)
+                w = mutant.layers[0].w_h
+                w[a * hidden + k, f] += -top if w[a * hidden + k, f] >= 0 else top
+                res = golden.run_spiking(mutant, x, lengths)
+                if not (np.array_equal(res.readout, base.readout) and np.array_equal(res.logits, base.logits)):
+                    visible.append((a * lanes + k) * fanin + f)
+    assert visible, "no single sign flip in weight word 0 is visible on this batch"
+    return visible[0], len(visible)
+
+
+def test_flipped_weight_bit_in_rtl_fails(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    x, lengths = spiking_setup_inputs(model)
+    field, visible = observable_sign_flip(model, x, lengths, lanes=2, fanin=2)
+    print(f"{visible} of {4 * 2 * 2} sign flips in weight word 0 change the golden outputs; flipping field {field}")
+    bit = field * model.weight_bits + model.weight_bits - 1
+    mutant = root / "mutant-weight" / "spiking_core.v"
+    mutant.parent.mkdir()
+    mutant.write_text(flip_memory_bit(verilog.read_text(), r"\snn_lstm_core.layer_0", "wmem", bit))
+    run = _run(stim, mutant, root, "mut-weight", sim, shared_build=False)
+    assert not run.passed
+    assert run.first_mismatch["kind"] == "data"
+
+
+def test_changed_threshold_in_rtl_fails(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    theta = model.layers[0].f.theta
+    text, count = change_threshold(verilog.read_text(), theta, theta // 2)
+    assert count > 0
+    mutant = root / "mutant-theta" / "spiking_core.v"
+    mutant.parent.mkdir()
+    mutant.write_text(text)
+    run = _run(stim, mutant, root, "mut-theta", sim, shared_build=False)
+    assert not run.passed
+    assert run.first_mismatch["kind"] == "data"
+
+
+def test_serializer_ignoring_backpressure_fails_only_under_stalls(spiking_setup) -> None:
+    model, stim, verilog, root, sim = spiking_setup
+    text, count = ignore_ready(verilog.read_text(), r"\snn_lstm_core.serializer")
+    assert count >= 1
+    mutant = root / "mutant-ready" / "spiking_core.v"
+    mutant.parent.mkdir()
+    mutant.write_text(text)
+    run = _run(stim, mutant, root, "mut-ready", sim, shared_build=False)
+    assert not run.passed
+    assert run.first_mismatch["mode"] == "stalls"
+    assert [s["status"] for s in run.report["modes"][0]["sequences"]] == ["ok"] * 4  # full rate cannot tell
+
+
+def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str) -> None:
+    seed = seed_for(902)
+    model = random_frozen_baseline(seed, input_size=3, hidden_size=4)
+    knobs = Knobs(lanes=2, fanin=3)
+    core, verilog = generate_core(model, knobs, tmp_path / "rtl")
+    x, lengths = batch_inputs(model, seed, 4, 6)
+    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    ok = simulate(stim, [verilog], tmp_path / "ok", sim=simulator)
+    assert ok.passed, ok.sim.messages
+    mutant = tmp_path / "mutant" / "baseline_core.v"
+    mutant.parent.mkdir()
+    mutant.write_text(flip_memory_bit(verilog.read_text(), r"\mac_lstm_core.wrom", "mem", model.weight_bits - 1))
+    bad = simulate(stim, [mutant], tmp_path / "bad", sim=simulator)
+    assert not bad.passed
+    assert bad.first_mismatch["kind"] == "data"

@@ -1,0 +1,137 @@
+"""``snnhw quantize``, ``snnhw eval`` on frozen models and ``snnhw energy``, end to end on a toy dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnhw.cli import main
+from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+from snnhw.quant.frozen_io import is_frozen_file, load_frozen
+from snnhw.quant.golden import run_baseline, run_spiking
+from snnhw.quant.quantizer import quantize_input
+from snnhw.train.checkpoint import load_checkpoint
+from train_fixtures import write_npz
+
+QUICK = ["--hidden", "8", "--batch-size", "32", "--lr", "0.01", "--no-progress"]
+
+
+def _ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "Traceback" not in err
+    return out
+
+
+def _fails(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snnhw: error: "), err
+    assert message in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("quant_cli")
+    data = write_npz(root / "toy.npz")
+    hard, spk = root / "hard.pt", root / "spk.pt"
+    assert main(["train", "--data", "npz", "--data-dir", str(data), "--epochs", "2", "--seed", "1", *QUICK,
+                 "-o", str(hard)]) == 0
+    assert main(["convert", "--model", str(hard), "--T", "2", "--no-progress", "-o", str(spk)]) == 0
+    return {"root": root, "data": data, "hard": hard, "spk": spk}
+
+
+def test_quantize_eval_energy(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    root = models["root"]
+    capsys.readouterr()
+    out_path = root / "m.snnhw"
+    out = _ok(capsys, ["quantize", "--model", str(models["spk"]), "--weight-bits", "6", "--calib-samples", "40",
+                       "--no-progress", "-o", str(out_path)])
+    assert "saved" in out and "MAC baseline" in out
+    base_path = root / "m.baseline.snnhw"
+    assert is_frozen_file(out_path) and is_frozen_file(base_path)
+    spiking, baseline = load_frozen(out_path), load_frozen(base_path)
+    assert isinstance(spiking, FrozenSpiking) and isinstance(baseline, FrozenBaseline)
+    assert spiking.T == 2 and spiking.weight_bits == 6 and baseline.weight_bits == 6
+    ckpt = load_checkpoint(models["spk"])
+    assert spiking.meta["data_meta"] == ckpt.data_meta and spiking.meta["normalisation"] == ckpt.normalisation
+    assert spiking.meta["quantizer"]["calibration_samples"] == 40
+    report = json.loads(out_path.with_suffix(".json").read_text())
+    assert report["spiking"]["layers"][0]["acc_bits"] == spiking.layers[0].acc_bits
+    assert "saturation_calibration" in report["baseline"] and report["calibration_samples"] == 40
+
+    # eval dispatches on the file's content and runs the golden model
+    record = root / "eval.json"
+    out = _ok(capsys, ["eval", "--model", str(out_path), "--json", str(record), "--no-progress"])
+    result = json.loads(record.read_text())
+    test = ckpt.load_data(None, progress=False).test
+    golden = run_spiking(spiking, quantize_input(spiking, test.x), test.lengths)
+    assert result["accuracy"] == float((golden.classes == test.y).mean()) and result["n"] == len(test.y)
+    assert result["kind"] == "frozen-spiking" and f"test accuracy {100 * result['accuracy']:.2f} %" in out
+    out = _ok(capsys, ["eval", "--model", str(base_path), "--no-progress"])
+    base_golden = run_baseline(baseline, quantize_input(baseline, test.x), test.lengths)
+    assert f"test accuracy {100 * float((base_golden.classes == test.y).mean()):.2f} %" in out
+
+    energy_json = root / "energy.json"
+    out = _ok(capsys, ["energy", "--golden", str(out_path), "--baseline", str(base_path), "--samples", "10",
+                       "--json", str(energy_json), "--no-progress"])
+    assert "energy ratio baseline/spiking" in out and "paper: 2.8-5.1x" in out
+    energy = json.loads(energy_json.read_text())
+    assert energy["samples"] == 10 and energy["counters"]["spiking"]["sequences"] == 10
+    assert energy["energy"]["ratio"] == pytest.approx(energy["energy"]["baseline_pj"] / energy["energy"]["spiking_pj"])
+    out = _ok(capsys, ["energy", "--golden", str(out_path), "--samples", "5", "--schedule", "event", "--no-progress"])
+    assert "spiking (event)" in out and "MAC baseline" not in out
+
+
+def test_hard_checkpoint_gives_the_baseline(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out_path = models["root"] / "hard.snnhw"
+    out = _ok(capsys, ["quantize", "--model", str(models["hard"]), "--calib-samples", "20", "--no-progress",
+                       "-o", str(out_path)])
+    assert "MAC baseline" in out
+    assert isinstance(load_frozen(out_path), FrozenBaseline)
+    assert not (models["root"] / "hard.baseline.snnhw").exists()
+
+
+def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                         tmp_path: Path) -> None:
+    out_path = tmp_path / "only.snnhw"
+    out = _ok(capsys, ["quantize", "--model", str(models["spk"]), "--no-baseline", "--calib-samples", "10",
+                       "--no-progress", "-o", str(out_path)])
+    assert "MAC baseline" not in out and not (tmp_path / "only.baseline.snnhw").exists()
+    spk = ["quantize", "--model", str(models["spk"]), "--no-progress"]
+    notes = tmp_path / "notes.snnhw"
+    notes.write_text("not a model\n")
+    cases = [
+        ([*spk, "--calib-samples", "0", "-o", str(tmp_path / "a.snnhw")], "--calib-samples"),
+        ([*spk, "--weight-bits", "1", "-o", str(tmp_path / "b.snnhw")], "weight_bits"),
+        ([*spk, "--leak-terms", "9", "-o", str(tmp_path / "c.snnhw")], "leak terms"),
+        ([*spk, "--baseline-source", str(tmp_path / "gone.pt"), "-o", str(tmp_path / "d.snnhw")], "does not exist"),
+        ([*spk, "--baseline-source", str(models["spk"]), "-o", str(tmp_path / "e.snnhw")], "not a hard LSTM"),
+        ([*spk, "-o", str(tmp_path / "nowhere" / "f.snnhw")], "does not exist"),
+        (["eval", "--model", str(notes)], "not an snnhw model file"),
+        (["energy", "--golden", str(models["root"] / "m.baseline.snnhw"), "--no-progress"], "expected a spiking"),
+        (["energy", "--golden", str(notes)], "notes.snnhw"),
+        (["energy", "--golden", str(out_path), "--table", str(tmp_path / "none.json")], "does not exist"),
+    ]
+    for argv, message in cases:
+        _fails(capsys, argv, message)
+
+
+def test_eval_refuses_a_tampered_frozen_file(models: dict[str, Path], capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    out_path = tmp_path / "t.snnhw"
+    _ok(capsys, ["quantize", "--model", str(models["spk"]), "--no-baseline", "--calib-samples", "10",
+                 "--no-progress", "-o", str(out_path)])
+    data = bytearray(out_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "bad.snnhw"
+    bad.write_bytes(bytes(data))
+    status = main(["eval", "--model", str(bad), "--no-progress"])
+    _, err = capsys.readouterr()
+    assert status == 2 and "Traceback" not in err and np.any([w in err for w in ("corrupted", "SHA-256", "not an")])
