@@ -284,11 +284,21 @@ def main() -> int:
     parser.add_argument("--speed-samples", type=int, default=256)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quant" / "results.json")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="only print the tables of earlier runs' JSON files (datasets merged)")
     args = parser.parse_args()
-    if not args.ckpt_dir:
-        args.ckpt_dir = [REPO / "runs" / "front", REPO / "runs" / "quant" / "ckpt"]
     if args.main_bits not in args.bits:
         args.bits.append(args.main_bits)
+    if args.merge:
+        merged: dict[str, Any] = {"datasets": {}}
+        for path in args.merge:
+            merged["datasets"].update(json.loads(path.read_text())["datasets"])
+        text = report(merged, args)
+        args.out.with_suffix(".md").write_text(text + "\n")
+        print(text)
+        return 0
+    if not args.ckpt_dir:
+        args.ckpt_dir = [REPO / "runs" / "front", REPO / "runs" / "quant" / "ckpt"]
     from snnhw.train.seed import set_threads
 
     results: dict[str, Any] = {"threads": set_threads(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -64,6 +64,7 @@ def test_diagonal_equals_naive_exactly(nonspiking: str, T: int, layers: int, shi
         for key in layer_d:
             assert torch.equal(layer_d[key], layer_n[key]), key
     assert trace_d[0]["h"].abs().sum() > 0
+    torch.testing.assert_close(model.forward_reference(x, lengths, bitexact=False), logits_d, rtol=0, atol=1e-12)
     params = [p for p in model.parameters() if p.requires_grad]
     grads_d = torch.autograd.grad(model(x, lengths).square().sum(), params)
     grads_n = torch.autograd.grad(model.forward_reference(x, lengths).square().sum(), params)

@@ -104,6 +104,7 @@ def _run(encoding: str, gate: str, layers: int, half_leak: bool, seed: int):
     model, truth = build(encoding, gate, layers, half_leak, seed)
     x, lengths = data(seed)
     frozen = quantize_spiking(model, calib_x=x, calib_lengths=lengths, scale_mode="pow2" if half_leak else "maxabs",
+                              input_percentile=100.0,
                               rate_bits=6, seed=seed + 1)
     x_q = quantize_input(frozen, x)
     golden = run_spiking(frozen, x_q, lengths, trace=True, saturation=True)

@@ -238,6 +238,9 @@ def test_input_validation() -> None:
         golden.run_spiking(rate, None, None, spikes_in=np.full((1, 3, 2, 3), 2))
     with pytest.raises(UserError):
         golden.run_spiking(rate, None, None, spikes_in=np.zeros((1, 3, 5, 3), dtype=np.int64))
+    with pytest.raises(UserError):
+        golden.run_spiking(rate, np.zeros((1, 3, 3), dtype=np.int64), None,
+                           spikes_in=np.zeros((1, 3, 2, 3), dtype=np.int64))
 
 
 def test_spike_layer_with_shift_is_rejected() -> None:

@@ -90,7 +90,7 @@ def test_baseline_counters_formulas() -> None:
     ops = _ops(counters, "sequential")
     assert ops[(1, "input_mult")]["count"] == elements * 16 * 5
     assert ops[(2, "input_mult")]["count"] == elements * 16 * 4
-    assert ops[(2, "input_mult")]["bits"] == [model.weight_bits, model.act_bits]
+    assert ops[(2, "input_mult")]["bits"] == [model.weight_bits, model.act_bits + 1]  # h spans [−Q, Q]
     for layer in (1, 2):
         assert ops[(layer, "recurrent_mult")]["count"] == elements * 16 * 4
         assert ops[(layer, "activation_mult")]["count"] == elements * 16
@@ -105,3 +105,22 @@ def test_counters_do_not_depend_on_chunking() -> None:
     b = golden.run_spiking(model, x, lengths, counters=True).counters
     assert a == b
     assert golden.run_spiking(model, x, lengths).counters is None
+
+
+def test_per_inference_summary() -> None:
+    model = synthetic.random_frozen_spiking(5, input_size=3, hidden_size=4, T=2, encoding="rate")
+    x, lengths = synthetic.random_inputs(model, 5, batch=4, n_max=5)
+    counters = golden.run_spiking(model, x, lengths, counters=True).counters
+    for schedule in ("dense", "event"):
+        ops = _ops(counters, schedule)
+        summary = counters["schedules"][schedule]["per_inference"]
+        acc = ops[(1, "input_acc")]["count"] + ops[(1, "recurrent_acc")]["count"]
+        assert summary["accumulations"] == acc / 4
+        assert summary["macs"] == 0  # rate input: no multiplier in the spiking layers
+        reads = ops[(1, "input_weight_read")]["count"] + ops[(1, "recurrent_weight_read")]["count"]
+        assert summary["weight_reads"] == reads / 4
+    base = synthetic.random_frozen_baseline(5, input_size=3, hidden_size=4)
+    xb, _ = synthetic.random_inputs(base, 5, batch=4, n_max=5)
+    summary = golden.run_baseline(base, xb, lengths, counters=True).counters["schedules"]["sequential"]["per_inference"]
+    assert summary["macs"] == int(lengths.sum()) * 16 * (3 + 4) / 4
+    assert summary["accumulations"] == 0

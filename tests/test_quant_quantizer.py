@@ -115,12 +115,14 @@ def test_scales_use_the_full_weight_range_and_theta_rounds() -> None:
 def test_direct_input_scale_and_shift() -> None:
     model = _spiking_model()
     x, lengths = _data()
-    frozen = quantize_spiking(model, input_bits=6, calib_x=x, calib_lengths=lengths)
+    frozen = quantize_spiking(model, input_bits=6, calib_x=x, calib_lengths=lengths, input_percentile=100.0)
     valid = np.arange(x.shape[1])[None, :] < lengths[:, None]
     assert frozen.input_scale == pytest.approx(np.abs(x[valid]).max() / 31)
     assert np.abs(quantize_input(frozen, x)).max() == 31
+    default = quantize_spiking(model, input_bits=6, calib_x=x, calib_lengths=lengths)
+    assert default.input_scale == pytest.approx(np.percentile(np.abs(x[valid]), 99.9) / 31)
     p99 = quantize_spiking(model, input_bits=6, calib_x=x, calib_lengths=lengths, input_percentile=99.0)
-    assert p99.input_scale < frozen.input_scale
+    assert p99.input_scale < default.input_scale < frozen.input_scale
     layer = frozen.layers[0]
     for a in range(4):
         rows = slice(a * 8, (a + 1) * 8)
@@ -236,7 +238,7 @@ def test_baseline_multipliers_and_fidelity() -> None:
     model = _hard_model()
     x, lengths = _data()
     frozen = quantize_baseline(model, weight_bits=12, act_bits=12, input_bits=12, calib_x=x,
-                               calib_lengths=lengths)
+                               calib_lengths=lengths, input_percentile=100.0)
     layer, scales = frozen.layers[0], frozen.scales["layers"][0]
     Q = 1 << 11
     S = layer.act_shift

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """``snnhw build`` end to end on tiny synthetic models, and the self-checking top with the real cores.
 
 The builds here skip Yosys (``yosys=False``) to stay fast; the verification step runs in the
@@ -51,7 +52,7 @@ def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
                  "model/spiking.snnhw", "model/baseline.snnhw", "board/snnhw_top.v", "board/snnhw_top.tcl",
                  "board/build_snnhw_top.sh", "board/selfcheck_roms.json", "vivado/spiking_ooc.tcl",
                  "vivado/baseline_ooc.tcl", "vivado/spiking_core.v", "report.json", "report.md", "latency.png",
-                 "build.json"):
+                 "build.json", "reports.json"):
         assert (out / name).is_file(), name
     # every artefact a step lists exists (relative to the build directory)
     for step in STEPS:

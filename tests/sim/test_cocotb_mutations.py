@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from snnhw.quant import golden
+from snnhw.quant.frozen import FrozenSpiking
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking
 from snnhw.sim.runner import simulate
 from snnhw.sim.stimulus import build_stimulus, default_modes
@@ -123,26 +124,24 @@ def test_expected_cycle_count_off_by_one_fails(spiking_setup) -> None:
     assert (m["kind"], m["sequence"], m["got"] - m["expected"]) == ("cycles", 1, 1)
 
 
-def observable_sign_flip(model, x, lengths, lanes: int, fanin: int) -> tuple[int, int]:
-    """(field index, golden-visible count) of the first weight of weight word 0 whose sign flip
-    changes the golden outputs on this batch.
+def observable_sign_flip(model, x, lengths, fields: list[tuple[int, str, int, int]], width: int) -> tuple[int, int]:
+    """(field index, number of visible flips): the first candidate weight whose sign flip (in a
+    signed ``width``-bit field) changes the golden outputs on this batch.
 
-    Word 0 of layer 1's weight memory (direct input: recurrent chunk 0 of unit group 0) holds
-    ``w_h[a·H + k, f]`` at field ``(a·lanes + k)·fanin + f`` (``engine.weights_layout``). A flip
-    the golden model cannot see on these inputs would be an equivalent mutant, not a test.
+    ``fields``: (field index in weight word 0, "w_x"/"w_h", row, column) of layer 1. A flip the
+    golden model cannot see on these inputs would be an equivalent mutant, not a test.
     """
-    base = golden.run_spiking(model, x, lengths)
-    hidden, top = model.hidden_size, 1 << (model.weight_bits - 1)
+    run = golden.run_spiking if isinstance(model, FrozenSpiking) else golden.run_baseline
+    base = run(model, x, lengths)
+    top = 1 << (width - 1)
     visible = []
-    for a in range(4):
-        for k in range(lanes):
-            for f in range(fanin):
-                mutant = copy.deepcopy(model)
-                w = mutant.layers[0].w_h
-                w[a * hidden + k, f] += -top if w[a * hidden + k, f] >= 0 else top
-                res = golden.run_spiking(mutant, x, lengths)
-                if not (np.array_equal(res.readout, base.readout) and np.array_equal(res.logits, base.logits)):
-                    visible.append((a * lanes + k) * fanin + f)
+    for field, name, row, col in fields:
+        mutant = copy.deepcopy(model)
+        w = getattr(mutant.layers[0], name)
+        w[row, col] += -top if w[row, col] >= 0 else top
+        res = run(mutant, x, lengths)
+        if not (np.array_equal(res.readout, base.readout) and np.array_equal(res.logits, base.logits)):
+            visible.append(field)
     assert visible, "no single sign flip in weight word 0 is visible on this batch"
     return visible[0], len(visible)
 
@@ -150,8 +149,13 @@ def observable_sign_flip(model, x, lengths, lanes: int, fanin: int) -> tuple[int
 def test_flipped_weight_bit_in_rtl_fails(spiking_setup) -> None:
     model, stim, verilog, root, sim = spiking_setup
     x, lengths = spiking_setup_inputs(model)
-    field, visible = observable_sign_flip(model, x, lengths, lanes=2, fanin=2)
-    print(f"{visible} of {4 * 2 * 2} sign flips in weight word 0 change the golden outputs; flipping field {field}")
+    # word 0 of layer 1's weight memory (direct input: recurrent chunk 0 of unit group 0) holds
+    # w_h[a·H + k, f] at field (a·lanes + k)·fanin + f (engine.weights_layout)
+    lanes, fanin, hidden = 2, 2, model.hidden_size
+    fields = [((a * lanes + k) * fanin + f, "w_h", a * hidden + k, f)
+              for a in range(4) for k in range(lanes) for f in range(fanin)]
+    field, visible = observable_sign_flip(model, x, lengths, fields, model.weight_bits)
+    print(f"{visible} of {len(fields)} sign flips in weight word 0 change the golden outputs; flipping field {field}")
     bit = field * model.weight_bits + model.weight_bits - 1
     mutant = root / "mutant-weight" / "spiking_core.v"
     mutant.parent.mkdir()
@@ -196,9 +200,17 @@ def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str) -> No
     stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
     ok = simulate(stim, [verilog], tmp_path / "ok", sim=simulator)
     assert ok.passed, ok.sim.messages
+    # ROM word 0 (group 0, input chunk 0) holds w_x[a·H + j, f] at field (a·lanes + j)·fanin + f,
+    # fields of the core's weight width (BaselineCore.weight_rom)
+    lanes, fanin, hidden = 2, 3, model.hidden_size
+    fields = [((a * lanes + j) * fanin + f, "w_x", a * hidden + j, f)
+              for a in range(4) for j in range(lanes) for f in range(fanin)]
+    field, visible = observable_sign_flip(model, x, lengths, fields, core.weight_bits)
+    print(f"{visible} of {len(fields)} sign flips in ROM word 0 change the golden outputs; flipping field {field}")
+    bit = field * core.weight_bits + core.weight_bits - 1
     mutant = tmp_path / "mutant" / "baseline_core.v"
     mutant.parent.mkdir()
-    mutant.write_text(flip_memory_bit(verilog.read_text(), r"\mac_lstm_core.wrom", "mem", model.weight_bits - 1))
+    mutant.write_text(flip_memory_bit(verilog.read_text(), r"\mac_lstm_core.wrom", "mem", bit))
     bad = simulate(stim, [mutant], tmp_path / "bad", sim=simulator)
     assert not bad.passed
     assert bad.first_mismatch["kind"] == "data"

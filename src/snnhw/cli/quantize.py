@@ -38,8 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--leak-terms", type=int, default=2, help="shift terms per leak λ, 1..4 (default 2)")
     p.add_argument("--rate-bits", type=int, default=8, help="R of the rate encoder (default 8)")
     p.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
-    p.add_argument("--input-percentile", type=float, default=100.0,
-                   help="percentile of |x| that sets the direct input scale (default 100 = max-abs)")
+    p.add_argument("--input-percentile", type=float, default=99.9,
+                   help="percentile of |x| that sets the direct input scale (default 99.9; 100 = max-abs)")
     p.add_argument("--membrane-headroom", type=int, default=0,
                    help="bits added to (negative: removed from) the worst-case membrane widths (default 0)")
     p.add_argument("--n-max", type=int, help="longest sequence the cell register holds unsaturated "

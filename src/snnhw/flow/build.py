@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """``snnhw build``: a trained model → verified cores, a self-checking board top, estimates, reports.
 
 Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``reason``,
@@ -16,7 +17,8 @@ Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``re
 5. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth;
 6. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
    achieved clock, power with the simulation's activity) and the board bitstream;
-7. ``report``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`).
+7. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
+   step's own record is ``reports.json`` (``report.json`` is the report itself).
 
 Missing tools skip the steps that need them, with the reason in the step's JSON; nothing is
 estimated in their place.
@@ -39,7 +41,7 @@ import numpy as np
 from snnhw.errors import UserError
 from snnhw.flow.default_model import Samples
 
-STEPS = ("load", "generate", "verify", "board", "yosys", "vivado", "report")
+STEPS = ("load", "generate", "verify", "board", "yosys", "vivado", "reports")
 """The build steps, in order; each writes ``<out>/<step>.json``."""
 
 LATENCY_N = (28, 81, 128)
@@ -357,10 +359,14 @@ def _knobs(opts: BuildOptions) -> Any:
 
 
 def _core(state: BuildState, kind: str) -> Any:
-    """A fresh core object of ``kind`` for the build's knobs."""
-    from snnhw.sim.verify import build_core
+    """A fresh core object of ``kind`` for the build's knobs (bad knobs raise UserError)."""
+    from snnhw.hw.generate import build_baseline_core, build_spiking_core
 
-    return build_core(state.spiking if kind == "spiking" else state.baseline, _knobs(state.opts))
+    opts = state.opts
+    if kind == "baseline":
+        return build_baseline_core(state.baseline, lanes=opts.lanes, fanin=opts.fanin, head_in_hw=opts.head_in_hw)
+    return build_spiking_core(state.spiking, lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines,
+                              event_driven=opts.event_driven, input_mode=None, head_in_hw=opts.head_in_hw)
 
 
 def step_generate(state: BuildState) -> dict[str, Any]:
@@ -734,11 +740,11 @@ def run_build(opts: BuildOptions) -> BuildResult:
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in STEPS:
+    for stale in (*STEPS, "report", "build"):
         (out / f"{stale}.json").unlink(missing_ok=True)
     state = BuildState(opts=opts, out=out)
     bodies = {"load": step_load, "generate": step_generate, "verify": step_verify, "board": step_board,
-              "yosys": step_yosys, "vivado": step_vivado, "report": step_report}
+              "yosys": step_yosys, "vivado": step_vivado, "reports": step_report}
     exit_code = 0
     for index, name in enumerate(STEPS, start=1):
         try:
@@ -751,9 +757,9 @@ def run_build(opts: BuildOptions) -> BuildResult:
                 raise
             exit_code = 1
             break
-    if exit_code and "report" not in state.records:
+    if exit_code and "reports" not in state.records:
         try:
-            _run_step(state, len(STEPS), "report", step_report)
+            _run_step(state, len(STEPS), "reports", step_report)
         except (UserError, BuildFailed):
             pass
     wall = time.perf_counter() - start

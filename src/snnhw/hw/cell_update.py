@@ -10,7 +10,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
-from snnhw.hw.leak_unit import saturate_expr
+from snnhw.hw.leak_unit import node, saturate_expr
 from snnhw.hw.neuron_lanes import gates_layout, ternary_lif_expr, validate_layer
 from snnhw.quant.frozen import ClipGate, SpikingLayer
 
@@ -63,8 +63,8 @@ class CellUpdate(wiring.Component):
                 q = Mux(gt["i"].as_unsigned()[0], gt["g"], 0)
             else:
                 q = spike_select_expr(gt["g"], gt["i"])
-            c = saturate_expr(Mux(gt["f"], self.c_prev[k], 0) + q, layer.cell_bits)
-            s_c, u_c = ternary_lif_expr(self.uc_prev[k], c, layer.c)
+            c = saturate_expr(m, Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q"), layer.cell_bits)
+            s_c, u_c = ternary_lif_expr(m, self.uc_prev[k], c, layer.c)
             m.d.sync += [
                 self.c[k].eq(c),
                 self.uc[k].eq(u_c),

@@ -8,7 +8,7 @@ update) so that every neuron uses one implementation.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Shape, Value, signed
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,16 +35,29 @@ def leak_expr(u: Value, terms: LeakTerms) -> Value:
     return total
 
 
-def saturate_expr(x: Value, bits: int) -> Value:
+def node(m: Module, value: Value, name: str = "node") -> Signal:
+    """A combinational signal carrying ``value``: shares one expression among several uses.
+
+    The RTLIL backend emits every use of a Python ``Value`` tree again; naming intermediate
+    results keeps the netlist linear in the datapath depth.
+    """
+    sig = Signal(Value.cast(value).shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def saturate_expr(m: Module, x: Value, bits: int) -> Signal:
     """``sat_bits(x)``: clamp a signed value to the signed ``bits``-bit range (contract ``saturate``)."""
     lo, hi = signed_range(bits)
-    return Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x))
+    x = node(m, x, "sat_in")
+    return node(m, Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x)), "sat")
 
 
-def clip_expr(x: Value, lo: int, hi: int) -> Value:
+def clip_expr(m: Module, x: Value, lo: int, hi: int) -> Signal:
     """``clip(x, lo, hi)`` on a signed value (contract ``clip``)."""
     shape = Shape(signed_bits(min(lo, 0), max(hi, 0)), True)
-    return Mux(x > hi, Const(hi, shape), Mux(x < lo, Const(lo, shape), x))
+    x = node(m, x, "clip_in")
+    return node(m, Mux(x > hi, Const(hi, shape), Mux(x < lo, Const(lo, shape), x)), "clip")
 
 
 class LeakUnit(wiring.Component):
@@ -73,7 +86,6 @@ class LeakUnit(wiring.Component):
         return 0
 
     def elaborate(self, platform):
-        from amaranth.hdl import Module
         m = Module()
         m.d.comb += self.y.eq(leak_expr(self.u, self.terms))
         return m

@@ -9,29 +9,29 @@ from amaranth.hdl import Const, Module, Mux, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from snnhw.hw.leak_unit import clip_expr, leak_expr, saturate_expr
+from snnhw.hw.leak_unit import clip_expr, leak_expr, node, saturate_expr
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeuron
 
 GATES = ("f", "i", "g", "o")
 
 
-def binary_lif_expr(u_prev: Value, z: Value, n: BinaryNeuron) -> tuple[Value, Value]:
+def binary_lif_expr(m: Module, u_prev: Value, z: Value, n: BinaryNeuron) -> tuple[Value, Value]:
     """``v = sat(leak(u_prev) + z)``, ``s = [v > θ]``, ``u = v − θ·s``; returns ``(s, u)`` (1 bit, signed)."""
-    v = saturate_expr(leak_expr(u_prev, n.leak) + z, n.membrane_bits)
-    s = v > n.theta
-    return s, Mux(s, v - n.theta, v)
+    v = saturate_expr(m, leak_expr(u_prev, n.leak) + z, n.membrane_bits)
+    s = node(m, v > n.theta, "spike")
+    return s, node(m, Mux(s, v - n.theta, v), "u")
 
 
-def ternary_lif_expr(u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
+def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
     """The ternary LIF with sign-dependent input shift; returns ``(s, u)`` with ``s`` signed(2)."""
-    y = y.as_signed()
-    y_shift = Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y))
-    v = saturate_expr(leak_expr(u_prev, n.leak) + y_shift, n.membrane_bits)
-    pos = v > n.theta_pos
-    neg = v < -n.theta_neg
+    y = node(m, Value.cast(y).as_signed(), "y")
+    y_shift = node(m, Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y)), "y_shift")
+    v = saturate_expr(m, leak_expr(u_prev, n.leak) + y_shift, n.membrane_bits)
+    pos = node(m, v > n.theta_pos, "pos")
+    neg = node(m, v < -n.theta_neg, "neg")
     s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
-    return s, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v))
+    return node(m, s, "spike"), node(m, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v)), "u")
 
 
 def validate_layer(layer: SpikingLayer) -> None:
@@ -119,12 +119,12 @@ class GateNeurons(wiring.Component):
                 n = getattr(layer, a)
                 z = self.z[gi][k]
                 if isinstance(n, ClipGate):
-                    m.d.sync += go[a].eq(clip_expr(z, n.lo, n.hi))
+                    m.d.sync += go[a].eq(clip_expr(m, z, n.lo, n.hi))
                 elif isinstance(n, BinaryNeuron):
-                    s, u = binary_lif_expr(up[a], z, n)
+                    s, u = binary_lif_expr(m, up[a], z, n)
                     m.d.sync += [go[a].eq(s), un[a].eq(u)]
                 else:
-                    s, u = ternary_lif_expr(up[a], z, n)
+                    s, u = ternary_lif_expr(m, up[a], z, n)
                     m.d.sync += [go[a].eq(s), un[a].eq(u)]
             m.d.sync += un["c"].eq(up["c"])
         return m

@@ -31,7 +31,8 @@ def hard_tanh2(z: Tensor, v_pos: Tensor, v_neg: Tensor) -> Tensor:
     ``clip(z/v_pos, 0, 1)`` for ``z ≥ 0`` and ``clip(z/v_neg, −1, 0)`` for ``z < 0``; both
     thresholds are positive magnitudes.
     """
-    return torch.where(z >= 0, torch.clamp(z / v_pos, 0.0, 1.0), torch.clamp(z / v_neg, -1.0, 0.0))
+    # one of the two terms is always 0 (exactly), so the sum selects the other one
+    return torch.clamp(z / v_pos, 0.0, 1.0) + torch.clamp(z / v_neg, -1.0, 0.0)
 
 
 class SpikeFunction(torch.autograd.Function):
@@ -46,16 +47,17 @@ class SpikeFunction(torch.autograd.Function):
     def forward(ctx: Any, u: Tensor, theta: Tensor, gamma: float) -> Tensor:  # noqa: D102
         ctx.save_for_backward(u, theta)
         ctx.gamma = gamma
-        return (u > theta).to(u.dtype)
+        # [u > θ] as float without bool tensors (slow on CPU): u − θ > 0 ⟺ u > θ in IEEE arithmetic
+        return (u - theta).sign_().clamp_(min=0.0)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # noqa: D102
         u, theta = ctx.saved_tensors
-        x = u / theta
-        grad_u = grad * (ctx.gamma / theta) * torch.clamp(1.0 - torch.abs(x - 1.0), min=0.0)
+        peak = ctx.gamma / theta  # (γ/θ)·max(0, 1 − |u − θ|/θ) = max(0, γ/θ − |u − θ|·γ/θ²), in place
+        grad_u = (u - theta).abs_().mul_(-peak / theta).add_(peak).clamp_(min=0.0).mul_(grad)
         grad_theta = None
         if ctx.needs_input_grad[1]:
-            grad_theta = (-(grad_u * x)).sum_to_size(theta.shape)
+            grad_theta = (grad_u * u).sum_to_size(theta.shape).neg_().div_(theta)
         return (grad_u if ctx.needs_input_grad[0] else None), grad_theta, None
 
 
@@ -80,7 +82,11 @@ def ternary_shift(y: Tensor, sigma_pos: Tensor, sigma_neg: Tensor) -> Tensor:
 
     With ``σ± = θ±/(2T)`` this is the optimal shift of a ternary IF neuron (Appendix B).
     """
-    return torch.where(y > 0, y + sigma_pos, torch.where(y < 0, y - sigma_neg, y))
+    sgn = torch.sign(y)
+    pos = torch.relu(sgn)  # [y > 0]
+    neg = pos - sgn  # [y < 0]
+    # (y + σ+·pos) − σ−·neg: exactly y + σ+, y − σ− or y (the products are σ or 0)
+    return torch.addcmul(torch.addcmul(y, pos, sigma_pos), neg, sigma_neg, value=-1.0)
 
 
 def ternary_lif(

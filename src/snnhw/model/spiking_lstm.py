@@ -162,10 +162,11 @@ class SpikingLSTMLayer(nn.Module):
         )
 
     def _preactivation(self, k: _Step, zx: Tensor, h_in: Tensor) -> Tensor:
-        """``z = zx + Wh·h_in`` for a slot block: zx [T, B, 4H], h_in [T, B, H] → [T, B, 4H].
+        """``z = zx + Wh·h_in`` for L slots: zx [L, B, 4H], h_in [L, B, H] → [L, B, 4H].
 
-        Always called on the full block of T slots (one GEMM of T·B rows), by both schedules,
-        so that BLAS sums every row in the same order and the schedules agree bit for bit.
+        The diagonal schedule always passes the full block of T slots (one GEMM of T·B rows);
+        the bit-exact reference passes the same block shape, so that BLAS sums every row in
+        the same order and the two schedules agree bit for bit.
         """
         L, B, H4 = zx.shape
         return torch.addmm(zx.reshape(L * B, H4), h_in.reshape(L * B, self.hidden_size), k.wh_t).view(L, B, H4)
@@ -198,7 +199,9 @@ class SpikingLSTMLayer(nn.Module):
     def _leaks(self) -> tuple[Tensor, ...]:
         return tuple(self.leak[key] for key in leak_keys(self.nonspiking_gate))
 
-    def run(self, zx: Tensor, naive: bool = False, record: bool = False) -> tuple[Tensor, dict[str, Tensor] | None]:
+    def run(
+        self, zx: Tensor, naive: bool = False, record: bool = False, bitexact: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor] | None]:
         """All cells of the layer.
 
         Args:
@@ -206,13 +209,18 @@ class SpikingLSTMLayer(nn.Module):
                 every t (direct encoding).
             naive: run the double loop over n, t instead of the diagonals (reference).
             record: also return every cell's trace values.
+            bitexact: (naive only) embed each cell's recurrent GEMM in the diagonal's T·B-row
+                block so that the result is bit-identical to the diagonal schedule; False runs a
+                plain B-row GEMM per cell (the fair timing baseline; results then agree only
+                to rounding, since BLAS may sum in another order).
 
         Returns:
             ``h`` [N, T, B, H] and, when ``record``, a dict of [N, T, B, H] tensors with the
             keys of :data:`TRACE_KEYS`.
         """
-        run = self._run_naive if naive else self._run_diagonal
-        return run(zx, record)
+        if naive:
+            return self._run_naive(zx, record, bitexact)
+        return self._run_diagonal(zx, record)
 
     def _run_diagonal(self, zx: Tensor, record: bool) -> tuple[Tensor, dict[str, Tensor] | None]:
         N, T, B, hs = zx.shape[0], self.T, zx.shape[2], self.hidden_size
@@ -222,7 +230,7 @@ class SpikingLSTMLayer(nn.Module):
         zx_diag = zx[n_idx, t_idx].unbind(0)  # D × [T, B, 4H]: slot p of diagonal k
         keep = keep.to(zx.dtype).view(-1, T, 1, 1)
         lam_diag = [(keep * lam).unbind(0) for lam in self._leaks()]
-        valid = valid.view(-1, T, 1, 1)
+        valid = valid.to(zx.dtype).view(-1, T, 1, 1)
         consts = self._constants()
         zeros = zx.new_zeros(T, B, hs)
         h_in, c_in, mem = zeros, zeros, (zeros,) * 4
@@ -232,8 +240,7 @@ class SpikingLSTMLayer(nn.Module):
             z = self._preactivation(consts, zx_k, h_in)
             h, c, mem, rec = self._cell(consts, z, c_in, mem, tuple(lam[k] for lam in lam_diag))
             if k < T - 1:  # ramp-up: slots of elements n < 0 must pass h = c = 0 on to element 0
-                h = torch.where(valid[k], h, 0.0)
-                c = torch.where(valid[k], c, 0.0)
+                h, c = h * valid[k], c * valid[k]
             hs_out.append(h)
             if record:
                 recs.append((*rec, h, c))
@@ -250,7 +257,7 @@ class SpikingLSTMLayer(nn.Module):
         trace = {key: torch.stack(vals)[k_grid, p_grid] for key, vals in zip(TRACE_KEYS, zip(*recs))}
         return h_grid, trace
 
-    def _run_naive(self, zx: Tensor, record: bool) -> tuple[Tensor, dict[str, Tensor] | None]:
+    def _run_naive(self, zx: Tensor, record: bool, bitexact: bool) -> tuple[Tensor, dict[str, Tensor] | None]:
         N, T, B, hs = zx.shape[0], self.T, zx.shape[2], self.hidden_size
         consts = self._constants()
         keep = [zx.new_tensor(0.0 if t == 0 else 1.0).view(1, 1, 1) for t in range(T)]
@@ -267,9 +274,12 @@ class SpikingLSTMLayer(nn.Module):
             p = n % T  # the slot the diagonal schedule gives element n; other slots stay 0
             for t in range(T):
                 zx_nt = zx[n, t if zx.shape[1] == T else 0].unsqueeze(0)
-                zx_blk = torch.cat([zx_zero] * p + [zx_nt] + [zx_zero] * (T - 1 - p))
-                h_blk = torch.cat([zeros] * p + [h_prev[t]] + [zeros] * (T - 1 - p))
-                z = self._preactivation(consts, zx_blk, h_blk)[p:p + 1]
+                if bitexact:
+                    zx_blk = torch.cat([zx_zero] * p + [zx_nt] + [zx_zero] * (T - 1 - p))
+                    h_blk = torch.cat([zeros] * p + [h_prev[t]] + [zeros] * (T - 1 - p))
+                    z = self._preactivation(consts, zx_blk, h_blk)[p:p + 1]
+                else:
+                    z = self._preactivation(consts, zx_nt, h_prev[t])
                 h, c, mem, rec = self._cell(consts, z, c_prev[t], mem, lam_t[t])
                 h_prev[t], c_prev[t] = h, c
                 rec_row.append((*rec, h, c))
@@ -335,12 +345,24 @@ class SpikingLSTM(nn.Module):
         lengths: Tensor | None = None,
         spikes_in: Tensor | None = None,
         record: bool = False,
+        bitexact: bool = True,
     ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
-        """As :meth:`forward`, computed by the naive double loop over n and t (test reference)."""
-        return self._forward(x, lengths, spikes_in, record, naive=True)
+        """As :meth:`forward`, computed by the naive double loop over n and t (test reference).
+
+        ``bitexact`` (default) gives results bit-identical to :meth:`forward`; False uses a
+        plain per-cell GEMM (timing baseline, equal to rounding only), see
+        :meth:`SpikingLSTMLayer.run`.
+        """
+        return self._forward(x, lengths, spikes_in, record, naive=True, bitexact=bitexact)
 
     def _forward(
-        self, x: Tensor, lengths: Tensor | None, spikes_in: Tensor | None, record: bool, naive: bool
+        self,
+        x: Tensor,
+        lengths: Tensor | None,
+        spikes_in: Tensor | None,
+        record: bool,
+        naive: bool,
+        bitexact: bool = True,
     ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
         cfg = self.cfg
         lengths = check_inputs(x, lengths, cfg.input_size)
@@ -356,7 +378,7 @@ class SpikingLSTM(nn.Module):
         batch = torch.arange(B, device=x.device)
         trace: list[dict[str, Tensor]] = []
         for layer in self.layers:
-            h, rec = layer.run(layer.project(u), naive=naive, record=record)
+            h, rec = layer.run(layer.project(u), naive=naive, record=record, bitexact=bitexact)
             if record:
                 layer_trace = {key: val.permute(2, 0, 1, 3) for key, val in rec.items()}
                 layer_trace["readout"] = h[lengths - 1, :, batch].mean(1)

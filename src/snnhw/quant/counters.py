@@ -17,6 +17,9 @@ Op entry: ``{"name", "layer", "op", "bits", "count"}`` with ``op`` one of
   memory of ``memory_bytes`` bytes (extra key);
 * ``"reg_write"`` — a state-register update of ``bits`` bits (counted, not priced).
 
+Each schedule also carries ``per_inference``: :func:`_summary` categories (AC, MAC, other
+multiplies and adds, comparisons, muxes, state updates, weight and state reads) per sequence.
+
 Schedules of the spiking core: ``"dense"`` (every synapse of every cell is an add/sub/skip
 slot, the wavefront broadcasts one weight read per diagonal step to all T engines) and
 ``"event"`` (only nonzero spike inputs are accumulated, one weight column read per event).
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, FrozenBaseline, FrozenSpiking, TernaryNeuron
 
 OpEntry = dict[str, Any]
@@ -46,6 +50,41 @@ def _totals(ops: list[OpEntry]) -> dict[str, int]:
     for entry in ops:
         out[entry["op"]] = out.get(entry["op"], 0) + entry["count"]
     return out
+
+
+MAC_NAMES = ("input_mult", "recurrent_mult")
+"""Multiplies that belong to a synaptic MAC (the rest are activation / cell multiplies)."""
+
+ACC_NAMES = ("input_acc", "recurrent_acc")
+"""Adds that are synaptic accumulations of a spike input (AC operations)."""
+
+
+def _summary(ops: list[OpEntry], sequences: int) -> dict[str, float]:
+    """Per-inference totals in the categories of the usual SNN/ANN comparison.
+
+    ``accumulations`` (AC: spike-driven synaptic adds), ``macs`` (synaptic multiply-accumulates),
+    ``other_multiplies`` (activation and cell multiplies), ``other_adds`` (bias, MAC adds,
+    neuron and cell adds), ``comparisons``, ``muxes``, ``state_updates`` (register writes),
+    ``weight_reads`` and ``state_reads`` (words).
+    """
+    out = dict.fromkeys(("accumulations", "macs", "other_multiplies", "other_adds", "comparisons", "muxes",
+                         "state_updates", "weight_reads", "state_reads"), 0)
+    for entry in ops:
+        op, name, count = entry["op"], entry["name"], entry["count"]
+        if op == "add":
+            out["accumulations" if name in ACC_NAMES else "other_adds"] += count
+        elif op == "mult":
+            out["macs" if name in MAC_NAMES else "other_multiplies"] += count
+        elif op == "cmp":
+            out["comparisons"] += count
+        elif op == "mux":
+            out["muxes"] += count
+        elif op == "reg_write":
+            out["state_updates"] += count
+        elif op == "read":
+            out["weight_reads" if name.endswith("weight_read") else "state_reads"] += count
+    per = 1.0 / max(sequences, 1)
+    return {key: value * per for key, value in out.items()}
 
 
 def _neuron_ops(name: str, layer: int, neuron: BinaryNeuron | TernaryNeuron, updates: int) -> list[OpEntry]:
@@ -189,8 +228,8 @@ def spiking_counters(model: FrozenSpiking, lengths: np.ndarray, tallies: list[di
         "diagonal_steps": steps,
         "layers": layers_out,
         "schedules": {
-            "dense": {"ops": dense, "totals": _totals(dense)},
-            "event": {"ops": event, "totals": _totals(event)},
+            "dense": {"ops": dense, "totals": _totals(dense), "per_inference": _summary(dense, sequences)},
+            "event": {"ops": event, "totals": _totals(event), "per_inference": _summary(event, sequences)},
         },
         "head": {"ops": head, "totals": _totals(head)},
     }
@@ -230,7 +269,9 @@ def baseline_counters(model: FrozenBaseline, lengths: np.ndarray, tallies: list[
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     sequences = int(lengths.size)
-    wb, ab = model.weight_bits, model.act_bits
+    q_one = 1 << model.frac_bits
+    wb = model.weight_bits
+    ab = signed_bits(-q_one, q_one)  # activations span [−Q, Q]: act_bits + 1 signed bits
     ops: list[OpEntry] = []
     layers_out: list[dict[str, Any]] = []
     for index, (layer, tally) in enumerate(zip(model.layers, tallies)):
@@ -252,7 +293,7 @@ def baseline_counters(model: FrozenBaseline, lengths: np.ndarray, tallies: list[
             _op("activation_mult", number, "mult", [acc, m_bits], elements * rows),
             _op("activation_offset_add", number, "add", ab, units * 3),
             _op("activation_sign_select", number, "mux", m_bits, units),
-            _op("activation_clip", number, "cmp", ab + 1, elements * rows * 2),
+            _op("activation_clip", number, "cmp", ab, elements * rows * 2),
             _op("cell_forget_mult", number, "mult", [ab, cw], units),
             _op("cell_input_mult", number, "mult", [ab, ab], units),
             _op("cell_add", number, "add", cw + ab, units),
@@ -260,7 +301,7 @@ def baseline_counters(model: FrozenBaseline, lengths: np.ndarray, tallies: list[
             _op("cell_register", number, "reg_write", cw, units),
             _op("tanh_c_mult", number, "mult", [cw, m_bits], units),
             _op("tanh_c_sign_select", number, "mux", m_bits, units),
-            _op("tanh_c_clip", number, "cmp", ab + 1, units * 2),
+            _op("tanh_c_clip", number, "cmp", ab, units * 2),
             _op("hidden_mult", number, "mult", [ab, ab], units),
             _op("h_register", number, "reg_write", ab, units),
             _op("input_weight_read", number, "read", wb, elements * rows * D,
@@ -281,6 +322,6 @@ def baseline_counters(model: FrozenBaseline, lengths: np.ndarray, tallies: list[
         "sequences": sequences,
         "elements": int(lengths.sum()),
         "layers": layers_out,
-        "schedules": {"sequential": {"ops": ops, "totals": _totals(ops)}},
+        "schedules": {"sequential": {"ops": ops, "totals": _totals(ops), "per_inference": _summary(ops, sequences)}},
         "head": {"ops": head, "totals": _totals(head)},
     }

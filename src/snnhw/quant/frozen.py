@@ -218,7 +218,7 @@ class BaselineLayer:
 
 @dataclass
 class FrozenBaseline:
-    """The integer MAC baseline: hard LSTM with multi-bit h (``act_bits`` signed, q = act_bits − 1).
+    """The integer MAC baseline: hard LSTM with multi-bit h (q = act_bits − 1 fraction bits).
 
     Gates a ∈ [0, 2^q] (sigmoid) or [−2^q, 2^q] (tanh); h ∈ [−2^q, 2^q]. Input as the
     spiking model's direct encoding (``input_bits``, ``input_scale``).

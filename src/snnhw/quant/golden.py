@@ -58,9 +58,6 @@ from snnhw.quant.frozen import (
     TernaryNeuron,
 )
 
-GATES = ("f", "i", "g", "o")
-"""Gate order of every stacked weight matrix (blocks of H rows)."""
-
 SPIKING_REGISTERS = ("U_f", "U_i", "U_g", "U_o", "U_c", "c", "acc")
 """Keys of a spiking layer's saturation counts: the saturating registers (``U_i``/``U_g`` only
 when that gate spikes) and ``acc``, pre-activations z outside the signed ``acc_bits`` range
@@ -524,6 +521,8 @@ def run_spiking(
     _layer_input_check(model)
     T, width = model.T, model.input_size
     if spikes_in is not None:
+        if x_q is not None:
+            raise UserError("give run_spiking either x_q or spikes_in, not both")
         if model.encoding != "rate":
             raise UserError("explicit spike input needs a rate-encoded model")
         u_all = _check_int_array("spikes_in", spikes_in, 4, width, -1, 1)
@@ -586,10 +585,9 @@ def run_spiking(
 
 
 def _registers(layer: SpikingLayer) -> list[str]:
-    """Saturating registers present in ``layer``."""
-    names = ["U_f"]
-    names += [f"U_{gate}" for gate in ("i", "g") if not isinstance(getattr(layer, gate), ClipGate)]
-    return names + ["U_o", "U_c", "c", "acc"]
+    """The :data:`SPIKING_REGISTERS` present in ``layer`` (U_i / U_g only when that gate spikes)."""
+    absent = {f"U_{gate}" for gate in ("i", "g") if isinstance(getattr(layer, gate), ClipGate)}
+    return [name for name in SPIKING_REGISTERS if name not in absent]
 
 
 def _spike_names(layer: SpikingLayer) -> list[str]:

@@ -180,19 +180,25 @@ def _manifest_knobs(manifest_path: Path) -> tuple[Knobs, str | None]:
 
 
 def build_core(model: FrozenSpiking | FrozenBaseline, knobs: Knobs) -> Any:
-    """The core object of a configuration (for its cycle model); bad knobs raise UserError."""
+    """The core object of a configuration, used for its cycle model only (never elaborated).
+
+    Bad knobs raise UserError.
+    """
     from snnhw.hw.generate import build_baseline_core
 
     if isinstance(model, FrozenBaseline):
-        return build_baseline_core(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
-    from snnhw.hw.spiking_core import SpikingCore
+        core = build_baseline_core(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
+    else:
+        from snnhw.hw.spiking_core import SpikingCore
 
-    try:
-        return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
-                           event_driven=knobs.event_driven, input_mode=knobs.input_mode,
-                           head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin)
-    except ValueError as exc:
-        raise UserError(f"spiking core: {exc}") from None
+        try:
+            core = SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
+                               event_driven=knobs.event_driven, input_mode=knobs.input_mode,
+                               head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin)
+        except ValueError as exc:
+            raise UserError(f"spiking core: {exc}") from None
+    core._MustUse__silence = True  # Amaranth's "created but never used" warning: intended here
+    return core
 
 
 def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None, samples: int,

@@ -1,0 +1,50 @@
+"""``snnhw demo``: train → convert → fine-tune → quantize → generate → verify → build → report.
+
+Examples::
+
+    snnhw demo                                   # generated toy dataset, output in demo/
+    snnhw demo --data-dir ../shared/data/uci-hapt -o demo-har
+
+Writes the checkpoints, the build directory (``<out>/build``, as ``snnhw build``) and
+``<out>/demo.json`` with every stage's wall time. See ``docs/build.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``snnhw demo``."""
+    p = sub.add_parser("demo", help="the whole flow in a few minutes (toy data, or UCI HAR with --data-dir)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("-o", "--output", default="demo", help="output directory (default demo)")
+    p.add_argument("--data-dir", help="UCI HAR / HAPT folder (default: a generated toy dataset)")
+    p.add_argument("--hidden", type=int, default=16, help="hidden units, a multiple of 8 (default 16)")
+    p.add_argument("--T", type=int, default=4, help="time steps per element (default 4)")
+    p.add_argument("--hard-epochs", type=int, default=8, help="hard-LSTM epochs (default 8)")
+    p.add_argument("--snn-epochs", type=int, default=2, help="spiking fine-tuning epochs (default 2)")
+    p.add_argument("--limit-train", type=int, default=512, help="training sequences (default 512)")
+    p.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``snnhw demo``; returns the build's exit status."""
+    from snnhw.flow.demo import DemoOptions, run_demo
+
+    result = run_demo(DemoOptions(
+        out_dir=Path(args.output), data_dir=Path(args.data_dir) if args.data_dir else None, hidden=args.hidden,
+        T=args.T, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs, limit_train=args.limit_train,
+        yosys=args.yosys, seed=args.seed, progress=args.progress))
+    acc = result["accuracy"]
+    print(f"demo: {result['dataset']}")
+    print(f"  float hard {100 * acc['float_hard_test']:.2f} %, converted {100 * acc['converted_spiking_test']:.2f} %, "
+          f"fine-tuned spiking {100 * acc['fine_tuned_spiking_test']:.2f} %")
+    print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items() if "." not in k))
+    print(f"  build: {result['build_dir']} ({', '.join(f'{k} {v}' for k, v in result['steps'].items())})")
+    print(f"  total wall time {result['wall_s']:.1f} s; report: {result['build_dir']}/report.md")
+    return int(result["exit_code"])
