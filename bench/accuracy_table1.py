@@ -22,18 +22,18 @@ import argparse
 import time
 from typing import Any
 
-from common import (source_and_data, PAPER_TABLE1, STAND_INS, add_common_args, environment, log,
-                    markdown_table, pct, spiking_run, write_results)
+from common import (PAPER_TABLE1, STAND_INS, add_common_args, environment, log, markdown_table, pct,
+                    source_and_data, spiking_run, write_results)
 
-ROWS: dict[str, dict[str, Any]] = {
-    "S baseline": {"shift": False, "train_theta": False, "train_leak": False, "nonspiking_gate": "g"},
-    "+ Vth shift": {"shift": True, "train_theta": False, "train_leak": False, "nonspiking_gate": "g"},
-    "+ Vth train": {"shift": True, "train_theta": True, "train_leak": False, "nonspiking_gate": "g"},
-    "+ λ train": {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "g"},
-    "+ NS sig_i": {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "i"},
-    "+ NS tanh_g": {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "g"},
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "baseline": ("S baseline", {"shift": False, "train_theta": False, "train_leak": False, "nonspiking_gate": "g"}),
+    "shift": ("+ Vth shift", {"shift": True, "train_theta": False, "train_leak": False, "nonspiking_gate": "g"}),
+    "theta": ("+ Vth train", {"shift": True, "train_theta": True, "train_leak": False, "nonspiking_gate": "g"}),
+    "leak": ("+ λ train", {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "g"}),
+    "ns-i": ("+ NS sig_i", {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "i"}),
+    "ns-g": ("+ NS tanh_g", {"shift": True, "train_theta": True, "train_leak": True, "nonspiking_gate": "g"}),
 }
-"""Spiking rows → the ModelConfig switches of that row."""
+"""Spiking row key (``--rows``) → (the paper's row label, the ModelConfig switches of that row)."""
 
 T_TABLE1 = 2
 
@@ -55,13 +55,13 @@ def main() -> None:
         measured: dict[str, dict[str, Any]] = {}
         runs: dict[tuple[str, str], dict[str, Any]] = {}  # (switches, mode) → run, to reuse equal configs
         for row in args.rows:
-            switches = ROWS[row]
+            label, switches = ROWS[row]
             key = repr(sorted(switches.items()))
             cfg = hard.cfg.replace(spiking=True, T=T_TABLE1, encoding="direct", **switches)
             measured[row] = {}
             for mode in args.modes:
                 if (key, mode) not in runs:
-                    log(f"{name}: {row}, {mode}")
+                    log(f"{name}: {label}, {mode}")
                     start = time.perf_counter()
                     runs[key, mode] = spiking_run(hard if mode == "P" else None, cfg, bundle, args)
                     runs[key, mode]["wall_seconds"] = time.perf_counter() - start
@@ -72,11 +72,12 @@ def main() -> None:
         lines = [["NS (hard LSTM)", "–", pct(hard_metrics["test_accuracy"]), "–", *paper["NS (hard LSTM)"],
                   f"{hard_metrics['seconds_per_epoch']:.1f}"]]
         for row in args.rows:
+            label = ROWS[row][0]
             got = measured[row]
             p, np_ = got.get("P"), got.get("NP")
             spe = [f"{r['seconds_per_epoch']:.1f}" for r in (p, np_) if r and r["seconds_per_epoch"]]
-            lines.append([row, pct(p["test_accuracy"]) if p else "–", pct(np_["test_accuracy"]) if np_ else "–",
-                          pct(p["converted_test_accuracy"]) if p else "–", *paper[row], " / ".join(spe)])
+            lines.append([label, pct(p["test_accuracy"]) if p else "–", pct(np_["test_accuracy"]) if np_ else "–",
+                          pct(p["converted_test_accuracy"]) if p else "–", *paper[label], " / ".join(spe)])
         title = (f"### {name} (stand-in for {stand_in.paper_name}), T = {T_TABLE1}, direct encoding; "
                  f"train/val/test = {bundle.meta['sizes']['train']}/{bundle.meta['sizes']['val']}/"
                  f"{bundle.meta['sizes']['test']}" + (f", train subset {args.limit_train}" if args.limit_train else ""))

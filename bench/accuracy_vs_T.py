@@ -16,7 +16,7 @@ import argparse
 import time
 from typing import Any
 
-from common import (source_and_data, STAND_INS, add_common_args, environment, log, markdown_table, pct,
+from common import (STAND_INS, add_common_args, environment, log, markdown_table, pct, source_and_data,
                     spiking_run, write_results)
 
 

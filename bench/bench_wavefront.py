@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     nice -n 10 python bench/bench_wavefront.py [--batch 16] [--length 28] [--hidden 128]
-        [--T 1 2 4 8] [--reps 3] [--threads 1] [--out wavefront.json]
+        [--T 1 2 4 8] [--reps 5] [--threads 1] [--out wavefront.json]
 
 For each T: one training step (forward, cross-entropy, backward) of a random one-layer spiking
 LSTM (direct encoding, input 28, 10 classes, float32) with :meth:`SpikingLSTM.forward` (T+N−1
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--length", type=int, default=28, help="sequence length N")
     parser.add_argument("--hidden", type=int, default=128, help="hidden size H")
     parser.add_argument("--T", type=int, nargs="+", default=[1, 2, 4, 8], help="time steps to test")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON output file")
     args = parser.parse_args(argv)
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         x = torch.rand(args.batch, args.length, 28)
         y = torch.randint(0, 10, (args.batch,))
         _step_time(model, x, y, naive=False, reps=1)  # warm-up (allocator, BLAS)
+        _step_time(model, x, y, naive=True, reps=1)
         diag = _step_time(model, x, y, naive=False, reps=args.reps)
         naive = _step_time(model, x, y, naive=True, reps=args.reps)
         rows.append({

@@ -39,7 +39,7 @@ def test_generate_baseline_files_and_manifest(tmp_path: Path):
         assert f"{'input' if direction == 'in' else 'output'} " in text and name in text
     assert manifest["knobs"]["lanes"] == 2 and manifest["knobs"]["head_in_hw"] is True
     assert manifest["core"]["multipliers"]["mac_array"] == 16
-    assert "N·" in manifest["core"]["cycles"]["formula"]
+    assert "N·" in manifest["core"]["cycles"]["formula"] and "N·" in manifest["cycle_formula"]
     assert manifest["source_model"]["sha256"] == model_hash(model) != model_hash(_baseline(1))
     assert json.loads((tmp_path / "rtl" / "generate.json").read_text())["cores"]["baseline"]["top"] == BASELINE_TOP
 
@@ -49,7 +49,8 @@ def test_generate_spiking_core(tmp_path: Path):
     core = summary["cores"]["spiking"]
     assert Path(core["verilog"]).name == SPIKING_FILE
     assert f"module {SPIKING_TOP}(" in Path(core["verilog"]).read_text()
-    assert json.loads(Path(core["manifest"]).read_text())["top"] == SPIKING_TOP
+    manifest = json.loads(Path(core["manifest"]).read_text())
+    assert manifest["top"] == SPIKING_TOP and manifest["cycle_formula"]
 
 
 def test_generate_rejects_bad_knobs(tmp_path: Path):

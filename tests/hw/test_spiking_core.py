@@ -61,7 +61,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                saturate: bool = False, H: int = 5, D: int = 3, lanes: int = 2, fanin: int = 2,
                engines: int | None = None, event_driven: bool = False, head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
-               corrupt: bool = False) -> list[str]:
+               proj_fanin: int = 1, corrupt: bool = False) -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -73,7 +73,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
         x[b, n:] = 0
     ref = _golden(model, mode, x, lens)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                       input_mode=mode, head_in_hw=head)
+                       input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -108,6 +108,8 @@ CONFIGS = {
     "spikes_T4_lanes3": dict(T=4, mode="spikes", lanes=3, fanin=2, lengths=[2, 3]),
     "rate_T3_nonspiking_i_lif": dict(T=3, mode="rate", ns="i", leak="lif", D=4, fanin=3),
     "spikes_T8_E3": dict(T=8, mode="spikes", H=4, engines=3, lanes=4, fanin=4, lengths=[2, 1]),
+    "direct_projection_bound_T1": dict(T=1, mode="direct", H=6, D=5, lanes=1, fanin=6, lengths=[3, 2]),
+    "direct_proj_fanin2_T3": dict(T=3, mode="direct", D=5, lanes=3, fanin=2, proj_fanin=2, lengths=[3, 1]),
     "direct_T4_E1_gt1_saturate": dict(T=4, mode="direct", engines=1, leak="gt1", saturate=True, lengths=[2, 2]),
     "two_layers_direct_T2": dict(T=2, mode="direct", layers=2, H=4, lanes=2, fanin=4, lengths=[3, 1]),
     "two_layers_rate_T3_E2": dict(T=3, mode="rate", layers=2, H=4, engines=2, ns="i", lengths=[2, 2]),

@@ -122,3 +122,20 @@ def test_unpack_output_words():
         unpack_output_words(model, payloads[:-1], head_in_hw=True)
     with pytest.raises(ValueError):
         unpack_output_words(model, payloads[1:], head_in_hw=True)
+
+
+def test_spike_and_rate_packing():
+    from snnhw.quant.synthetic import random_frozen_spiking
+
+    model = random_frozen_spiking(0, input_size=2, hidden_size=4, T=3, encoding="rate", rate_bits=3)
+    assert check_input_mode(model, None) == "rate"
+    with pytest.raises(UserError):
+        check_input_mode(model, "direct")
+    u = np.array([[1, -1], [0, 1], [-1, 0]])  # [T, D]
+    word = pack_input_word(model, "spikes", u, last=False)
+    assert input_data_width(model, "spikes") == 2 * 3 * 2
+    lanes = [(word >> (2 * k)) & 3 for k in range(6)]
+    assert lanes == [0b01, 0b11, 0b00, 0b01, 0b11, 0b00]  # lane t·D + d, two's complement
+    with pytest.raises(ValueError):
+        pack_input_word(model, "spikes", u * 2)
+    assert pack_input_word(model, "rate", [-7, 7], last=True) == (0b1001 | (0b0111 << 4) | (1 << 8))

@@ -56,9 +56,9 @@ CASES = [
          Knobs(lanes=2, fanin=2, event_driven=True), 110),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
-    Case("realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=16, fanin=16), 112,
-         batch=2, n_max=3),
-    # --runslow: more seeds and larger shapes
+    # --runslow: the realistic size (Icarus needs minutes per H = 128 sequence), more seeds, larger shapes
+    Case("slow-realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=8, fanin=8), 112,
+         batch=2, n_max=3, marks=[pytest.mark.slow]),
     Case("slow-H16-D8-T4-rate-event-2layer", {"input_size": 8, "hidden_size": 16, "T": 4, "encoding": "rate",
                                               "num_layers": 2, "leak": "lif"},
          Knobs(lanes=4, fanin=4, event_driven=True), 201, batch=4, n_max=8, marks=[pytest.mark.slow]),

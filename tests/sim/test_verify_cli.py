@@ -83,3 +83,26 @@ def test_verify_rejects_rtl_of_another_model(passing, models, tmp_path: Path,
                    "-o", str(tmp_path / "rep")])
     assert rc == 2
     assert "generated from a different spiking model" in capsys.readouterr().err
+
+
+def test_verify_on_the_models_dataset(tmp_path: Path, simulator: str) -> None:
+    import numpy as np
+
+    from snnhw.data.registry import load_dataset
+
+    seed = seed_for(802)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(30, 5, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", X=x, y=rng.integers(0, 4, 30), lengths=rng.integers(1, 6, 30))
+    bundle = load_dataset("npz", tmp_path / "d.npz", progress=False)
+    model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2, encoding="rate")
+    model.meta = {"data_meta": dict(bundle.meta), "normalisation": bundle.normalisation.to_dict()}
+    path = save_frozen(tmp_path / "m.snnhw", model)
+    out = tmp_path / "rep"
+    rc = cli.main(["verify", "--golden", str(path), "--data-dir", str(tmp_path / "d.npz"), "--samples", "2",
+                   "--lanes", "2", "--fanin", "2", "--input-mode", "spikes", "--sim", simulator, "--no-progress",
+                   "-o", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "verify.json").read_text())
+    assert doc["inputs"]["spiking"] == "npz test split, first 2"
+    assert [c["n"] for c in doc["cores"][0]["cycles"]] == bundle.test.lengths[:2].tolist()

@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--hard-epochs", type=int, default=8, help="hard-LSTM epochs (default 8)")
     p.add_argument("--snn-epochs", type=int, default=2, help="spiking fine-tuning epochs (default 2)")
     p.add_argument("--limit-train", type=int, default=512, help="training sequences (default 512)")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the bit-exact verification")
     p.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(DemoOptions(
         out_dir=Path(args.output), data_dir=Path(args.data_dir) if args.data_dir else None, hidden=args.hidden,
         T=args.T, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs, limit_train=args.limit_train,
-        yosys=args.yosys, seed=args.seed, progress=args.progress))
+        verify=args.verify, yosys=args.yosys, seed=args.seed, progress=args.progress))
     acc = result["accuracy"]
     print(f"demo: {result['dataset']}")
     print(f"  float hard {100 * acc['float_hard_test']:.2f} %, converted {100 * acc['converted_spiking_test']:.2f} %, "

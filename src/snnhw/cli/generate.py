@@ -34,7 +34,10 @@ def _positive(text: str) -> int:
 def add_parser(subparsers: Any) -> None:
     """Register ``snnhw generate``."""
     p = subparsers.add_parser("generate", help="generate the cores' Verilog and manifests",
-                              description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description="Generate the Verilog of the spiking core and/or the MAC baseline "
+                                          "core, each with a JSON manifest.",
+                              epilog="\n".join(__doc__.splitlines()[2:]),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--golden", type=Path, help="frozen spiking model (.snnhw) → spiking_core.v")
     p.add_argument("--baseline", type=Path, help="frozen MAC baseline model (.snnhw) → baseline_core.v")
     p.add_argument("-o", "--out", type=Path, required=True, help="output directory")

@@ -35,6 +35,7 @@ class DemoOptions:
         hidden: hidden units (H); T: time steps.
         hard_epochs, snn_epochs: training epochs of each stage.
         limit_train: training sequences (HAR: a seeded subset; toy: the generated count).
+        verify: run the build's bit-exact verification.
         yosys: run the Yosys estimates in the build.
         seed: seeds the data, the training and the build.
         progress: step lines and progress bars.
@@ -47,6 +48,7 @@ class DemoOptions:
     hard_epochs: int = 8
     snn_epochs: int = 2
     limit_train: int = 512
+    verify: bool = True
     yosys: bool = True
     seed: int = 0
     progress: bool = True
@@ -147,7 +149,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     t = _stage(timings, "fine-tune", t, opts.progress, f"fine-tuned spiking accuracy {100 * snn_test['accuracy']:.2f} %")
 
     build = run_build(BuildOptions(models=[snn_path], out_dir=out / "build", data_dir=opts.data_dir,
-                                   yosys=opts.yosys, seed=opts.seed, progress=opts.progress,
+                                   verify=opts.verify, yosys=opts.yosys, seed=opts.seed, progress=opts.progress,
                                    calib_samples=min(512, opts.limit_train)))
     for name, record in build.records.items():
         timings[f"build.{name}"] = record["seconds"]

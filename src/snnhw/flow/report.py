@@ -121,6 +121,16 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         if "energy" in plots:
             out += [f"![energy]({plots['energy']})", ""]
 
+    board = report.get("board")
+    if board:
+        check = board.get("selfcheck", {})
+        out += ["## Board (self-checking top)", ""]
+        out += [f"{board.get('name')} ({board.get('part')}), clocked at {_fmt(board.get('clock_mhz'))} MHz: the "
+                f"spiking core fed from an on-chip ROM of {check.get('sequences')} test sequences "
+                f"({check.get('input_words')} input words), its {check.get('expected_words')} output words compared "
+                f"on chip with the golden model's; LEDs {check.get('leds')}. Bitstream: `{board.get('how_to_build')}`.",
+                ""]
+
     sparsity = report.get("sparsity")
     if sparsity:
         out += ["## Spike sparsity (fraction of non-zero spikes)", ""]

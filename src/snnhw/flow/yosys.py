@@ -13,7 +13,9 @@ Logic depth = the longest path, in cells, through the LUT / CARRY4 / MUXF logic 
 registers and hard macros: ``ltp -noff`` cuts at flip-flops, and the DSP48E1, block-RAM,
 LUT-RAM and shift-register cells (which hold registers inside, and would otherwise show as
 false combinational loops) are deleted from the netlist after ``stat`` and before ``ltp``, so
-their pins become path ends. A carry chain counts one per CARRY4.
+their pins become path ends. A carry chain counts one per CARRY4. ``ltp`` works on whole cells,
+so a CARRY4 whose later bits depend (through LUTs) on its earlier outputs looks like a loop;
+the number of such warnings is recorded (``ltp_loop_warnings``) and the depth stays a proxy.
 
 No routed timing exists without Vivado: logic depth is a proxy, not a clock.
 """
@@ -100,9 +102,13 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     report = json.loads(text[text.index("{"):])
     design = report.get("design") or next(iter(report.get("modules", {}).values()))
     cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
-    match = _LTP_RE.search(ltp.read_text())
+    ltp_text = ltp.read_text()
+    match = _LTP_RE.search(ltp_text)
     resources: dict[str, Any] = group_cells(cells)
     resources["logic_depth"] = int(match.group(1)) if match else None
+    resources["ltp_loop_warnings"] = ltp_text.count("Detected loop")
+    if match:  # keep the path itself, not the (possibly very many) loop warnings
+        ltp.write_text(ltp_text[match.start():])
     summary = {"top": top, "verilog": str(verilog), "tool": yosys[0], "script": script, "cells": cells, "resources": resources,
                "seconds": round(seconds, 2), "log": str(log), "stat_json": str(stat), "ltp": str(ltp),
                "summary_json": str(work / "yosys.json")}

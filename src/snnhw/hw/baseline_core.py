@@ -28,9 +28,10 @@ its stage-C cycle, so the last layer's stage C (which commits h) falls in a_n + 
 in which the next element is accepted: a_(n+1) = a_n + 1 + E. After the last element the readout
 is handed to the serializer in a_N + 2 + E (to the head instead, which answers head_steps + 3
 cycles later) and the W words move in the W following cycles:
-cycles = (a_N + 2 + E + W) − a_1 + 1 = N·(1 + E) + 2 + W. The formula assumes the output path is free when the readout is
-ready (an isolated sequence, or back-to-back sequences whose compute time N·(1 + E) covers the
-previous sequence's W output words); stalls delay but never change data.
+cycles = (a_N + 2 + E + W) − a_1 + 1 = N·(1 + E) + 2 + W. The formula assumes the output path
+is free when the readout is ready (an isolated sequence, or back-to-back sequences whose
+compute time N·(1 + E) covers the previous sequence's output words and head latency); stalls
+delay but never change data.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import math
 from typing import Any
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.fc_head import FCHead, head_steps
@@ -101,9 +102,17 @@ class BaselineCore(wiring.Component):
             raise ValueError(f"fanin must be a positive integer, not {fanin!r}")
         for index, layer in enumerate(model.layers):
             if layer.hidden_size % lanes:
-                raise ValueError(f"lanes={lanes} does not divide layer {index + 1}'s hidden size {layer.hidden_size}")
+                raise ValueError(f"lanes={lanes} does not divide layer {index + 1}'s hidden size "
+                                 f"{layer.hidden_size}")
             if index and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} has a non-zero x_shift {layer.x_shift}")
+            for gate in ("f", "i", "o"):
+                if layer.act_mult[gate][0] != layer.act_mult[gate][1]:
+                    raise ValueError(f"layer {index + 1}: sigmoid gate {gate} has two multipliers "
+                                     f"{layer.act_mult[gate]}")
+        shifts = {layer.act_shift for layer in model.layers}
+        if len(shifts) != 1:
+            raise ValueError(f"layers with different act_shift {sorted(shifts)} are not supported")
         widest = max(max(layer.input_size, layer.hidden_size) for layer in model.layers)
         if fanin > widest:
             raise ValueError(f"fanin={fanin} exceeds the widest operand vector ({widest})")
@@ -112,11 +121,13 @@ class BaselineCore(wiring.Component):
         q_one = 1 << model.frac_bits
         self.h_bits = signed_bits(-q_one, q_one)
         self.x_bits = max(model.input_bits, self.h_bits)
-        self.weight_bits = max(values_width(np.concatenate([l.w_x.ravel(), l.w_h.ravel()])) for l in model.layers)
+        self.weight_bits = max(values_width(np.concatenate([layer.w_x.ravel(), layer.w_h.ravel()]))
+                               for layer in model.layers)
         self.acc_bits = max(self._layer_acc_bits(index) for index in range(len(model.layers)))
         self.n_words = output_word_count(model, self.head_in_hw)
         self.word_bits = output_word_width(model, self.head_in_hw)
-        super().__init__({"i": In(input_signature(model, "direct")), "o": Out(output_signature(model, self.head_in_hw))})
+        super().__init__({"i": In(input_signature(model, "direct")),
+                          "o": Out(output_signature(model, self.head_in_hw))})
 
     # ------------------------------------------------------------------------------------------
     # geometry and published figures
@@ -126,7 +137,8 @@ class BaselineCore(wiring.Component):
         x_max = (1 << (self.model.input_bits - 1)) if index == 0 else (1 << self.model.frac_bits)
         h_max = 1 << self.model.frac_bits
         wx = np.abs(np.asarray(layer.w_x, np.int64)).sum(axis=1) * x_max
-        total = wx + np.abs(np.asarray(layer.bias, np.int64)) + np.abs(np.asarray(layer.w_h, np.int64)).sum(axis=1) * h_max
+        wh = np.abs(np.asarray(layer.w_h, np.int64)).sum(axis=1) * h_max
+        total = wx + np.abs(np.asarray(layer.bias, np.int64)) + wh
         bound = int(max(wx.max(), total.max()))
         return max(signed_bits(-bound, bound), self.weight_bits + self.x_bits)
 
@@ -207,7 +219,8 @@ class BaselineCore(wiring.Component):
         for index, layer in enumerate(self.model.layers):
             hidden = layer.hidden_size
             for g in range(self.layer_chunks(index)[0]):
-                words.append([int(layer.bias[a * hidden + g * self.lanes + j]) for a in range(4) for j in range(self.lanes)])
+                words.append([int(layer.bias[a * hidden + g * self.lanes + j])
+                              for a in range(4) for j in range(self.lanes)])
         return np.asarray(words, dtype=np.int64)
 
     def describe(self) -> dict[str, Any]:
@@ -287,7 +300,8 @@ class BaselineCore(wiring.Component):
             below = x_reg if l == 0 else h_prev[l - 1]
             for source, count in ((below, kx), (h_prev[l], kh)):
                 for k in range(count):
-                    chunks.append([source[k * fanin + t] if k * fanin + t < len(source) else zero for t in range(fanin)])
+                    chunks.append([source[k * fanin + t] if k * fanin + t < len(source) else zero
+                                   for t in range(fanin)])
         chunk_arrays = [Array(chunk[t] for chunk in chunks) for t in range(fanin)]
 
         # Issue stage: counters over (layer, group, chunk); ROM addresses.
@@ -349,10 +363,7 @@ class BaselineCore(wiring.Component):
         a_group = Signal.like(i_group)
         a_final = Signal()
         m.d.sync += [a_valid.eq(s_last), a_layer.eq(s_layer), a_group.eq(s_group), a_final.eq(s_final)]
-        shifts = {layer.act_shift for layer in layers}
-        if len(shifts) != 1:
-            raise ValueError(f"layers with different act_shift {sorted(shifts)} are not supported")
-        S = shifts.pop()
+        S = layers[0].act_shift  # equal in every layer (checked in __init__)
         gate_regs = {g: [Signal(signed(self.h_bits), name=f"{g}_{j}") for j in range(lanes)] for g in GATES}
         mult = {g: [_coefficient([int(layer.act_mult[g][s]) for layer in layers]) for s in (0, 1)] for g in GATES}
 
@@ -365,7 +376,7 @@ class BaselineCore(wiring.Component):
                 m_pos, m_neg = coeff(mult[g][0], a_layer), coeff(mult[g][1], a_layer)
                 if g == "g":
                     value = _clip((z * Mux(z >= 0, m_pos, m_neg)) >> S, -q_one, q_one)
-                else:  # sigmoid gates: M+ = M− (checked by the golden model)
+                else:  # sigmoid gates: M+ = M− (checked in __init__)
                     value = _clip(((z * m_pos) >> S) + q_one // 2, 0, q_one)
                 m.d.sync += gate_regs[g][j].eq(value)
 

@@ -196,7 +196,8 @@ class FCHead(wiring.Component):
             m.d.sync += out_valid.eq(0)
 
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [r.eq(self.i.p), busy.eq(1), running.eq(1), bubble.eq(0), i_layer.eq(0), i_row.eq(0), i_col.eq(0), addr.eq(0)]
+            m.d.sync += [r.eq(self.i.p), busy.eq(1), running.eq(1), bubble.eq(0),
+                         i_layer.eq(0), i_row.eq(0), i_col.eq(0), addr.eq(0)]
         with m.Elif(busy & bubble):
             m.d.sync += bubble.eq(0)
         with m.Elif(issuing):

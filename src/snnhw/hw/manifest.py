@@ -75,9 +75,10 @@ def component_ports(component: wiring.Component) -> list[dict[str, Any]]:
 
 
 def build_manifest(*, top: str, verilog_file: str, component: wiring.Component, description: dict[str, Any],
-                   knobs: dict[str, Any], model: Any, source: dict[str, Any] | None,
+                   knobs: dict[str, Any], cycle_formula: str, model: Any, source: dict[str, Any] | None,
                    generation_seconds: float) -> dict[str, Any]:
-    """Assemble the manifest dictionary of one generated core."""
+    """Assemble the manifest dictionary of one generated core (``cycle_formula``: the core's
+    ``cycle_formula()`` text)."""
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -85,6 +86,7 @@ def build_manifest(*, top: str, verilog_file: str, component: wiring.Component, 
         "verilog": verilog_file,
         "ports": component_ports(component),
         "knobs": knobs,
+        "cycle_formula": cycle_formula,
         "core": description,
         "source_model": {"sha256": model_hash(model), "kind": type(model).__name__, **(source or {})},
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -124,14 +124,17 @@ class SpikingCore(wiring.Component):
     def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[int]]] | None = None) -> int:
         """Exact cycles of one N-element sequence (source always valid, sink always ready).
 
-        ``cycles = Σ_{k<K} (B_k + 4) + N·(1 + X) + W + 1 + Y`` where
+        ``cycles = Σ_{k<K} (B_k + 4) + Σ_{k<N−1} max(0, X + 1 − (B_k + 4)) + X + W + 3 + Y`` where
         K = N + T − 1 + (layers − 1) diagonal steps; ``B_k = max_l B_l(k)`` beats of step k
         (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = Σ_p G_l·max(1, nz_{k,l,p})``); 4 = pipeline drain (last beat → last write);
-        X = projection latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0); the 1 per
-        element is its accept cycle; W = output words (H, or H + C + 1); the final + 1 is the
-        cycle the readout enters the output serializer; Y = FC head latency when in hardware.
+        X = projection latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0): element
+        k+1 is accepted and projected while step k runs, and step k+1 waits for it when the
+        projection is the longer (the second sum); the first element's 1 + X cycles (accept,
+        projection) precede step 0; after the final step's commit, 1 cycle for the readout to
+        enter the output serializer, 1 for the serializer's latency, then the W output words
+        (H, or H + C + 1); Y = FC head latency when in hardware.
 
         Args:
             N: elements (≥ 1).
@@ -147,12 +150,13 @@ class SpikingCore(wiring.Component):
                 raise ValueError("an event-driven core's cycle count needs spike_counts")
             if len(spike_counts) != K:
                 raise ValueError(f"spike_counts has {len(spike_counts)} steps, expected {K}")
-            steps = sum(max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers))
-                        for k in range(K))
+            beats = [max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers)) for k in range(K)]
         else:
-            steps = K * max(self.beats(l) for l in range(self.num_layers))
-        return steps + K * PIPELINE_DRAIN + N * (1 + self.proj_latency) + self.out_words + 1 \
-            + self.head_latency
+            beats = [max(self.beats(l) for l in range(self.num_layers))] * K
+        X = self.proj_latency
+        steps = sum(b + PIPELINE_DRAIN for b in beats)
+        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN)) for k in range(N - 1))
+        return steps + waits + X + self.out_words + 3 + self.head_latency
 
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[int]]]:
         """nz_{k,l,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
@@ -226,7 +230,8 @@ class SpikingCore(wiring.Component):
 
     def cycle_formula(self) -> str:
         """The cycle formula as text (for the manifest)."""
-        return ("cycles(N) = sum_{k<K} (B_k + 4) + N*(1 + X) + W + 1 + Y, K = N + T - 1 + (layers - 1), "
+        return ("cycles(N) = sum_{k<K} (B_k + 4) + sum_{k<N-1} max(0, X + 1 - (B_k + 4)) + X + W + 3 + Y, "
+                "K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
                 "event-driven B_l(k) = sum_p ceil(H_l/L)*max(1, nz_{k,l,p}); "
                 f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
@@ -278,8 +283,12 @@ class SpikingCore(wiring.Component):
 
         flags = [Signal(data.ArrayLayout(FLAG_LAYOUT, T), name=f"flags_{l}") for l in range(nl)]
         parity = Signal()
-        seen_last = Signal()
-        started = Signal()
+        started = Signal()        # an element of the current sequence has been accepted
+        accepted_last = Signal()  # the current sequence's last element has been accepted
+        last_in = Signal()        # ... and has entered slot 0 (the next steps flush)
+        pend_valid = Signal()     # an accepted element waits for its diagonal step (prefetch)
+        pend_flag = Signal(FLAG_LAYOUT)
+        consume = Signal()        # the waiting element enters slot 0 (a step starts)
         go = Signal()
         done_latch = [Signal(name=f"done_latch_{l}") for l in range(nl)]
         for l, wf in enumerate(wfs):
@@ -288,7 +297,10 @@ class SpikingCore(wiring.Component):
             m.d.comb += wfs[l].u.eq(wfs[l - 1].h_prev)
 
         take = Signal()
-        m.d.comb += take.eq(self.i.valid & self.i.ready)
+        m.d.comb += [
+            self.i.ready.eq(~accepted_last & (~pend_valid | consume)),
+            take.eq(self.i.valid & self.i.ready),
+        ]
         word = self.i.payload.data
         new_flag = Signal(FLAG_LAYOUT)
         m.d.comb += [new_flag.valid.eq(1), new_flag.first.eq(~started), new_flag.last.eq(self.i.payload.last)]
@@ -308,15 +320,24 @@ class SpikingCore(wiring.Component):
             proj = InputProjection(model.layers[0], input_bits=model.input_bits, weight_bits=model.weight_bits,
                                    lanes=self.lanes, fanin=self.proj_fanin)
             m.submodules.projection = proj
+            gbits = len(wfs[0].p_addr)
+            # two banks: the element in slot 0 reads one while the next element is projected
             pmem = memory.Memory(shape=gate_lanes_layout(model.layers[0].acc_bits, self.lanes),
-                                 depth=max(proj.G, 2), init=[])
+                                 depth=2 << gbits, init=[])
             m.submodules.pmem = pmem
             pw, pr = pmem.write_port(), pmem.read_port()
+            proj_busy, proj_bank, read_bank, pend_bank = Signal(), Signal(), Signal(), Signal()
             m.d.comb += [
                 proj.x.as_value().eq(word), proj.start.eq(take),
-                pw.addr.eq(proj.wr_addr), pw.data.eq(proj.wr_data), pw.en.eq(proj.wr_en),
-                pr.addr.eq(wfs[0].p_addr), wfs[0].p_data.eq(pr.data),
+                pw.addr.eq(Cat(proj.wr_addr[:gbits], proj_bank)), pw.data.eq(proj.wr_data), pw.en.eq(proj.wr_en),
+                pr.addr.eq(Cat(wfs[0].p_addr, read_bank)), wfs[0].p_data.eq(pr.data),
             ]
+            with m.If(proj.done):
+                m.d.sync += proj_busy.eq(0)
+            with m.If(take):
+                m.d.sync += [proj_busy.eq(1), proj_bank.eq(~proj_bank), pend_bank.eq(~proj_bank)]
+            with m.If(consume):
+                m.d.sync += read_bank.eq(pend_bank)
 
         # output path: readout → (FC head) → serializer
         ser = OutputSerializer(self.out_words, self.out_width)
@@ -345,27 +366,28 @@ class SpikingCore(wiring.Component):
         m.d.comb += all_done.eq(Cat(*[done_latch[l] | wfs[l].done for l in range(nl)]).all())
         final = flags[-1][T - 1].valid & flags[-1][T - 1].last
 
-        def load_element():
-            m.d.sync += [flags[0][0].eq(new_flag), started.eq(~self.i.payload.last),
-                         seen_last.eq(self.i.payload.last)]
+        pend_ready = pend_valid & ~proj_busy if direct else pend_valid
+        if not direct:
+            pend_word = Signal(T * lane_bits)
+        with m.If(consume):
+            m.d.sync += [pend_valid.eq(0), last_in.eq(pend_flag.last)]
+        with m.If(take):  # after the consume: an element may enter and leave the buffer together
+            m.d.sync += [pend_valid.eq(1), pend_flag.eq(new_flag), started.eq(1),
+                         accepted_last.eq(self.i.payload.last)]
             if not direct:
-                m.d.sync += wline[0].eq(in_word)
+                m.d.sync += pend_word.eq(in_word)
+
+        def enter_slot0():
+            m.d.comb += [consume.eq(1), go.eq(1)]
+            m.d.sync += flags[0][0].eq(pend_flag)
+            if not direct:
+                m.d.sync += wline[0].eq(pend_word)
 
         with m.FSM():
-            with m.State("INGEST"):
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(self.i.valid):
-                    load_element()
-                    if direct:
-                        m.next = "PROJECT"
-                    else:
-                        m.d.comb += go.eq(1)
-                        m.next = "RUN"
-            if direct:
-                with m.State("PROJECT"):
-                    with m.If(proj.done):
-                        m.d.comb += go.eq(1)
-                        m.next = "RUN"
+            with m.State("WAIT"):
+                with m.If(pend_ready):
+                    enter_slot0()
+                    m.next = "RUN"
             with m.State("RUN"):
                 for l in range(nl):
                     with m.If(wfs[l].done):
@@ -384,14 +406,16 @@ class SpikingCore(wiring.Component):
                             m.d.sync += wline[t].eq(wline[t - 1])
                     with m.If(final):
                         m.next = "OUTPUT"
-                    with m.Elif(seen_last):
-                        m.d.comb += go.eq(1)
+                    with m.Elif(last_in):
+                        m.d.comb += go.eq(1)  # flush step: slot 0 stays empty
+                    with m.Elif(pend_ready):
+                        enter_slot0()
                     with m.Else():
-                        m.next = "INGEST"
+                        m.next = "WAIT"
             with m.State("OUTPUT"):
                 m.d.comb += sink.valid.eq(1)
                 with m.If(sink.ready):
                     m.d.comb += wfs[-1].readout_clear.eq(1)
-                    m.d.sync += [started.eq(0), seen_last.eq(0)]
-                    m.next = "INGEST"
+                    m.d.sync += [started.eq(0), accepted_last.eq(0), last_in.eq(0)]
+                    m.next = "WAIT"
         return m

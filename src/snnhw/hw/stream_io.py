@@ -309,7 +309,8 @@ def unpack_output_words(model: FrozenModel, payloads: Sequence[int], *, head_in_
 # Amaranth simulator helpers (testbenches)
 
 
-async def sim_send(ctx, port: stream.Interface, payloads: Sequence[int], rng: np.random.Generator | None = None, idle: float = 0.0) -> list[int]:
+async def sim_send(ctx, port: stream.Interface, payloads: Sequence[int], rng: np.random.Generator | None = None,
+                   idle: float = 0.0) -> list[int]:
     """Drive ``payloads`` (flattened ints) into a stream, in order; returns the accept cycles.
 
     With ``rng`` and ``idle`` > 0, ``valid`` is withheld for a random cycle with probability
@@ -335,7 +336,8 @@ async def sim_send(ctx, port: stream.Interface, payloads: Sequence[int], rng: np
     return accepted
 
 
-async def sim_recv(ctx, port: stream.Interface, count: int, rng: np.random.Generator | None = None, stall: float = 0.0) -> tuple[list[int], list[int]]:
+async def sim_recv(ctx, port: stream.Interface, count: int, rng: np.random.Generator | None = None,
+                   stall: float = 0.0) -> tuple[list[int], list[int]]:
     """Take ``count`` transfers from a stream; returns (flattened payloads, accept cycles).
 
     With ``rng`` and ``stall`` > 0, ``ready`` is low in a cycle with probability ``stall``.

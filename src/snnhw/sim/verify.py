@@ -205,27 +205,30 @@ def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None,
                    split: str = "test") -> tuple[np.ndarray, np.ndarray, list[int], str]:
     """The first ``samples`` sequences of the model's dataset split, quantized for ``model``.
 
-    The dataset record and the normalisation come from the model's ``meta`` (keys ``data``
-    or ``data_meta``, and ``normalisation``), as the quantizer stores them from the
-    checkpoint. Returns (x_q [K, N, D], lengths [K], sample indices, description).
+    The dataset is rebuilt from the data settings (``meta["data_meta"]``) and normalisation
+    (``meta["normalisation"]``) that ``snnhw quantize`` records in the frozen file;
+    ``data_dir`` overrides the stored path. Returns (x_q [K, N, D], lengths [K], sample
+    indices, description).
     """
-    from snnhw.data.registry import load_split_for_eval
     from snnhw.quant.quantizer import quantize_input
+    from snnhw.train.checkpoint import rebuild_data
 
     meta = model.meta or {}
-    record = meta.get("data") or meta.get("data_meta")
-    norm = meta.get("normalisation")
-    if not record or norm is None:
-        raise UserError("the model file records no dataset (meta 'data' / 'normalisation'); verify with random inputs "
+    if not isinstance(meta.get("data_meta"), dict):
+        raise UserError("the model file records no data settings (data_meta); verify with random inputs "
                         "(omit --data-dir)")
-    ds = load_split_for_eval(record, norm, data_dir, split, progress=False)
+    bundle = rebuild_data(meta["data_meta"], data_dir, normalisation=meta.get("normalisation") or None,
+                          progress=False)
+    ds = getattr(bundle, split)
+    if ds.n_features != model.input_size:
+        raise UserError(f"the data have {ds.n_features} features, the model {model.input_size}")
     count = min(samples, len(ds))
-    x = ds.x[:count]
     lengths = ds.lengths[:count].astype(np.int64)
     n_max = int(lengths.max())
-    x_q = quantize_input(model, x[:, :n_max])
+    x_q = quantize_input(model, ds.x[:count, :n_max])
     x_q = x_q * (np.arange(n_max)[None, :, None] < lengths[:, None, None])
-    return x_q.astype(np.int64), lengths, list(range(count)), f"{record.get('dataset')} {split} split, first {count}"
+    return (x_q.astype(np.int64), lengths, list(range(count)),
+            f"{meta['data_meta'].get('dataset')} {split} split, first {count}")
 
 
 def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Knobs, data_dir: Path | None, samples: int,
