@@ -84,8 +84,16 @@ class StreamSource:
         self.valid.value = int(self.offer is not None)
 
     def sample(self) -> int | None:
-        """ReadOnly: the word the coming rising edge transfers, or None."""
-        if self.offer is not None and int(self.ready.value) == 1:
+        """ReadOnly: the word the coming rising edge transfers, or None.
+
+        An undefined (X/Z) ``ready`` while a word is offered raises AssertionError.
+        """
+        if self.offer is None:
+            return None
+        ready = self.ready.value
+        if not ready.is_resolvable:
+            raise AssertionError(f"{self.ready._name} is undefined ({ready}) while a word is offered")
+        if int(ready) == 1:
             word, self.offer = self.offer, None
             self.accepted += 1
             return word
@@ -181,8 +189,8 @@ class TB:
             self.source.queue.extend(seq.inputs)
         t_wall = time.perf_counter()
         start_cycle = self.cycle
-        # Index k of the sequence whose first input is the next to be accepted / whose output
-        # words are next to arrive; cycles counted from the first input to the last output.
+        # in_seq/in_pos: next input element to be accepted; out_seq/out_pos: next output word
+        # expected; first_in[k]: edge that accepted sequence k's first element.
         in_seq, in_pos = 0, 0
         out_seq, out_pos = 0, 0
         first_in: dict[int, int] = {}

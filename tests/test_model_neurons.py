@@ -219,3 +219,26 @@ def test_lif_reset_and_leak_order() -> None:
 def test_ternary_shift_keeps_zero() -> None:
     y = torch.tensor([-2.0, -0.0, 0.0, 3.0], dtype=F64)
     assert torch.equal(ternary_shift(y, _t(0.25), _t(0.5)), torch.tensor([-2.5, 0.0, 0.0, 3.25], dtype=F64))
+
+
+@pytest.mark.parametrize("leak_shape", [(), (4, 1, 1)])
+def test_fused_binary_lif_equals_composition(leak_shape: tuple[int, ...]) -> None:
+    """binary_lif (one autograd node) == leak·u + z → spike → soft reset built from SpikeFunction:
+    same values, same gradients for u_prev, z, θ and λ (scalar or per-slot λ)."""
+    gen = torch.Generator().manual_seed(1)
+    u_prev = torch.randn(4, 5, 6, generator=gen, dtype=F64).requires_grad_()
+    z = torch.randn(4, 5, 6, generator=gen, dtype=F64).requires_grad_()
+    theta = torch.tensor(0.7, dtype=F64, requires_grad=True)
+    leak = (torch.rand(leak_shape, generator=gen, dtype=F64) + 0.5).requires_grad_()
+    w_s, w_u = torch.randn(2, 4, 5, 6, generator=gen, dtype=F64)
+    s, u = binary_lif(u_prev, z, theta, leak, 0.3)
+    grads = torch.autograd.grad((s * w_s).sum() + (u * w_u).sum(), (u_prev, z, theta, leak))
+    u_ref = u_prev * leak + z
+    s_ref = spike(u_ref, theta, 0.3)
+    u_ref = u_ref - theta * s_ref
+    grads_ref = torch.autograd.grad((s_ref * w_s).sum() + (u_ref * w_u).sum(), (u_prev, z, theta, leak))
+    assert torch.equal(s, s_ref) and torch.equal(u, u_ref)
+    assert 0 < s.mean() < 1
+    for g, g_ref in zip(grads, grads_ref, strict=True):
+        assert g.shape == g_ref.shape
+        torch.testing.assert_close(g, g_ref, rtol=1e-13, atol=1e-14)

@@ -71,6 +71,9 @@ def test_file_is_plain_data(tmp_path: Path) -> None:
     assert isinstance(payload["meta"], str)
     assert is_torch_archive(path)
     assert not [p for p in tmp_path.iterdir() if p.name != "m.pt"], "temporary file left behind"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask, "permissions follow the umask, not mkstemp's 0600"
 
 
 class _Exploit:

@@ -81,6 +81,13 @@ def test_early_stop_keeps_best_state(bundle, monkeypatch: pytest.MonkeyPatch) ->
     assert any(not torch.equal(final[n], t) for n, t in snapshots[-1].items())
 
 
+def test_time_budget_stops_after_one_epoch(bundle) -> None:  # type: ignore[no-untyped-def]
+    seed_everything(0)
+    result = fit(build_model(HARD), bundle, epochs=3, lr=0.01, batch_size=32, seed=0, patience=None,
+                 progress=False, log=None, time_budget_s=1e-6)
+    assert (result.epochs_run, result.stopped_early, result.stop_reason) == (1, True, "time")
+
+
 def test_spiking_fit_keeps_thresholds_positive(bundle) -> None:  # type: ignore[no-untyped-def]
     model, result = _train(SPIKING, bundle, seed=0, epochs=1)
     thetas = [p for n, p in model.named_parameters() if "theta" in n]
@@ -110,7 +117,7 @@ def test_subsample(bundle) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "learning rate"), ({"batch_size": 0}, "batch size"),
-    ({"patience": -1}, "patience"),
+    ({"patience": -1}, "patience"), ({"time_budget_s": 0.0}, "time budget"),
 ])
 def test_bad_settings(bundle, kwargs: dict, message: str) -> None:  # type: ignore[no-untyped-def]
     settings = {"epochs": 1, "lr": 0.01, "batch_size": 32, "seed": 0, "patience": None, **kwargs}

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 from snnhw.hw.leak_unit import LeakUnit
 from snnhw.quant import arith
 
-LEAKS = [((1, 0),), ((1, 0), (-1, 3)), ((1, 0), (1, 3)), ((1, -0), (-1, 1), (-1, 4)), ((-1, 2),)]
+LEAKS = [((1, 0),), ((1, 0), (-1, 3)), ((1, 0), (1, 3)), ((1, 0), (-1, 1), (-1, 4)), ((-1, 2),)]
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

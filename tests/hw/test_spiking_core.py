@@ -45,8 +45,8 @@ def _simulate(core: SpikingCore, model, mode: str, seqs: list[np.ndarray], stall
 
 def _golden(model, mode: str, x: np.ndarray, lengths: np.ndarray):
     if mode == "spikes":
-        return golden.run_spiking(model, None, lengths, spikes_in=x, trace=True)
-    return golden.run_spiking(model, x, lengths, trace=True)
+        return golden.run_spiking(model, None, lengths, spikes_in=x, trace=True, saturation=True)
+    return golden.run_spiking(model, x, lengths, trace=True, saturation=True)
 
 
 def _layer1_spikes(model, mode: str, x: np.ndarray) -> np.ndarray | None:
@@ -61,7 +61,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                saturate: bool = False, H: int = 5, D: int = 3, lanes: int = 2, fanin: int = 2,
                engines: int | None = None, event_driven: bool = False, head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
-               proj_fanin: int = 1, corrupt: bool = False) -> list[str]:
+               proj_fanin: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -78,9 +78,11 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
     expect_readout = ref.readout.copy()
-    if corrupt:
+    if corrupt == "readout":
         expect_readout[0, 0] += 1
     bad = []
+    if saturate and not any(count for layer in ref.saturation for count in layer.values()):
+        bad.append("the saturation configuration never saturated in the golden model")
     assert len(records) == len(lengths)
     for b, rec in enumerate(records):
         if not np.array_equal(rec.readout, expect_readout[b]):
@@ -96,8 +98,9 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                 hs = [tr["h"][b, :n] for tr in ref.trace]
                 counts = core.event_chunk_counts(None if u_all is None else u_all[b, :n], hs)
             measured = acc_out[(b + 1) * core.out_words - 1] - acc_in[first] + 1
-            if measured != core.cycles(n, counts):
-                bad.append(f"sequence {b}: {measured} cycles, formula {core.cycles(n, counts)}")
+            formula = core.cycles(n, counts) + (1 if corrupt == "cycles" and b == 1 else 0)
+            if measured != formula:
+                bad.append(f"sequence {b}: {measured} cycles, formula {formula}")
             first += n
     return bad
 
@@ -113,6 +116,7 @@ CONFIGS = {
     "direct_T4_E1_gt1_saturate": dict(T=4, mode="direct", engines=1, leak="gt1", saturate=True, lengths=[2, 2]),
     "two_layers_direct_T2": dict(T=2, mode="direct", layers=2, H=4, lanes=2, fanin=4, lengths=[3, 1]),
     "two_layers_rate_T3_E2": dict(T=3, mode="rate", layers=2, H=4, engines=2, ns="i", lengths=[2, 2]),
+    "event_direct_T3_E2": dict(T=3, mode="direct", engines=2, event_driven=True, fanin=1, lengths=[3, 2]),
     "event_spikes_T4_E2": dict(T=4, mode="spikes", engines=2, event_driven=True, fanin=1, lengths=[3, 2]),
     "event_two_layers_rate_T2": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, fanin=1, lengths=[3, 1]),
     "head_direct_T2": dict(T=2, mode="direct", head=True, lengths=[2, 1]),
@@ -133,9 +137,10 @@ def test_core_exact_under_random_stalls(name: str, stall: float) -> None:
     assert check_core(**cfg, stall=stall, seed=3) == []
 
 
-def test_core_fails_on_corrupted_expectation() -> None:
-    bad = check_core(T=2, mode="direct", lengths=[2, 1], corrupt=True)
-    assert len(bad) == 1 and "sequence 0: readout" in bad[0]
+@pytest.mark.parametrize("what,message", [("readout", "sequence 0: readout"), ("cycles", "sequence 1: ")])
+def test_core_fails_on_corrupted_expectation(what: str, message: str) -> None:
+    bad = check_core(T=2, mode="direct", lengths=[2, 1], corrupt=what)
+    assert len(bad) == 1 and bad[0].startswith(message)
 
 
 def test_golden_readouts_of_the_matrix_are_not_trivial() -> None:
@@ -180,6 +185,7 @@ def test_core_parameter_validation() -> None:
     core = SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes")
     with pytest.raises(ValueError):
         core.cycles(0)
+    assert core.latency == core.cycles(1)
     desc = core.describe()
     assert desc["multipliers"] == [] and desc["knobs"]["engines"] == 2 and "cycle_formula" in desc
     gc.collect()

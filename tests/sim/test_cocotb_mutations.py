@@ -81,7 +81,7 @@ def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
     root = tmp_path_factory.mktemp("mut-spiking")
     core, verilog = generate_core(model, knobs, root / "rtl")
     x, lengths = spiking_setup_inputs(model)
-    stim = build_stimulus(model, core, x, lengths, head_in_hw=True, modes=default_modes(seed))
+    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
     return model, stim, verilog, root, simulator
 
 

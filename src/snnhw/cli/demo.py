@@ -2,7 +2,7 @@
 
 Examples::
 
-    snnhw demo                                   # generated toy dataset, output in demo/
+    snnhw demo                                   # generated toy dataset, output in build/demo/
     snnhw demo --data-dir ../shared/data/uci-hapt -o demo-har
 
 Writes the checkpoints, the build directory (``<out>/build``, as ``snnhw build``) and
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     """Register ``snnhw demo``."""
     p = sub.add_parser("demo", help="the whole flow in a few minutes (toy data, or UCI HAR with --data-dir)",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("-o", "--output", default="demo", help="output directory (default demo)")
+    p.add_argument("-o", "--output", default="build/demo", help="output directory (default build/demo)")
     p.add_argument("--data-dir", help="UCI HAR / HAPT folder (default: a generated toy dataset)")
     p.add_argument("--hidden", type=int, default=16, help="hidden units, a multiple of 8 (default 16)")
     p.add_argument("--T", type=int, default=4, help="time steps per element (default 4)")

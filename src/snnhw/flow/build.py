@@ -73,6 +73,9 @@ class BuildOptions:
         data_dir: dataset location (default: the one recorded in the model).
         verify: run the short bit-exact verification.
         verify_sequences: sequences per core in the verification.
+        verify_length: elements per verification sequence: the first ``verify_length`` elements of
+            each test sequence (0: whole sequences); the golden model's expectations are computed
+            for exactly the sequences driven, so a prefix is verified bit for bit like any sequence.
         selfcheck_sequences: test sequences in the board top's ROM.
         waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
         yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
@@ -91,7 +94,8 @@ class BuildOptions:
     out_dir: Path | None = None
     data_dir: Path | None = None
     verify: bool = True
-    verify_sequences: int = 3
+    verify_sequences: int = 2
+    verify_length: int = 32
     selfcheck_sequences: int = 2
     waves: bool = True
     yosys: bool = True
@@ -390,8 +394,12 @@ def step_generate(state: BuildState) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- step: verify
 
-def _test_inputs(state: BuildState, model: Any, count: int) -> tuple[np.ndarray, np.ndarray, list[int], str]:
-    """``count`` quantized test sequences for ``model`` (evaluation data, else seeded random inputs)."""
+def _test_inputs(state: BuildState, model: Any, count: int, max_length: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, list[int], str]:
+    """``count`` quantized test sequences for ``model`` (evaluation data, else seeded random inputs).
+
+    ``max_length`` > 0 keeps the first ``max_length`` elements of each sequence.
+    """
     from snnhw.quant.quantizer import quantize_input
     from snnhw.quant.synthetic import random_inputs
 
@@ -399,10 +407,14 @@ def _test_inputs(state: BuildState, model: Any, count: int) -> tuple[np.ndarray,
     if data is not None:
         count = min(count, len(data.y))
         lengths = data.lengths[:count].astype(np.int64)
+        what = f"first {count} of {data.description}"
+        if max_length > 0 and int(lengths.max()) > max_length:
+            lengths = np.minimum(lengths, max_length)
+            what += f", first {max_length} elements of each"
         n_max = int(lengths.max())
         x_q = quantize_input(model, data.x[:count, :n_max])
         x_q = x_q * (np.arange(n_max)[None, :, None] < lengths[:, None, None])
-        return x_q.astype(np.int64), lengths, list(range(count)), f"first {count} of {data.description}"
+        return x_q.astype(np.int64), lengths, list(range(count)), what
     length = min(16, int((model.meta or {}).get("quantizer", {}).get("n_max") or 16))
     x, lengths = random_inputs(model, state.opts.seed, count, length, vary_lengths=True)
     return x, lengths, list(range(count)), f"{count} random sequences (seed {state.opts.seed}, N ≤ {length})"
@@ -427,7 +439,7 @@ def step_verify(state: BuildState) -> dict[str, Any]:
         if kind not in state.rtl:
             continue
         model = state.spiking if kind == "spiking" else state.baseline
-        x, lengths, ids, what = _test_inputs(state, model, opts.verify_sequences)
+        x, lengths, ids, what = _test_inputs(state, model, opts.verify_sequences, opts.verify_length)
         work = state.out / "verify" / kind
         _log(opts, f"    verifying the {kind} core on {what} ({sim})")
         report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths, work,
@@ -730,6 +742,8 @@ def run_build(opts: BuildOptions) -> BuildResult:
                                                                         opts.selfcheck_sequences)):
         if value < 1:
             raise UserError(f"{name} must be ≥ 1, got {value}")
+    if opts.verify_length < 0:
+        raise UserError(f"--verify-length must be ≥ 0, got {opts.verify_length}")
     if opts.clock_mhz is not None and not (opts.clock_mhz > 0 and math.isfinite(opts.clock_mhz)):
         raise UserError(f"--clock-mhz must be a positive number, got {opts.clock_mhz}")
     start = time.perf_counter()

@@ -41,7 +41,7 @@ class DemoOptions:
         progress: step lines and progress bars.
     """
 
-    out_dir: Path = Path("demo")
+    out_dir: Path = Path("build/demo")
     data_dir: Path | None = None
     hidden: int = 16
     T: int = 4

@@ -18,7 +18,7 @@ from math import ceil
 from typing import Any, Sequence
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -76,6 +76,9 @@ class SpikingCore(wiring.Component):
         if len(model.layers) not in (1, 2):
             raise UserError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
         self.input_mode = check_input_mode(model, input_mode)
+        for index, layer in enumerate(model.layers):
+            if (index > 0 or self.input_mode != "direct") and any(layer.x_shift):
+                raise UserError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
         self.model, self.lanes, self.fanin, self.engines = model, lanes, fanin, engines
         self.event_driven, self.head_in_hw, self.proj_fanin = bool(event_driven), bool(head_in_hw), proj_fanin
         self.T, self.D, self.H = T, model.input_size, model.hidden_size
@@ -96,7 +99,9 @@ class SpikingCore(wiring.Component):
         self.out_width = output_word_width(model, self.head_in_hw)
         if self.head_in_hw:
             lo, hi = readout_range(model)
-            self.head_latency = FCHead(model.head, lo, hi).latency
+            probe = FCHead(model.head, lo, hi)
+            probe._MustUse__silence = True  # built only to read its latency; elaborate() makes the real one
+            self.head_latency = probe.latency
         else:
             self.head_latency = 0
         super().__init__({
@@ -157,6 +162,14 @@ class SpikingCore(wiring.Component):
         steps = sum(b + PIPELINE_DRAIN for b in beats)
         waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN)) for k in range(N - 1))
         return steps + waits + X + self.out_words + 3 + self.head_latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles of a one-element sequence with every chunk processed: :meth:`cycles` (1) of the
+        dense schedule (an upper bound for the event-driven one, whose steps skip chunks)."""
+        K = self.diagonal_steps(1)
+        B = max(self.beats(l) for l in range(self.num_layers))
+        return K * (B + PIPELINE_DRAIN) + self.proj_latency + self.out_words + 3 + self.head_latency
 
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[int]]]:
         """nz_{k,l,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).

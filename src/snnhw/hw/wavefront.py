@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -175,9 +175,10 @@ class LayerWavefront(wiring.Component):
         # ---- h buffers: hbuf[parity][slot], 2 bits per unit, flat ----
         hpad = max(G * L, self.C_rec * F)
         hbuf = [[Signal(2 * hpad, name=f"hbuf_{b}_{t}") for t in range(T)] for b in range(2)]
-        h_read = [Mux(self.parity, hbuf[0][t], hbuf[1][t]) for t in range(T)]
+        h_read = [Signal(2 * hpad, name=f"h_read_{t}") for t in range(T)]
         for t in range(T):
-            m.d.comb += self.h_prev[t].as_value().eq(h_read[t][:2 * H])
+            m.d.comb += [h_read[t].eq(Mux(self.parity, hbuf[0][t], hbuf[1][t])),
+                         self.h_prev[t].as_value().eq(h_read[t][:2 * H])]
 
         # ---- effective (masked) synapse vector of every slot, chunk-padded ----
         eff = []

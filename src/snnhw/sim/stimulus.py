@@ -261,7 +261,7 @@ def build_stimulus(
     lengths: np.ndarray,
     *,
     input_mode: str | None = None,
-    head_in_hw: bool = False,
+    head_in_hw: bool | None = None,
     modes: list[Mode] | None = None,
     sample_ids: list[int] | None = None,
     timeout_cycles: int | None = None,
@@ -270,15 +270,15 @@ def build_stimulus(
 
     Args:
         model: the frozen model the core was generated from.
-        core: the core instance of the configuration (``SpikingCore`` / ``BaselineCore``);
-            only its cycle model is used: ``cycles(N)``, or when event-driven
+        core: the core instance of the configuration (``SpikingCore`` / ``BaselineCore``):
+            its ``input_mode`` (baseline: "direct") and ``head_in_hw`` fix the stream format,
+            and its cycle model gives the expected cycles: ``cycles(N)``, or when event-driven
             ``cycles(N, spike_counts=core.event_chunk_counts(u, h))`` with the golden model's
             input spikes u and h spikes of the sequence.
         inputs: int64 ``[B, N, D]`` quantized inputs x_q (direct / rate), or ``[B, N, T, D]``
             spikes for input mode "spikes".
         lengths: int64 ``[B]`` elements per sample (1..N).
-        input_mode: the core's input mode (default: the model's encoding).
-        head_in_hw: the core also sends C logits and the class.
+        input_mode, head_in_hw: optional; when given they must equal the core's (ValueError).
         modes: run modes (default :func:`default_modes` with seed 0).
         sample_ids: the samples' indices in their source (default 0..B−1).
         timeout_cycles: no-transfer cycles that count as a hang (default: 4 × the longest
@@ -288,7 +288,12 @@ def build_stimulus(
     from snnhw.quant import golden
     from snnhw.quant.frozen import FrozenBaseline
 
-    mode = stream_io.check_input_mode(model, input_mode)
+    mode = stream_io.check_input_mode(model, getattr(core, "input_mode", "direct"))
+    if input_mode is not None and stream_io.check_input_mode(model, input_mode) != mode:
+        raise ValueError(f"input mode {input_mode!r} differs from the core's {mode!r}")
+    if head_in_hw is not None and bool(head_in_hw) != bool(core.head_in_hw):
+        raise ValueError(f"head_in_hw={head_in_hw} differs from the core's {core.head_in_hw}")
+    head_in_hw = bool(core.head_in_hw)
     inputs = np.asarray(inputs, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     event = False

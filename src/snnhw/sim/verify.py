@@ -120,7 +120,7 @@ def verify_core(
         inputs: int64 [B, N, D] quantized inputs (or [B, N, T, D] spikes for input mode "spikes").
         lengths: int64 [B].
         work_dir: this run's directory.
-        knobs: the configuration's knobs (input mode and head placement are used here).
+        knobs: the configuration's knobs (recorded in the report).
         sim: simulator (default :func:`default_simulator`).
         waves: record a waveform and derive the switching activity and a SAIF file.
         modes: run modes (default :func:`default_modes` seeded 0).
@@ -128,8 +128,8 @@ def verify_core(
         build_dir: simulator build directory (default inside ``work_dir``).
     """
     sim = sim or default_simulator()
-    stim = build_stimulus(model, core, inputs, lengths, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
-                          modes=modes if modes is not None else default_modes(0), sample_ids=sample_ids)
+    stim = build_stimulus(model, core, inputs, lengths, modes=modes if modes is not None else default_modes(0),
+                          sample_ids=sample_ids)
     run = simulate(stim, [Path(verilog)], Path(work_dir), sim=sim, waves=waves, build_dir=build_dir)
     modes_out = run.report.get("modes", [])
     cycles = []
