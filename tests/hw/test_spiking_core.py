@@ -59,7 +59,8 @@ def _layer1_spikes(model, mode: str, x: np.ndarray) -> np.ndarray | None:
 
 def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", leak: str = "if",
                saturate: bool = False, H: int = 5, D: int = 3, lanes: int = 2, fanin: int = 2,
-               engines: int | None = None, event_driven: bool = False, head: bool = False,
+               engines: int | None = None, event_driven: bool = False, event_mode: str = "engine",
+               head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
                proj_fanin: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
@@ -73,7 +74,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
         x[b, n:] = 0
     ref = _golden(model, mode, x, lens)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                       input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin)
+                       input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -118,6 +119,8 @@ CONFIGS = {
     "two_layers_rate_T3_E2": dict(T=3, mode="rate", layers=2, H=4, engines=2, ns="i", lengths=[2, 2]),
     "event_direct_T3_E2": dict(T=3, mode="direct", engines=2, event_driven=True, fanin=1, lengths=[3, 2]),
     "event_spikes_T4_E2": dict(T=4, mode="spikes", engines=2, event_driven=True, fanin=1, lengths=[3, 2]),
+    "event_shared_spikes_T4_E3": dict(T=4, mode="spikes", engines=3, event_driven=True, event_mode="shared",
+                                      fanin=1, lengths=[3, 2]),
     "event_two_layers_rate_T2": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, fanin=1, lengths=[3, 1]),
     "head_direct_T2": dict(T=2, mode="direct", head=True, lengths=[2, 1]),
 }
@@ -165,19 +168,21 @@ def test_event_driven_is_faster_than_dense_on_sparse_spikes() -> None:
     model = random_frozen_spiking(1, input_size=3, hidden_size=5, T=4, encoding="rate")
     x, lens = random_inputs(model, 2, 1, 4, False, spikes=True)
     ref = golden.run_spiking(model, None, lens, spikes_in=x, trace=True)
+    hs = [ref.trace[0]["h"][0]]
     dense = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes")
-    event = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes", event_driven=True)
-    counts = event.event_chunk_counts(x[0], [ref.trace[0]["h"][0]])
-    assert event.cycles(4, counts) < dense.cycles(4)
-    u = event.utilisation(x[0], [ref.trace[0]["h"][0]], event.cycles(4, counts))
-    assert 0 < u <= 1
+    cycles = {"dense": dense.cycles(4)}
+    for mode in ("shared", "engine"):
+        core = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes", event_driven=True, event_mode=mode)
+        cycles[mode] = core.cycles(4, core.event_chunk_counts(x[0], hs))
+        assert 0 < core.utilisation(x[0], hs, cycles[mode]) <= 1
+    assert cycles["engine"] <= cycles["shared"] < cycles["dense"]
 
 
 def test_core_parameter_validation() -> None:
     direct = random_frozen_spiking(1, input_size=3, hidden_size=4, T=2)
     rate = random_frozen_spiking(1, input_size=3, hidden_size=4, T=2, encoding="rate")
     for kwargs in (dict(lanes=0, fanin=1), dict(lanes=1, fanin=0), dict(lanes=1, fanin=1, engines=3),
-                   dict(lanes=1, fanin=1, input_mode="spikes")):
+                   dict(lanes=1, fanin=1, input_mode="spikes"), dict(lanes=1, fanin=1, event_mode="any")):
         with pytest.raises(UserError):
             SpikingCore(direct, **kwargs)
     with pytest.raises(UserError):

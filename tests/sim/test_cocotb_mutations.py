@@ -87,7 +87,9 @@ def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
 
 def _run(stim, verilog: Path, root: Path, name: str, sim: str, shared_build: bool = True):
     build = root / f"build-{sim}" if shared_build else None
-    return simulate(stim, [verilog], root / name, sim=sim, build_dir=build)
+    run = simulate(stim, [verilog], root / name, sim=sim, build_dir=build)
+    print(f"{name}: {'PASS' if run.passed else 'FAIL: ' + (run.sim.messages or ['?'])[0]}")
+    return run
 
 
 def test_unmodified_spiking_core_passes(spiking_setup) -> None:
@@ -212,5 +214,6 @@ def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str) -> No
     mutant.parent.mkdir()
     mutant.write_text(flip_memory_bit(verilog.read_text(), r"\mac_lstm_core.wrom", "mem", bit))
     bad = simulate(stim, [mutant], tmp_path / "bad", sim=simulator)
+    print(f"baseline weight flip: {'PASS' if bad.passed else 'FAIL: ' + (bad.sim.messages or ['?'])[0]}")
     assert not bad.passed
     assert bad.first_mismatch["kind"] == "data"

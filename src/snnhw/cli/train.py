@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from snnhw.data.base import Normalisation
     from snnhw.data.registry import load_dataset, parse_option_strings
     from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
     from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
@@ -161,8 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if val_fraction is None:
         val_fraction = float(init.data_meta.get("val_fraction", 0.1)) if init is not None else 0.1
     split_seed = int(init.data_meta.get("seed", args.seed)) if init is not None and args.data is None else args.seed
+    # A converted model must see its source's input scaling: reuse the stored normalisation.
+    normalisation = Normalisation.from_dict(init.normalisation) if init is not None else None
     bundle = load_dataset(name, data_dir, seed=split_seed, val_fraction=val_fraction, options=options,
-                          progress=args.progress)
+                          progress=args.progress, normalisation=normalisation)
     if args.limit_train is not None:
         bundle.train = subsample(bundle.train, args.limit_train, args.seed)
     n_features = int(bundle.train.x.shape[2])

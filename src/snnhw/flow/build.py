@@ -493,6 +493,8 @@ def selfcheck_words(model: Any, core: Any, inputs: np.ndarray, lengths: np.ndarr
 
 def step_board(state: BuildState) -> dict[str, Any]:
     """The self-checking board top as the board's Vivado build plan, and the OOC scripts."""
+    from amaranth.hdl import Value
+
     from snnhw.flow.boards import find_board
     from snnhw.flow.selfcheck import BoardSelfCheck, SelfCheckTop
     from snnhw.flow.vivado import write_ooc_scripts
@@ -509,7 +511,7 @@ def step_board(state: BuildState) -> dict[str, Any]:
     plan = board.platform_class()().build(BoardSelfCheck(check, board, clock_hz), name=BOARD_TOP, do_build=False)
     plan.extract(str(board_dir))
     roms = {"sequences": int(len(lengths)), "inputs": what, "input_words": in_words, "expected_words": expected,
-            "input_payload_bits": int(check._in_width), "output_payload_bits": int(check._out_width)}
+            "input_payload_bits": len(Value.cast(core.i.payload)), "output_payload_bits": len(Value.cast(core.o.payload))}
     _write_json(board_dir / "selfcheck_roms.json", roms)
     clock_mhz = opts.clock_mhz or clock_hz / 1e6
     period_ns = 1000.0 / clock_mhz

@@ -38,7 +38,7 @@ from snnhw.hw.stream_io import (
     output_word_width,
     readout_range,
 )
-from snnhw.hw.wavefront import FLAG_LAYOUT, PIPELINE_DRAIN, LayerWavefront
+from snnhw.hw.wavefront import EVENT_MODES, FLAG_LAYOUT, PIPELINE_DRAIN, LayerWavefront
 from snnhw.quant.frozen import FrozenSpiking
 
 
@@ -50,7 +50,11 @@ class SpikingCore(wiring.Component):
         lanes: hidden units per engine per beat (L ≥ 1).
         fanin: synapses per lane per beat (F ≥ 1): each engine adds 4·L·F spike-selected weights.
         engines: engines per layer E, 1..T (default T); E < T runs ⌈T/E⌉ passes per step.
-        event_driven: skip the synapse chunks whose spikes are zero in every engine of a pass.
+        event_driven: skip synapse chunks whose spikes are all zero (latency follows sparsity).
+        event_mode: (event-driven) "engine": each engine skips its own zero chunks, with its
+            own sequencer and weight read port (E weight reads per cycle); "shared": one
+            broadcast weight read, a chunk is skipped only when it is zero in every engine of
+            the pass.
         input_mode: "direct" (direct-encoded model), "rate" (on-chip xorshift32 encoder) or
             "spikes" (host sends u(n,t)); default: the model's encoding.
         head_in_hw: append the FC head (a MAC block) and send C logits and the class.
@@ -62,7 +66,7 @@ class SpikingCore(wiring.Component):
 
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
-                 proj_fanin: int = 1) -> None:
+                 proj_fanin: int = 1, event_mode: str = "engine") -> None:
         if not isinstance(model, FrozenSpiking):
             raise UserError("SpikingCore needs a FrozenSpiking model")
         T = model.T
@@ -73,6 +77,8 @@ class SpikingCore(wiring.Component):
                 raise UserError(f"{name} must be a positive integer, not {v!r}")
         if engines > T:
             raise UserError(f"engines ({engines}) must not exceed T ({T})")
+        if event_mode not in EVENT_MODES:
+            raise UserError(f"event_mode must be one of {', '.join(EVENT_MODES)}, not {event_mode!r}")
         if len(model.layers) not in (1, 2):
             raise UserError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
         self.input_mode = check_input_mode(model, input_mode)
@@ -81,6 +87,7 @@ class SpikingCore(wiring.Component):
                 raise UserError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
         self.model, self.lanes, self.fanin, self.engines = model, lanes, fanin, engines
         self.event_driven, self.head_in_hw, self.proj_fanin = bool(event_driven), bool(head_in_hw), proj_fanin
+        self.event_mode = event_mode
         self.T, self.D, self.H = T, model.input_size, model.hidden_size
         self.num_layers = len(model.layers)
         self.passes = ceil(T / engines)
@@ -92,7 +99,7 @@ class SpikingCore(wiring.Component):
             c_rec = ceil(layer.hidden_size / fanin)
             self._wf_params.append({"G": G, "C_in": c_in, "C_rec": c_rec, "C": c_in + c_rec})
         if direct:
-            self.proj_latency = ceil(self.H_layer(0) / lanes) * ceil(self.D / proj_fanin) + 2
+            self.proj_latency = ceil(self.layer_hidden(0) / lanes) * ceil(self.D / proj_fanin) + 2
         else:
             self.proj_latency = 0
         self.out_words = output_word_count(model, self.head_in_hw)
@@ -109,7 +116,7 @@ class SpikingCore(wiring.Component):
             "o": Out(output_signature(model, self.head_in_hw)),
         })
 
-    def H_layer(self, index: int) -> int:
+    def layer_hidden(self, index: int) -> int:
         """Hidden size of layer ``index`` (0-based)."""
         return self.model.layers[index].hidden_size
 
@@ -119,12 +126,23 @@ class SpikingCore(wiring.Component):
         """K = N + T − 1 + (layers − 1): diagonal steps of an N-element sequence."""
         return N + self.T - 1 + self.num_layers - 1
 
-    def beats(self, index: int, nz: Sequence[int] | None = None) -> int:
-        """Beats of layer ``index`` in one diagonal step: ``P·G·C`` dense, ``Σ_p G·max(1, nz_p)`` event-driven."""
+    def issue_groups(self) -> list[list[int]]:
+        """Engines that share a sequencer and a weight read (per layer): all E, or each alone
+        (event-driven with ``event_mode="engine"``)."""
+        if self.event_driven and self.event_mode == "engine":
+            return [[e] for e in range(self.engines)]
+        return [list(range(self.engines))]
+
+    def beats(self, index: int, nz: Sequence[Sequence[int]] | None = None) -> int:
+        """Beats of layer ``index`` in one diagonal step.
+
+        Dense: ``P·G·C``. Event-driven: ``max_q Σ_p G·max(1, nz[q][p])``, the slowest issue
+        group q (see :meth:`issue_groups`), ``nz[q][p]`` its nonzero chunks in pass p.
+        """
         q = self._wf_params[index]
         if nz is None:
             return self.passes * q["G"] * q["C"]
-        return sum(q["G"] * max(1, int(n)) for n in nz)
+        return max(sum(q["G"] * max(1, int(n)) for n in group) for group in nz)
 
     def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[int]]] | None = None) -> int:
         """Exact cycles of one N-element sequence (source always valid, sink always ready).
@@ -143,9 +161,10 @@ class SpikingCore(wiring.Component):
 
         Args:
             N: elements (≥ 1).
-            spike_counts: event-driven mode only: ``spike_counts[k][l][p]`` = nz_{k,l,p}, the
-                chunks of step k, layer l, pass p with a nonzero spike in a valid slot (see
-                :meth:`event_chunk_counts`). Required iff ``event_driven``.
+            spike_counts: event-driven mode only: ``spike_counts[k][l][q][p]`` = nz_{k,l,q,p}, the
+                chunks of step k, layer l, issue group q, pass p with a nonzero spike in a
+                valid slot of the group (see :meth:`event_chunk_counts`). Required iff
+                ``event_driven``.
         """
         if N < 1:
             raise ValueError("a sequence has N ≥ 1 elements")
@@ -171,16 +190,17 @@ class SpikingCore(wiring.Component):
         B = max(self.beats(l) for l in range(self.num_layers))
         return K * (B + PIPELINE_DRAIN) + self.proj_latency + self.out_words + 3 + self.head_latency
 
-    def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[int]]]:
-        """nz_{k,l,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
+    def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
+        """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
 
         Args:
             inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
             h: per layer, int [N, T, H] the h spikes (e.g. ``golden.run_spiking(...).trace[l]["h"][b]``).
 
-        Slot t of step k holds element n = k − t − l in layer l; a chunk counts when any
-        valid slot of the pass has a nonzero spike in it (input chunks: the layer's input
-        u(n,t) or h_{l−1}(n,t); recurrent chunks: h_l(n−1,t), zero for n = 0).
+        Slot t of step k holds element n = k − t − l in layer l; a chunk of pass p counts for
+        issue group q when a valid slot p·E + e (e in q) has a nonzero spike in it (input
+        chunks: the layer's input u(n,t) or h_{l−1}(n,t); recurrent chunks: h_l(n−1,t), zero
+        for n = 0).
         """
         N = h[0].shape[0]
         K = self.diagonal_steps(N)
@@ -190,24 +210,27 @@ class SpikingCore(wiring.Component):
             per_layer = []
             for l in range(self.num_layers):
                 q = self._wf_params[l]
-                counts = []
-                for p in range(P):
-                    mask = np.zeros(q["C"], dtype=bool)
-                    for e in range(E):
-                        t = p * E + e
-                        n = k - t - l
-                        if t >= T or not 0 <= n < N:
-                            continue
-                        if q["C_in"]:
-                            u = inputs[n, t] if l == 0 else h[l - 1][n, t]
-                            for c in range(q["C_in"]):
-                                mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
-                        if n > 0:
-                            hp = h[l][n - 1, t]
-                            for c in range(q["C_rec"]):
-                                mask[q["C_in"] + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
-                    counts.append(int(mask.sum()))
-                per_layer.append(counts)
+                per_group = []
+                for group in self.issue_groups():
+                    counts = []
+                    for p in range(P):
+                        mask = np.zeros(q["C"], dtype=bool)
+                        for e in group:
+                            t = p * E + e
+                            n = k - t - l
+                            if t >= T or not 0 <= n < N:
+                                continue
+                            if q["C_in"]:
+                                u = inputs[n, t] if l == 0 else h[l - 1][n, t]
+                                for c in range(q["C_in"]):
+                                    mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
+                            if n > 0:
+                                hp = h[l][n - 1, t]
+                                for c in range(q["C_rec"]):
+                                    mask[q["C_in"] + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
+                        counts.append(int(mask.sum()))
+                    per_group.append(counts)
+                per_layer.append(per_group)
             out.append(per_layer)
         return out
 
@@ -224,7 +247,7 @@ class SpikingCore(wiring.Component):
         """
         total = 0
         for l in range(self.num_layers):
-            Hl = self.H_layer(l)
+            Hl = self.layer_hidden(l)
             if l == 0:
                 inp = 0 if inputs is None or self.input_mode == "direct" else int(np.count_nonzero(inputs))
             else:
@@ -246,14 +269,14 @@ class SpikingCore(wiring.Component):
         return ("cycles(N) = sum_{k<K} (B_k + 4) + sum_{k<N-1} max(0, X + 1 - (B_k + 4)) + X + W + 3 + Y, "
                 "K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
-                "event-driven B_l(k) = sum_p ceil(H_l/L)*max(1, nz_{k,l,p}); "
+                f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
                 f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest: ports, widths, knobs, cycle formula, multipliers."""
         layers = []
         for l, q in enumerate(self._wf_params):
-            layers.append({"hidden": self.H_layer(l), "inputs": self.model.layers[l].input_size,
+            layers.append({"hidden": self.layer_hidden(l), "inputs": self.model.layers[l].input_size,
                            "groups": q["G"], "input_chunks": q["C_in"], "recurrent_chunks": q["C_rec"],
                            "dense_beats_per_step": self.beats(l)})
         mults = []
@@ -269,10 +292,11 @@ class SpikingCore(wiring.Component):
                 "o": {"data_bits": self.out_width, "signed": True, "last_bits": 1, "words_per_sequence": self.out_words},
             },
             "knobs": {"lanes": self.lanes, "fanin": self.fanin, "engines": self.engines,
-                      "passes": self.passes, "event_driven": self.event_driven,
+                      "passes": self.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
                       "input_mode": self.input_mode, "head_in_hw": self.head_in_hw,
                       "proj_fanin": self.proj_fanin},
             "T": self.T, "layers": layers, "adders": self.adders,
+            "weight_reads_per_cycle_per_layer": len(self.issue_groups()),
             "cycle_formula": self.cycle_formula(),
             "multipliers": mults,
             "spiking_datapath_multipliers": 0,
@@ -290,7 +314,8 @@ class SpikingCore(wiring.Component):
         for index, layer in enumerate(model.layers):
             wf = LayerWavefront(layer, T=T, weight_bits=model.weight_bits, lanes=self.lanes, fanin=self.fanin,
                                 engines=self.engines, direct_input=(index == 0 and direct),
-                                event_driven=self.event_driven, readout=(index == nl - 1))
+                                event_driven=self.event_driven, readout=(index == nl - 1),
+                                event_mode=self.event_mode)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
 

@@ -1,12 +1,13 @@
-"""One layer's diagonal wavefront: E identical engines, one per time-step slot, in lockstep.
+"""One layer's diagonal wavefront: E identical engines, one per time-step slot.
 
 The spiking LSTM cell (n, t) depends on (n−1, t) (h, c) and (n, t−1) (membranes), so the
 cells of one anti-diagonal ``k = n + t`` are independent. A *diagonal step* of this block
 processes, for every slot t (engine ``t mod E`` in pass ``t div E``), the cell of the element
 that currently sits in slot t. Beats run pass by pass (highest pass first), unit group by unit
 group (``lanes`` units), synapse chunk by chunk (``fanin`` synapses): one weight word per beat
-(4 gates × lanes × fanin) is read from the layer's weight memory and broadcast to all engines,
-each engine selecting by its own spikes.
+(4 gates × lanes × fanin) is read from the layer's weight memory and broadcast to all engines
+(in lockstep), each engine selecting by its own spikes. In the per-engine event-driven mode
+every engine has its own sequencer and weight read port and skips its own zero chunks.
 
 State (per slot t, i.e. per engine and pass):
 * ``h``: registers, double-buffered by the diagonal parity: the step reads h(n−1, t) from the
@@ -17,7 +18,9 @@ State (per slot t, i.e. per engine and pass):
   direct-input layer, the element's projection P(n)); engine e reads the one of the slot
   t−1 (engine e−1, or engine E−1 of the pass below), so the element's membranes move one
   slot per diagonal. Reads precede writes of the same address in lockstep, and passes run from
-  the highest down, so every read sees the previous diagonal's value.
+  the highest down, so every read sees the previous diagonal's value; engines that are not in
+  lockstep (per-engine event-driven mode) use two banks, written ``parity`` and read
+  ``1 − parity``.
 Masks: slot 0 starts from zero membranes (and the fresh projection); an element's first cell
 reads c = 0 and h = 0; an invalid slot writes nothing.
 """
@@ -33,12 +36,18 @@ from amaranth.utils import ceil_log2
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
+from snnhw.hw.leak_unit import node
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import SpikingLayer
 
 FLAG_LAYOUT = data.StructLayout({"valid": 1, "first": 1, "last": 1})
 """What a slot holds this diagonal: a valid element; its sequence's first; its sequence's last."""
+
+EVENT_MODES = ("engine", "shared")
+"""Event-driven variants: "engine" — every engine skips its own zero chunks (own sequencer and
+weight read port); "shared" — a chunk is skipped when it is zero in every engine of the pass
+(one broadcast weight read, as in dense mode)."""
 
 PIPELINE_DRAIN = 4
 """Cycles from a diagonal step's last beat to its last state write (s0 → s4)."""
@@ -55,29 +64,38 @@ class LayerWavefront(wiring.Component):
         engines: E, 1..T; P = ⌈T/E⌉ passes per diagonal step.
         direct_input: True for layer 1 with direct encoding (no input chunks; the projection
             P(n) is read through ``p_addr``/``p_data``, a synchronous memory of G words).
-        event_driven: skip the chunks whose (masked) spikes are zero in every engine of a pass.
+        event_driven: skip synapse chunks whose (masked) spikes are zero.
         readout: accumulate ``r[j] += h(n, t)[j]`` for the slots holding a sequence's last
             element (the last layer); ``readout_clear`` zeroes it.
+        event_mode: (event-driven only) "engine": every engine has its own sequencer and weight
+            read port and skips its own zero chunks (the engines leave lockstep, so the
+            handover memory is double-buffered by ``parity``); "shared": one sequencer, one
+            broadcast weight read, a chunk is skipped when it is zero in every engine of the pass.
 
-    Beats per diagonal step: ``B = Σ_p G·C_p`` with G = ⌈H/L⌉ groups and C_p = C = C_in + C_rec
-    chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉) when dense, and
-    ``C_p = max(1, nz_p)`` when event-driven (nz_p: chunks with a nonzero spike in any valid
-    engine of pass p). ``start`` in cycle S → beats in S+1..S+B → ``done`` in cycle
-    S+B+4 (:attr:`latency` after the last beat), the cycle of the last state write.
-    ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
+    Beats per diagonal step (:meth:`beats`): ``B = P·G·C`` dense, with G = ⌈H/L⌉ unit groups and
+    C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
+    event-driven, ``B = max_q Σ_p G·max(1, nz_{q,p})`` over the issue groups q (one per engine,
+    or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4
+    (:attr:`latency` after the last beat of the slowest group), the cycle of the last state
+    write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
     """
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
-                 engines: int, direct_input: bool, event_driven: bool, readout: bool) -> None:
+                 engines: int, direct_input: bool, event_driven: bool, readout: bool,
+                 event_mode: str = "engine") -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"LayerWavefront {name} must be an integer ≥ 1, not {v!r}")
         if engines > T:
             raise ValueError(f"LayerWavefront engines ({engines}) must not exceed T ({T})")
+        if event_mode not in EVENT_MODES:
+            raise ValueError(f"LayerWavefront event_mode must be one of {EVENT_MODES}, not {event_mode!r}")
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
+        self.event_mode = event_mode
+        self.per_engine = event_driven and event_mode == "engine"
         self.H, self.D = layer.hidden_size, layer.input_size
         self.G = ceil(self.H / lanes)
         self.C_in = 0 if direct_input else ceil(self.D / fanin)
@@ -107,11 +125,21 @@ class LayerWavefront(wiring.Component):
         """Cycles from the last beat to ``done`` (the last state write): 4 (s0 → s4)."""
         return PIPELINE_DRAIN
 
-    def beats(self, nz: list[int] | None = None) -> int:
-        """Beats of one diagonal step: ``P·G·C`` dense; ``Σ_p G·max(1, nz[p])`` event-driven."""
+    @property
+    def issue_groups(self) -> list[list[int]]:
+        """Engines that share a sequencer and a weight read: all of them, or each alone
+        (event-driven, ``event_mode="engine"``)."""
+        return [[e] for e in range(self.engines)] if self.per_engine else [list(range(self.engines))]
+
+    def beats(self, nz: list[list[int]] | None = None) -> int:
+        """Beats of one diagonal step (the slowest issue group's).
+
+        Dense: ``P·G·C``. Event-driven: ``max_q Σ_p G·max(1, nz[q][p])`` with ``nz[q][p]`` the
+        chunks of pass p holding a nonzero (masked) spike in some engine of issue group q.
+        """
         if nz is None:
             return self.P * self.G * self.C
-        return sum(self.G * max(1, n) for n in nz)
+        return max(sum(self.G * max(1, int(n)) for n in group) for group in nz)
 
     def _weight_words(self) -> list:
         layer, L, F = self.layer, self.lanes, self.fanin
@@ -162,7 +190,8 @@ class LayerWavefront(wiring.Component):
         for e in range(E):
             eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F)
             cm = memory.Memory(shape=c_layout, depth=state_depth, init=[])
-            hm = memory.Memory(shape=hand_layout, depth=state_depth, init=[])
+            hm = memory.Memory(shape=hand_layout, depth=(2 << (gbits + pbits)) if self.per_engine else state_depth,
+                               init=[])
             m.submodules[f"engine_{e}"], m.submodules[f"cmem_{e}"], m.submodules[f"hmem_{e}"] = eng, cm, hm
             engines.append(eng)
             cmems.append((cm.read_port(), cm.write_port()))
@@ -199,29 +228,148 @@ class LayerWavefront(wiring.Component):
         def chunk(v, c):
             return v[2 * F * c:2 * F * (c + 1)]
 
-        # ---- sequencer (stage s0) ----
+        # ---- issue groups: engines that share one sequencer and one weight read ----
+        groups = [[e] for e in range(E)] if self.per_engine else [list(range(E))]
+        group_of = {e: gi for gi, grp in enumerate(groups) for e in grp}
         full = (1 << C) - 1
-        if self.event_driven:
-            pass_masks = []
-            for p in range(P):
-                nzs = []
-                for c in range(C):
-                    nzs.append(Cat(*[chunk(eff[p * E + e], c) for e in range(E)]).any())
-                msk = Signal(C, name=f"nz_mask_{p}")
-                m.d.comb += msk.eq(Cat(*nzs))
-                pass_masks.append(Mux(msk == 0, 1, msk))
-            start_mask = Array(pass_masks)
+        stages = []
+        for gi, grp in enumerate(groups):
+            if self.event_driven:
+                masks = []
+                for p in range(P):
+                    nzs = [Cat(*[chunk(eff[p * E + e], c) for e in grp]).any() for c in range(C)]
+                    msk = Signal(C, name=f"nz_mask_{gi}_{p}")
+                    m.d.comb += msk.eq(Cat(*nzs))
+                    masks.append(Mux(msk == 0, 1, msk))
+                start_mask = Array(masks)
+            else:
+                start_mask = Array([Const(full, C)] * P)
+            stages.append(self._issue(m, start_mask, wmem, bmem, f"_{gi}"))
+
+        # ---- stage s1: engine inputs, state reads ----
+        if self.direct_input:
+            m.d.comb += self.p_addr.eq(stages[group_of[0]]["g1"])
+        rd_bank = [~self.parity] if self.per_engine else []  # ping-pong handover (engines not in lockstep)
+        wr_bank = [self.parity] if self.per_engine else []
+        for e, eng in enumerate(engines):
+            st = stages[group_of[e]]
+            vec = Array([eff[p * E + e] for p in range(P)])[st["p1"]]
+            m.d.comb += [
+                eng.beat.valid.eq(st["v1"]), eng.beat.first.eq(st["first1"]), eng.beat.last.eq(st["last1"]),
+                eng.weights.eq(st["w_data"]),
+                eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[st["c1"]]),
+                cmems[e][0].addr.eq(Cat(st["g1"], st["p1"])),
+            ]
+            reader = stages[group_of[(e + 1) % E]]  # hmem of engine e is read by slot t+1's engine
+            if e < E - 1:
+                m.d.comb += hmems[e][0].addr.eq(Cat(reader["g1"], reader["p1"], *rd_bank))
+            else:
+                m.d.comb += hmems[e][0].addr.eq(Cat(reader["g1"], (reader["p1"] - 1)[:pbits], *rd_bank))
+
+        # ---- stage s2: previous-slot state, masks, base ----
+        zero_hand = Const(0, hand_layout.size)
+        p_delay = []
+        for e, eng in enumerate(engines):
+            st = stages[group_of[e]]
+            if e >= 1:
+                prev = hmems[e - 1][0].data
+            else:
+                prev_mem = hmems[E - 1][0].data
+                prev = Signal(hand_layout, name="prev_0")
+                with m.If(st["p2"] == 0):
+                    m.d.comb += prev.eq(zero_hand)
+                    if self.direct_input:
+                        for k in range(L):
+                            for a in range(4):
+                                m.d.comb += prev[k]["p"][a].eq(self.p_data[a][k])
+                with m.Else():
+                    m.d.comb += prev.eq(prev_mem)
+            first_here = Array([flags[p * E + e].first for p in range(P)])[st["p2"]]
+            m.d.comb += eng.c_prev.eq(Mux(first_here, 0, cmems[e][0].data.as_value()))
+            pd = Signal(data.ArrayLayout(data.ArrayLayout(signed(layer.acc_bits), 4), L),
+                        name=f"p_s3_{e}")
+            pd4 = Signal.like(pd, name=f"p_s4_{e}")
+            for k in range(L):
+                m.d.comb += eng.u_prev[k].eq(prev[k]["u"])
+                for a in range(4):
+                    base = st["b_data"][a][k]
+                    if self.direct_input:
+                        base = base + prev[k]["p"][a]
+                        m.d.sync += pd[k][a].eq(prev[k]["p"][a])
+                    m.d.comb += eng.base[a][k].eq(base)
+            m.d.sync += pd4.eq(pd)
+            p_delay.append(pd4)
+
+        # ---- stage s4: writes; done when every group has written its last state ----
+        finals = [st["final4"] for st in stages]
+        if len(stages) == 1:
+            m.d.comb += self.done.eq(finals[0])
         else:
-            start_mask = Array([Const(full, C)] * P)
-        active0 = Signal()
-        p0 = Signal(pbits)
-        g0 = Signal(gbits)
-        first0 = Signal()
-        rem0 = Signal(C)
-        cur = Signal(C)
-        c0 = Signal(cbits)
-        last0 = Signal()
-        final0 = Signal()
+            seen = [Signal(name=f"final_seen_{gi}") for gi in range(len(stages))]
+            m.d.comb += self.done.eq(Cat(*[sn | f for sn, f in zip(seen, finals)]).all() & Cat(*finals).any())
+            for sn, f in zip(seen, finals):
+                with m.If(self.done):
+                    m.d.sync += sn.eq(0)
+                with m.Elif(f):
+                    m.d.sync += sn.eq(1)
+        for e, eng in enumerate(engines):
+            st = stages[group_of[e]]
+            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["p4"]]
+            we = eng.out_valid & slot_ok
+            c_wr, h_wr = cmems[e][1], hmems[e][1]
+            m.d.comb += [
+                c_wr.addr.eq(Cat(st["g4"], st["p4"])), c_wr.data.eq(eng.c), c_wr.en.eq(we),
+                h_wr.addr.eq(Cat(st["g4"], st["p4"], *wr_bank)), h_wr.en.eq(we),
+            ]
+            for k in range(L):
+                m.d.comb += h_wr.data[k]["u"].eq(eng.u[k])
+                if self.direct_input:
+                    m.d.comb += h_wr.data[k]["p"].eq(p_delay[e][k])
+        # h written to the buffer of this parity; units ≥ H stay 0
+        for t in range(T):
+            e, pp = t % E, t // E
+            eng, st = engines[e], stages[group_of[e]]
+            with m.If(eng.out_valid & (st["p4"] == pp) & flags[t].valid):
+                for g in range(G):
+                    with m.If(st["g4"] == g):
+                        for k in range(L):
+                            j = g * L + k
+                            if j < H:
+                                for b in range(2):
+                                    with m.If(self.parity == b):
+                                        m.d.sync += hbuf[b][t][2 * j:2 * j + 2].eq(eng.h[k])
+        if self.has_readout:
+            r = self.readout
+            holds_last = []
+            for e, eng in enumerate(engines):
+                st = stages[group_of[e]]
+                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["p4"]]
+                holds_last.append(node(m, eng.out_valid & sel, f"readout_en_{e}"))
+            with m.If(self.readout_clear):
+                m.d.sync += r.eq(0)
+            with m.Else():
+                for j in range(H):
+                    g, k = divmod(j, L)
+                    total = r[j]
+                    for e, eng in enumerate(engines):
+                        g4 = stages[group_of[e]]["g4"]
+                        total = total + Mux(holds_last[e] & (g4 == g), eng.h[k], 0)
+                    m.d.sync += r[j].eq(total)
+        return m
+
+    def _issue(self, m: Module, start_mask, wmem: memory.Memory, bmem: memory.Memory, tag: str) -> dict:
+        """One sequencer (stage s0) with its weight and bias read ports and the stage registers.
+
+        Beats run pass P−1 down to 0, group 0..G−1, and per group the chunks of
+        ``start_mask[pass]`` in increasing order (one beat when the mask is empty).
+        """
+        P, G, C = self.P, self.G, self.C
+        gbits, cbits = ceil_log2(max(G, 2)), ceil_log2(max(C, 2))
+        pbits = ceil_log2(max(P, 2))
+        active0, first0, last0, final0 = (Signal(name=f"active0{tag}"), Signal(name=f"first0{tag}"),
+                                          Signal(name=f"last0{tag}"), Signal(name=f"final0{tag}"))
+        p0, g0, c0 = Signal(pbits, name=f"p0{tag}"), Signal(gbits, name=f"g0{tag}"), Signal(cbits, name=f"c0{tag}")
+        rem0, cur = Signal(C, name=f"rem0{tag}"), Signal(C, name=f"cur{tag}")
         m.d.comb += [
             cur.eq(Mux(first0, start_mask[p0], rem0)),
             last0.eq((cur & (cur - 1)) == 0),
@@ -245,112 +393,19 @@ class LayerWavefront(wiring.Component):
                 m.d.sync += [first0.eq(0), rem0.eq(cur & (cur - 1))]
         with m.Elif(self.start):
             m.d.sync += [active0.eq(1), p0.eq(P - 1), g0.eq(0), first0.eq(1)]
-
         w_rd = wmem.read_port()
         m.d.comb += w_rd.addr.eq(Cat(c0, g0))
-
-        # ---- stage s1 ----
-        v1, first1, last1, final1 = Signal(), Signal(), Signal(), Signal()
-        p1, g1, c1 = Signal(pbits), Signal(gbits), Signal(cbits)
-        m.d.sync += [v1.eq(active0), first1.eq(first0), last1.eq(last0), final1.eq(final0),
-                     p1.eq(p0), g1.eq(g0), c1.eq(c0)]
+        st = {"w_data": w_rd.data}
+        for name, shape in (("v", 1), ("first", 1), ("last", 1), ("final", 1), ("p", pbits), ("g", gbits),
+                            ("c", cbits)):
+            st[f"{name}1"] = Signal(shape, name=f"{name}1{tag}")
+        m.d.sync += [st["v1"].eq(active0), st["first1"].eq(first0), st["last1"].eq(last0),
+                     st["final1"].eq(final0), st["p1"].eq(p0), st["g1"].eq(g0), st["c1"].eq(c0)]
         b_rd = bmem.read_port()
-        m.d.comb += b_rd.addr.eq(g1)
-        if self.direct_input:
-            m.d.comb += self.p_addr.eq(g1)
-        for e, eng in enumerate(engines):
-            vec = Array([eff[p * E + e] for p in range(P)])[p1]
-            m.d.comb += [
-                eng.beat.valid.eq(v1), eng.beat.first.eq(first1), eng.beat.last.eq(last1),
-                eng.weights.eq(w_rd.data),
-                eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[c1]),
-                cmems[e][0].addr.eq(Cat(g1, p1)),
-            ]
-            if e < E - 1:
-                m.d.comb += hmems[e][0].addr.eq(Cat(g1, p1))
-            else:
-                m.d.comb += hmems[e][0].addr.eq(Cat(g1, (p1 - 1)[:pbits]))
-
-        # ---- stage s2: previous-slot state, masks, base ----
-        p2, g2, final2 = Signal(pbits), Signal(gbits), Signal()
-        m.d.sync += [p2.eq(p1), g2.eq(g1), final2.eq(final1)]
-        zero_hand = Const(0, hand_layout.size)
-        p_delay = []
-        for e, eng in enumerate(engines):
-            if e >= 1:
-                prev = hmems[e - 1][0].data
-            else:
-                prev_mem = hmems[E - 1][0].data
-                prev = Signal(hand_layout, name="prev_0")
-                with m.If(p2 == 0):
-                    m.d.comb += prev.eq(zero_hand)
-                    if self.direct_input:
-                        for k in range(L):
-                            for a in range(4):
-                                m.d.comb += prev[k]["p"][a].eq(self.p_data[a][k])
-                with m.Else():
-                    m.d.comb += prev.eq(prev_mem)
-            first_here = Array([flags[p * E + e].first for p in range(P)])[p2]
-            m.d.comb += eng.c_prev.eq(Mux(first_here, 0, cmems[e][0].data.as_value()))
-            pd = Signal(data.ArrayLayout(data.ArrayLayout(signed(layer.acc_bits), 4), L),
-                        name=f"p_s3_{e}")
-            pd4 = Signal.like(pd, name=f"p_s4_{e}")
-            for k in range(L):
-                m.d.comb += eng.u_prev[k].eq(prev[k]["u"])
-                for a in range(4):
-                    base = b_rd.data[a][k]
-                    if self.direct_input:
-                        base = base + prev[k]["p"][a]
-                        m.d.sync += pd[k][a].eq(prev[k]["p"][a])
-                    m.d.comb += eng.base[a][k].eq(base)
-            m.d.sync += pd4.eq(pd)
-            p_delay.append(pd4)
-
-        # ---- stages s3, s4: writes ----
-        p3, g3, final3, p4, g4, final4 = (Signal(pbits), Signal(gbits), Signal(),
-                                          Signal(pbits), Signal(gbits), Signal())
-        m.d.sync += [p3.eq(p2), g3.eq(g2), final3.eq(final2), p4.eq(p3), g4.eq(g3), final4.eq(final3)]
-        m.d.comb += self.done.eq(final4)
-        for e, eng in enumerate(engines):
-            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[p4]
-            we = eng.out_valid & slot_ok
-            c_wr, h_wr = cmems[e][1], hmems[e][1]
-            m.d.comb += [
-                c_wr.addr.eq(Cat(g4, p4)), c_wr.data.eq(eng.c), c_wr.en.eq(we),
-                h_wr.addr.eq(Cat(g4, p4)), h_wr.en.eq(we),
-            ]
-            for k in range(L):
-                m.d.comb += h_wr.data[k]["u"].eq(eng.u[k])
-                if self.direct_input:
-                    m.d.comb += h_wr.data[k]["p"].eq(p_delay[e][k])
-        # h written to the buffer of this parity; units ≥ H stay 0
-        for t in range(T):
-            e, pp = t % E, t // E
-            eng = engines[e]
-            with m.If(eng.out_valid & (p4 == pp) & flags[t].valid):
-                for g in range(G):
-                    with m.If(g4 == g):
-                        for k in range(L):
-                            j = g * L + k
-                            if j < H:
-                                for b in range(2):
-                                    with m.If(self.parity == b):
-                                        m.d.sync += hbuf[b][t][2 * j:2 * j + 2].eq(eng.h[k])
-        if self.has_readout:
-            r = self.readout
-            with m.If(self.readout_clear):
-                m.d.sync += r.eq(0)
-            with m.Else():
-                for g in range(G):
-                    with m.If(g4 == g):
-                        for k in range(L):
-                            j = g * L + k
-                            if j >= H:
-                                continue
-                            total = r[j]
-                            for e, eng in enumerate(engines):
-                                sel = Array([flags[p * E + e].valid & flags[p * E + e].last
-                                             for p in range(P)])[p4]
-                                total = total + Mux(eng.out_valid & sel, eng.h[k], 0)
-                            m.d.sync += r[j].eq(total)
-        return m
+        m.d.comb += b_rd.addr.eq(st["g1"])
+        st["b_data"] = b_rd.data
+        for s_ in (2, 3, 4):
+            for name, shape in (("final", 1), ("p", pbits), ("g", gbits)):
+                st[f"{name}{s_}"] = Signal(shape, name=f"{name}{s_}{tag}")
+                m.d.sync += st[f"{name}{s_}"].eq(st[f"{name}{s_ - 1}"])
+        return st

@@ -215,7 +215,8 @@ def quantize_head(head: Any, r_unit: float, r_max: int, weight_bits: int, hidden
 
     ``r_max`` bounds |r_int|. With a hidden layer, ``hidden_shift`` is the smallest shift that
     keeps the largest positive hidden accumulator (of ``calib_r`` int64 [S, H] when given, else
-    the worst case) within ``hidden_bits`` unsigned bits. Returns (head, scales).
+    the worst case) within ``hidden_bits`` unsigned bits, and the hidden bias carries
+    ``2^(hidden_shift−1)`` so that the shift rounds. Returns (head, scales).
     """
     qmax = _qmax(weight_bits)
     w1, b1 = _np(head.fc1.weight) * r_unit, _np(head.fc1.bias)
@@ -236,6 +237,8 @@ def quantize_head(head: Any, r_unit: float, r_max: int, weight_bits: int, hidden
     a2 = _head_scale(float(np.abs(w2).max()), weight_bits, mode)
     w2_i = np.clip(_round(w2 / a2), -qmax, qmax)
     b2_i = _round(_np(head.fc2.bias) / a2)
+    # + 2^(s−1) in the hidden bias turns the floor shift into rounding (the float a is not floored)
+    b1_i = b1_i + ((1 << (shift - 1)) if shift else 0)
     return (IntHead(w_out=w2_i, b_out=b2_i, w_hidden=w1_i, b_hidden=b1_i, hidden_shift=shift,
                     hidden_bits=hidden_bits), {"hidden": a1, "out": a2, "hidden_shift": shift})
 

