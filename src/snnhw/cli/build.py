@@ -33,9 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     check.add_argument("--no-verify", dest="verify", action="store_false",
                        help="skip the bit-exact RTL verification")
     check.add_argument("--verify-sequences", type=int, default=2, help="sequences per core (default 2)")
-    check.add_argument("--verify-length", type=int, default=32,
-                       help="elements per verification sequence: the first L of each test sequence (default 32; "
+    check.add_argument("--verify-length", type=int, default=8,
+                       help="elements per verification sequence: the first L of each test sequence (default 8; "
                             "0 = whole sequences)")
+    check.add_argument("--verify-stalls", action="store_true",
+                       help="also verify back to back under random idles and backpressure (slower)")
     check.add_argument("--selfcheck-sequences", type=int, default=2,
                        help="test sequences in the board top's ROM (default 2)")
     check.add_argument("--no-waves", dest="waves", action="store_false",
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         board=args.board, out_dir=Path(args.output) if args.output else None,
         data_dir=Path(args.data_dir) if args.data_dir else None, verify=args.verify,
         verify_sequences=args.verify_sequences, verify_length=args.verify_length,
-        selfcheck_sequences=args.selfcheck_sequences, waves=args.waves,
+        verify_stalls=args.verify_stalls, selfcheck_sequences=args.selfcheck_sequences, waves=args.waves,
         yosys=args.yosys, vivado=args.vivado, simulator=args.sim, lanes=args.lanes, fanin=args.fanin,
         engines=args.engines, event_driven=args.event_driven, head_in_hw=args.head_in_hw,
         weight_bits=args.weight_bits, input_bits=args.input_bits, act_bits=args.act_bits,

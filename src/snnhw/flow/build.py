@@ -76,6 +76,8 @@ class BuildOptions:
         verify_length: elements per verification sequence: the first ``verify_length`` elements of
             each test sequence (0: whole sequences); the golden model's expectations are computed
             for exactly the sequences driven, so a prefix is verified bit for bit like any sequence.
+        verify_stalls: also run the sequences back to back under random source idles and sink
+            backpressure (the isolated full-rate run with exact cycle counts always runs).
         selfcheck_sequences: test sequences in the board top's ROM.
         waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
         yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
@@ -95,7 +97,8 @@ class BuildOptions:
     data_dir: Path | None = None
     verify: bool = True
     verify_sequences: int = 2
-    verify_length: int = 32
+    verify_length: int = 8
+    verify_stalls: bool = False
     selfcheck_sequences: int = 2
     waves: bool = True
     yosys: bool = True
@@ -443,7 +446,8 @@ def step_verify(state: BuildState) -> dict[str, Any]:
         work = state.out / "verify" / kind
         _log(opts, f"    verifying the {kind} core on {what} ({sim})")
         report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths, work,
-                             knobs=_knobs(opts), sim=sim, waves=opts.waves, modes=default_modes(opts.seed),
+                             knobs=_knobs(opts), sim=sim, waves=opts.waves,
+                             modes=default_modes(opts.seed, stalls=opts.verify_stalls),
                              sample_ids=ids)
         entry = asdict(report)
         entry["inputs"] = what
