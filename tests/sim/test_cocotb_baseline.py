@@ -42,7 +42,7 @@ CASES = [
     Case("w2-L1-F1", {**SMALL, "weight_bits": 2}, Knobs(lanes=1, fanin=1), 503),
     Case("w16-saturate-L4-F2-head", {**SMALL, "weight_bits": 16, "saturate": True},
          Knobs(lanes=4, fanin=2, head_in_hw=True), 504),
-    Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=16, fanin=16), 505,
+    Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=8, fanin=8), 505,
          batch=2, n_max=3),
     Case("slow-H32-D8-2layer-head", {"input_size": 8, "hidden_size": 32, "num_layers": 2, "head_hidden": 8},
          Knobs(lanes=8, fanin=4, head_in_hw=True), 601, batch=4, n_max=10, marks=[pytest.mark.slow]),

