@@ -334,7 +334,8 @@ def print_tables(rows: list[dict[str, Any]], gen: dict[str, Any] | None, meta: d
     if gen is not None:
         print(f"\n### Verilog generation (one `generate` call per row), H = {gen['H']}, D = {gen['D']}, "
               f"T = {gen['T']}, direct input\n")
-        print("| core | L,F,E | event-driven | wall s | CPU s | convert s | Verilog MB | load avg before | under 60 s |")
+        print("| core | L,F,E | event-driven | wall s | CPU s | convert s | Verilog MB | load avg before | "
+              "under 60 s |")
         print("|---|---|---|---|---|---|---|---|---|")
         for c in gen["runs"]:
             knobs = f"{c['lanes']},{c['fanin']}" + (f",{c['engines']}" if c["engines"] else "")
@@ -350,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--T", type=int, default=4, help="time steps per element")
     parser.add_argument("--pairs", type=parse_pair, nargs="+", default=[(28, 28), (81, 20), (128, 9)],
                         help="sequence length and input width N:D")
-    parser.add_argument("--input-size", type=int, default=None, help="one input width D for every N (overrides --pairs' D)")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="one input width D for every N (overrides --pairs' D)")
     parser.add_argument("--knobs", type=parse_knobs, nargs="+",
                         default=[(8, 8, 4, 1), (16, 16, 4, 1), (8, 8, 2, 1), (32, 8, 4, 1), (32, 2, 4, 1),
                                  (8, 8, 4, 8), (16, 16, 4, 16)],
