@@ -2,8 +2,8 @@
 
     /work/venv/bin/python bench/selfcheck_sim.py build/default_har [--word K]
 
-Rebuilds the spiking core of ``<build>/model/spiking.snnhw`` with the build's knobs (from
-``<build>/build.json``), loads the ROM words the build wrote (``board/selfcheck_roms.json``),
+Rebuilds the spiking core of ``<build>/model/spiking.snnhw`` with the build's knobs (from its
+manifest ``<build>/rtl/spiking_core.manifest.json``), loads the ROM words the build wrote (``board/selfcheck_roms.json``),
 simulates :class:`snnhw.flow.selfcheck.SelfCheckTop` until ``done`` and prints done / passed /
 failed / errors and the cycles; then flips bit 0 of expected word K (default: the middle one)
 and simulates again. Writes ``<build>/board/selfcheck_sim.json``.
@@ -50,14 +50,15 @@ def main() -> int:
     from snnhw.quant.frozen_io import load_frozen
 
     build = Path(args.build_dir)
-    opts = json.loads((build / "build.json").read_text())["options"]
+    knobs = json.loads((build / "rtl" / "spiking_core.manifest.json").read_text())["knobs"]
     roms = json.loads((build / "board" / "selfcheck_roms.json").read_text())
     board = json.loads((build / "board.json").read_text())
     model = load_frozen(build / "model" / "spiking.snnhw")
 
     def core() -> object:
-        return build_spiking_core(model, lanes=opts["lanes"], fanin=opts["fanin"], engines=opts["engines"],
-                                  event_driven=opts["event_driven"], input_mode=None, head_in_hw=opts["head_in_hw"])
+        return build_spiking_core(model, lanes=knobs["lanes"], fanin=knobs["fanin"], engines=knobs["engines"],
+                                  event_driven=knobs["event_driven"], input_mode=knobs.get("input_mode"),
+                                  head_in_hw=knobs["head_in_hw"])
 
     budget = int(board["selfcheck"]["core_cycles"]) + 100
     inputs, expected = roms["input_words"], roms["expected_words"]
@@ -73,8 +74,8 @@ def main() -> int:
         print(f"{name}: {res}")
     (build / "board" / "selfcheck_sim.json").write_text(json.dumps(out, indent=2) + "\n")
     good, bad = out["golden"], out[f"word {word} corrupted"]
-    ok = (good["done"], good["passed"], good["failed"]) == (1, 1, 0) and (bad["done"], bad["passed"], bad["failed"]) == (1, 0, 1)
-    return 0 if ok else 1
+    status = [(r["done"], r["passed"], r["failed"]) for r in (good, bad)]
+    return 0 if status == [(1, 1, 0), (1, 0, 1)] else 1
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ def seed_for(default: int) -> int:
 
 
 def generate_core(model, knobs, out_dir: Path):
-    """Build the core object and its Verilog via ``snnhw.hw.generate`` (the product path).
+    """Build the core object and its Verilog via ``snnhw.hw.generate`` (the product path;
+    a direct Amaranth conversion for knobs ``generate`` does not take, e.g. ``event_mode``).
 
     Returns (core, verilog path). A knob the core rejects raises ``UserError`` (tests turn it
     into a skip with the reason).
@@ -28,6 +29,17 @@ def generate_core(model, knobs, out_dir: Path):
 
     core = build_core(model, knobs)
     spiking = isinstance(model, FrozenSpiking)
+    if spiking and knobs.event_mode != "engine":
+        # generate() does not take event_mode: convert this core as generate() would
+        from amaranth.back import verilog
+
+        from snnhw.hw.generate import SPIKING_FILE, SPIKING_TOP
+
+        core._MustUse__silence = False
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / SPIKING_FILE
+        path.write_text(verilog.convert(core, name=SPIKING_TOP, emit_src=False))
+        return core, path
     summary = generate(model if spiking else None, None if spiking else model, out_dir, lanes=knobs.lanes,
                        fanin=knobs.fanin, engines=knobs.engines, event_driven=knobs.event_driven,
                        input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw)

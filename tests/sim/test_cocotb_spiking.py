@@ -54,6 +54,8 @@ CASES = [
     Case("T4-rate-event", {**SMALL, "T": 4, "encoding": "rate"}, Knobs(lanes=2, fanin=1, event_driven=True), 109),
     Case("T2-direct-2layer-i-event", {**SMALL, "T": 2, "num_layers": 2, "nonspiking_gate": "i"},
          Knobs(lanes=2, fanin=2, event_driven=True), 110),
+    Case("T4-rate-event-shared-E2", {**SMALL, "T": 4, "encoding": "rate", "leak": "lif"},
+         Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="shared"), 113),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
     # --runslow: the realistic size (Icarus needs minutes per H = 128 sequence), more seeds, larger shapes

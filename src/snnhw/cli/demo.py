@@ -21,11 +21,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", default="build/demo", help="output directory (default build/demo)")
     p.add_argument("--data-dir", help="UCI HAR / HAPT folder (default: a generated toy dataset)")
-    p.add_argument("--hidden", type=int, default=16, help="hidden units, a multiple of 8 (default 16)")
+    p.add_argument("--hidden", type=int, default=16, help="hidden units, a multiple of --lanes (default 16)")
     p.add_argument("--T", type=int, default=4, help="time steps per element (default 4)")
-    p.add_argument("--hard-epochs", type=int, default=8, help="hard-LSTM epochs (default 8)")
+    p.add_argument("--hard-epochs", type=int, default=5, help="hard-LSTM epochs (default 5)")
     p.add_argument("--snn-epochs", type=int, default=2, help="spiking fine-tuning epochs (default 2)")
     p.add_argument("--limit-train", type=int, default=512, help="training sequences (default 512)")
+    p.add_argument("--lanes", type=int, default=4, help="cores' hidden units in parallel (default 4)")
+    p.add_argument("--fanin", type=int, default=4, help="cores' synapses per lane per cycle (default 4)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the bit-exact verification")
     p.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -39,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_demo(DemoOptions(
         out_dir=Path(args.output), data_dir=Path(args.data_dir) if args.data_dir else None, hidden=args.hidden,
-        T=args.T, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs, limit_train=args.limit_train,
-        verify=args.verify, yosys=args.yosys, seed=args.seed, progress=args.progress))
+        T=args.T, lanes=args.lanes, fanin=args.fanin, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs,
+        limit_train=args.limit_train, verify=args.verify, yosys=args.yosys, seed=args.seed, progress=args.progress))
     acc = result["accuracy"]
     print(f"demo: {result['dataset']}")
     print(f"  float hard {100 * acc['float_hard_test']:.2f} %, converted {100 * acc['converted_spiking_test']:.2f} %, "

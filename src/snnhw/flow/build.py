@@ -303,7 +303,8 @@ def step_load(state: BuildState) -> dict[str, Any]:
             x_cal, len_cal, calib_desc = calib.x.astype(np.float64), calib.lengths, calib.description
         elif bundle is not None:
             x_cal, len_cal = _calibration(bundle, opts.calib_samples, opts.seed)
-            calib_desc = f"{len(x_cal)} sequences of the {ckpt.data_meta.get('dataset')} training split (seed {opts.seed})"
+            calib_desc = (f"{len(x_cal)} sequences of the {ckpt.data_meta.get('dataset')} training split "
+                          f"(seed {opts.seed})")
         else:
             raise UserError(f"quantizing {ckpt_path} needs its dataset for calibration, which is not at "
                             f"{ckpt.data_meta.get('source')}: pass --data-dir (or a frozen .snnhw model)")
@@ -515,7 +516,8 @@ def step_board(state: BuildState) -> dict[str, Any]:
     plan = board.platform_class()().build(BoardSelfCheck(check, board, clock_hz), name=BOARD_TOP, do_build=False)
     plan.extract(str(board_dir))
     roms = {"sequences": int(len(lengths)), "inputs": what, "input_words": in_words, "expected_words": expected,
-            "input_payload_bits": len(Value.cast(core.i.payload)), "output_payload_bits": len(Value.cast(core.o.payload))}
+            "input_payload_bits": len(Value.cast(core.i.payload)),
+            "output_payload_bits": len(Value.cast(core.o.payload))}
     _write_json(board_dir / "selfcheck_roms.json", roms)
     clock_mhz = opts.clock_mhz or clock_hz / 1e6
     period_ns = 1000.0 / clock_mhz
@@ -680,7 +682,8 @@ def _float_accuracy(state: BuildState, data: _EvalData) -> dict[str, Any]:
             return {"float_spiking": metrics.get("test_accuracy"), "float_hard": base_metrics.get("test_accuracy"),
                     "float_source": "recorded in the frozen models (test split)"}
         return {"float_source": "not measured (frozen models without their checkpoints)"}
-    if data.full_test_split and "test_accuracy" in ckpts["spiking"].metrics and "test_accuracy" in ckpts["hard"].metrics:
+    recorded = all("test_accuracy" in ckpts[kind].metrics for kind in ("spiking", "hard"))
+    if data.full_test_split and recorded:
         return {"float_spiking": ckpts["spiking"].metrics["test_accuracy"],
                 "float_hard": ckpts["hard"].metrics["test_accuracy"],
                 "float_source": "recorded in the checkpoints (same test split)"}

@@ -35,6 +35,8 @@ class DemoOptions:
         hidden: hidden units (H); T: time steps.
         hard_epochs, snn_epochs: training epochs of each stage.
         limit_train: training sequences (HAR: a seeded subset; toy: the generated count).
+        lanes, fanin: the cores' knobs (small by default: synthesis and simulation time grow with
+            them).
         verify: run the build's bit-exact verification.
         yosys: run the Yosys estimates in the build.
         seed: seeds the data, the training and the build.
@@ -45,9 +47,11 @@ class DemoOptions:
     data_dir: Path | None = None
     hidden: int = 16
     T: int = 4
-    hard_epochs: int = 8
+    hard_epochs: int = 5
     snn_epochs: int = 2
     limit_train: int = 512
+    lanes: int = 4
+    fanin: int = 4
     verify: bool = True
     yosys: bool = True
     seed: int = 0
@@ -92,11 +96,12 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     from snnhw.train.trainer import evaluate, fit, subsample
 
     for name, value in (("--hidden", opts.hidden), ("--T", opts.T), ("--hard-epochs", opts.hard_epochs),
+                        ("--lanes", opts.lanes), ("--fanin", opts.fanin),
                         ("--snn-epochs", opts.snn_epochs), ("--limit-train", opts.limit_train)):
         if value < 1:
             raise UserError(f"{name} must be ≥ 1, got {value}")
-    if opts.hidden % 8:
-        raise UserError(f"--hidden must be a multiple of 8 (the cores' lanes), got {opts.hidden}")
+    if opts.hidden % opts.lanes:
+        raise UserError(f"--hidden must be a multiple of --lanes ({opts.lanes}), got {opts.hidden}")
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_threads()
@@ -146,11 +151,12 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                     metrics={**snn_fit.to_dict(), "test_accuracy": snn_test["accuracy"]}, history=snn_fit.history,
                     source={"kind": "conversion + fine-tuning", "init": str(hard_path.resolve()),
                             "converted_test_accuracy": converted["accuracy"]})
-    t = _stage(timings, "fine-tune", t, opts.progress, f"fine-tuned spiking accuracy {100 * snn_test['accuracy']:.2f} %")
+    t = _stage(timings, "fine-tune", t, opts.progress,
+               f"fine-tuned spiking accuracy {100 * snn_test['accuracy']:.2f} %")
 
     build = run_build(BuildOptions(models=[snn_path], out_dir=out / "build", data_dir=opts.data_dir,
-                                   verify=opts.verify, yosys=opts.yosys, seed=opts.seed, progress=opts.progress,
-                                   calib_samples=min(512, opts.limit_train)))
+                                   lanes=opts.lanes, fanin=opts.fanin, verify=opts.verify, yosys=opts.yosys,
+                                   seed=opts.seed, progress=opts.progress, calib_samples=min(512, opts.limit_train)))
     for name, record in build.records.items():
         timings[f"build.{name}"] = record["seconds"]
     _stage(timings, "build", t, opts.progress, f"exit {build.exit_code}")

@@ -109,7 +109,8 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     resources["ltp_loop_warnings"] = ltp_text.count("Detected loop")
     if match:  # keep the path itself, not the (possibly very many) loop warnings
         ltp.write_text(ltp_text[match.start():])
-    summary = {"top": top, "verilog": str(verilog), "tool": yosys[0], "script": script, "cells": cells, "resources": resources,
+    summary = {"top": top, "verilog": str(verilog), "tool": yosys[0], "script": script, "cells": cells,
+               "resources": resources,
                "seconds": round(seconds, 2), "log": str(log), "stat_json": str(stat), "ltp": str(ltp),
                "summary_json": str(work / "yosys.json")}
     (work / "yosys.json").write_text(json.dumps(summary, indent=1) + "\n")

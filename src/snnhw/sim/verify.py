@@ -45,6 +45,7 @@ class Knobs:
     input_mode: str | None = None
     head_in_hw: bool = False
     proj_fanin: int = 1
+    event_mode: str = "engine"
 
 
 @dataclass
@@ -175,7 +176,8 @@ def _manifest_knobs(manifest_path: Path) -> tuple[Knobs, str | None]:
     k = doc.get("knobs", {})
     knobs = Knobs(lanes=int(k.get("lanes", 8)), fanin=int(k.get("fanin", 8)), engines=k.get("engines"),
                   event_driven=bool(k.get("event_driven", False)), input_mode=k.get("input_mode"),
-                  head_in_hw=bool(k.get("head_in_hw", False)), proj_fanin=int(k.get("proj_fanin", 1)))
+                  head_in_hw=bool(k.get("head_in_hw", False)), proj_fanin=int(k.get("proj_fanin", 1)),
+                  event_mode=str(k.get("event_mode", "engine")))
     return knobs, doc.get("source_model", {}).get("sha256")
 
 
@@ -194,7 +196,8 @@ def build_core(model: FrozenSpiking | FrozenBaseline, knobs: Knobs) -> Any:
         try:
             core = SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                                event_driven=knobs.event_driven, input_mode=knobs.input_mode,
-                               head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin)
+                               head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin,
+                               event_mode=knobs.event_mode)
         except ValueError as exc:
             raise UserError(f"spiking core: {exc}") from None
     core._MustUse__silence = True  # Amaranth's "created but never used" warning: intended here
@@ -341,8 +344,9 @@ def verify(
                            progress=progress)
         for kind, model in (("spiking", spk), ("baseline", base)):
             if model is not None:
+                # generate() builds with the constructors' defaults for the knobs it does not take
                 jobs.append((kind, model, Path(summary["cores"][kind]["verilog"]),
-                             Knobs(**{**asdict(k), "proj_fanin": 1})))
+                             Knobs(**{**asdict(k), "proj_fanin": 1, "event_mode": "engine"})))
     reports: list[CoreReport] = []
     inputs_desc: dict[str, str] = {}
     for kind, model, vfile, k in tqdm(jobs, desc="verify", unit="core", disable=not progress):
