@@ -160,3 +160,38 @@ def test_build_with_verification(tmp_path: Path) -> None:
     assert set(verify["cores"]) == {"spiking", "baseline"}
     assert (tmp_path / "out" / "vivado" / "spiking.saif").is_file()
     assert "read_saif" in (tmp_path / "out" / "vivado" / "spiking_ooc.tcl").read_text()
+
+
+@pytest.mark.slow
+def test_a_mismatch_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RTL generated from a different spiking model (same shapes) fails verification: exit 1,
+    ``verify.json`` failed with the located mismatch, the report still written, saying FAILED."""
+    import snnhw.hw.generate as generate_module
+
+    real = generate_module.generate
+    other = random_frozen_spiking(9, input_size=3, hidden_size=4, T=2)
+
+    def wrong_rtl(spiking: object, baseline: object, out_dir: object, **kwargs: object) -> dict:
+        return real(other, baseline, out_dir, **kwargs)
+
+    monkeypatch.setattr(generate_module, "generate", wrong_rtl)
+    result = run_build(tiny_options(tmp_path, verify=True, verify_sequences=2))
+    out = tmp_path / "out"
+    assert result.exit_code == 1
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["status"] == "failed" and "RTL does not match the golden model" in verify["reason"]
+    assert "spiking" in verify["reason"] and "board" not in result.records
+    assert verify["cores"]["spiking"]["first_mismatch"] is not None and verify["cores"]["baseline"]["passed"]
+    assert "**FAILED**" in (out / "report.md").read_text()
+
+
+def test_spiking_only_build(tmp_path: Path) -> None:
+    """A frozen spiking model alone builds; the baseline columns say — instead of a figure."""
+    spiking, _ = tiny_models(tmp_path)
+    opts = tiny_options(tmp_path)
+    opts.models = [spiking]
+    assert run_build(opts).exit_code == 0
+    out = tmp_path / "out"
+    assert not (out / "rtl" / "baseline_core.v").exists() and (out / "vivado" / "spiking_ooc.tcl").is_file()
+    assert json.loads((out / "report.json").read_text())["latency"]["baseline"] == [None, None, None]
+    assert "| 28 | " in (out / "report.md").read_text()

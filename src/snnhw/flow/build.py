@@ -56,7 +56,14 @@ class StepSkipped(Exception):
 
 
 class BuildFailed(Exception):
-    """A step found the design wrong (e.g. an RTL/golden mismatch): the build exits non-zero."""
+    """A step found the design wrong (e.g. an RTL/golden mismatch): the build exits non-zero.
+
+    ``details`` (the step's figures, e.g. the located mismatch) go into the step's JSON.
+    """
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 @dataclass
@@ -180,6 +187,7 @@ def _run_step(state: BuildState, index: int, name: str, body: Callable[[BuildSta
     except StepSkipped as exc:
         record.update(status="skipped", reason=str(exc))
     except (UserError, BuildFailed) as exc:
+        record.update(getattr(exc, "details", {}))
         record.update(status="failed", reason=str(exc))
         error = exc
     record["seconds"] = round(time.perf_counter() - start, 3)
@@ -466,8 +474,7 @@ def step_verify(state: BuildState) -> dict[str, Any]:
     details = {"passed": passed, "simulator": sim, "artefacts": artefacts, "cores": cores}
     if not passed:
         bad = [f"{k}: {c['message']}" for k, c in cores.items() if not c["passed"]]
-        _write_json(state.out / "verify.json", {"step": "verify", "status": "failed", **details})
-        raise BuildFailed("RTL does not match the golden model: " + "; ".join(bad))
+        raise BuildFailed("RTL does not match the golden model: " + "; ".join(bad), details)
     return details
 
 

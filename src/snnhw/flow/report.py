@@ -102,7 +102,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         rows = []
         for k, n in enumerate(lat["N"]):
             s, b, r = lat["spiking"][k], lat["baseline"][k], lat["serial"][k]
-            rows.append([str(n), str(s), str(b), str(r), _fmt(b / s), _fmt(r / s),
+            rows.append([str(n), str(s), _fmt(b), str(r), _fmt(b / s if b is not None else None), _fmt(r / s),
                          _fmt(s / clock if clock else None, 3)])
         out += _table(["N", "spiking cycles", "baseline cycles", "T·N serial cycles", "baseline / spiking",
                        "serial / spiking", "spiking latency (µs)"], rows)
