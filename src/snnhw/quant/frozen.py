@@ -20,6 +20,45 @@ FROZEN_FORMAT = "snnhw-frozen"
 FROZEN_VERSION = 1
 
 
+class _LayerSizes:
+    """Sizes of a layer, read from its weight matrices ``w_x`` [4H, D_in] and ``w_h`` [4H, H]."""
+
+    w_x: np.ndarray
+    w_h: np.ndarray
+
+    @property
+    def hidden_size(self) -> int:
+        """H, units in this layer."""
+        return int(self.w_h.shape[1])
+
+    @property
+    def input_size(self) -> int:
+        """D_in, inputs of this layer."""
+        return int(self.w_x.shape[1])
+
+
+class _ModelSizes:
+    """Sizes of a frozen model, read from its layers and head."""
+
+    layers: list[_LayerSizes]
+    head: "IntHead"
+
+    @property
+    def input_size(self) -> int:
+        """D, features per element."""
+        return self.layers[0].input_size
+
+    @property
+    def hidden_size(self) -> int:
+        """H of the last layer (the readout width)."""
+        return self.layers[-1].hidden_size
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs."""
+        return self.head.num_classes
+
+
 @dataclass(frozen=True)
 class BinaryNeuron:
     """Binary LIF neuron (gates f, o; i when it spikes). Integers in the gate's unit.
@@ -65,7 +104,7 @@ class ClipGate:
 
 
 @dataclass
-class SpikingLayer:
+class SpikingLayer(_LayerSizes):
     """One spiking LSTM layer in integers.
 
     Attributes:
@@ -93,16 +132,6 @@ class SpikingLayer:
     cell_bits: int
     acc_bits: int
 
-    @property
-    def hidden_size(self) -> int:
-        """H, units in this layer."""
-        return int(self.w_h.shape[1])
-
-    @property
-    def input_size(self) -> int:
-        """D_in, inputs of this layer."""
-        return int(self.w_x.shape[1])
-
 
 @dataclass
 class IntHead:
@@ -128,7 +157,7 @@ class IntHead:
 
 
 @dataclass
-class FrozenSpiking:
+class FrozenSpiking(_ModelSizes):
     """The integer spiking LSTM (the golden model's parameters).
 
     Attributes:
@@ -161,24 +190,9 @@ class FrozenSpiking:
     scales: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def input_size(self) -> int:
-        """D, features per element."""
-        return self.layers[0].input_size
-
-    @property
-    def hidden_size(self) -> int:
-        """H of the last layer (the readout width)."""
-        return self.layers[-1].hidden_size
-
-    @property
-    def num_classes(self) -> int:
-        """Classifier outputs."""
-        return self.head.num_classes
-
 
 @dataclass
-class BaselineLayer:
+class BaselineLayer(_LayerSizes):
     """One layer of the MAC baseline (non-spiking hard LSTM) in integers, activations in 2^−q.
 
     Attributes:
@@ -205,19 +219,9 @@ class BaselineLayer:
     cell_bits: int
     acc_bits: int
 
-    @property
-    def hidden_size(self) -> int:
-        """H, units in this layer."""
-        return int(self.w_h.shape[1])
-
-    @property
-    def input_size(self) -> int:
-        """D_in, inputs of this layer."""
-        return int(self.w_x.shape[1])
-
 
 @dataclass
-class FrozenBaseline:
+class FrozenBaseline(_ModelSizes):
     """The integer MAC baseline: hard LSTM with multi-bit h (q = act_bits − 1 fraction bits).
 
     Gates a ∈ [0, 2^q] (sigmoid) or [−2^q, 2^q] (tanh); h ∈ [−2^q, 2^q]. Input as the
@@ -237,18 +241,3 @@ class FrozenBaseline:
     def frac_bits(self) -> int:
         """q: activations are integers in units of 2^−q."""
         return self.act_bits - 1
-
-    @property
-    def input_size(self) -> int:
-        """D, features per element."""
-        return self.layers[0].input_size
-
-    @property
-    def hidden_size(self) -> int:
-        """H of the last layer."""
-        return self.layers[-1].hidden_size
-
-    @property
-    def num_classes(self) -> int:
-        """Classifier outputs."""
-        return self.head.num_classes
