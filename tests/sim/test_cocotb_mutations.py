@@ -81,7 +81,7 @@ def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
     root = tmp_path_factory.mktemp("mut-spiking")
     core, verilog = generate_core(model, knobs, root / "rtl")
     x, lengths = spiking_setup_inputs(model)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed, back_to_back=True))
     return model, stim, verilog, root, simulator
 
 
@@ -96,6 +96,7 @@ def test_unmodified_spiking_core_passes(spiking_setup) -> None:
     model, stim, verilog, root, sim = spiking_setup
     run = _run(stim, verilog, root, "ok", sim)
     assert run.passed, run.sim.messages
+    assert [m["name"] for m in run.report["modes"]] == ["isolated", "stalls", "back-to-back"]
 
 
 def test_corrupted_expected_word_fails_located(spiking_setup) -> None:
