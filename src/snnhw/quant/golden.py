@@ -433,7 +433,18 @@ def _batches(order: np.ndarray, chunk: int) -> list[np.ndarray]:
 
 
 @dataclass
-class SpikingResult:
+class GoldenResult:
+    """Fields shared by :class:`SpikingResult` and :class:`BaselineResult` (documented there)."""
+
+    readout: np.ndarray
+    logits: np.ndarray
+    classes: np.ndarray
+    trace: list[dict[str, np.ndarray]] | None = None
+    saturation: list[dict[str, int]] | None = None
+    counters: dict[str, Any] | None = None
+
+
+class SpikingResult(GoldenResult):
     """Output of :func:`run_spiking` for a batch of B sequences.
 
     Attributes:
@@ -449,13 +460,6 @@ class SpikingResult:
             clamped (active positions only); "acc" counts pre-activations outside acc_bits.
         counters: when requested, :func:`snnhw.quant.counters.spiking_counters` of this run.
     """
-
-    readout: np.ndarray
-    logits: np.ndarray
-    classes: np.ndarray
-    trace: list[dict[str, np.ndarray]] | None = None
-    saturation: list[dict[str, int]] | None = None
-    counters: dict[str, Any] | None = None
 
 
 @dataclass
@@ -752,8 +756,7 @@ def baseline_cell_step(
     return BaselineStep(z=z, f=f, i=i, g=g, o=o, c=c, tc=tc, h=h, clamped=flags)
 
 
-@dataclass
-class BaselineResult:
+class BaselineResult(GoldenResult):
     """Output of :func:`run_baseline` for a batch of B sequences.
 
     Attributes:
@@ -765,13 +768,6 @@ class BaselineResult:
             pre-activations outside acc_bits} (active positions only).
         counters: when requested, :func:`snnhw.quant.counters.baseline_counters` of this run.
     """
-
-    readout: np.ndarray
-    logits: np.ndarray
-    classes: np.ndarray
-    trace: list[dict[str, np.ndarray]] | None = None
-    saturation: list[dict[str, int]] | None = None
-    counters: dict[str, Any] | None = None
 
 
 @_with_run_caches
