@@ -81,6 +81,11 @@ def head_steps(head: IntHead) -> int:
     return k * (h + 1) + 1 + c * (m + 1)
 
 
+def head_latency(head: IntHead) -> int:
+    """Cycles of :class:`FCHead` from accepting r to ``o.valid``: ``head_steps + 3``."""
+    return head_steps(head) + 3
+
+
 class FCHead(wiring.Component):
     """Sequential integer FC head, exact to ``golden.head_forward``.
 
@@ -126,8 +131,8 @@ class FCHead(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from accepting r to ``o.valid``: ``head_steps + 3``."""
-        return head_steps(self.head) + 3
+        """Cycles from accepting r to ``o.valid``: :func:`head_latency`."""
+        return head_latency(self.head)
 
     @property
     def multipliers(self) -> int:

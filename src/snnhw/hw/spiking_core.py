@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.errors import UserError
 from snnhw.hw.engine import gate_lanes_layout
-from snnhw.hw.fc_head import FCHead
+from snnhw.hw.fc_head import FCHead, head_latency
 from snnhw.hw.input_projection import InputProjection
 from snnhw.hw.rate_encoder import RateEncoder
 from snnhw.hw.stream_io import (
@@ -104,13 +104,7 @@ class SpikingCore(wiring.Component):
             self.proj_latency = 0
         self.out_words = output_word_count(model, self.head_in_hw)
         self.out_width = output_word_width(model, self.head_in_hw)
-        if self.head_in_hw:
-            lo, hi = readout_range(model)
-            probe = FCHead(model.head, lo, hi)
-            probe._MustUse__silence = True  # built only to read its latency; elaborate() makes the real one
-            self.head_latency = probe.latency
-        else:
-            self.head_latency = 0
+        self.head_latency = head_latency(model.head) if self.head_in_hw else 0
         super().__init__({
             "i": In(input_signature(model, self.input_mode)),
             "o": Out(output_signature(model, self.head_in_hw)),
