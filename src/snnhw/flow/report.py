@@ -148,6 +148,13 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     import matplotlib.pyplot as plt
 
     plots: dict[str, str] = {}
+
+    def save(name: str, fig: "plt.Figure") -> str:
+        """Write ``<name>.png`` into ``out_dir``, close the figure, return the file name."""
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{name}.png", dpi=110)
+        plt.close(fig)
+        return f"{name}.png"
     res = report.get("resources")
     if res and res.get("spiking") and res.get("baseline"):
         keys = [k for k in ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")
@@ -161,10 +168,7 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         ax.set_ylabel("cells")
         ax.set_title(f"Resources ({res.get('source')})")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / "resources.png", dpi=110)
-        plt.close(fig)
-        plots["resources"] = "resources.png"
+        plots["resources"] = save("resources", fig)
     lat = report.get("latency")
     if lat:
         fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -176,20 +180,14 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         ax.set_yscale("log")
         ax.set_title("Latency vs sequence length")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out_dir / "latency.png", dpi=110)
-        plt.close(fig)
-        plots["latency"] = "latency.png"
+        plots["latency"] = save("latency", fig)
     energy = report.get("energy")
     if energy and energy.get("spiking_pj") is not None and energy.get("baseline_pj") is not None:
         fig, ax = plt.subplots(figsize=(4.5, 3.5))
         ax.bar(["spiking", "MAC baseline"], [energy["spiking_pj"], energy["baseline_pj"]], color=["C0", "C1"])
         ax.set_ylabel("pJ per inference")
         ax.set_title(f"Energy (baseline / spiking = {energy['baseline_pj'] / energy['spiking_pj']:.2f}×)")
-        fig.tight_layout()
-        fig.savefig(out_dir / "energy.png", dpi=110)
-        plt.close(fig)
-        plots["energy"] = "energy.png"
+        plots["energy"] = save("energy", fig)
     sparsity = report.get("sparsity")
     if sparsity:
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -197,10 +195,7 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         ax.set_ylim(0, 1)
         ax.set_ylabel("non-zero fraction")
         ax.set_title("Spike activity per gate")
-        fig.tight_layout()
-        fig.savefig(out_dir / "sparsity.png", dpi=110)
-        plt.close(fig)
-        plots["sparsity"] = "sparsity.png"
+        plots["sparsity"] = save("sparsity", fig)
     return plots
 
 
