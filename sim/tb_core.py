@@ -7,7 +7,11 @@ computes an expected value; it drives, observes and compares.
 
 Ports (docs/hw-interface.md): ``clk``, ``rst`` (synchronous, active high), input stream
 ``i__payload`` / ``i__valid`` / ``i__ready`` and output stream ``o__payload`` / ``o__valid`` /
-``o__ready``; ``o__payload`` = {last, data[Wo−1:0]} with ``data`` signed.
+``o__ready``; ``o__payload`` = {last, data[Wo−1:0]} with ``data`` signed. A debug spiking core
+(``trace=True``) also has the stream ``trace__payload`` / ``trace__valid`` / ``trace__ready``:
+when the stimulus carries ``trace_fields``, a second sink (its own backpressure, same pattern)
+takes it and every record is compared with the stimulus's ``trace_records`` (the golden
+trace); a mismatch is located as (sequence, sample, record, layer, n, t, gate, unit).
 
 Timing discipline (one loop, two triggers per clock): at each falling edge the drivers update
 ``valid``/``payload``/``ready``; at the following ``ReadOnly`` phase the handshakes are sampled
@@ -35,7 +39,15 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from snnhw.sim.stimulus import ENV_RESULT, ENV_STIMULUS, Mode, Stimulus, describe_mismatch, split_output_payload
+from snnhw.sim.stimulus import (
+    ENV_RESULT,
+    ENV_STIMULUS,
+    Mode,
+    Stimulus,
+    describe_mismatch,
+    first_trace_difference,
+    split_output_payload,
+)
 
 CLOCK_PERIOD_NS = 10
 RESET_CYCLES = 2
@@ -140,8 +152,51 @@ class StreamSink:
         return payload.to_unsigned()
 
 
+class TraceChecker:
+    """Compares the ``trace`` stream record by record with the stimulus's golden trace records.
+
+    Records arrive strictly sequence by sequence (a sequence's trace ends before its first
+    output word), so the checker keeps its own position (``seq``, ``pos``).
+    """
+
+    def __init__(self, stim: Stimulus, mode: str) -> None:
+        self.stim = stim
+        self.mode = mode
+        self.seq = 0
+        self.pos = 0
+        self.received = 0
+        self.bad: set[int] = set()
+        self.lanes = 1 + max(f["unit"] for f in stim.trace_fields if f["unit"] is not None)
+
+    def take(self, raw: int, cycle: int) -> dict[str, Any] | None:
+        """One received record; returns a located mismatch record, or None when it matches."""
+        stim = self.stim
+        self.received += 1
+        if self.seq >= len(stim.sequences):
+            return {"mode": self.mode, "kind": "trace-extra", "sequence": self.seq, "got": raw, "cycle": cycle}
+        seq = stim.sequences[self.seq]
+        want = seq.trace_records[self.pos]
+        mismatch = None
+        if raw != want:
+            self.bad.add(self.seq)
+            diff = first_trace_difference(stim.trace_fields, want, raw)
+            layer, n, t, group = seq.trace_where[self.pos]
+            unit = None if diff["unit"] is None else group * self.lanes + diff["unit"]
+            mismatch = {"mode": self.mode, "kind": "trace", "sequence": self.seq, "sample": seq.sample,
+                        "record": self.pos, "layer": layer, "n": n, "t": t, "group": group, "gate": diff["name"],
+                        "unit": unit, "expected": diff["expected"], "got": diff["got"], "cycle": cycle}
+        self.pos += 1
+        if self.pos == len(seq.trace_records):
+            self.seq, self.pos = self.seq + 1, 0
+        return mismatch
+
+    def complete(self, sequence: int) -> bool:
+        """True when every trace record of ``sequence`` has been received."""
+        return self.seq > sequence
+
+
 class TB:
-    """Clock, reset, one stream source on ``i`` and one sink on ``o`` of the core under test."""
+    """Clock, reset, one stream source on ``i`` and one sink on ``o`` (and ``trace``) of the core under test."""
 
     def __init__(self, dut: Any, stim: Stimulus) -> None:
         self.dut = dut
@@ -149,19 +204,25 @@ class TB:
         self.cycle = 0
         self.source = StreamSource(dut, "i", stall_pattern("none", 0))
         self.sink = StreamSink(dut, "o", stall_pattern("none", 0))
+        self.trace_sink: StreamSink | None = None
+        self.trace_word: int | None = None  # the trace record the coming rising edge transfers
         Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
 
     async def tick(self) -> tuple[int | None, int | None]:
         """Advance one clock: drive at the falling edge, sample at ReadOnly.
 
         Returns the (input word, raw output payload) that the next rising edge transfers;
-        ``self.cycle`` is that edge's index.
+        ``self.cycle`` is that edge's index; the trace record it transfers (or None) is left
+        in ``self.trace_word``.
         """
         await FallingEdge(self.dut.clk)
         self.source.drive()
         self.sink.drive()
+        if self.trace_sink is not None:
+            self.trace_sink.drive()
         await ReadOnly()
         self.cycle += 1
+        self.trace_word = self.trace_sink.sample() if self.trace_sink is not None else None
         return self.source.sample(), self.sink.sample()
 
     async def reset(self) -> None:
@@ -169,6 +230,8 @@ class TB:
         await FallingEdge(self.dut.clk)
         self.source.idle_all()
         self.dut.o__ready.value = 0
+        if self.trace_sink is not None:
+            self.dut.trace__ready.value = 0
         self.dut.rst.value = 1
         for _ in range(RESET_CYCLES):
             await FallingEdge(self.dut.clk)
@@ -183,6 +246,10 @@ class TB:
         stim = self.stim
         self.source = StreamSource(self.dut, "i", stall_pattern(mode.idle, mode.seed))
         self.sink = StreamSink(self.dut, "o", stall_pattern(mode.backpressure, mode.seed ^ 0x5EED))
+        checker = None
+        if stim.trace_fields is not None:
+            self.trace_sink = StreamSink(self.dut, "trace", stall_pattern(mode.backpressure, mode.seed ^ 0x7ACE))
+            checker = TraceChecker(stim, mode.name)
         await self.reset()
         fed = 1 if mode.isolate else len(stim.sequences)  # sequences handed to the source so far
         for seq in stim.sequences[:fed]:
@@ -201,7 +268,13 @@ class TB:
         drained = 0
         while out_seq < len(stim.sequences) or drained < DRAIN_CYCLES:
             word_in, raw_out = await self.tick()
-            idle_cycles = 0 if (word_in is not None or raw_out is not None) else idle_cycles + 1
+            raw_trace = self.trace_word
+            moved = word_in is not None or raw_out is not None or raw_trace is not None
+            idle_cycles = 0 if moved else idle_cycles + 1
+            if raw_trace is not None:
+                mismatch = checker.take(raw_trace, self.cycle)
+                if first is None and mismatch is not None:
+                    first = mismatch
             if word_in is not None:
                 if in_pos == 0:
                     first_in[in_seq] = self.cycle
@@ -232,6 +305,16 @@ class TB:
                 if out_pos == len(seq.expected) or last:
                     measured = self.cycle - first_in[out_seq] + 1 if out_seq in first_in else None
                     status = "ok" if got[out_seq] == seq.expected and out_pos == len(seq.expected) else "mismatch"
+                    if checker is not None:
+                        if status == "ok" and out_seq in checker.bad:
+                            status = "trace"
+                        if not checker.complete(out_seq):
+                            status = "trace-missing"
+                            if first is None:
+                                received = checker.pos if checker.seq == out_seq else 0
+                                first = {"mode": mode.name, "kind": "trace-missing", "sequence": out_seq,
+                                         "sample": seq.sample, "expected": len(seq.trace_records),
+                                         "got": received, "cycle": self.cycle}
                     if mode.check_cycles and seq.cycles is not None and measured != seq.cycles:
                         if status == "ok":
                             status = "cycles"
@@ -257,6 +340,7 @@ class TB:
         return {"name": mode.name, "idle": mode.idle, "backpressure": mode.backpressure,
                 "check_cycles": mode.check_cycles, "seed": mode.seed, "isolate": mode.isolate, "sequences": records,
                 "first_mismatch": first, "sim_cycles": self.cycle - start_cycle,
+                "trace_records": checker.received if checker is not None else None,
                 "wall_s": time.perf_counter() - t_wall}
 
 

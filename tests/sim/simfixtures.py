@@ -42,7 +42,7 @@ def generate_core(model, knobs, out_dir: Path):
         return core, path
     summary = generate(model if spiking else None, None if spiking else model, out_dir, lanes=knobs.lanes,
                        fanin=knobs.fanin, engines=knobs.engines, event_driven=knobs.event_driven,
-                       input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw)
+                       input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw, trace=knobs.trace)
     return core, Path(summary["cores"]["spiking" if spiking else "baseline"]["verilog"])
 
 

@@ -11,7 +11,9 @@ the mismatch located:
   the batch: most single flips of a sparse spiking layer are invisible on a few sequences);
 * a threshold θ_f changed in the generated Verilog (spike compare against θ_f // 2);
 * the output serializer made to ignore ``o.ready`` (words lost under backpressure: only the
-  stalled mode can see it).
+  stalled mode can see it);
+* on a debug core (``trace=True``, two layers, non-spiking i): one expected spike of the golden
+  trace flipped (the testbench compares every per-(layer, n, t) gate value of the trace stream).
 """
 
 from __future__ import annotations
@@ -218,3 +220,59 @@ def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str) -> No
     print(f"baseline weight flip: {'PASS' if bad.passed else 'FAIL: ' + (bad.sim.messages or ['?'])[0]}")
     assert not bad.passed
     assert bad.first_mismatch["kind"] == "data"
+
+
+DEBUG_SEED = 903
+
+
+@pytest.fixture(scope="module")
+def debug_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
+    seed = seed_for(DEBUG_SEED)
+    model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2, num_layers=2, nonspiking_gate="i")
+    knobs = Knobs(lanes=2, fanin=2, trace=True)
+    root = tmp_path_factory.mktemp("mut-debug")
+    core, verilog = generate_core(model, knobs, root / "rtl")
+    x, lengths = batch_inputs(model, seed, 3, 4)
+    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    return model, stim, verilog, root, simulator
+
+
+def test_unmodified_debug_core_passes_trace(debug_setup) -> None:
+    model, stim, verilog, root, sim = debug_setup
+    run = _run(stim, verilog, root, "ok", sim)
+    assert run.passed, run.sim.messages
+    records = sum(len(seq.trace_records) for seq in stim.sequences)
+    assert [m["trace_records"] for m in run.report["modes"]] == [records, records]
+
+
+@pytest.mark.parametrize("gate,layer", [("f", 1), ("h", 0)])
+def test_corrupted_expected_trace_spike_fails_located(debug_setup, gate: str, layer: int) -> None:
+    model, stim, verilog, root, sim = debug_setup
+    n, t, unit = stim.sequences[0].n - 1, 1, 3
+    run = _run(stim.with_flipped_trace_spike(0, layer, n, t, gate, unit), verilog, root, f"bad-trace-{gate}", sim)
+    assert not run.passed
+    m = run.first_mismatch
+    assert (m["mode"], m["kind"], m["sequence"], m["layer"], m["n"], m["t"], m["gate"], m["unit"]) == \
+        ("isolated", "trace", 0, layer, n, t, gate, unit)
+    assert m["expected"] != m["got"]
+    assert f"(layer {layer}, element n={n}, time step t={t}): {gate}[{unit}] expected" in run.sim.messages[0]
+    statuses = [s["status"] for s in run.report["modes"][0]["sequences"]]
+    assert statuses == ["trace", "ok", "ok"]  # the readout words of sequence 0 are still right
+
+
+def test_changed_threshold_in_debug_rtl_is_located_by_the_trace(debug_setup) -> None:
+    """An RTL bug shows first in the trace, at the cell and gate it corrupts (before any readout word)."""
+    model, stim, verilog, root, sim = debug_setup
+    theta = model.layers[0].f.theta
+    text, count = change_threshold(verilog.read_text(), theta, theta // 2)
+    assert count > 0
+    mutant = root / "mutant-theta" / "spiking_core.v"
+    mutant.parent.mkdir()
+    mutant.write_text(text)
+    run = _run(stim, mutant, root, "mut-theta", sim, shared_build=False)
+    assert not run.passed
+    m = run.first_mismatch
+    # the compare "> θ_f" is shared by every binary gate whose threshold equals θ_f
+    same = {(index, gate) for index, layer in enumerate(model.layers) for gate in ("f", "o", "i")
+            if getattr(getattr(layer, gate), "theta", None) == theta}
+    assert m["kind"] == "trace" and (m["layer"], m["gate"]) in same, m

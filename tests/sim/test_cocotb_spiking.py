@@ -5,6 +5,9 @@ simulated in its own directory (pytest-xdist safe) in the standard modes (isolat
 at full rate with the published cycle count checked exactly; back to back under random
 idle/backpressure), on a batch of random sequences of varied length including N = 1.
 The seed of every configuration is printed; ``SNNHW_SEED=<seed>`` replays it.
+
+The "debug" configurations (``trace=True``) also compare, in every mode, each record of the
+core's ``trace`` stream — the per-(layer, n, t) spikes of every gate — with the golden trace.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pytest
 
 from snnhw.errors import UserError
 from snnhw.quant.synthetic import random_frozen_spiking
-from snnhw.sim.stimulus import default_modes
+from snnhw.sim.runner import simulate
+from snnhw.sim.stimulus import build_stimulus, default_modes
 from snnhw.sim.verify import Knobs, verify_core
 
 from simfixtures import batch_inputs, generate_core, seed_for
@@ -86,3 +90,59 @@ def test_spiking_core_matches_golden(case: Case, simulator: str, tmp_path) -> No
     assert report.sequences == case.batch
     assert [c["measured"] for c in report.cycles] == [c["expected"] for c in report.cycles]
     assert len(report.cycles) == case.batch
+
+
+DEBUG_CASES = [
+    Case("debug-trace-T2-2layer-i", {**SMALL, "T": 2, "num_layers": 2, "nonspiking_gate": "i"},
+         Knobs(lanes=2, fanin=2, trace=True), 121),
+    Case("debug-trace-T3-rate-event-E2-head", {**SMALL, "T": 3, "encoding": "rate", "leak": "lif"},
+         Knobs(lanes=4, fanin=2, engines=2, event_driven=True, head_in_hw=True, trace=True), 122),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in DEBUG_CASES])
+def test_debug_core_trace_matches_golden(case: Case, simulator: str, tmp_path) -> None:
+    """Debug configuration: every trace record, every output word and every cycle count exact."""
+    seed = seed_for(case.seed)
+    model = random_frozen_spiking(seed, **case.model)
+    core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
+    x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
+    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    run = simulate(stim, [verilog], tmp_path / "run", sim=simulator)
+    assert run.passed, f"seed={seed}: {run.sim.messages}"
+    records = sum(len(seq.trace_records) for seq in stim.sequences)
+    assert records == core.trace_cycles * int(sum(lengths))  # N·Σ_l T·G_l per sequence
+    for mode in run.report["modes"]:
+        assert mode["trace_records"] == records, mode["name"]
+        assert {s["status"] for s in mode["sequences"]} == {"ok"}
+    isolated = run.report["modes"][0]["sequences"]
+    assert [s["cycles_measured"] for s in isolated] == [s["cycles_expected"] for s in isolated]
+
+
+def test_verify_cli_trace_flag(tmp_path, simulator: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``snnhw verify --trace`` generates the debug core and compares its trace; ``--rtl`` without a
+    trace port is a usage error."""
+    import json
+
+    from snnhw import cli
+    from snnhw.quant.frozen_io import save_frozen
+
+    seed = seed_for(123)
+    path = save_frozen(tmp_path / "m.snnhw", random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2))
+    out = tmp_path / "rep"
+    rc = cli.main(["verify", "--golden", str(path), "--lanes", "2", "--fanin", "2", "--samples", "2", "--length", "3",
+                   "--trace", "--seed", str(seed), "--sim", simulator, "--no-progress", "-o", str(out)])
+    assert rc == 0, capsys.readouterr().out
+    doc = json.loads((out / "verify.json").read_text())
+    core = doc["cores"][0]
+    assert core["knobs"]["trace"] is True and core["trace_records"] > 0
+    assert "debug trace:" in capsys.readouterr().out
+    manifest = json.loads((out / "rtl" / "spiking_core.manifest.json").read_text())
+    assert manifest["core"]["ports"]["trace"]["fields"][0]["name"] == "last"
+    assert any(p["name"] == "trace__payload" for p in manifest["ports"])
+    plain = tmp_path / "plain"
+    assert cli.main(["generate", "--golden", str(path), "--lanes", "2", "--fanin", "2", "-o", str(plain)]) == 0
+    capsys.readouterr()
+    rc = cli.main(["verify", "--golden", str(path), "--rtl", str(plain), "--trace", "--no-progress",
+                   "-o", str(tmp_path / "rep2")])
+    assert rc == 2 and "has no trace port" in capsys.readouterr().err

@@ -48,6 +48,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--input-mode", choices=("direct", "rate", "spikes"), default=None,
                    help="spiking core input (default: the model's encoding)")
     p.add_argument("--head-in-hw", action="store_true", help="put the FC head in hardware")
+    p.add_argument("--trace", action="store_true",
+                   help="debug spiking core: add the trace stream of every cell's gate spikes "
+                        "(docs/hw-spiking-core.md)")
     p.set_defaults(func=run)
 
 
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         sources["baseline"] = _source(args.baseline)
     summary = generate(spiking, baseline, args.out, lanes=args.lanes, fanin=args.fanin, engines=args.engines,
                        event_driven=args.event_driven, input_mode=args.input_mode, head_in_hw=args.head_in_hw,
-                       sources=sources, progress=True)
+                       trace=args.trace, sources=sources, progress=True)
     for kind, core in summary["cores"].items():
         print(f"{kind}: {core['verilog']} (top {core['top']}, {core['verilog_bytes']} bytes, "
               f"{core['seconds']:.1f} s), manifest {core['manifest']}")

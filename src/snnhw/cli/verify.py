@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.sim.verify import Knobs, verify
 
     knobs = Knobs(lanes=args.lanes, fanin=args.fanin, engines=args.engines, event_driven=args.event_driven,
-                  input_mode=args.input_mode, head_in_hw=args.head_in_hw)
+                  input_mode=args.input_mode, head_in_hw=args.head_in_hw, trace=args.trace)
     report = verify(
         Path(args.golden),
         Path(args.output),
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             exact = sum(c["expected"] == c["measured"] for c in core.cycles)
             print(f"     cycles exact for {exact}/{len(core.cycles)} sequences; "
                   f"{core.wall_per_sequence_s} s simulator wall time per sequence")
+        if core.trace_records is not None:
+            print(f"     debug trace: {core.trace_records} per-(layer, n, t, group) records compared per mode")
         if not core.passed:
             print(f"     first mismatch: {core.message}")
         if core.activity:
@@ -85,6 +87,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     hw.add_argument("--event-driven", action="store_true", help="spiking core skips all-zero spike chunks")
     hw.add_argument("--input-mode", choices=("direct", "rate", "spikes"), help="spiking core input (default: encoding)")
     hw.add_argument("--head-in-hw", action="store_true", help="FC head in hardware (logits and class words)")
+    hw.add_argument("--trace", action="store_true",
+                    help="debug spiking core with the trace port: also compare every cell's gate spikes with the "
+                         "golden trace (a --rtl core traces when its manifest says trace)")
     p.add_argument("-o", "--output", default="verify", help="report directory (default ./verify)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

@@ -24,6 +24,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
+        trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
         gates: In(ArrayLayout(gates_layout, lanes)).
@@ -31,23 +32,28 @@ class CellUpdate(wiring.Component):
         uc_prev: In(ArrayLayout(signed(c.membrane_bits), lanes)): U_c(n, t−1).
         c: Out(ArrayLayout(signed(cell_bits), lanes)); uc: Out(... membrane_bits ...);
         h: Out(ArrayLayout(signed(2), lanes)).
+        s_c: Out(ArrayLayout(signed(2), lanes)) (``trace`` only), registered with ``h``.
     """
 
-    def __init__(self, layer: SpikingLayer, lanes: int) -> None:
+    def __init__(self, layer: SpikingLayer, lanes: int, *, trace: bool = False) -> None:
         validate_layer(layer)
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"CellUpdate lanes must be an integer ≥ 1, not {lanes!r}")
         self.layer = layer
         self.lanes = lanes
+        self.has_trace = bool(trace)
         cw, uw = signed(layer.cell_bits), signed(layer.c.membrane_bits)
-        super().__init__({
+        ports = {
             "gates": In(data.ArrayLayout(gates_layout(layer), lanes)),
             "c_prev": In(data.ArrayLayout(cw, lanes)),
             "uc_prev": In(data.ArrayLayout(uw, lanes)),
             "c": Out(data.ArrayLayout(cw, lanes)),
             "uc": Out(data.ArrayLayout(uw, lanes)),
             "h": Out(data.ArrayLayout(SPIKE_SHAPE, lanes)),
-        })
+        }
+        if self.has_trace:
+            ports["s_c"] = Out(data.ArrayLayout(SPIKE_SHAPE, lanes))
+        super().__init__(ports)
 
     @property
     def latency(self) -> int:
@@ -70,4 +76,6 @@ class CellUpdate(wiring.Component):
                 self.uc[k].eq(u_c),
                 self.h[k].eq(Mux(gt["o"], s_c, 0)),
             ]
+            if self.has_trace:
+                m.d.sync += self.s_c[k].eq(s_c)
         return m

@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, SpikeAdderTree
 from snnhw.hw.cell_update import CellUpdate
-from snnhw.hw.neuron_lanes import GateNeurons, membranes_layout, validate_layer
+from snnhw.hw.neuron_lanes import GateNeurons, gates_layout, membranes_layout, validate_layer
 from snnhw.quant.frozen import SpikingLayer
 
 BEAT_LAYOUT = data.StructLayout({"valid": 1, "first": 1, "last": 1})
@@ -40,18 +40,22 @@ class Engine(wiring.Component):
 
     Parameters:
         layer: the frozen layer; weight_bits: signed weight width; lanes (≥ 1); fanin (≥ 1).
+        trace: add the debug outputs ``gates`` and ``s_c`` (see the timing).
 
     Timing (cycle x = a beat's cycle):
         x:   ``beat``, ``weights``, ``spikes`` (this beat's chunk).
         x+1: ``base`` (bias + projection), ``u_prev`` (membranes U(n, t−1)), ``c_prev``
              (c(n−1, t)) — read only when the beat at x was ``last``.
-        x+3: ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t)).
+        x+3: ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t));
+             with ``trace`` also ``gates`` (s_f, s_o; i, g: spike or clip value, as
+             ``neuron_lanes.gates_layout``) and ``s_c`` (c's ternary spike, signed(2)) of the cell.
     A beat may come every cycle; groups follow back to back.
 
     Ports: see the timing; ``u`` / ``u_prev`` are ``ArrayLayout(membranes_layout(layer), lanes)``.
     """
 
-    def __init__(self, layer: SpikingLayer, *, weight_bits: int, lanes: int, fanin: int) -> None:
+    def __init__(self, layer: SpikingLayer, *, weight_bits: int, lanes: int, fanin: int,
+                 trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("lanes", lanes), ("fanin", fanin)):
             if not isinstance(v, int) or v < 1:
@@ -59,8 +63,9 @@ class Engine(wiring.Component):
         if not isinstance(weight_bits, int) or not 2 <= weight_bits <= 16:
             raise ValueError(f"Engine weight_bits must be in 2..16, not {weight_bits!r}")
         self.layer, self.weight_bits, self.lanes, self.fanin = layer, weight_bits, lanes, fanin
+        self.has_trace = bool(trace)
         mem = data.ArrayLayout(membranes_layout(layer), lanes)
-        super().__init__({
+        ports = {
             "beat": In(BEAT_LAYOUT),
             "weights": In(weights_layout(weight_bits, lanes, fanin)),
             "spikes": In(data.ArrayLayout(SPIKE_SHAPE, fanin)),
@@ -71,7 +76,11 @@ class Engine(wiring.Component):
             "h": Out(data.ArrayLayout(SPIKE_SHAPE, lanes)),
             "c": Out(data.ArrayLayout(signed(layer.cell_bits), lanes)),
             "u": Out(mem),
-        })
+        }
+        if self.has_trace:
+            ports["gates"] = Out(data.ArrayLayout(gates_layout(layer), lanes))
+            ports["s_c"] = Out(data.ArrayLayout(SPIKE_SHAPE, lanes))
+        super().__init__(ports)
 
     @property
     def latency(self) -> int:
@@ -88,7 +97,7 @@ class Engine(wiring.Component):
         layer, L = self.layer, self.lanes
         acc_shape = signed(layer.acc_bits)
         m.submodules.neurons = neurons = GateNeurons(layer, L)
-        m.submodules.cell = cell = CellUpdate(layer, L)
+        m.submodules.cell = cell = CellUpdate(layer, L, trace=self.has_trace)
         beat1 = Signal(BEAT_LAYOUT)
         m.d.sync += beat1.eq(self.beat)
         for a in range(4):
@@ -114,4 +123,7 @@ class Engine(wiring.Component):
         m.d.comb += [self.h.eq(cell.h), self.c.eq(cell.c), self.u.eq(u3)]
         for k in range(L):
             m.d.comb += self.u[k]["c"].eq(cell.uc[k])
+        if self.has_trace:
+            m.d.sync += self.gates.eq(cell.gates)  # the gates of the cell that h, c belong to
+            m.d.comb += self.s_c.eq(cell.s_c)
         return m

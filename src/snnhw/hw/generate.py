@@ -42,15 +42,16 @@ def build_baseline_core(model: FrozenBaseline, *, lanes: int, fanin: int, head_i
 
 
 def build_spiking_core(model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None, event_driven: bool,
-                       input_mode: str | None, head_in_hw: bool) -> Any:
-    """A ``SpikingCore``; bad knobs raise :class:`UserError`."""
+                       input_mode: str | None, head_in_hw: bool, trace: bool = False) -> Any:
+    """A ``SpikingCore`` (``trace``: the debug configuration with the trace port); bad knobs raise
+    :class:`UserError`."""
     from snnhw.hw.spiking_core import SpikingCore
 
     if not isinstance(model, FrozenSpiking):
         raise UserError(f"the golden model must be a spiking model, not a {type(model).__name__}")
     try:
         return SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                           input_mode=input_mode, head_in_hw=head_in_hw)
+                           input_mode=input_mode, head_in_hw=head_in_hw, trace=trace)
     except ValueError as exc:
         raise UserError(f"spiking core: {exc}") from None
 
@@ -66,6 +67,7 @@ def generate(
     event_driven: bool = False,
     input_mode: str | None = None,
     head_in_hw: bool = False,
+    trace: bool = False,
     sources: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -78,6 +80,8 @@ def generate(
         lanes, fanin: hidden units in parallel and synapses per lane per cycle (both cores).
         engines, event_driven, input_mode: spiking core knobs (see ``SpikingCore``).
         head_in_hw: put the FC head in hardware (both cores).
+        trace: spiking core only: the debug configuration with the ``trace`` stream (per-cell
+            gate values; see ``docs/hw-spiking-core.md``). Off, the Verilog is unchanged.
         sources: optional provenance per core ("spiking"/"baseline"), e.g. the source file path
             and its SHA-256, copied into the manifests.
         progress: show a tqdm bar over the cores.
@@ -106,7 +110,8 @@ def generate(
     for kind, model, _, _ in jobs:
         if kind == "spiking":
             cores[kind] = build_spiking_core(model, lanes=lanes, fanin=fanin, engines=engines,
-                                             event_driven=event_driven, input_mode=input_mode, head_in_hw=head_in_hw)
+                                             event_driven=event_driven, input_mode=input_mode, head_in_hw=head_in_hw,
+                                             trace=trace)
         else:
             cores[kind] = build_baseline_core(model, lanes=lanes, fanin=fanin, head_in_hw=head_in_hw)
     out.mkdir(parents=True, exist_ok=True)

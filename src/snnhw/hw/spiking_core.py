@@ -18,8 +18,8 @@ from math import ceil
 from typing import Any, Sequence
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import data, memory, wiring
+from amaranth.hdl import Cat, Module, Shape, Signal
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.errors import UserError
@@ -38,6 +38,7 @@ from snnhw.hw.stream_io import (
     output_word_width,
     readout_range,
 )
+from snnhw.hw.trace_io import trace_fields, trace_groups, trace_record_layout
 from snnhw.hw.wavefront import EVENT_MODES, FLAG_LAYOUT, PIPELINE_DRAIN, LayerWavefront
 from snnhw.quant.frozen import FrozenSpiking
 
@@ -60,13 +61,20 @@ class SpikingCore(wiring.Component):
         head_in_hw: append the FC head (a MAC block) and send C logits and the class.
         proj_fanin: input features per cycle of the direct-input projection MAC (4·L·proj_fanin
             multipliers; ignored for spike input).
+        trace: debug configuration: add the ``trace`` output stream (valid/ready) carrying every
+            cell's gate values, one record per (layer, n, t, unit group) in the order of
+            :meth:`trace_order` (layout: :mod:`snnhw.hw.trace_io`). Each diagonal step is then
+            followed by a trace phase of :attr:`trace_cycles` cycles (one per (layer, slot,
+            group), a record for each valid slot), stalled while ``trace.ready`` is low. Off
+            (the default), the core and its Verilog are exactly those without the knob.
 
-    Ports: ``i`` (In stream), ``o`` (Out stream) per ``docs/hw-interface.md``.
+    Ports: ``i`` (In stream), ``o`` (Out stream) per ``docs/hw-interface.md``; ``trace`` (Out
+    stream, only with ``trace``).
     """
 
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
-                 proj_fanin: int = 1, event_mode: str = "engine") -> None:
+                 proj_fanin: int = 1, event_mode: str = "engine", trace: bool = False) -> None:
         if not isinstance(model, FrozenSpiking):
             raise UserError("SpikingCore needs a FrozenSpiking model")
         T = model.T
@@ -88,6 +96,7 @@ class SpikingCore(wiring.Component):
         self.model, self.lanes, self.fanin, self.engines = model, lanes, fanin, engines
         self.event_driven, self.head_in_hw, self.proj_fanin = bool(event_driven), bool(head_in_hw), proj_fanin
         self.event_mode = event_mode
+        self.has_trace = bool(trace)
         self.T, self.D, self.H = T, model.input_size, model.hidden_size
         self.num_layers = len(model.layers)
         self.passes = ceil(T / engines)
@@ -105,14 +114,51 @@ class SpikingCore(wiring.Component):
         self.out_words = output_word_count(model, self.head_in_hw)
         self.out_width = output_word_width(model, self.head_in_hw)
         self.head_latency = head_latency(model.head) if self.head_in_hw else 0
-        super().__init__({
+        # trace phase: one cycle per (layer, slot, unit group), in record order
+        self.trace_positions = ([(l, t, g) for l, G in enumerate(trace_groups(model, lanes)) for t in range(T)
+                                 for g in range(G)] if self.has_trace else [])
+        ports = {
             "i": In(input_signature(model, self.input_mode)),
             "o": Out(output_signature(model, self.head_in_hw)),
-        })
+        }
+        if self.has_trace:
+            ports["trace"] = Out(stream.Signature(trace_record_layout(model, lanes)))
+        super().__init__(ports)
 
     def layer_hidden(self, index: int) -> int:
         """Hidden size of layer ``index`` (0-based)."""
         return self.model.layers[index].hidden_size
+
+    @property
+    def trace_cycles(self) -> int:
+        """Q, the cycles of the trace phase after every diagonal step: ``Σ_l T·⌈H_l/L⌉`` with
+        ``trace``, else 0 (at full rate; each record stalled by ``trace.ready`` adds its cycles)."""
+        return len(self.trace_positions)
+
+    def trace_order(self, N: int) -> list[tuple[int, int, int, int]]:
+        """(layer, n, t, group) of every trace record of an N-element sequence, in stream order.
+
+        For each diagonal step k = 0..K−1, layer l ascending, slot t ascending, unit group g
+        ascending: a record when slot t of layer l holds an element, n = k − t − l ∈ [0, N).
+        Every (l, n, t, g) appears once: N·Σ_l T·G_l records; the last has ``last`` = 1.
+        """
+        if not self.has_trace:
+            raise ValueError("this core has no trace port (trace=False)")
+        if N < 1:
+            raise ValueError("a sequence has N ≥ 1 elements")
+        order = []
+        for k in range(self.diagonal_steps(N)):
+            for l, t, g in self.trace_positions:
+                n = k - t - l
+                if 0 <= n < N:
+                    order.append((l, n, t, g))
+        return order
+
+    def trace_fields(self) -> list[dict[str, Any]]:
+        """The trace record's fields, LSB first (:func:`snnhw.hw.trace_io.trace_fields`)."""
+        if not self.has_trace:
+            raise ValueError("this core has no trace port (trace=False)")
+        return trace_fields(self.model, self.lanes)
 
     # ------------------------------------------------------------------ cycle model
 
@@ -151,7 +197,9 @@ class SpikingCore(wiring.Component):
         projection is the longer (the second sum); the first element's 1 + X cycles (accept,
         projection) precede step 0; after the final step's commit, 1 cycle for the readout to
         enter the output serializer, 1 for the serializer's latency, then the W output words
-        (H, or H + C + 1); Y = FC head latency when in hardware.
+        (H, or H + C + 1); Y = FC head latency when in hardware. With ``trace`` every step
+        also takes its trace phase: B_k + 4 becomes B_k + 4 + Q (:attr:`trace_cycles`; the
+        trace sink always ready).
 
         Args:
             N: elements (≥ 1).
@@ -171,9 +219,9 @@ class SpikingCore(wiring.Component):
             beats = [max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers)) for k in range(K)]
         else:
             beats = [max(self.beats(l) for l in range(self.num_layers))] * K
-        X = self.proj_latency
-        steps = sum(b + PIPELINE_DRAIN for b in beats)
-        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN)) for k in range(N - 1))
+        X, Q = self.proj_latency, self.trace_cycles
+        steps = sum(b + PIPELINE_DRAIN + Q for b in beats)
+        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN + Q)) for k in range(N - 1))
         return steps + waits + X + self.out_words + 3 + self.head_latency
 
     @property
@@ -182,7 +230,7 @@ class SpikingCore(wiring.Component):
         dense schedule (an upper bound for the event-driven one, whose steps skip chunks)."""
         K = self.diagonal_steps(1)
         B = max(self.beats(l) for l in range(self.num_layers))
-        return K * (B + PIPELINE_DRAIN) + self.proj_latency + self.out_words + 3 + self.head_latency
+        return K * (B + PIPELINE_DRAIN + self.trace_cycles) + self.proj_latency + self.out_words + 3 + self.head_latency
 
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
         """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
@@ -260,6 +308,13 @@ class SpikingCore(wiring.Component):
 
     def cycle_formula(self) -> str:
         """The cycle formula as text (for the manifest)."""
+        if self.has_trace:
+            return ("cycles(N) = sum_{k<K} (B_k + 4 + Q) + sum_{k<N-1} max(0, X + 1 - (B_k + 4 + Q)) + X + W + 3 + Y, "
+                    "K = N + T - 1 + (layers - 1), "
+                    "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
+                    f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
+                    f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}, "
+                    f"Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)")
         return ("cycles(N) = sum_{k<K} (B_k + 4) + sum_{k<N-1} max(0, X + 1 - (B_k + 4)) + X + W + 3 + Y, "
                 "K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
@@ -278,7 +333,7 @@ class SpikingCore(wiring.Component):
             mults.append({"block": "input_projection", "multipliers": 4 * self.lanes * self.proj_fanin})
         if self.head_in_hw:
             mults.append({"block": "fc_head", "multipliers": 1})
-        return {
+        desc = {
             "core": "spiking",
             "ports": {
                 "i": {"data_bits": input_data_width(self.model, self.input_mode), "last_bits": 1,
@@ -295,6 +350,29 @@ class SpikingCore(wiring.Component):
             "multipliers": mults,
             "spiking_datapath_multipliers": 0,
         }
+        if self.has_trace:
+            desc["knobs"]["trace"] = True
+            desc["ports"]["trace"] = self.describe_trace()
+        return desc
+
+    def describe_trace(self) -> dict[str, Any]:
+        """The trace port for the manifest: width, fields (LSB first), record order and counts."""
+        groups = trace_groups(self.model, self.lanes)
+        return {
+            "data_bits": Shape.cast(trace_record_layout(self.model, self.lanes)).width,
+            "handshake": "valid/ready; the core stalls (before committing the diagonal step) while ready is low",
+            "record": "one per (layer, n, t, unit group): the cell (n, t) of that layer, units group*L .. group*L+L-1",
+            "fields": self.trace_fields(),
+            "unit_fields": {"f": "forget spike", "o": "output spike",
+                            "i": "input gate: spike, or clip value when non-spiking",
+                            "g": "candidate: ternary spike, or clip value when non-spiking",
+                            "c": "cell state c(n,t)", "s_c": "ternary spike of c's LIF", "h": "h = s_o*s_c"},
+            "record_order": ("for diagonal step k = 0..N+T-2+(layers-1): for layer l: for t = 0..T-1 with "
+                             "0 <= n = k-t-l < N: for group g = 0..ceil(H_l/L)-1; last = 1 on the final record"),
+            "groups_per_layer": groups,
+            "records_per_sequence": f"N*{sum(self.T * g for g in groups)}",
+            "trace_cycles_per_step": self.trace_cycles,
+        }
 
     # ------------------------------------------------------------------ hardware
 
@@ -309,7 +387,7 @@ class SpikingCore(wiring.Component):
             wf = LayerWavefront(layer, T=T, weight_bits=model.weight_bits, lanes=self.lanes, fanin=self.fanin,
                                 engines=self.engines, direct_input=(index == 0 and direct),
                                 event_driven=self.event_driven, readout=(index == nl - 1),
-                                event_mode=self.event_mode)
+                                event_mode=self.event_mode, trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
 
@@ -415,6 +493,51 @@ class SpikingCore(wiring.Component):
             if not direct:
                 m.d.sync += wline[0].eq(pend_word)
 
+        def commit(from_trace: bool):
+            # commit the diagonal step: elements move one slot, buffers swap
+            m.d.sync += parity.eq(~parity)
+            m.d.sync += [d.eq(0) for d in done_latch]
+            for t in range(T - 1, 0, -1):
+                m.d.sync += flags[0][t].eq(flags[0][t - 1])
+            m.d.sync += flags[0][0].eq(0)
+            for l in range(1, nl):
+                m.d.sync += flags[l].eq(flags[l - 1])
+            if not direct:
+                for t in range(T - 1, 0, -1):
+                    m.d.sync += wline[t].eq(wline[t - 1])
+            with m.If(final):
+                m.next = "OUTPUT"
+            with m.Elif(last_in):
+                m.d.comb += go.eq(1)  # flush step: slot 0 stays empty
+                if from_trace:
+                    m.next = "RUN"
+            with m.Elif(pend_ready):
+                enter_slot0()
+                if from_trace:
+                    m.next = "RUN"
+            with m.Else():
+                m.next = "WAIT"
+
+        if self.has_trace:
+            # trace phase: position q = (layer, slot, group) of trace_positions, one per cycle
+            Q = self.trace_cycles
+            pos = Signal(range(Q), name="trace_pos")
+            pos_valid = Signal(name="trace_pos_valid")
+            record = Signal(trace_record_layout(model, self.lanes), name="trace_record")
+            m.d.comb += self.trace.payload.eq(record)
+            with m.Switch(pos):
+                for q, (l, t, g) in enumerate(self.trace_positions):
+                    with m.Case(q):
+                        m.d.comb += [pos_valid.eq(flags[l][t].valid), record.layer.eq(l), record.t.eq(t),
+                                     record.group.eq(g)]
+                        if q == Q - 1:
+                            m.d.comb += record.last.eq(final)
+                        for k in range(self.lanes):
+                            j = g * self.lanes + k
+                            if j < self.layer_hidden(l):
+                                m.d.comb += [record.units[k][name].eq(wfs[l].trace[t][j][name])
+                                             for name, _ in wfs[l].trace[t][j].shape()]
+
         with m.FSM():
             with m.State("WAIT"):
                 with m.If(pend_ready):
@@ -425,25 +548,19 @@ class SpikingCore(wiring.Component):
                     with m.If(wfs[l].done):
                         m.d.sync += done_latch[l].eq(1)
                 with m.If(all_done):
-                    # commit the diagonal step: elements move one slot, buffers swap
-                    m.d.sync += parity.eq(~parity)
-                    m.d.sync += [d.eq(0) for d in done_latch]
-                    for t in range(T - 1, 0, -1):
-                        m.d.sync += flags[0][t].eq(flags[0][t - 1])
-                    m.d.sync += flags[0][0].eq(0)
-                    for l in range(1, nl):
-                        m.d.sync += flags[l].eq(flags[l - 1])
-                    if not direct:
-                        for t in range(T - 1, 0, -1):
-                            m.d.sync += wline[t].eq(wline[t - 1])
-                    with m.If(final):
-                        m.next = "OUTPUT"
-                    with m.Elif(last_in):
-                        m.d.comb += go.eq(1)  # flush step: slot 0 stays empty
-                    with m.Elif(pend_ready):
-                        enter_slot0()
-                    with m.Else():
-                        m.next = "WAIT"
+                    if self.has_trace:
+                        m.next = "TRACE"  # emit the step's records, then commit it
+                    else:
+                        commit(from_trace=False)
+            if self.has_trace:
+                with m.State("TRACE"):
+                    m.d.comb += self.trace.valid.eq(pos_valid)
+                    with m.If(~pos_valid | self.trace.ready):
+                        with m.If(pos == Q - 1):
+                            m.d.sync += pos.eq(0)
+                            commit(from_trace=True)
+                        with m.Else():
+                            m.d.sync += pos.eq(pos + 1)
             with m.State("OUTPUT"):
                 m.d.comb += sink.valid.eq(1)
                 with m.If(sink.ready):

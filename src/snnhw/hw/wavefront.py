@@ -38,6 +38,7 @@ from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import node
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
+from snnhw.hw.trace_io import layer_trace_unit_layout
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import SpikingLayer
 
@@ -71,6 +72,9 @@ class LayerWavefront(wiring.Component):
             read port and skips its own zero chunks (the engines leave lockstep, so the
             handover memory is double-buffered by ``parity``); "shared": one sequencer, one
             broadcast weight read, a chunk is skipped when it is zero in every engine of the pass.
+        trace: add the debug port ``trace[t][j]`` (:func:`~snnhw.hw.trace_io.layer_trace_unit_layout`):
+            registers holding the values f, o, i, g, c, s_c, h of unit j of the cell that slot t
+            computed in the current step (written with h; stable from ``done`` to the next ``start``).
 
     Beats per diagonal step (:meth:`beats`): ``B = P·G·C`` dense, with G = ⌈H/L⌉ unit groups and
     C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
@@ -82,7 +86,7 @@ class LayerWavefront(wiring.Component):
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
-                 event_mode: str = "engine") -> None:
+                 event_mode: str = "engine", trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -95,6 +99,7 @@ class LayerWavefront(wiring.Component):
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
         self.event_mode = event_mode
+        self.has_trace = bool(trace)
         self.per_engine = event_driven and event_mode == "engine"
         self.H, self.D = layer.hidden_size, layer.input_size
         self.G = ceil(self.H / lanes)
@@ -118,6 +123,8 @@ class LayerWavefront(wiring.Component):
         if readout:
             ports["readout"] = Out(data.ArrayLayout(signed(self.readout_bits), self.H))
             ports["readout_clear"] = In(1)
+        if self.has_trace:
+            ports["trace"] = Out(data.ArrayLayout(data.ArrayLayout(layer_trace_unit_layout(layer), self.H), T))
         super().__init__(ports)
 
     @property
@@ -188,7 +195,7 @@ class LayerWavefront(wiring.Component):
         state_depth = P << gbits
         engines, cmems, hmems = [], [], []
         for e in range(E):
-            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F)
+            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, trace=self.has_trace)
             cm = memory.Memory(shape=c_layout, depth=state_depth, init=[])
             hm = memory.Memory(shape=hand_layout, depth=(2 << (gbits + pbits)) if self.per_engine else state_depth,
                                init=[])
@@ -338,6 +345,12 @@ class LayerWavefront(wiring.Component):
                                 for b in range(2):
                                     with m.If(self.parity == b):
                                         m.d.sync += hbuf[b][t][2 * j:2 * j + 2].eq(eng.h[k])
+                                if self.has_trace:
+                                    rec = self.trace[t][j]
+                                    m.d.sync += [rec["f"].eq(eng.gates[k]["f"]), rec["o"].eq(eng.gates[k]["o"]),
+                                                 rec["i"].eq(eng.gates[k]["i"]), rec["g"].eq(eng.gates[k]["g"]),
+                                                 rec["c"].eq(eng.c[k]), rec["s_c"].eq(eng.s_c[k]),
+                                                 rec["h"].eq(eng.h[k])]
         if self.has_readout:
             r = self.readout
             holds_last = []

@@ -24,7 +24,17 @@ File format (``format = "snnhw-stimulus"``, ``version = 1``)::
                     cycles: the core's cycle count for this sequence (None: not checked)
                     trace: optional golden context shown with a mismatch; spiking cores:
                     {"readout_terms": [H][T] h_L(N,t)[j], "readout_terms_name": ...}
-                    (the cores have no trace port, so per-(n,t) values cannot be compared)
+                    trace_records: (debug cores with a ``trace`` port) the raw trace payloads
+                    the core must emit for this sequence, in order (golden trace packed by
+                    ``snnhw.hw.trace_io``); null otherwise
+                    trace_where: [layer, n, t, group] of each trace record
+    trace_fields    (debug cores) the trace record's fields, LSB first: {name, unit, lsb,
+                    width, signed} (``SpikingCore.trace_fields()``); null: no trace port
+    trace_payload_bits  width of ``trace__payload`` (0 without a trace port)
+
+With ``trace_fields`` the testbench also takes the ``trace`` stream (its ready follows the
+mode's backpressure pattern, with its own seed) and compares every record exactly; the first
+mismatch is located as (sequence, sample, record, layer, n, t, gate, unit, expected, got).
 """
 
 from __future__ import annotations
@@ -63,6 +73,18 @@ def split_output_payload(raw: int, out_data_bits: int) -> tuple[int, int]:
     return data, (raw >> out_data_bits) & 1
 
 
+def first_trace_difference(fields: list[dict[str, Any]], expected: int, got: int) -> dict[str, Any] | None:
+    """The first field (LSB first) where two raw trace records differ: ``{name, unit, expected,
+    got}`` (``unit`` = lane index, None for a header field), or None when they are equal."""
+    from snnhw.hw.trace_io import trace_field_value
+
+    for fld in fields:
+        want, have = trace_field_value(expected, fld), trace_field_value(got, fld)
+        if want != have:
+            return {"name": fld["name"], "unit": fld["unit"], "expected": want, "got": have}
+    return None
+
+
 def describe_mismatch(m: dict[str, Any]) -> str:
     """One line locating a testbench mismatch record (the cocotb failure message and reports)."""
     where = f"mode {m['mode']}, sequence {m['sequence']}"
@@ -79,6 +101,15 @@ def describe_mismatch(m: dict[str, Any]) -> str:
     if kind == "last":
         return (f"{where}, word {m['word']} ({m['label']}): last expected {m['expected_last']} "
                 f"got {m['got_last']} (data {m['got']})")
+    if kind == "trace":
+        unit = "" if m["unit"] is None else f"[{m['unit']}]"
+        return (f"{where}, trace record {m['record']} (layer {m['layer']}, element n={m['n']}, time step "
+                f"t={m['t']}): {m['gate']}{unit} expected {m['expected']} got {m['got']}")
+    if kind == "trace-extra":
+        return f"{where}: unexpected extra trace record {m['got']:#x}"
+    if kind == "trace-missing":
+        return (f"{where}: all output words received but only {m['got']} of {m['expected']} trace "
+                "records before them")
     text = f"{where}, word {m['word']} ({m['label']}): expected {m['expected']} got {m['got']}"
     if m.get("trace"):
         text += f"; {m['trace']}"
@@ -152,6 +183,8 @@ class SequenceCase:
         labels: a name per output word.
         cycles: expected cycle count (None: not checked).
         trace: optional golden context for mismatch messages (see the module doc).
+        trace_records: debug cores: the expected raw ``trace`` payloads, in stream order.
+        trace_where: [layer, n, t, group] of each trace record.
     """
 
     sample: int
@@ -161,6 +194,8 @@ class SequenceCase:
     labels: list[str]
     cycles: int | None = None
     trace: dict[str, Any] | None = None
+    trace_records: list[int] | None = None
+    trace_where: list[list[int]] | None = None
 
 
 @dataclass
@@ -175,6 +210,8 @@ class Stimulus:
     modes: list[Mode] = field(default_factory=lambda: default_modes(0))
     timeout_cycles: int = 100_000
     meta: dict[str, Any] = field(default_factory=dict)
+    trace_fields: list[dict[str, Any]] | None = None
+    trace_payload_bits: int = 0
 
     def validate(self) -> None:
         """Raise ValueError when a field is inconsistent."""
@@ -190,6 +227,13 @@ class Stimulus:
             lo, hi = -(1 << (self.out_data_bits - 1)), (1 << (self.out_data_bits - 1)) - 1
             if any(not lo <= w <= hi for w in seq.expected):
                 raise ValueError(f"sequence {k}: an expected word does not fit signed {self.out_data_bits} bits")
+            if self.trace_fields is not None:
+                if seq.trace_records is None or seq.trace_where is None or \
+                        len(seq.trace_records) != len(seq.trace_where) or not seq.trace_records:
+                    raise ValueError(f"sequence {k}: a trace stimulus needs trace_records and trace_where "
+                                     "of one length")
+                if any(w < 0 or w >> self.trace_payload_bits for w in seq.trace_records):
+                    raise ValueError(f"sequence {k}: a trace record does not fit {self.trace_payload_bits} bits")
         for mode in self.modes:
             check_inserter(mode.idle)
             check_inserter(mode.backpressure)
@@ -221,6 +265,8 @@ class Stimulus:
             modes=[Mode(**m) for m in doc["modes"]],
             timeout_cycles=doc["timeout_cycles"],
             meta=doc.get("meta", {}),
+            trace_fields=doc.get("trace_fields"),
+            trace_payload_bits=doc.get("trace_payload_bits", 0),
         )
 
     def corrupted(self, sequence: int, word: int, delta: int = 1) -> "Stimulus":
@@ -234,6 +280,29 @@ class Stimulus:
         value = out.sequences[sequence].expected[word] + delta
         half = 1 << (bits - 1)
         out.sequences[sequence].expected[word] = ((value + half) % (1 << bits)) - half
+        return out
+
+    def with_flipped_trace_spike(self, sequence: int, layer: int, n: int, t: int, gate: str, unit: int) -> "Stimulus":
+        """A copy with one expected trace value of cell (layer, n, t) flipped: 0 → 1, nonzero → 0.
+
+        For a spike field (f, o, s_c, h; i or g when spiking) this flips the spike; a mutation
+        check: the run must fail at exactly this (sequence, layer, n, t, gate, unit).
+        """
+        from snnhw.hw.trace_io import pack_trace_record, unpack_trace_record
+
+        if self.trace_fields is None:
+            raise ValueError("this stimulus has no trace expectations")
+        out = copy.deepcopy(self)
+        seq = out.sequences[sequence]
+        lanes = 1 + max(f["unit"] for f in self.trace_fields if f["unit"] is not None)
+        where = [layer, n, t, unit // lanes]
+        if where not in seq.trace_where:
+            raise ValueError(f"sequence {sequence} has no trace record for layer {layer}, n {n}, t {t}, unit {unit}")
+        pos = seq.trace_where.index(where)
+        rec = unpack_trace_record(self.trace_fields, seq.trace_records[pos])
+        lane = rec["units"][unit % lanes]
+        lane[gate] = 1 if lane[gate] == 0 else 0
+        seq.trace_records[pos] = pack_trace_record(self.trace_fields, rec, rec["units"])
         return out
 
     def with_cycles_offset(self, sequence: int, delta: int) -> "Stimulus":
@@ -285,6 +354,7 @@ def build_stimulus(
             expected sequence, at least 1000).
     """
     from snnhw.hw import stream_io
+    from snnhw.hw.trace_io import expected_trace_records
     from snnhw.quant import golden
     from snnhw.quant.frozen import FrozenBaseline
 
@@ -312,6 +382,8 @@ def build_stimulus(
             u = golden.rate_encode(model, inputs) if (event and mode == "rate") else None
     hidden, classes = model.hidden_size, model.num_classes
     labels = output_labels(hidden, classes, head_in_hw)
+    # debug cores: every trace record from the golden trace (snnhw.hw.trace_io packs them)
+    trace_fields = core.trace_fields() if getattr(core, "has_trace", False) else None
     seqs = []
     for b in range(inputs.shape[0]):
         n = int(lengths[b])
@@ -319,6 +391,11 @@ def build_stimulus(
         expected = [int(v) for v in res.readout[b]]
         if head_in_hw:
             expected += [int(v) for v in res.logits[b]] + [int(res.classes[b])]
+        trace_records = trace_where = None
+        if trace_fields is not None:
+            order = core.trace_order(n)
+            trace_records = expected_trace_records(trace_fields, order, res.trace, b)
+            trace_where = [list(o) for o in order]
         if event:
             # the event-driven schedule depends on the spikes: the golden trace gives them
             counts = core.event_chunk_counts(None if u is None else u[b, :n],
@@ -332,7 +409,8 @@ def build_stimulus(
             terms = res.trace[-1]["h"][b, n - 1]  # [T, H]
             trace = {"readout_terms": terms.T.tolist(), "readout_terms_name": "h_L(N,t)[j], t=1..T"}
         seqs.append(SequenceCase(sample=int(sample_ids[b]) if sample_ids is not None else b, n=n,
-                                 inputs=words, expected=expected, labels=list(labels), cycles=cycles, trace=trace))
+                                 inputs=words, expected=expected, labels=list(labels), cycles=cycles, trace=trace,
+                                 trace_records=trace_records, trace_where=trace_where))
     longest = max(s.cycles or 0 for s in seqs)
     return Stimulus(
         core=kind,
@@ -344,4 +422,6 @@ def build_stimulus(
         timeout_cycles=timeout_cycles if timeout_cycles is not None else max(1000, 4 * longest),
         meta={"input_mode": mode, "head_in_hw": head_in_hw, "hidden": hidden, "classes": classes,
               "T": getattr(model, "T", None), "layers": len(model.layers)},
+        trace_fields=trace_fields,
+        trace_payload_bits=sum(f["width"] for f in trace_fields) if trace_fields is not None else 0,
     )

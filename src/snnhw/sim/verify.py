@@ -46,6 +46,9 @@ class Knobs:
     head_in_hw: bool = False
     proj_fanin: int = 1
     event_mode: str = "engine"
+    trace: bool = False
+    """Spiking core only: the debug configuration whose ``trace`` stream (every cell's gate
+    values) the testbench compares with the golden trace."""
 
 
 @dataclass
@@ -69,6 +72,7 @@ class CoreReport:
         wall_per_sequence_s: testbench wall time of the isolated mode / sequences.
         activity: toggle summary and SAIF path (waves only), else None.
         work_dir: directory with stimulus, logs and testbench report.
+        trace_records: debug cores (``trace``): trace records compared in each mode, else None.
     """
 
     kind: str
@@ -88,6 +92,7 @@ class CoreReport:
     wall_per_sequence_s: float | None
     activity: dict[str, Any] | None
     work_dir: str
+    trace_records: int | None = None
 
 
 def failure_message(m: dict[str, Any] | None, messages: list[str]) -> str:
@@ -165,6 +170,7 @@ def verify_core(
         wall_per_sequence_s=round(wall, 4) if wall is not None else None,
         activity=activity,
         work_dir=str(work_dir),
+        trace_records=(sum(len(s.trace_records) for s in stim.sequences) if stim.trace_fields is not None else None),
     )
 
 
@@ -177,7 +183,7 @@ def _manifest_knobs(manifest_path: Path) -> tuple[Knobs, str | None]:
     knobs = Knobs(lanes=int(k.get("lanes", 8)), fanin=int(k.get("fanin", 8)), engines=k.get("engines"),
                   event_driven=bool(k.get("event_driven", False)), input_mode=k.get("input_mode"),
                   head_in_hw=bool(k.get("head_in_hw", False)), proj_fanin=int(k.get("proj_fanin", 1)),
-                  event_mode=str(k.get("event_mode", "engine")))
+                  event_mode=str(k.get("event_mode", "engine")), trace=bool(k.get("trace", False)))
     return knobs, doc.get("source_model", {}).get("sha256")
 
 
@@ -197,7 +203,7 @@ def build_core(model: FrozenSpiking | FrozenBaseline, knobs: Knobs) -> Any:
             core = SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                                event_driven=knobs.event_driven, input_mode=knobs.input_mode,
                                head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin,
-                               event_mode=knobs.event_mode)
+                               event_mode=knobs.event_mode, trace=knobs.trace)
         except ValueError as exc:
             raise UserError(f"spiking core: {exc}") from None
     core._MustUse__silence = True  # Amaranth's "created but never used" warning: intended here
@@ -295,7 +301,8 @@ def verify(
         samples: K sequences per core.
         data_dir: the model's dataset location (its test split is used); None: random inputs.
         waves: record waveforms; write toggle counts and a SAIF file per core.
-        knobs: hardware knobs when generating.
+        knobs: hardware knobs when generating (with ``rtl_dir`` the manifests give them; only
+            ``knobs.trace`` is checked: the spiking core must then have the trace port).
         seed: seed of the random inputs and of the stall patterns.
         length: N of the random inputs (lengths vary in 1..N).
         progress: tqdm bar over the cores.
@@ -335,18 +342,21 @@ def verify(
             k, digest = _manifest_knobs(rtl / fname.replace(".v", ".manifest.json"))
             if digest is not None and digest != model_hash(model):
                 raise UserError(f"{vfile} was generated from a different {kind} model than the one given")
+            if kind == "spiking" and knobs is not None and knobs.trace and not k.trace:
+                raise UserError(f"{vfile} has no trace port: generate it with snnhw generate --trace")
             jobs.append((kind, model, vfile, k))
     else:
         k = knobs or Knobs()
         rtl = out_dir / "rtl"
         summary = generate(spk, base, rtl, lanes=k.lanes, fanin=k.fanin, engines=k.engines,
                            event_driven=k.event_driven, input_mode=k.input_mode, head_in_hw=k.head_in_hw,
-                           progress=progress)
+                           trace=k.trace, progress=progress)
         for kind, model in (("spiking", spk), ("baseline", base)):
             if model is not None:
                 # generate() builds with the constructors' defaults for the knobs it does not take
                 jobs.append((kind, model, Path(summary["cores"][kind]["verilog"]),
-                             Knobs(**{**asdict(k), "proj_fanin": 1, "event_mode": "engine"})))
+                             Knobs(**{**asdict(k), "proj_fanin": 1, "event_mode": "engine",
+                                      "trace": k.trace and kind == "spiking"})))
     reports: list[CoreReport] = []
     inputs_desc: dict[str, str] = {}
     for kind, model, vfile, k in tqdm(jobs, desc="verify", unit="core", disable=not progress):
