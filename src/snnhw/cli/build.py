@@ -50,9 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     tools.add_argument("--clock-mhz", type=float, help="target clock of the out-of-context scripts "
                        "(default: the board clock)")
     hw = p.add_argument_group("core knobs")
-    hw.add_argument("--lanes", type=int, default=8, help="hidden units in parallel (default 8)")
-    hw.add_argument("--fanin", type=int, default=8, help="synapses per lane per cycle (default 8)")
-    hw.add_argument("--engines", type=int, help="spiking engines per layer (default T)")
+    hw.add_argument("--lanes", type=int, help="hidden units in parallel (default: H/8, at most 8)")
+    hw.add_argument("--fanin", type=int, help="synapses per lane per cycle (default: as --lanes)")
+    hw.add_argument("--engines", type=int,
+                    help="spiking engines per layer (default: ceil(T·lanes/8), at most T)")
     hw.add_argument("--event-driven", action="store_true", help="spiking core skips zero-spike chunks")
     hw.add_argument("--head-in-hw", action="store_true", help="FC head in hardware (logits and class out)")
     quant = p.add_argument_group("quantization (checkpoint input)")

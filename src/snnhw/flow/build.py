@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -89,7 +90,8 @@ class BuildOptions:
         waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
         yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
         simulator: "icarus" or "verilator" (default: snnhw.sim's default).
-        lanes, fanin, engines, event_driven, head_in_hw: core knobs (both cores where they apply).
+        lanes, fanin, engines, event_driven, head_in_hw: core knobs (both cores where they apply);
+            ``None`` lanes / fanin / engines are sized to the model by :func:`auto_knobs`.
         weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only).
         calib_samples: training sequences used to calibrate the quantizer.
         clock_mhz: target clock of the out-of-context scripts (default: the board's clock).
@@ -111,8 +113,8 @@ class BuildOptions:
     yosys: bool = True
     vivado: bool = False
     simulator: str | None = None
-    lanes: int = 8
-    fanin: int = 8
+    lanes: int | None = None
+    fanin: int | None = None
     engines: int | None = None
     event_driven: bool = False
     head_in_hw: bool = False
@@ -343,10 +345,32 @@ def step_load(state: BuildState) -> dict[str, Any]:
         artefacts["baseline"] = _rel(state, save_frozen(model_dir / "baseline.snnhw", state.baseline))
     if state.baseline is not None and not isinstance(state.baseline, FrozenBaseline):
         raise UserError("the baseline model is not a MAC baseline")
+    details["knobs"] = _resolve_knobs(opts, state.spiking)
     details.update(name=state.name, artefacts=artefacts,
                    eval_data=state.eval_data.description if state.eval_data else None,
                    model=_model_summary(state))
     return details
+
+
+def auto_knobs(hidden: int, T: int) -> dict[str, int]:
+    """Core parallelism sized to a model of ``hidden`` units (largest layer) and ``T`` time steps.
+
+    ``lanes = fanin = clamp(hidden / 8, 1, 8)`` (so a lane group covers at least 8 units: 4 for
+    H = 32, 8 for H ≥ 64) and ``engines = clamp(ceil(T · lanes / 8), 1, T)`` (engines grow with
+    the lanes: 2 for H = 32, T = 4; T for H ≥ 64). Resources and Yosys time scale with
+    lanes · fanin · engines, so a small model gets a small core.
+    """
+    width = max(1, min(8, hidden // 8))
+    return {"lanes": width, "fanin": width, "engines": max(1, min(T, math.ceil(T * width / 8)))}
+
+
+def _resolve_knobs(opts: BuildOptions, spiking: Any) -> dict[str, Any]:
+    """Fill the ``None`` knobs of ``opts`` from :func:`auto_knobs`; returns the knobs and which were automatic."""
+    auto = auto_knobs(max(layer.hidden_size for layer in spiking.layers), spiking.T)
+    chosen = [name for name in ("lanes", "fanin", "engines") if getattr(opts, name) is None]
+    for name in chosen:
+        setattr(opts, name, auto[name])
+    return {"lanes": opts.lanes, "fanin": opts.fanin, "engines": opts.engines, "automatic": chosen}
 
 
 def _model_name(path: Path) -> str:
@@ -433,7 +457,7 @@ def _test_inputs(state: BuildState, model: Any, count: int, max_length: int = 0
 
 
 def step_verify(state: BuildState) -> dict[str, Any]:
-    """Short bit-exact cocotb verification of both cores; a mismatch fails the build."""
+    """Short bit-exact cocotb verification of both cores (in parallel); a mismatch fails the build."""
     from snnhw.sim.runner import default_simulator, simulator_missing
     from snnhw.sim.stimulus import default_modes
     from snnhw.sim.verify import verify_core
@@ -445,26 +469,26 @@ def step_verify(state: BuildState) -> dict[str, Any]:
     missing = simulator_missing(sim)
     if missing:
         raise StepSkipped(f"{sim}: {missing}")
-    cores: dict[str, Any] = {}
-    artefacts: dict[str, str] = {}
-    for kind in ("spiking", "baseline"):
-        if kind not in state.rtl:
-            continue
+    def run_one(kind: str) -> dict[str, Any]:
         model = state.spiking if kind == "spiking" else state.baseline
         x, lengths, ids, what = _test_inputs(state, model, opts.verify_sequences, opts.verify_length)
-        work = state.out / "verify" / kind
         _log(opts, f"    verifying the {kind} core on {what} ({sim})")
-        report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths, work,
-                             knobs=_knobs(opts), sim=sim, waves=opts.waves,
-                             modes=default_modes(opts.seed, stalls=opts.verify_stalls),
-                             sample_ids=ids)
-        entry = asdict(report)
-        entry["inputs"] = what
-        cores[kind] = entry
-        artefacts[f"{kind}_work_dir"] = _rel(state, work)
-        if report.activity and report.activity.get("saif"):
-            state.saif[kind] = Path(report.activity["saif"])
-            artefacts[f"{kind}_saif"] = _rel(state, report.activity["saif"])
+        report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths,
+                             state.out / "verify" / kind, knobs=_knobs(opts), sim=sim, waves=opts.waves,
+                             modes=default_modes(opts.seed, stalls=opts.verify_stalls), sample_ids=ids)
+        return {**asdict(report), "inputs": what}
+
+    kinds = [kind for kind in ("spiking", "baseline") if kind in state.rtl]
+    with ThreadPoolExecutor(max_workers=len(kinds)) as pool:  # one simulator process per core
+        futures = {kind: pool.submit(run_one, kind) for kind in kinds}
+        cores: dict[str, Any] = {kind: future.result() for kind, future in futures.items()}
+    artefacts: dict[str, str] = {}
+    for kind, entry in cores.items():
+        artefacts[f"{kind}_work_dir"] = _rel(state, state.out / "verify" / kind)
+        saif = (entry.get("activity") or {}).get("saif")
+        if saif:
+            state.saif[kind] = Path(saif)
+            artefacts[f"{kind}_saif"] = _rel(state, saif)
     passed = all(c["passed"] for c in cores.values())
     state.verify = {"passed": passed, "simulator": sim,
                     "sequences": min(c["sequences"] for c in cores.values()),
@@ -561,7 +585,7 @@ def step_board(state: BuildState) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- step: yosys
 
 def step_yosys(state: BuildState) -> dict[str, Any]:
-    """Yosys ``synth_xilinx -family xc7`` of both cores (cells and logic depth)."""
+    """Yosys ``synth_xilinx -family xc7`` of both cores (cells and logic depth), the two runs in parallel."""
     from snnhw.flow.yosys import synth_xc7, yosys_missing
 
     opts = state.opts
@@ -570,13 +594,15 @@ def step_yosys(state: BuildState) -> dict[str, Any]:
     missing = yosys_missing()
     if missing:
         raise StepSkipped(missing)
-    results: dict[str, Any] = {}
-    artefacts: dict[str, str] = {}
-    for kind, info in state.rtl.items():
-        _log(opts, f"    synth_xilinx -family xc7: {kind} core")
-        res = synth_xc7(Path(info["verilog"]), info["top"], state.out / "yosys" / kind)
-        results[kind] = res
-        artefacts[f"{kind}_summary"] = _rel(state, res["summary_json"])
+    _log(opts, f"    synth_xilinx -family xc7: {', '.join(state.rtl)} core(s), one Yosys process each in parallel")
+    with ThreadPoolExecutor(max_workers=max(1, len(state.rtl))) as pool:
+        futures = {kind: pool.submit(synth_xc7, Path(info["verilog"]), info["top"], state.out / "yosys" / kind)
+                   for kind, info in state.rtl.items()}
+        results: dict[str, Any] = {kind: future.result() for kind, future in futures.items()}
+    artefacts = {f"{kind}_summary": _rel(state, res["summary_json"]) for kind, res in results.items()}
+    for kind, res in results.items():
+        _log(opts, f"    {kind}: " + ("reused the result for identical RTL" if res["reused"]
+                                      else f"{res['synth_seconds']:.1f} s"))
     state.resources = {"source": "yosys", **{k: v["resources"] for k, v in results.items()}}
     return {"results": results, "artefacts": artefacts}
 

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -185,6 +186,10 @@ def _read_results(xml_path: Path) -> tuple[int, int, list[str]]:
     return tests, failures, messages
 
 
+_MAKEFLAGS_LOCK = threading.Lock()
+"""Serialises :func:`_verilator_make_fix` (it edits the process-wide environment)."""
+
+
 @contextlib.contextmanager
 def _verilator_make_fix() -> Iterator[None]:
     """Set ``CFG_CXXFLAGS_PCH_I=-include`` for the Verilator make step, then restore MAKEFLAGS.
@@ -193,16 +198,18 @@ def _verilator_make_fix() -> Iterator[None]:
     design is large enough to be split into several C++ files (precompiled headers in use),
     the compiler is handed ``Vtop__pch.h.fast`` as an input file and the build fails. A
     variable in MAKEFLAGS counts as a command-line definition and overrides the makefile's.
+    The process environment is shared, so Verilator builds in parallel threads take turns.
     """
-    old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = f"{old or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = old
+    with _MAKEFLAGS_LOCK:
+        old = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = f"{old or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = old
 
 
 ICARUS_DUMP_MODULE = "snnhw_iverilog_dump"

@@ -1,0 +1,95 @@
+"""Yosys estimates: the logic-depth walk on hand-made netlists, and one real tiny synthesis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from snnhw.flow.logic_depth import logic_depth
+from snnhw.flow.yosys import synth_xc7, yosys_missing
+
+OUT, IN = "output", "input"
+
+
+def _lut(name: str, inputs: list, out: int) -> tuple[str, dict]:
+    ports = {f"I{i}": [bit] for i, bit in enumerate(inputs)}
+    return name, {"type": f"LUT{len(inputs)}", "connections": {**ports, "O": [out]},
+                  "port_directions": {**{p: IN for p in ports}, "O": OUT}}
+
+
+def _ff(name: str, d: int, q: int) -> tuple[str, dict]:
+    return name, {"type": "FDRE", "connections": {"D": [d], "Q": [q], "C": [99], "CE": ["1"], "R": ["0"]},
+                  "port_directions": {"D": IN, "Q": OUT, "C": IN, "CE": IN, "R": IN}}
+
+
+def _carry4(name: str, s: list, di: list, o: list, co: list, ci: object = "0") -> tuple[str, dict]:
+    return name, {"type": "CARRY4", "connections": {"S": s, "DI": di, "O": o, "CO": co, "CI": [ci], "CYINIT": ["0"]},
+                  "port_directions": {"S": IN, "DI": IN, "O": OUT, "CO": OUT, "CI": IN, "CYINIT": IN}}
+
+
+def _netlist(*cells: tuple[str, dict]) -> dict:
+    return {"modules": {"top": {"cells": dict(cells)}}}
+
+
+def test_lut_chain_between_registers() -> None:
+    # ff0.Q=2 → lut a (3) → lut b (4) → lut c (5) → ff1.D; a side branch of depth 1 does not count.
+    net = _netlist(_ff("ff0", 6, 2), _lut("a", [2], 3), _lut("b", [3, 2], 4), _lut("c", [4, 3, 2], 5),
+                   _ff("ff1", 5, 6), _lut("side", [2], 7), _ff("ff2", 7, 8))
+    result = logic_depth(net, "top")
+    assert result["logic_depth"] == 3
+    assert [step["cell"] for step in result["path"]] == ["a", "b", "c"]
+    assert result["path_types"] == {"LUT1": 1, "LUT2": 1, "LUT3": 1}
+
+
+def test_carry4_modelled_per_bit_no_false_loop() -> None:
+    # O[0] feeds, through a LUT, S[2] of the same CARRY4: ltp would call this a loop.
+    net = _netlist(_ff("ff0", 20, 1),
+                   _carry4("c0", [1, "0", 11, "0"], ["0"] * 4, [10, 12, 13, 14], [15, 16, 17, 18]),
+                   _lut("fb", [10], 11), _ff("ff1", 14, 20))
+    result = logic_depth(net, "top")
+    assert result["logic_depth"] == 3  # c0 (bit 0) → fb → c0 (bit 3)
+    assert [step["type"] for step in result["path"]] == ["CARRY4", "LUT1", "CARRY4"]
+
+
+def test_carry_chain_counts_each_carry4() -> None:
+    net = _netlist(_ff("ff0", 40, 1),
+                   _carry4("c0", [1, 1, 1, 1], ["0"] * 4, [2, 3, 4, 5], [6, 7, 8, 9]),
+                   _carry4("c1", [1, 1, 1, 1], ["0"] * 4, [10, 11, 12, 13], [14, 15, 16, 17], ci=9),
+                   _carry4("c2", [1, 1, 1, 1], ["0"] * 4, [20, 21, 22, 23], [24, 25, 26, 27], ci=17),
+                   _ff("ff1", 23, 40))
+    assert logic_depth(net, "top")["logic_depth"] == 3
+
+
+def test_real_loop_and_missing_module_rejected() -> None:
+    with pytest.raises(ValueError, match="combinational loop"):
+        logic_depth(_netlist(_lut("a", [3], 2), _lut("b", [2], 3)), "top")
+    with pytest.raises(ValueError, match="not in the netlist"):
+        logic_depth(_netlist(), "other")
+    assert logic_depth(_netlist(_ff("ff0", 1, 2)), "top")["logic_depth"] == 0
+
+
+VERILOG = """
+module tiny(input clk, input [7:0] a, input [7:0] b, output reg [8:0] s);
+  reg [7:0] ra, rb;
+  always @(posedge clk) begin ra <= a; rb <= b; s <= ra + rb; end
+endmodule
+"""
+
+
+@pytest.mark.skipif(yosys_missing() is not None, reason=str(yosys_missing()))
+def test_synth_xc7_figures_and_reuse(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.v"
+    source.write_text(VERILOG)
+    first = synth_xc7(source, "tiny", tmp_path / "work")
+    res = first["resources"]
+    assert res["FF"] == 25 and res["CARRY4"] == 3 and res["DSP48E1"] == 0
+    assert res["logic_depth"] == 4 and first["critical_path"] == {"LUT2": 1, "CARRY4": 3}
+    assert first["reused"] is False and not (tmp_path / "work" / "netlist.json").exists()
+    again = synth_xc7(source, "tiny", tmp_path / "work")
+    assert again["reused"] is True and again["resources"] == res
+    source.write_text(VERILOG.replace("ra + rb", "ra - rb"))
+    changed = synth_xc7(source, "tiny", tmp_path / "work")
+    assert changed["reused"] is False
+    assert json.loads((tmp_path / "work" / "yosys.json").read_text())["verilog_sha256"] == changed["verilog_sha256"]
