@@ -124,3 +124,14 @@ def test_gsc_errors(gsc: Path) -> None:
     (gsc / "testing_list.txt").unlink()
     with pytest.raises(UserError, match="expected testing_list.txt"):
         load_dataset("gsc", gsc, options={"keywords": "yes,no"}, progress=False)
+
+
+def test_fit_length_alignments() -> None:
+    from snnhw.data.speech import fit_length
+
+    audio = np.arange(1, 5, dtype=np.float32)
+    assert fit_length(audio, 6, "start").tolist() == [1, 2, 3, 4, 0, 0]
+    assert fit_length(audio, 6, "center").tolist() == [0, 1, 2, 3, 4, 0]
+    assert fit_length(audio, 6, "end").tolist() == [0, 0, 1, 2, 3, 4]
+    assert fit_length(audio, 2, "end").tolist() == [3, 4]
+    assert fit_length(audio, 2, "start").tolist() == [1, 2]

@@ -13,7 +13,7 @@ from snnhw.data.registry import load_dataset
 from snnhw.errors import UserError
 from snnhw.model import ModelConfig, build_model
 from snnhw.train.seed import seed_everything
-from snnhw.train.trainer import evaluate, fit, subsample
+from snnhw.train.trainer import epoch_learning_rate, evaluate, fit, subsample
 from train_fixtures import write_npz
 
 HARD = ModelConfig(input_size=3, num_classes=3, hidden_size=8)
@@ -88,6 +88,14 @@ def test_time_budget_stops_after_one_epoch(bundle) -> None:  # type: ignore[no-u
     assert (result.epochs_run, result.stopped_early, result.stop_reason) == (1, True, "time")
 
 
+def test_cosine_schedule_recorded_per_epoch(bundle) -> None:  # type: ignore[no-untyped-def]
+    seed_everything(0)
+    result = fit(build_model(HARD), bundle, epochs=4, lr=0.01, batch_size=32, seed=0, patience=None,
+                 progress=False, log=None, schedule="cosine")
+    assert [round(h["lr"], 12) for h in result.history] == [0.01, 0.008535533906, 0.005, 0.001464466094]
+    assert epoch_learning_rate(0.01, 3, 4, "constant") == 0.01
+
+
 def test_spiking_fit_keeps_thresholds_positive(bundle) -> None:  # type: ignore[no-untyped-def]
     model, result = _train(SPIKING, bundle, seed=0, epochs=1)
     thetas = [p for n, p in model.named_parameters() if "theta" in n]
@@ -118,6 +126,7 @@ def test_subsample(bundle) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs"), ({"lr": -1.0}, "learning rate"), ({"batch_size": 0}, "batch size"),
     ({"patience": -1}, "patience"), ({"time_budget_s": 0.0}, "time budget"),
+    ({"schedule": "step"}, "schedule"), ({"weight_decay": -0.1}, "weight decay"),
 ])
 def test_bad_settings(bundle, kwargs: dict, message: str) -> None:  # type: ignore[no-untyped-def]
     settings = {"epochs": 1, "lr": 0.01, "batch_size": 32, "seed": 0, "patience": None, **kwargs}

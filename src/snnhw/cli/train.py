@@ -108,10 +108,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                          help="keep the leaks λ fixed")
     fit = p.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
-    fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    fit.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    fit.add_argument("--weight-decay", type=float, default=0.0,
+                     help="AdamW decoupled weight decay (default 0: plain Adam)")
     fit.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     fit.add_argument("--patience", type=int, default=5,
                      help="stop after this many epochs without a better validation accuracy; 0: never")
+    fit.add_argument("--schedule", default="constant",
+                     help="learning-rate schedule over --epochs: constant (default) or cosine")
+    fit.add_argument("--threads", type=int, default=None,
+                     help="torch threads (default 2, or fewer cores if the machine has fewer)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                      help="start no epoch that would end after this many seconds of training")
@@ -136,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.train.trainer import evaluate, fit, subsample
 
     user_options = parse_option_strings(args.data_opt)
-    set_threads()
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be ≥ 1, got {args.threads}")
+    set_threads(args.threads)
     init = None
     if args.init is not None:
         init = load_checkpoint(existing_file(args.init, "--init checkpoint"))
@@ -203,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(cfg)
 
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=args.progress, time_budget_s=args.time_limit)
+                 patience=args.patience, progress=args.progress, time_budget_s=args.time_limit,
+                 schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay)
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],

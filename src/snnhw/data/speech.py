@@ -6,7 +6,8 @@ Front end (the paper's GSC input, 20 mel bands x 81 frames), per recording:
    ``sample_rate`` is set and differs from the file's, resample with
    ``scipy.signal.resample_poly`` (otherwise every file must share one rate);
 2. pad with zeros / trim to ``duration_s`` (default 1 s): ``align=start`` keeps the beginning
-   (pad or cut at the end), ``align=center`` pads or cuts equally at both ends;
+   (pad or cut at the end), ``align=center`` pads or cuts equally at both ends, ``align=end``
+   keeps the end (pad or cut at the beginning, so the word ends on the last frame);
 3. ``librosa.feature.melspectrogram(sr, n_fft, hop_length, win_length=n_fft, window="hann",
    center=True, pad_mode="constant", power=2.0, n_mels, fmin, fmax, htk=False, norm="slaney")``
    with ``hop_length = L // (n_frames - 1)`` for L samples, so that ``1 + L // hop = n_frames``
@@ -48,7 +49,7 @@ FEATURE_OPTIONS: dict[str, Option] = {
     "n_mels": Option("int", 20, "mel bands (D)"),
     "n_frames": Option("int", 81, "frames per recording (N)"),
     "duration_s": Option("float", 1.0, "audio padded/trimmed to this many seconds"),
-    "align": Option("str", "start", "where padding/trimming happens", choices=("start", "center")),
+    "align": Option("str", "start", "where padding/trimming happens", choices=("start", "center", "end")),
     "sample_rate": Option("int", None, "resample to this rate in Hz (auto: the files' own rate)"),
     "n_fft": Option("int", None, "FFT and window length in samples (auto: smallest power of two >= 2*hop)"),
     "fmin": Option("float", 0.0, "lowest mel frequency in Hz"),
@@ -85,12 +86,18 @@ def read_wav(path: Path, target_rate: int | None) -> tuple[np.ndarray, int]:
 
 
 def fit_length(audio: np.ndarray, length: int, align: str) -> np.ndarray:
-    """``audio`` zero-padded or trimmed to ``length`` samples (``align``: 'start' or 'center')."""
+    """``audio`` zero-padded or trimmed to ``length`` samples.
+
+    ``align``: 'start' keeps the beginning (pads/cuts at the end), 'center' pads/cuts equally
+    at both ends, 'end' keeps the end (pads/cuts at the beginning: the recording finishes on the
+    last frame, where the LSTM's readout is taken).
+    """
     n = len(audio)
+    share = {"start": 0.0, "center": 0.5, "end": 1.0}[align]
     if n >= length:
-        start = 0 if align == "start" else (n - length) // 2
+        start = int((n - length) * share)
         return audio[start: start + length]
-    before = 0 if align == "start" else (length - n) // 2
+    before = int((length - n) * share)
     return np.pad(audio, (before, length - n - before))
 
 

@@ -1,6 +1,6 @@
 """Training loops and the checkpoint format.
 
-* :mod:`snnhw.train.trainer`: ``fit`` (Adam, cross-entropy, early stopping, best-validation
+* :mod:`snnhw.train.trainer`: ``fit`` (AdamW, cross-entropy, early stopping, best-validation
   weights, per-epoch history) and ``evaluate``.
 * :mod:`snnhw.train.checkpoint`: ``save_checkpoint`` / ``load_checkpoint`` (safe to load:
   tensors and JSON only) and the ``Checkpoint`` record.

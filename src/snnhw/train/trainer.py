@@ -194,6 +194,17 @@ def _constrain(model: nn.Module) -> None:
             hook()
 
 
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+"""Learning-rate schedules :func:`fit` knows."""
+
+
+def epoch_learning_rate(lr: float, epoch: int, epochs: int, schedule: str) -> float:
+    """The learning rate of ``epoch`` (1-based) of ``epochs`` under ``schedule`` (see :func:`fit`)."""
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
+    return lr
+
+
 def fit(
     model: nn.Module,
     bundle: Bundle,
@@ -208,6 +219,8 @@ def fit(
     grad_clip: float | None = 5.0,
     threads: int | None = None,
     time_budget_s: float | None = None,
+    schedule: str = "constant",
+    weight_decay: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -216,7 +229,7 @@ def fit(
             interface); on return it holds the weights of the best validation epoch.
         bundle: the data (``train`` and ``val`` splits, already normalised).
         epochs: maximum number of passes over the training split (≥ 1).
-        lr: Adam learning rate.
+        lr: AdamW learning rate (peak, with a schedule).
         batch_size: sequences per optimiser step.
         seed: seeds the global generators (model initialisation happens before, so seed
             it yourself with :func:`snnhw.train.seed.seed_everything` before building the
@@ -230,6 +243,9 @@ def fit(
         time_budget_s: wall-clock budget in seconds: no new epoch starts when the mean epoch
             time so far says it would end beyond the budget (``None``: no limit). At least one
             epoch always runs.
+        schedule: learning-rate schedule over ``epochs``: ``"constant"`` (``lr`` throughout)
+            or ``"cosine"`` (epoch e of E uses ``lr · (1 + cos(π (e − 1) / E)) / 2``).
+        weight_decay: AdamW's decoupled weight decay (0: plain Adam).
 
     Returns:
         The per-epoch history and the selection outcome.
@@ -242,6 +258,10 @@ def fit(
         raise UserError(f"batch size must be ≥ 1, got {batch_size}")
     if patience is not None and patience < 0:
         raise UserError(f"patience must be ≥ 0, got {patience}")
+    if not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise UserError(f"weight decay must be ≥ 0, got {weight_decay}")
+    if schedule not in SCHEDULES:
+        raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
         raise UserError(f"the time budget must be > 0 s, got {time_budget_s}")
     x, y, lengths = split_tensors(bundle.train)
@@ -255,13 +275,14 @@ def fit(
     seed_everything(seed)
     result = TrainResult(settings={
         "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-        "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "Adam",
-        "train_size": n, "time_budget_s": time_budget_s,
+        "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "AdamW",
+        "weight_decay": weight_decay,
+        "train_size": n, "time_budget_s": time_budget_s, "schedule": schedule,
     })
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise UserError("the model has no trainable parameters")
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     started = time.perf_counter()
@@ -270,6 +291,9 @@ def fit(
         epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.stderr)
         for epoch in epoch_bar:
             start = time.perf_counter()
+            epoch_lr = epoch_learning_rate(lr, epoch, epochs, schedule)
+            for group in optimizer.param_groups:
+                group["lr"] = epoch_lr
             model.train()
             order = torch.randperm(n, generator=generator(seed, stream=epoch))
             loss_sum = 0.0
@@ -303,7 +327,7 @@ def fit(
                 "val_loss": val["loss"],
                 "val_accuracy": val["accuracy"],
                 "seconds": time.perf_counter() - start,
-                "lr": lr,
+                "lr": epoch_lr,
             }
             result.history.append(record)
             improved = best_state is None or (
