@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS), help="spiking rows to run")
     args = parser.parse_args()
     results: dict[str, Any] = {"benchmark": "table1", "T": T_TABLE1, "encoding": "direct", "settings": {
-        k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}, "env": environment(),
+        k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}, "env": environment(args.threads),
         "datasets": {}}
     tables = []
     for name in args.datasets:

@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     train_Ts = set(args.Ts if args.train_Ts is None else args.train_Ts)
     results: dict[str, Any] = {"benchmark": "accuracy_vs_T", "settings": {
-        k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}, "env": environment(),
+        k: (str(v) if hasattr(v, "__fspath__") else v) for k, v in vars(args).items()}, "env": environment(args.threads),
         "datasets": {}}
     tables = []
     for name in args.datasets:

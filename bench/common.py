@@ -76,8 +76,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--datasets", nargs="+", choices=sorted(STAND_INS), default=["har", "mnist", "fsdd"])
     parser.add_argument("--hard-epochs", type=int, default=30, help="max epochs of the hard-LSTM source")
     parser.add_argument("--epochs", type=int, default=10, help="max epochs of each spiking run")
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate of the hard LSTM")
-    parser.add_argument("--snn-lr", type=float, default=1e-3, help="Adam learning rate of the spiking runs")
+    parser.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate of the hard LSTM")
+    parser.add_argument("--snn-lr", type=float, default=1e-3, help="AdamW learning rate of the spiking runs")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--limit-train", type=int, default=None, metavar="K",
@@ -90,6 +90,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help="use this hard-LSTM checkpoint (e.g. from snnhw train) as the source of DATASET; "
                              "its data are rebuilt from the checkpoint")
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
+    parser.add_argument("--schedule", default="constant", help="learning-rate schedule: constant or cosine")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -102,6 +104,8 @@ def load_bundle(name: str, args: argparse.Namespace) -> Any:
     """The stand-in dataset ``name`` (train split subsampled to ``--limit-train``)."""
     stand_in = STAND_INS[name]
     options = {"cache_dir": str(args.cache_dir / "data")} if stand_in.loader in ("har", "fsdd") else {}
+    if stand_in.loader == "fsdd":
+        options["align"] = "end"  # the word ends on the last frame, where the readout is taken
     bundle = load_dataset(stand_in.loader, args.data_dir / stand_in.folder, seed=args.seed,
                           options=options, progress=args.progress)
     if args.limit_train is not None:
@@ -149,7 +153,7 @@ def hard_source(name: str, bundle: Any, args: argparse.Namespace) -> tuple[torch
     model = build_model(cfg)
     log(f"{name}: training the hard LSTM source ({args.hard_epochs} epochs max)")
     result = fit(model, bundle, epochs=args.hard_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=args.progress)
+                 patience=args.patience, progress=args.progress, schedule=args.schedule, threads=args.threads)
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "test_accuracy": test["accuracy"], "test_n": test["n"]}
     save_checkpoint(path, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
@@ -180,7 +184,8 @@ def spiking_run(hard: torch.nn.Module | None, cfg: ModelConfig, bundle: Any, arg
     if train:
         start = time.perf_counter()
         result = fit(model, bundle, epochs=args.epochs, lr=args.snn_lr, batch_size=args.batch_size,
-                     seed=args.seed, patience=args.patience, progress=args.progress)
+                     seed=args.seed, patience=args.patience, progress=args.progress, schedule=args.schedule,
+                     threads=args.threads)
         record.update(test_accuracy=evaluate(model, bundle.test)["accuracy"],
                       seconds_per_epoch=result.seconds_per_epoch, epochs_run=result.epochs_run,
                       best_epoch=result.best_epoch, train_seconds=time.perf_counter() - start)
@@ -199,9 +204,9 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def environment() -> dict[str, Any]:
-    """What the figures were measured on (for the JSON record)."""
-    return {"torch": torch.__version__, "threads": set_threads(), "python": sys.version.split()[0],
+def environment(threads: int | None = None) -> dict[str, Any]:
+    """Set torch's threads (``None``: the default) and say what the figures were measured on (JSON record)."""
+    return {"torch": torch.__version__, "threads": set_threads(threads), "python": sys.version.split()[0],
             "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

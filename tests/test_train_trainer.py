@@ -139,3 +139,41 @@ def test_fixture_file_is_learnable(tmp_path: Path) -> None:
     b = load_dataset("npz", str(write_npz(tmp_path / "d.npz")), seed=0, val_fraction=0.2, progress=False)
     counts = torch.bincount(torch.as_tensor(b.train.y), minlength=3)
     assert int(counts.max()) < 0.6 * len(b.train)
+
+
+def test_random_roll_is_a_per_sample_circular_shift() -> None:
+    from snnhw.train.seed import generator
+    from snnhw.train.trainer import random_roll
+
+    x = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    out = random_roll(x, (2, 1), generator(0, stream=5))
+    again = random_roll(x, (2, 1), generator(0, stream=5))
+    assert torch.equal(out, again)
+    for b in range(2):  # each sample equals x[b] rolled by some (dn, dd) within the bounds
+        assert any(torch.equal(out[b], torch.roll(x[b], (dn, dd), dims=(0, 1)))
+                   for dn in range(-2, 3) for dd in range(-1, 2))
+    assert torch.equal(random_roll(x, (0, 0), generator(0)), x)
+
+
+def test_augmented_fit_differs_and_rejects_bad_shift(bundle) -> None:  # type: ignore[no-untyped-def]
+    seed_everything(0)
+    plain = build_model(HARD)
+    seed_everything(0)
+    rolled = build_model(HARD)
+    fit(plain, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False, log=None)
+    fit(rolled, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False, log=None,
+        augment_roll=(0, 1))
+    a, b = plain.state_dict(), rolled.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a), "the augmentation changed nothing"
+    seed_everything(0)
+    zero = build_model(HARD)
+    fit(zero, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False, log=None,
+        augment_roll=(0, 0))
+    assert all(torch.equal(a[k], zero.state_dict()[k]) for k in a), "(0, 0) must be no augmentation"
+    with pytest.raises(UserError, match="augmentation"):
+        fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,
+            log=None, augment_roll=(-1, 0))
+    assert bool((bundle.train.lengths < bundle.train.x.shape[1]).any()), "fixture has short sequences"
+    with pytest.raises(UserError, match="fill the padded length"):
+        fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,
+            log=None, augment_roll=(1, 0))

@@ -114,6 +114,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     fit.add_argument("--patience", type=int, default=5,
                      help="stop after this many epochs without a better validation accuracy; 0: never")
+    fit.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
+                     help="random circular shift of each training sequence by up to this many elements and "
+                          "features (row-wise images: a translation; default 0 0)")
     fit.add_argument("--schedule", default="constant",
                      help="learning-rate schedule over --epochs: constant (default) or cosine")
     fit.add_argument("--threads", type=int, default=None,
@@ -212,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  patience=args.patience, progress=args.progress, time_budget_s=args.time_limit,
-                 schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay)
+                 schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay,
+                 augment_roll=tuple(args.augment_roll))
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],

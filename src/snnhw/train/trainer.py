@@ -194,6 +194,26 @@ def _constrain(model: nn.Module) -> None:
             hook()
 
 
+AUGMENT_STREAM = 1_000_000
+"""Generator streams ``AUGMENT_STREAM + epoch`` draw the augmentation shifts (streams 1 + epoch shuffle)."""
+
+
+def random_roll(x: torch.Tensor, max_shift: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    """Augmentation: each sequence of ``x`` [B, N, D] rolled circularly by its own random shift.
+
+    Shifts are uniform integers in ``[-max_shift[0], max_shift[0]]`` along the element axis N
+    and ``[-max_shift[1], max_shift[1]]`` along the feature axis D (drawn from ``gen``). On
+    row-wise images this is a translation (the wrapped rows/columns are background); on sensor
+    or audio sequences use the element axis only.
+    """
+    batch, n, d = x.shape
+    shift_n = torch.randint(-max_shift[0], max_shift[0] + 1, (batch, 1), generator=gen)
+    shift_d = torch.randint(-max_shift[1], max_shift[1] + 1, (batch, 1), generator=gen)
+    rows = (torch.arange(n).unsqueeze(0) - shift_n) % n  # [B, N]
+    cols = (torch.arange(d).unsqueeze(0) - shift_d) % d  # [B, D]
+    return x[torch.arange(batch)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 """Learning-rate schedules :func:`fit` knows."""
 
@@ -221,6 +241,7 @@ def fit(
     time_budget_s: float | None = None,
     schedule: str = "constant",
     weight_decay: float = 0.0,
+    augment_roll: tuple[int, int] = (0, 0),
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -246,6 +267,9 @@ def fit(
         schedule: learning-rate schedule over ``epochs``: ``"constant"`` (``lr`` throughout)
             or ``"cosine"`` (epoch e of E uses ``lr · (1 + cos(π (e − 1) / E)) / 2``).
         weight_decay: AdamW's decoupled weight decay (0: plain Adam).
+        augment_roll: maximum random circular shift (elements, features) of each training
+            sequence (:func:`random_roll`; ``(0, 0)``: none). Element shifts need sequences that
+            all fill the padded length.
 
     Returns:
         The per-epoch history and the selection outcome.
@@ -260,6 +284,8 @@ def fit(
         raise UserError(f"patience must be ≥ 0, got {patience}")
     if not (weight_decay >= 0 and math.isfinite(weight_decay)):
         raise UserError(f"weight decay must be ≥ 0, got {weight_decay}")
+    if min(augment_roll) < 0:
+        raise UserError(f"augmentation shifts must be ≥ 0, got {augment_roll}")
     if schedule not in SCHEDULES:
         raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
@@ -268,6 +294,8 @@ def fit(
     n = x.shape[0]
     if n == 0:
         raise UserError("the training split is empty")
+    if augment_roll[0] and bool((lengths < x.shape[1]).any()):
+        raise UserError("element-axis augmentation needs sequences that all fill the padded length")
     if split_tensors(bundle.val)[0].shape[0] == 0:
         raise UserError("the validation split is empty (model selection needs one; raise val_fraction)")
 
@@ -276,7 +304,7 @@ def fit(
     result = TrainResult(settings={
         "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
         "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "AdamW",
-        "weight_decay": weight_decay,
+        "weight_decay": weight_decay, "augment_roll": list(augment_roll),
         "train_size": n, "time_budget_s": time_budget_s, "schedule": schedule,
     })
     params = [p for p in model.parameters() if p.requires_grad]
@@ -296,13 +324,17 @@ def fit(
                 group["lr"] = epoch_lr
             model.train()
             order = torch.randperm(n, generator=generator(seed, stream=epoch))
+            augment_gen = generator(seed, stream=AUGMENT_STREAM + epoch)
             loss_sum = 0.0
             correct = 0
             seen = 0
             batch_bar = tqdm(_batches(n, batch_size, order), desc=f"epoch {epoch}", leave=False,
                              disable=not progress, file=sys.stderr)
             for index in batch_bar:
-                logits = _forward(model, x[index], lengths[index])
+                inputs = x[index]
+                if any(augment_roll):
+                    inputs = random_roll(inputs, augment_roll, augment_gen)
+                logits = _forward(model, inputs, lengths[index])
                 loss = nn.functional.cross_entropy(logits, y[index])
                 if not torch.isfinite(loss):
                     raise UserError(f"training diverged (loss {float(loss)}) in epoch {epoch}; "
