@@ -92,6 +92,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
     parser.add_argument("--schedule", default="constant", help="learning-rate schedule: constant or cosine")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+    parser.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
+                        help="random circular shifts of training sequences (see snnhw train --augment-roll)")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -153,7 +155,8 @@ def hard_source(name: str, bundle: Any, args: argparse.Namespace) -> tuple[torch
     model = build_model(cfg)
     log(f"{name}: training the hard LSTM source ({args.hard_epochs} epochs max)")
     result = fit(model, bundle, epochs=args.hard_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=args.progress, schedule=args.schedule, threads=args.threads)
+                 patience=args.patience, progress=args.progress, schedule=args.schedule, threads=args.threads,
+                 augment_roll=tuple(args.augment_roll))
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "test_accuracy": test["accuracy"], "test_n": test["n"]}
     save_checkpoint(path, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
@@ -185,7 +188,7 @@ def spiking_run(hard: torch.nn.Module | None, cfg: ModelConfig, bundle: Any, arg
         start = time.perf_counter()
         result = fit(model, bundle, epochs=args.epochs, lr=args.snn_lr, batch_size=args.batch_size,
                      seed=args.seed, patience=args.patience, progress=args.progress, schedule=args.schedule,
-                     threads=args.threads)
+                     threads=args.threads, augment_roll=tuple(args.augment_roll))
         record.update(test_accuracy=evaluate(model, bundle.test)["accuracy"],
                       seconds_per_epoch=result.seconds_per_epoch, epochs_run=result.epochs_run,
                       best_epoch=result.best_epoch, train_seconds=time.perf_counter() - start)
