@@ -66,14 +66,16 @@ def rows() -> list[dict]:
             modes = len(default_modes(case.seed))
             slow = any(getattr(m, "name", "") == "slow" for m in case.marks)
             out.append({"core": core, "id": case.name, "shape": shape_text(case.model),
-                        "knobs": knob_text(case.knobs, core.startswith("spiking")), "sequences": case.batch, "n": lengths.tolist(),
-                        "modes": modes, "runs": case.batch * modes, "slow": slow, "seed": case.seed})
+                        "knobs": knob_text(case.knobs, core.startswith("spiking")), "sequences": case.batch,
+                        "n": lengths.tolist(), "modes": modes, "runs": case.batch * modes, "slow": slow,
+                        "seed": case.seed})
     return out
 
 
 def main() -> int:
     table = rows()
-    print("| core | id | model | knobs | sequences | N per sequence | modes | sequence runs | run | seed |")
+    print("| core | id | model | knobs | sequences | N per sequence (default seed) | modes | sequence runs | run "
+          "| seed |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in table:
         print(f"| {r['core']} | {r['id']} | {r['shape']} | {r['knobs']} | {r['sequences']} | "

@@ -1,8 +1,11 @@
-"""Shared pytest options: ``--runslow`` enables the long (nightly-style) runs."""
+"""Shared pytest options: ``--runslow`` enables the long (nightly-style) runs; ``--seed N|random``
+(plugin ``tests/seeding.py``) sets the run seed of the cocotb regression."""
 
 from __future__ import annotations
 
 import pytest
+
+pytest_plugins = ["seeding"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

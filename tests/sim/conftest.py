@@ -2,8 +2,10 @@
 
 * The simulator is ``$SNNHW_SIM`` (``icarus`` by default, or ``verilator``); a test that needs
   it is skipped with the reason when the tool is absent.
-* Seeds: ``$SNNHW_SEED`` (an int) replaces the default seed of every configuration, so a
-  failure printed as ``seed=…`` replays with ``SNNHW_SEED=… pytest tests/sim -k <id>``.
+* Seeds: ``--seed N`` (or ``--seed random``; ``$SNNHW_SEED`` as a fallback) replaces the
+  default seed of every configuration (``simfixtures.seed_for``, plugin ``tests/seeding.py``);
+  each seeded test's report has a ``seed`` section, so a failure replays with
+  ``pytest '<nodeid>' --seed <seed>``.
 """
 
 from __future__ import annotations

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import pytest
+
+from seeding import record_seed, run_seed
 
 HERE = Path(__file__).resolve().parent
 
 
-def seed_for(default: int) -> int:
-    """``$SNNHW_SEED`` when set, else ``default``; printed so a failing run can be replayed."""
-    env = os.environ.get("SNNHW_SEED")
-    seed = int(env) if env else default
-    print(f"seed={seed} (replay: SNNHW_SEED={seed})")
+def seed_for(request: pytest.FixtureRequest, default: int) -> int:
+    """The seed of a configuration: the run seed (``--seed N`` / ``--seed random`` /
+    ``$SNNHW_SEED``, see ``tests/seeding.py``) when set, else ``default``.
+
+    Printed, and recorded on the requesting test or fixture so that every report of a test
+    that used it carries a ``seed`` section with the replay command (``--seed <seed>``).
+    """
+    run = run_seed(request.config)
+    seed = default if run is None else run
+    record_seed(request, seed)
+    print(f"seed={seed} (replay: --seed {seed})")
     return seed
 
 

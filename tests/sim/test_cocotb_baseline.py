@@ -1,7 +1,7 @@
 """Regression: the generated MAC baseline core is bit-exact to ``golden.run_baseline`` with exact cycles.
 
 Same protocol as ``test_cocotb_spiking.py`` (own directory per configuration, isolated +
-stalled modes, lengths varied with an N = 1 sequence, seeds printed; ``SNNHW_SEED`` replays).
+stalled modes, lengths varied with an N = 1 sequence, seeds printed; ``--seed <seed>`` replays).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=c.marks) for c in CASES])
-def test_baseline_core_matches_golden(case: Case, simulator: str, tmp_path) -> None:
-    seed = seed_for(case.seed)
+def test_baseline_core_matches_golden(case: Case, simulator: str, tmp_path, request: pytest.FixtureRequest) -> None:
+    seed = seed_for(request, case.seed)
     model = random_frozen_baseline(seed, **case.model)
     try:
         core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")

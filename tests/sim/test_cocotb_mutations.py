@@ -70,19 +70,19 @@ def ignore_ready(text: str, serializer: str) -> tuple[str, int]:
 SPIKING_SEED = 901
 
 
-def spiking_setup_inputs(model):
+def spiking_setup_inputs(model, seed: int):
     """The mutation batch: 4 random sequences, N ≤ 6 (the last one N = 1)."""
-    return batch_inputs(model, seed_for(SPIKING_SEED), 4, 6)
+    return batch_inputs(model, seed, 4, 6)
 
 
 @pytest.fixture(scope="module")
-def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
-    seed = seed_for(SPIKING_SEED)
+def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str, request: pytest.FixtureRequest):
+    seed = seed_for(request, SPIKING_SEED)
     model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2)
     knobs = Knobs(lanes=2, fanin=2, head_in_hw=True)
     root = tmp_path_factory.mktemp("mut-spiking")
     core, verilog = generate_core(model, knobs, root / "rtl")
-    x, lengths = spiking_setup_inputs(model)
+    x, lengths = spiking_setup_inputs(model, seed)
     stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed, back_to_back=True))
     return model, stim, verilog, root, simulator
 
@@ -151,9 +151,9 @@ def observable_sign_flip(model, x, lengths, fields: list[tuple[int, str, int, in
     return visible[0], len(visible)
 
 
-def test_flipped_weight_bit_in_rtl_fails(spiking_setup) -> None:
+def test_flipped_weight_bit_in_rtl_fails(spiking_setup, request: pytest.FixtureRequest) -> None:
     model, stim, verilog, root, sim = spiking_setup
-    x, lengths = spiking_setup_inputs(model)
+    x, lengths = spiking_setup_inputs(model, seed_for(request, SPIKING_SEED))  # spiking_setup's batch
     # word 0 of layer 1's weight memory (direct input: recurrent chunk 0 of unit group 0) holds
     # w_h[a·H + k, f] at field (a·lanes + k)·fanin + f (engine.weights_layout)
     lanes, fanin, hidden = 2, 2, model.hidden_size
@@ -196,8 +196,8 @@ def test_serializer_ignoring_backpressure_fails_only_under_stalls(spiking_setup)
     assert [s["status"] for s in run.report["modes"][0]["sequences"]] == ["ok"] * 4  # full rate cannot tell
 
 
-def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str) -> None:
-    seed = seed_for(902)
+def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str, request: pytest.FixtureRequest) -> None:
+    seed = seed_for(request, 902)
     model = random_frozen_baseline(seed, input_size=3, hidden_size=4)
     knobs = Knobs(lanes=2, fanin=3)
     core, verilog = generate_core(model, knobs, tmp_path / "rtl")
@@ -226,8 +226,8 @@ DEBUG_SEED = 903
 
 
 @pytest.fixture(scope="module")
-def debug_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str):
-    seed = seed_for(DEBUG_SEED)
+def debug_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str, request: pytest.FixtureRequest):
+    seed = seed_for(request, DEBUG_SEED)
     model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2, num_layers=2, nonspiking_gate="i")
     knobs = Knobs(lanes=2, fanin=2, trace=True)
     root = tmp_path_factory.mktemp("mut-debug")

@@ -39,9 +39,9 @@ def echo_stimulus(seed: int, lengths: list[int]) -> Stimulus:
 
 
 @pytest.fixture(scope="module")
-def echo_runs(tmp_path_factory: pytest.TempPathFactory, simulator: str):
+def echo_runs(tmp_path_factory: pytest.TempPathFactory, simulator: str, request: pytest.FixtureRequest):
     """Run the correct stimulus and its mutants once (one shared build)."""
-    seed = seed_for(11)
+    seed = seed_for(request, 11)
     base = echo_stimulus(seed, [1, 3, 5, 2])
     root = tmp_path_factory.mktemp("echo")
     build = root / f"build-{simulator}"

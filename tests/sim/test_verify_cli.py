@@ -18,8 +18,8 @@ pytestmark = pytest.mark.sim
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    seed = seed_for(801)
+def models(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> tuple[Path, Path, Path]:
+    seed = seed_for(request, 801)
     root = tmp_path_factory.mktemp("verify-cli")
     spk = save_frozen(root / "m.snnhw", random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2))
     base = save_frozen(root / "m.baseline.snnhw", random_frozen_baseline(seed, input_size=3, hidden_size=4))
@@ -85,12 +85,12 @@ def test_verify_rejects_rtl_of_another_model(passing, models, tmp_path: Path,
     assert "generated from a different spiking model" in capsys.readouterr().err
 
 
-def test_verify_on_the_models_dataset(tmp_path: Path, simulator: str) -> None:
+def test_verify_on_the_models_dataset(tmp_path: Path, simulator: str, request: pytest.FixtureRequest) -> None:
     import numpy as np
 
     from snnhw.data.registry import load_dataset
 
-    seed = seed_for(802)
+    seed = seed_for(request, 802)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(30, 5, 3)).astype(np.float32)
     np.savez(tmp_path / "d.npz", X=x, y=rng.integers(0, 4, 30), lengths=rng.integers(1, 6, 30))

@@ -18,8 +18,8 @@ from simfixtures import HERE, seed_for
 from test_cocotb_tb import echo_stimulus
 
 
-def test_testbench_decoder_agrees_with_stream_io() -> None:
-    seed = seed_for(21)
+def test_testbench_decoder_agrees_with_stream_io(request: pytest.FixtureRequest) -> None:
+    seed = seed_for(request, 21)
     rng = np.random.default_rng(seed)
     for head in (False, True):
         model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=3)
@@ -30,8 +30,8 @@ def test_testbench_decoder_agrees_with_stream_io() -> None:
 
 
 @pytest.mark.sim
-def test_toggle_counts_and_saif(tmp_path: Path, simulator: str) -> None:
-    seed = seed_for(31)
+def test_toggle_counts_and_saif(tmp_path: Path, simulator: str, request: pytest.FixtureRequest) -> None:
+    seed = seed_for(request, 31)
     run = simulate(echo_stimulus(seed, [2, 3]), [HERE / "echo_core.v"], tmp_path, sim=simulator, waves=True)
     assert run.passed and run.sim.waves is not None
     assert run.sim.waves.suffix == (".fst" if simulator == "icarus" else ".vcd")
