@@ -93,3 +93,23 @@ def test_synth_xc7_figures_and_reuse(tmp_path: Path) -> None:
     changed = synth_xc7(source, "tiny", tmp_path / "work")
     assert changed["reused"] is False
     assert json.loads((tmp_path / "work" / "yosys.json").read_text())["verilog_sha256"] == changed["verilog_sha256"]
+
+
+@pytest.mark.skipif(yosys_missing() is not None, reason=str(yosys_missing()))
+def test_build_yosys_step_runs_in_background_and_reuses(tmp_path: Path) -> None:
+    from test_build import tiny_options
+
+    from snnhw.flow.build import run_build
+
+    out = tmp_path / "out"
+    assert run_build(tiny_options(tmp_path, yosys=True)).exit_code == 0
+    record = json.loads((out / "yosys.json").read_text())
+    assert record["status"] == "ok" and record["overlapped_with"] == ["verify", "board"]
+    for kind in ("spiking", "baseline"):
+        res = record["results"][kind]
+        assert res["reused"] is False and res["resources"]["LUT"] > 0 and res["resources"]["logic_depth"] > 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["resources"]["spiking"]["LUT"] == record["results"]["spiking"]["resources"]["LUT"]
+    assert run_build(tiny_options(tmp_path, yosys=True)).exit_code == 0
+    again = json.loads((out / "yosys.json").read_text())
+    assert all(again["results"][kind]["reused"] for kind in ("spiking", "baseline"))

@@ -14,7 +14,8 @@ Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``re
    (:class:`~snnhw.flow.selfcheck.BoardSelfCheck`) and written as the board's Vivado build plan
    (``board/``, amaranth-boards; no Vivado needed), plus out-of-context Vivado scripts for each
    core alone (``vivado/``);
-5. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth;
+5. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth
+   (both runs start in the background as soon as ``generate`` is done, overlapping steps 3–4);
 6. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
    achieved clock, power with the simulation's activity) and the board bitstream;
 7. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
@@ -32,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -155,13 +156,17 @@ class BuildState:
     saif: dict[str, Path] = field(default_factory=dict)
     resources: dict[str, Any] | None = None
     vivado: dict[str, Any] | None = None
+    yosys_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
+    """Yosys runs started in the background right after ``generate`` (see :func:`start_yosys`)."""
 
 
 # --------------------------------------------------------------------------------------- helpers
 
 def _log(opts: BuildOptions, message: str) -> None:
+    """One progress line on stderr (one write, so lines of parallel steps do not interleave)."""
     if opts.progress:
-        print(message, file=sys.stderr, flush=True)
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -584,9 +589,29 @@ def step_board(state: BuildState) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------- step: yosys
 
-def step_yosys(state: BuildState) -> dict[str, Any]:
-    """Yosys ``synth_xilinx -family xc7`` of both cores (cells and logic depth), the two runs in parallel."""
+def start_yosys(state: BuildState, pool: ThreadPoolExecutor) -> None:
+    """Start ``synth_xilinx`` of every generated core on ``pool`` (one Yosys process per core).
+
+    Called as soon as the Verilog exists, so synthesis overlaps verification and the board
+    step; :func:`step_yosys` collects the results. Does nothing when Yosys is off or missing
+    (the step then records why it skipped).
+    """
     from snnhw.flow.yosys import synth_xc7, yosys_missing
+
+    if not state.opts.yosys or yosys_missing():
+        return
+    _log(state.opts, f"    synth_xilinx -family xc7 started in the background: {', '.join(state.rtl)} core(s)")
+    state.yosys_runs = {kind: pool.submit(synth_xc7, Path(info["verilog"]), info["top"], state.out / "yosys" / kind)
+                        for kind, info in state.rtl.items()}
+
+
+def step_yosys(state: BuildState) -> dict[str, Any]:
+    """Collect Yosys ``synth_xilinx -family xc7`` of both cores (cells and logic depth).
+
+    The runs were started by :func:`start_yosys` after ``generate``; this step's ``seconds`` is
+    the time still waited for them here, each core's ``synth_seconds`` the Yosys run itself.
+    """
+    from snnhw.flow.yosys import yosys_missing
 
     opts = state.opts
     if not opts.yosys:
@@ -594,17 +619,13 @@ def step_yosys(state: BuildState) -> dict[str, Any]:
     missing = yosys_missing()
     if missing:
         raise StepSkipped(missing)
-    _log(opts, f"    synth_xilinx -family xc7: {', '.join(state.rtl)} core(s), one Yosys process each in parallel")
-    with ThreadPoolExecutor(max_workers=max(1, len(state.rtl))) as pool:
-        futures = {kind: pool.submit(synth_xc7, Path(info["verilog"]), info["top"], state.out / "yosys" / kind)
-                   for kind, info in state.rtl.items()}
-        results: dict[str, Any] = {kind: future.result() for kind, future in futures.items()}
+    results: dict[str, Any] = {kind: future.result() for kind, future in state.yosys_runs.items()}
     artefacts = {f"{kind}_summary": _rel(state, res["summary_json"]) for kind, res in results.items()}
     for kind, res in results.items():
         _log(opts, f"    {kind}: " + ("reused the result for identical RTL" if res["reused"]
-                                      else f"{res['synth_seconds']:.1f} s"))
+                                      else f"synthesised in {res['synth_seconds']:.1f} s"))
     state.resources = {"source": "yosys", **{k: v["resources"] for k, v in results.items()}}
-    return {"results": results, "artefacts": artefacts}
+    return {"results": results, "artefacts": artefacts, "overlapped_with": ["verify", "board"]}
 
 
 # ---------------------------------------------------------------------------------- step: vivado
@@ -802,17 +823,20 @@ def run_build(opts: BuildOptions) -> BuildResult:
     bodies = {"load": step_load, "generate": step_generate, "verify": step_verify, "board": step_board,
               "yosys": step_yosys, "vivado": step_vivado, "reports": step_report}
     exit_code = 0
-    for index, name in enumerate(STEPS, start=1):
-        try:
-            _run_step(state, index, name, bodies[name])
-        except BuildFailed:
-            exit_code = 1
-            break
-        except UserError:
-            if name == "load":
-                raise
-            exit_code = 1
-            break
+    with ThreadPoolExecutor(max_workers=2) as yosys_pool:  # a failed build still waits for started runs
+        for index, name in enumerate(STEPS, start=1):
+            try:
+                _run_step(state, index, name, bodies[name])
+            except BuildFailed:
+                exit_code = 1
+                break
+            except UserError:
+                if name == "load":
+                    raise
+                exit_code = 1
+                break
+            if name == "generate":
+                start_yosys(state, yosys_pool)
     if exit_code and "reports" not in state.records:
         try:
             _run_step(state, len(STEPS), "reports", step_report)
