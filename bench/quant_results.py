@@ -137,7 +137,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
     sweep: dict[str, Any] = {}
     for bits in args.bits:
         log(f"{name}: {bits}-bit")
-        frozen = quantize_spiking(spk_model, weight_bits=bits, calib_x=x_cal, calib_lengths=l_cal, n_max=n_max)
+        frozen = quantize_spiking(spk_model, weight_bits=bits, input_bits=args.input_bits, calib_x=x_cal,
+                                  calib_lengths=l_cal, n_max=n_max)
         entry: dict[str, Any] = {"acc_bits": [layer.acc_bits for layer in frozen.layers],
                                  "membrane_bits_f": [layer.f.membrane_bits for layer in frozen.layers],
                                  "cell_bits": [layer.cell_bits for layer in frozen.layers],
@@ -150,7 +151,8 @@ def run_dataset(name: str, args: argparse.Namespace) -> dict[str, Any]:
         entry["spiking_sweep_saturation"] = res.saturation
         base = None
         if hard_model is not None:
-            base = quantize_baseline(hard_model, weight_bits=bits, calib_x=x_cal, calib_lengths=l_cal, n_max=n_max)
+            base = quantize_baseline(hard_model, weight_bits=bits, input_bits=args.input_bits, calib_x=x_cal,
+                                     calib_lengths=l_cal, n_max=n_max)
             res_b = run_baseline(base, quantize_input(base, subset.x), subset.lengths, saturation=True,
                                  progress=args.progress)
             entry["baseline_sweep_accuracy"] = float((res_b.classes == subset.y).mean())
@@ -206,7 +208,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         rows.append([name, f"T={r['config']['T']}, H={r['config']['hidden_size']}, {r['config']['encoding']}",
                      pct(r["float_spiking_test_accuracy"]), pct(e["spiking_test_accuracy"]),
                      pct(r["float_hard_test_accuracy"]), pct(e.get("baseline_test_accuracy")), str(r["test_n"])])
-    parts.append(f"Accuracy on the test split ({main}-bit weights, %; n = sequences used):\n\n" + table(
+    parts.append(f"Accuracy on the test split ({main}-bit weights, {args.input_bits}-bit direct input, %; n = sequences used):\n\n" + table(
         ["dataset", "model", "float spiking", "golden spiking", "float hard LSTM", "golden MAC baseline", "n"], rows))
     rows = []
     for name, r in results["datasets"].items():
@@ -277,6 +279,7 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", choices=sorted(FOLDERS), default=["har", "mnist", "fsdd"])
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 6, 8, 12])
     parser.add_argument("--main-bits", type=int, default=8)
+    parser.add_argument("--input-bits", type=int, default=8, help="signed direct-input width b_x (default 8)")
     parser.add_argument("--calib-samples", type=int, default=512)
     parser.add_argument("--sweep-samples", type=int, default=500)
     parser.add_argument("--test-samples", type=int, default=None,
