@@ -195,3 +195,15 @@ def test_spiking_only_build(tmp_path: Path) -> None:
     assert not (out / "rtl" / "baseline_core.v").exists() and (out / "vivado" / "spiking_ooc.tcl").is_file()
     assert json.loads((out / "report.json").read_text())["latency"]["baseline"] == [None, None, None]
     assert "| 28 | " in (out / "report.md").read_text()
+
+
+def test_auto_knobs_scale_with_the_model(tmp_path: Path) -> None:
+    from snnhw.flow.build import auto_knobs
+
+    assert auto_knobs(32, 4) == {"lanes": 4, "fanin": 4, "engines": 2}
+    assert auto_knobs(128, 4) == {"lanes": 8, "fanin": 8, "engines": 4}
+    assert auto_knobs(16, 8) == {"lanes": 2, "fanin": 2, "engines": 2}
+    assert auto_knobs(4, 2) == {"lanes": 1, "fanin": 1, "engines": 1}
+    run_build(tiny_options(tmp_path, lanes=None, fanin=None, engines=None))  # H = 4, T = 2
+    knobs = json.loads((tmp_path / "out" / "load.json").read_text())["knobs"]
+    assert knobs == {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines"]}
