@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """LayerWavefront driven diagonal by diagonal: every h(n, t) it writes and its readout equal the
 golden trace, each diagonal step takes exactly ``beats + latency`` cycles, invalid slots (fed
 garbage) never disturb valid ones.
