@@ -130,7 +130,6 @@ def _previous_summary(path: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    stat = Path(str(data.get("stat_json", "")))
-    if not isinstance(data, dict) or "resources" not in data or not stat.is_file():
+    if not isinstance(data, dict) or "resources" not in data:
         return None
-    return data
+    return data if Path(str(data.get("stat_json", ""))).is_file() else None
