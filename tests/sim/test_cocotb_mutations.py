@@ -170,15 +170,19 @@ def test_flipped_weight_bit_in_rtl_fails(spiking_setup, request: pytest.FixtureR
     assert run.first_mismatch["kind"] == "data"
 
 
-def test_changed_threshold_in_rtl_fails(spiking_setup) -> None:
-    model, stim, verilog, root, sim = spiking_setup
+def _run_halved_theta_f(model, stim, verilog: Path, root: Path, sim: str):  # type: ignore[no-untyped-def]
+    """Simulate ``verilog`` with every ``> θ_f`` spike compare changed to ``> θ_f // 2``."""
     theta = model.layers[0].f.theta
     text, count = change_threshold(verilog.read_text(), theta, theta // 2)
     assert count > 0
     mutant = root / "mutant-theta" / "spiking_core.v"
     mutant.parent.mkdir()
     mutant.write_text(text)
-    run = _run(stim, mutant, root, "mut-theta", sim, shared_build=False)
+    return _run(stim, mutant, root, "mut-theta", sim, shared_build=False)
+
+
+def test_changed_threshold_in_rtl_fails(spiking_setup) -> None:
+    run = _run_halved_theta_f(*spiking_setup)
     assert not run.passed
     assert run.first_mismatch["kind"] == "data"
 
@@ -262,14 +266,9 @@ def test_corrupted_expected_trace_spike_fails_located(debug_setup, gate: str, la
 
 def test_changed_threshold_in_debug_rtl_is_located_by_the_trace(debug_setup) -> None:
     """An RTL bug shows first in the trace, at the cell and gate it corrupts (before any readout word)."""
-    model, stim, verilog, root, sim = debug_setup
+    model = debug_setup[0]
     theta = model.layers[0].f.theta
-    text, count = change_threshold(verilog.read_text(), theta, theta // 2)
-    assert count > 0
-    mutant = root / "mutant-theta" / "spiking_core.v"
-    mutant.parent.mkdir()
-    mutant.write_text(text)
-    run = _run(stim, mutant, root, "mut-theta", sim, shared_build=False)
+    run = _run_halved_theta_f(*debug_setup)
     assert not run.passed
     m = run.first_mismatch
     # the compare "> θ_f" is shared by every binary gate whose threshold equals θ_f

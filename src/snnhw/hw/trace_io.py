@@ -36,6 +36,7 @@ from amaranth.lib import data
 from amaranth.utils import ceil_log2
 
 from snnhw.hw.neuron_lanes import gate_value_shape
+from snnhw.quant.arith import signed_range
 from snnhw.quant.frozen import FrozenSpiking, SpikingLayer
 
 TRACE_UNIT_FIELDS = ("f", "o", "i", "g", "c", "s_c", "h")
@@ -126,8 +127,7 @@ def pack_trace_record(fields: Sequence[Mapping[str, Any]], header: Mapping[str, 
     raw = 0
     for fld in fields:
         value = int(header[fld["name"]] if fld["unit"] is None else units[fld["unit"]][fld["name"]])
-        lo, hi = ((-(1 << (fld["width"] - 1)), (1 << (fld["width"] - 1)) - 1) if fld["signed"]
-                  else (0, (1 << fld["width"]) - 1))
+        lo, hi = signed_range(fld["width"]) if fld["signed"] else (0, (1 << fld["width"]) - 1)
         if not lo <= value <= hi:
             raise ValueError(f"trace field {fld['name']} (unit {fld['unit']}) value {value} does not fit "
                              f"{'signed' if fld['signed'] else 'unsigned'} {fld['width']} bits")
