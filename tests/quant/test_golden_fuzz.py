@@ -12,8 +12,8 @@ import numpy as np
 
 from snnhw.quant import golden, synthetic
 from snnhw.quant.frozen_io import validate_frozen
-from test_quant_golden import reference_head, reference_spiking
-from test_quant_golden_baseline import reference_baseline
+from test_golden import reference_head, reference_spiking
+from test_golden_baseline import reference_baseline
 
 
 def test_random_configurations_match_the_scalar_references() -> None:
