@@ -22,16 +22,16 @@ do not expose it; spike input ignores it, so rate rows are deduplicated). The ba
 uses the same lanes and fanin (4·L·F MAC units, as each spiking engine has 4·L·F adders).
 
 Per (encoding, N, knobs) the benchmark reports, from the cores' own cycle formulas
-(``SpikingCore.cycles``, ``BaselineCore.cycles``; both checked exactly in RTL simulation by the
+(``WavefrontSchedule.cycles``, ``BaselineSchedule.cycles`` of :mod:`snnhw.hw.schedule`; both checked exactly in RTL simulation by the
 hardware tests):
 
-* spiking, dense: ``core.cycles(N)``;
-* spiking, event-driven (``event_mode`` "engine" and "shared"): ``core.cycles(N,
-  core.event_chunk_counts(u, hs))`` with the spikes of the golden model's trace
+* spiking, dense: ``schedule.cycles(N)``;
+* spiking, event-driven (``event_mode`` "engine" and "shared"): ``schedule.cycles(N,
+  schedule.event_chunk_counts(u, hs))`` with the spikes of the golden model's trace
   (``golden.run_spiking(..., trace=True)``) on ``--sequences`` random input sequences of
   length N (``synthetic.random_inputs``, input seed ``--input-seed``); u = None for direct
   input, ``golden.rate_encode`` of the rate input for rate encoding; mean, min and max;
-* baseline: ``BaselineCore.cycles(N)`` (one MAC engine, sequential over n);
+* baseline: ``BaselineSchedule.cycles(N)`` (one MAC engine, sequential over n);
 * serial T·N reference (the schedule of earlier spiking LSTMs, Ponghiran & Roy 2021, which
   process the T time steps of an element one after another before the next element): the
   spiking core's own datapath, same knobs, same pipeline drain, same projection overlap and
@@ -51,7 +51,7 @@ hardware tests):
   the spiking formula with the K diagonal steps replaced by the T·N cell steps.
 
 Utilisation (DESIGN-NOTES §4): spiking ``core.utilisation(u, hs, cycles)`` = useful
-accumulations (``core.useful_accumulations``: 4·H per nonzero synapse input of every cell;
+accumulations (``schedule.useful_work``: 4·H per nonzero synapse input of every cell;
 the direct-input projection is a MAC and not counted) / (adders × cycles); baseline: MACs
 needed N·4·H·(D + H) / (4·L·F MAC units × cycles); serial: the spiking useful accumulations /
 (the same core's adders × serial cycles).
@@ -84,17 +84,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from snnhw.hw.baseline_core import BaselineCore
-from snnhw.hw.spiking_core import SpikingCore
+from snnhw.hw.knobs import BaselineKnobs, SpikingKnobs
+from snnhw.hw.registry import core_spec
+from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontSchedule
 from snnhw.quant import golden
-from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+from snnhw.quant.frozen import FrozenSpiking
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
 
 PAPER_RATIOS = {"vs non-spiking LSTM": "~4×", "vs earlier spiking LSTM (T'·N serial)": "25.9–105.7×"}
 """The paper's latency reductions (Fig. 4(b), FPGA, its own models and datasets)."""
 
-PIPELINE_DRAIN = 4
-"""Cycles from a step's last beat to its last state write (``docs/hw-spiking-core.md``)."""
+SPIKING, BASELINE = core_spec("spiking"), core_spec("baseline")
 
 
 def parse_knobs(text: str) -> tuple[int, int, int, int]:
@@ -121,11 +121,11 @@ def knob_label(knobs: tuple[int, int, int, int]) -> str:
     return ",".join(str(k) for k in (knobs if knobs[3] != 1 else knobs[:3]))
 
 
-def serial_cycles(core: SpikingCore, N: int, cell_nz: np.ndarray | None, all_adders: bool) -> int:
+def serial_cycles(core: WavefrontSchedule, N: int, cell_nz: np.ndarray | None, all_adders: bool) -> int:
     """Cycles of the serial T·N schedule on ``core``'s hardware (module docstring).
 
     Args:
-        core: a one-layer spiking core (knobs, projection latency X, output words W, head Y).
+        core: a one-layer spiking core's schedule (knobs, projection latency X, output words W, head Y).
         N: elements.
         cell_nz: int [N, T] nonzero chunks of each cell (event-driven) or None (dense).
         all_adders: split each cell's H units over all E engines (else one engine works).
@@ -133,9 +133,8 @@ def serial_cycles(core: SpikingCore, N: int, cell_nz: np.ndarray | None, all_add
     if core.num_layers != 1:
         raise ValueError("the serial reference is defined for one-layer models")
     lanes = core.lanes * (core.engines if all_adders else 1)
-    groups = ceil(core.layer_hidden(0) / lanes)
-    layer = core.describe()["layers"][0]
-    chunks = layer["input_chunks"] + layer["recurrent_chunks"]
+    groups = ceil(core.layers[0].hidden / lanes)
+    chunks = core.layers[0].chunks
     if cell_nz is None:
         cost = np.full((N, core.T), groups * chunks + PIPELINE_DRAIN, dtype=np.int64)
     else:
@@ -153,7 +152,8 @@ def cell_chunk_counts(model: FrozenSpiking, input_mode: str, fanin: int, u: np.n
     From ``event_chunk_counts`` of a one-engine event-driven core (lanes do not affect the
     chunks): its step k, pass t holds the cell (k − t, t).
     """
-    probe = SpikingCore(model, lanes=1, fanin=fanin, engines=1, event_driven=True, input_mode=input_mode)
+    probe = SPIKING.schedule_of(model, SpikingKnobs(lanes=1, fanin=fanin, engines=1, event_driven=True,
+                                                    input_mode=input_mode))
     counts = probe.event_chunk_counts(u, hs)
     N, T = hs[0].shape[:2]
     out = np.zeros((N, T), dtype=np.int64)
@@ -161,11 +161,6 @@ def cell_chunk_counts(model: FrozenSpiking, input_mode: str, fanin: int, u: np.n
         for t in range(T):
             out[n, t] = counts[n + t][0][0][t]
     return out
-
-
-def baseline_macs(model: FrozenBaseline, N: int) -> int:
-    """MACs an N-element sequence needs: N·Σ_l 4·H_l·(D_l + H_l)."""
-    return N * sum(4 * layer.hidden_size * (layer.input_size + layer.hidden_size) for layer in model.layers)
 
 
 def golden_trace(model: FrozenSpiking, encoding: str, N: int, sequences: int, seed: int
@@ -203,21 +198,21 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
         for knobs in settings:
             L, F, E, PF = knobs
             common = dict(lanes=L, fanin=F, engines=E, input_mode=enc, proj_fanin=PF)
-            dense = SpikingCore(smodel, **common)
-            base = BaselineCore(bmodel, lanes=L, fanin=F)
-            useful = [dense.useful_accumulations(u, h) for u, h in zip(us, hs)]
+            dense = SPIKING.schedule_of(smodel, SpikingKnobs(**common))
+            base = BASELINE.schedule_of(bmodel, BaselineKnobs(lanes=L, fanin=F))
+            useful = [dense.useful_work(u, h) for u, h in zip(us, hs)]
             row: dict[str, Any] = {
                 "encoding": enc, "N": N, "D": D, "H": args.hidden, "T": args.T,
                 "knobs": {"lanes": L, "fanin": F, "engines": E, "proj_fanin": PF},
-                "h_spike_rate": h_rate, "adders": dense.adders, "proj_latency": dense.proj_latency,
+                "h_spike_rate": h_rate, "adders": dense.units, "proj_latency": dense.proj_latency,
                 "dense_beats_per_step": dense.beats(0),
                 "useful_accumulations": stats(useful),
             }
             c_dense = dense.cycles(N)
             row["spiking_dense"] = {"cycles": c_dense,
-                                    "utilisation": stats([a / (dense.adders * c_dense) for a in useful])}
+                                    "utilisation": stats([a / (dense.units * c_dense) for a in useful])}
             for mode in ("engine", "shared"):
-                ev = SpikingCore(smodel, event_driven=True, event_mode=mode, **common)
+                ev = SPIKING.schedule_of(smodel, SpikingKnobs(event_driven=True, event_mode=mode, **common))
                 cyc = [ev.cycles(N, ev.event_chunk_counts(u, h)) for u, h in zip(us, hs)]
                 row[f"spiking_event_{mode}"] = {
                     "cycles": stats(cyc),
@@ -225,19 +220,19 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "weight_reads_per_cycle": len(ev.issue_groups()),
                 }
             c_base = base.cycles(N)
-            mac_units = base.multipliers()["mac_array"]
-            macs = baseline_macs(bmodel, N)
+            mac_units = base.units
+            macs = base.useful_work(N)
             row["baseline"] = {"cycles": c_base, "mac_units": mac_units, "macs_needed": macs,
-                               "utilisation": macs / (mac_units * c_base), "cycle_formula": base.cycle_formula()}
+                               "utilisation": macs / (mac_units * c_base), "cycle_formula": base.formula()}
             nz = [cell_chunk_counts(smodel, enc, F, u, h) for u, h in zip(us, hs)]
             for key, wide in (("serial", False), ("serial_all_adders", True)):
                 s_dense = serial_cycles(dense, N, None, wide)
                 s_ev = [serial_cycles(dense, N, z, wide) for z in nz]
                 row[key] = {
                     "dense": {"cycles": s_dense,
-                              "utilisation": stats([a / (dense.adders * s_dense) for a in useful])},
+                              "utilisation": stats([a / (dense.units * s_dense) for a in useful])},
                     "event": {"cycles": stats(s_ev),
-                              "utilisation": stats([a / (dense.adders * c) for a, c in zip(useful, s_ev)])},
+                              "utilisation": stats([a / (dense.units * c) for a, c in zip(useful, s_ev)])},
                 }
             ev_e = row["spiking_event_engine"]["cycles"]["mean"]
             row["ratios"] = {
@@ -277,8 +272,9 @@ def time_generation(args: argparse.Namespace) -> dict[str, Any]:
             out = root / f"{index:02d}_{kind}_{L}_{F}_{E or 0}{'_event' if event else ''}"
             load = os.getloadavg()[0]
             wall0, cpu0 = time.perf_counter(), time.process_time()
-            summary = generate(smodel if kind == "spiking" else None, bmodel if kind == "baseline" else None,
-                               out, lanes=L, fanin=F, engines=E, event_driven=event)
+            knobs = (SpikingKnobs(lanes=L, fanin=F, engines=E, event_driven=event) if kind == "spiking"
+                     else BaselineKnobs(lanes=L, fanin=F))
+            summary = generate([(smodel if kind == "spiking" else bmodel, knobs)], out)
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             core = summary["cores"][kind]
             result["runs"].append({"core": kind, "lanes": L, "fanin": F, "engines": E, "event_driven": event,

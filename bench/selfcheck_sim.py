@@ -46,19 +46,18 @@ def main() -> int:
     p.add_argument("--word", type=int, default=None, help="expected word to corrupt (default: the middle one)")
     args = p.parse_args()
     from snnhw.flow.selfcheck import SelfCheckTop
-    from snnhw.hw.generate import build_spiking_core
+    from snnhw.hw.registry import core_spec
     from snnhw.quant.frozen_io import load_frozen
 
     build = Path(args.build_dir)
-    knobs = json.loads((build / "rtl" / "spiking_core.manifest.json").read_text())["knobs"]
+    spec = core_spec("spiking")
+    knobs = spec.knobs_type.from_manifest(json.loads((build / "rtl" / spec.manifest_file).read_text())["knobs"])
     roms = json.loads((build / "board" / "selfcheck_roms.json").read_text())
     board = json.loads((build / "board.json").read_text())
     model = load_frozen(build / "model" / "spiking.snnhw")
 
     def core() -> object:
-        return build_spiking_core(model, lanes=knobs["lanes"], fanin=knobs["fanin"], engines=knobs["engines"],
-                                  event_driven=knobs["event_driven"], input_mode=knobs.get("input_mode"),
-                                  head_in_hw=knobs["head_in_hw"])
+        return spec.build(model, knobs)
 
     budget = int(board["selfcheck"]["core_cycles"]) + 100
     inputs, expected = roms["input_words"], roms["expected_words"]

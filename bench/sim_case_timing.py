@@ -29,7 +29,7 @@ from simfixtures import batch_inputs, generate_core  # noqa: E402
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking  # noqa: E402
 from snnhw.sim.runner import simulate  # noqa: E402
 from snnhw.sim.stimulus import build_stimulus, default_modes  # noqa: E402
-from snnhw.sim.verify import Knobs  # noqa: E402
+from snnhw.hw.knobs import BaselineKnobs, SpikingKnobs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             model = random_frozen_spiking(args.seed, input_size=args.input_size, hidden_size=args.hidden, T=args.T)
         else:
             model = random_frozen_baseline(args.seed, input_size=args.input_size, hidden_size=args.hidden)
-        knobs = Knobs(lanes=args.lanes, fanin=args.fanin, engines=args.engines)
-        core, verilog = generate_core(model, knobs, root / "rtl")
+        knobs = (SpikingKnobs(lanes=args.lanes, fanin=args.fanin, engines=args.engines) if args.core == "spiking"
+                 else BaselineKnobs(lanes=args.lanes, fanin=args.fanin))
+        schedule, verilog = generate_core(model, knobs, root / "rtl")
         t1 = time.perf_counter()
         x, lengths = batch_inputs(model, args.seed, args.batch, args.n_max)
-        stim = build_stimulus(model, core, x, lengths, modes=default_modes(args.seed))
+        stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(args.seed))
         run = simulate(stim, [verilog], root / "run", sim=args.sim)
         t2 = time.perf_counter()
     modes = "; ".join(f"{m['name']}: {m['sim_cycles']} cycles, {m['wall_s']:.2f} s, "

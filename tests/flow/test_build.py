@@ -18,6 +18,7 @@ from snnhw.cli import main
 from snnhw.errors import UserError
 from snnhw.flow.build import STEPS, BuildOptions, run_build, selfcheck_words
 from snnhw.flow.selfcheck import SelfCheckTop
+from snnhw.hw.registry import core_spec, shared_knobs
 from snnhw.quant.frozen_io import save_frozen
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
 
@@ -31,7 +32,7 @@ def tiny_models(tmp_path: Path) -> tuple[Path, Path]:
 def tiny_options(tmp_path: Path, **changes: object) -> BuildOptions:
     spiking, baseline = tiny_models(tmp_path)
     opts = BuildOptions(models=[spiking, baseline], out_dir=tmp_path / "out", verify=False, yosys=False,
-                        lanes=2, fanin=2, progress=False)
+                        knobs=shared_knobs(lanes=2, fanin=2), progress=False)
     for key, value in changes.items():
         setattr(opts, key, value)
     return opts
@@ -60,7 +61,9 @@ def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
             assert (out / path).exists(), (step, path)
     report = json.loads((out / "report.json").read_text())
     lat = report["latency"]
-    assert lat["N"] == [28, 81, 128] and all(s < r for s, r in zip(lat["spiking"], lat["serial"]))
+    assert lat["N"] == [28, 81, 128] and all(s < r for s, r in zip(lat["cores"]["spiking"], lat["serial"]))
+    assert lat["cores"]["baseline"][0] == lat["schedules"]["baseline"]["per_element"] * 28 + \
+        lat["schedules"]["baseline"]["fixed"]
     assert "resources" not in report and "accuracy" not in report  # not measured, not faked
     md = (out / "report.md").read_text()
     assert "resources not measured" in md and "Not run (`--no-verify`)" in md
@@ -107,22 +110,17 @@ def run_selfcheck(top: SelfCheckTop, max_cycles: int) -> tuple[int, int, int, in
 def test_selfcheck_top_with_the_real_core(kind: str) -> None:
     """The real core in the self-checking top passes on golden expectations and fails when one
     expected ROM word is corrupted (first, middle, last word; data and last bits)."""
-    from snnhw.hw.baseline_core import BaselineCore
-    from snnhw.hw.spiking_core import SpikingCore
     from snnhw.hw.stream_io import output_word_width
 
-    if kind == "spiking":
-        model = random_frozen_spiking(3, input_size=3, hidden_size=4, T=2)
+    spec = core_spec(kind)
+    model = (random_frozen_spiking(3, input_size=3, hidden_size=4, T=2) if kind == "spiking"
+             else random_frozen_baseline(4, input_size=3, hidden_size=4))
+    knobs = shared_knobs(lanes=2, fanin=2)[kind]
 
-        def make() -> object:
-            return SpikingCore(model, lanes=2, fanin=2)
-    else:
-        model = random_frozen_baseline(4, input_size=3, hidden_size=4)
-
-        def make() -> object:
-            return BaselineCore(model, lanes=2, fanin=2)
+    def make() -> object:
+        return spec.build(model, knobs)
     x, lengths = random_inputs(model, 5, 2, 5)
-    in_words, expected, cycles = selfcheck_words(model, make(), x, lengths)
+    in_words, expected, cycles = selfcheck_words(model, spec.schedule_of(model, knobs), x, lengths)
     assert len(in_words) == int(lengths.sum()) and len(expected) == 2 * model.hidden_size
     budget = cycles + 50
     assert run_selfcheck(SelfCheckTop(make(), in_words, expected), budget) == (1, 1, 0, 0)
@@ -136,13 +134,13 @@ def test_selfcheck_top_with_the_real_core(kind: str) -> None:
 
 def test_selfcheck_rom_words_follow_the_interface() -> None:
     """Expected words are ``(data mod 2^Wo) | last << Wo`` with last on each sequence's final word."""
-    from snnhw.hw.spiking_core import SpikingCore
     from snnhw.hw.stream_io import output_word_width, unpack_output_words
     from snnhw.quant.golden import run_spiking
 
     model = random_frozen_spiking(3, input_size=3, hidden_size=4, T=2)
     x, lengths = random_inputs(model, 7, 3, 6)
-    _, expected, _ = selfcheck_words(model, SpikingCore(model, lanes=2, fanin=2), x, lengths)
+    _, expected, _ = selfcheck_words(model, core_spec("spiking").schedule_of(model, shared_knobs(lanes=2, fanin=2)
+                                                                            ["spiking"]), x, lengths)
     width = output_word_width(model, False)
     assert [w >> width for w in expected] == [0, 0, 0, 1] * 3
     records = unpack_output_words(model, expected, head_in_hw=False)
@@ -171,8 +169,9 @@ def test_a_mismatch_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     real = generate_module.generate
     other = random_frozen_spiking(9, input_size=3, hidden_size=4, T=2)
 
-    def wrong_rtl(spiking: object, baseline: object, out_dir: object, **kwargs: object) -> dict:
-        return real(other, baseline, out_dir, **kwargs)
+    def wrong_rtl(cores: list, out_dir: object, **kwargs: object) -> dict:
+        return real([(other, knobs) if isinstance(model, type(other)) else (model, knobs) for model, knobs in cores],
+                    out_dir, **kwargs)
 
     monkeypatch.setattr(generate_module, "generate", wrong_rtl)
     result = run_build(tiny_options(tmp_path, verify=True, verify_sequences=2))
@@ -193,17 +192,27 @@ def test_spiking_only_build(tmp_path: Path) -> None:
     assert run_build(opts).exit_code == 0
     out = tmp_path / "out"
     assert not (out / "rtl" / "baseline_core.v").exists() and (out / "vivado" / "spiking_ooc.tcl").is_file()
-    assert json.loads((out / "report.json").read_text())["latency"]["baseline"] == [None, None, None]
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["latency"]["cores"]) == ["spiking"] and [c["name"] for c in report["cores"]] == ["spiking"]
     assert "| 28 | " in (out / "report.md").read_text()
 
 
 def test_auto_knobs_scale_with_the_model(tmp_path: Path) -> None:
-    from snnhw.flow.build import auto_knobs
+    """One automatic rule (snnhw.hw.knobs) sizes every core to its model, in every command."""
+    from snnhw.hw.knobs import BaselineKnobs, SpikingKnobs, auto_engines, auto_width
 
-    assert auto_knobs(32, 4) == {"lanes": 4, "fanin": 4, "engines": 2}
-    assert auto_knobs(128, 4) == {"lanes": 8, "fanin": 8, "engines": 4}
-    assert auto_knobs(16, 8) == {"lanes": 2, "fanin": 2, "engines": 2}
-    assert auto_knobs(4, 2) == {"lanes": 1, "fanin": 1, "engines": 1}
-    run_build(tiny_options(tmp_path, lanes=None, fanin=None, engines=None))  # H = 4, T = 2
+    assert [auto_width(h) for h in (4, 16, 32, 128, 512)] == [1, 2, 4, 8, 8]
+    assert [auto_engines(4, 4), auto_engines(4, 8), auto_engines(8, 2), auto_engines(2, 1)] == [2, 4, 2, 1]
+    spk = random_frozen_spiking(1, input_size=3, hidden_size=32, T=4)
+    assert SpikingKnobs().resolved(spk).to_manifest() == {**SpikingKnobs().to_manifest(), "lanes": 4,
+                                                          "fanin": 4, "engines": 2}
+    assert SpikingKnobs(lanes=8).resolved(spk).engines == 4  # engines follow the lanes given
+    base = random_frozen_baseline(1, input_size=3, hidden_size=40)
+    assert BaselineKnobs().resolved(base).lanes == 5  # a divisor of H (auto width 5)
+    base = random_frozen_baseline(1, input_size=3, hidden_size=50)
+    assert BaselineKnobs().resolved(base).lanes == 5 and BaselineKnobs().resolved(base).fanin == 6
+    run_build(tiny_options(tmp_path, knobs={}))  # H = 4, T = 2
     knobs = json.loads((tmp_path / "out" / "load.json").read_text())["knobs"]
-    assert knobs == {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines"]}
+    assert {k: knobs["spiking"][k] for k in ("lanes", "fanin", "engines", "automatic")} == \
+        {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines"]}
+    assert knobs["baseline"]["lanes"] == 1 and knobs["baseline"]["automatic"] == ["lanes", "fanin"]

@@ -12,13 +12,15 @@ from snnhw.flow.report import write_report
 
 def sample_report(T: int = 4) -> dict:
     return {
+        "cores": [{"name": "spiking", "label": "spiking core"}, {"name": "baseline", "label": "MAC baseline"}],
         "model": {"name": "har", "T": T, "hidden_size": 128, "input_size": 9, "num_layers": 1,
                   "encoding": "direct", "nonspiking_gate": "g", "weight_bits": 8},
         "accuracy": {"float_hard": 0.9, "float_spiking": 0.89, "int_spiking": 0.885, "int_baseline": 0.899,
                      "split": "test"},
-        "resources": {"source": "yosys", "spiking": {"LUT": 1000, "FF": 900, "DSP48E1": 0},
-                      "baseline": {"LUT": 3000, "FF": 1200, "DSP48E1": 64}},
-        "latency": {"N": [28, 128], "spiking": [400, 1600], "baseline": [1000, 4500], "serial": [1600, 6000],
+        "resources": {"source": "yosys", "cores": {"spiking": {"LUT": 1000, "FF": 900, "DSP48E1": 0},
+                                                   "baseline": {"LUT": 3000, "FF": 1200, "DSP48E1": 64}}},
+        "latency": {"N": [28, 128], "cores": {"spiking": [400, 1600], "baseline": [1000, 4500]},
+                    "serial": [1600, 6000],
                     "clock_mhz": 100.0, "clock_source": "estimate"},
         "energy": {"spiking_pj": 1000.0, "baseline_pj": 4000.0, "ratio": 4.0, "table_source": "Horowitz 2014"},
         "sparsity": {"f": 0.8, "i": 0.5, "o": 0.45, "c": 0.3, "h": 0.2},
@@ -29,7 +31,8 @@ def sample_report(T: int = 4) -> dict:
 def test_report_files_and_tables(tmp_path: Path) -> None:
     files = write_report(sample_report(), tmp_path)
     md = Path(files["markdown"]).read_text()
-    assert "| LUT | 1000 | 3000 |" in md
+    assert "| LUT | 1000 | 3000 |" in md and "| resource | spiking core | MAC baseline |" in md
+    assert "| 90.00 % | 89.00 % | 88.50 % | 89.90 % |" in md
     assert "| 128 | 1600 | 4500 | 6000 | 2.81 | 3.75 | 16.000 |" in md
     assert "2.8–5.1×" in md and "**PASSED** on 4 sequences" in md
     for name in ("resources.png", "latency.png", "energy.png", "sparsity.png"):
@@ -48,6 +51,6 @@ def test_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     write_report(sample_report(4), tmp_path / "t4")
     assert main(["compare", str(tmp_path / "t2"), str(tmp_path / "t4")]) == 0
     out = capsys.readouterr().out
-    assert out.count("| 128 |") == 2 and "1600/4500 (N=128)" in out
+    assert out.count("| 4500 | 128 |") == 2 and "| 1000 | 0 | 1600 | 3000 | 64 | 4500 |" in out
     assert main(["compare", str(tmp_path)]) == 2
     assert "is not an snnhw build directory" in capsys.readouterr().err

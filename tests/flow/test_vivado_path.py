@@ -68,7 +68,7 @@ def test_vivado_step_runs_every_script_and_reports_its_figures(tmp_path: Path, f
     assert any(Path(p).suffix == ".bit" for p in record["artefacts"].values())
     report = json.loads((out / "report.json").read_text())
     assert report["resources"]["source"] == "vivado"
-    assert report["resources"]["spiking"]["LUT"] == 1234
+    assert report["resources"]["cores"]["spiking"]["LUT"] == 1234
 
 
 def test_vivado_requested_but_absent_is_skipped_with_the_reason(tmp_path: Path,

@@ -103,11 +103,11 @@ def _check_cycles(dut: BaselineCore, seqs: list[np.ndarray], log: dict) -> None:
     for b, s in enumerate(seqs):
         start = log["in"][first]
         end = log["out"][(b + 1) * dut.n_words - 1]
-        handover = start + len(s) * (1 + dut.element_cycles) + 1
+        handover = start + len(s) * (1 + dut.schedule.element_cycles) + 1
         if prev_end < handover:
-            assert end - start + 1 == dut.cycles(len(s)), f"sequence {b} (N={len(s)})"
+            assert end - start + 1 == dut.schedule.cycles(len(s)), f"sequence {b} (N={len(s)})"
         else:
-            assert end - start + 1 >= dut.cycles(len(s)), f"sequence {b} (N={len(s)})"
+            assert end - start + 1 >= dut.schedule.cycles(len(s)), f"sequence {b} (N={len(s)})"
         first += len(s)
         prev_end = end
 
@@ -186,7 +186,7 @@ def test_describe_and_knob_validation():
     info = dut.describe()
     assert info["multipliers"] == {"mac_array": 128, "activation_coefficient": 20, "cell_and_hidden": 12,
                                    "fc_head": 1}
-    assert info["cycles"]["per_element"] == 1 + dut.element_cycles
+    assert info["cycles"]["per_element"] == 1 + dut.schedule.element_cycles
     assert info["knobs"]["lanes"] == 4
     assert {p["name"] for p in info["ports"]} >= {"i__payload", "o__payload", "clk", "rst"}
     for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9}):

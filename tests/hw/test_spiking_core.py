@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from snnhw.errors import UserError
 from snnhw.hw.spiking_core import SpikingCore
 from snnhw.hw.stream_io import pack_input_word, sim_recv, sim_send, unpack_output_words
 from snnhw.quant import golden
-from snnhw.quant.synthetic import random_frozen_spiking, random_inputs
+from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -97,9 +96,9 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
             counts = None
             if event_driven:
                 hs = [tr["h"][b, :n] for tr in ref.trace]
-                counts = core.event_chunk_counts(None if u_all is None else u_all[b, :n], hs)
+                counts = core.schedule.event_chunk_counts(None if u_all is None else u_all[b, :n], hs)
             measured = acc_out[(b + 1) * core.out_words - 1] - acc_in[first] + 1
-            formula = core.cycles(n, counts) + (1 if corrupt == "cycles" and b == 1 else 0)
+            formula = core.schedule.cycles(n, counts) + (1 if corrupt == "cycles" and b == 1 else 0)
             if measured != formula:
                 bad.append(f"sequence {b}: {measured} cycles, formula {formula}")
             first += n
@@ -170,11 +169,11 @@ def test_event_driven_is_faster_than_dense_on_sparse_spikes() -> None:
     ref = golden.run_spiking(model, None, lens, spikes_in=x, trace=True)
     hs = [ref.trace[0]["h"][0]]
     dense = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes")
-    cycles = {"dense": dense.cycles(4)}
+    cycles = {"dense": dense.schedule.cycles(4)}
     for mode in ("shared", "engine"):
         core = SpikingCore(model, lanes=2, fanin=1, input_mode="spikes", event_driven=True, event_mode=mode)
-        cycles[mode] = core.cycles(4, core.event_chunk_counts(x[0], hs))
-        assert 0 < core.utilisation(x[0], hs, cycles[mode]) <= 1
+        cycles[mode] = core.schedule.cycles(4, core.schedule.event_chunk_counts(x[0], hs))
+        assert 0 < core.schedule.utilisation(x[0], hs, cycles[mode]) <= 1
     assert cycles["engine"] <= cycles["shared"] < cycles["dense"]
 
 
@@ -183,14 +182,16 @@ def test_core_parameter_validation() -> None:
     rate = random_frozen_spiking(1, input_size=3, hidden_size=4, T=2, encoding="rate")
     for kwargs in (dict(lanes=0, fanin=1), dict(lanes=1, fanin=0), dict(lanes=1, fanin=1, engines=3),
                    dict(lanes=1, fanin=1, input_mode="spikes"), dict(lanes=1, fanin=1, event_mode="any")):
-        with pytest.raises(UserError):
+        with pytest.raises(ValueError):
             SpikingCore(direct, **kwargs)
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError):
         SpikingCore(rate, lanes=1, fanin=1, input_mode="direct")
+    with pytest.raises(TypeError):
+        SpikingCore(random_frozen_baseline(1, input_size=3, hidden_size=4), lanes=1, fanin=1)
     core = SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes")
     with pytest.raises(ValueError):
-        core.cycles(0)
-    assert core.latency == core.cycles(1)
+        core.schedule.cycles(0)
+    assert core.schedule.latency == core.schedule.cycles(1)
     desc = core.describe()
     assert desc["multipliers"] == [] and desc["knobs"]["engines"] == 2 and "cycle_formula" in desc
     gc.collect()

@@ -15,6 +15,8 @@ import pytest
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
+from snnhw.hw.knobs import SpikingKnobs
+from snnhw.hw.registry import core_spec
 from snnhw.hw.spiking_core import SpikingCore
 from snnhw.hw.stream_io import pack_input_word, sim_recv, sim_send, unpack_output_words
 from snnhw.hw.trace_io import (
@@ -103,7 +105,7 @@ def check_trace(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g",
         expected_trace[l][gate][b, n, t, j] = 1 if value == 0 else 0
     where, expected = [], []
     for b, n in enumerate(lengths):
-        order = core.trace_order(n)
+        order = core.schedule.trace_order(n)
         where += [(b, *o) for o in order]
         expected += expected_trace_records(fields, order, expected_trace, b)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
@@ -136,11 +138,11 @@ def check_trace(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g",
         for b, n in enumerate(lengths):
             counts = None
             if event_driven:
-                counts = core.event_chunk_counts(None if u_all is None else u_all[b, :n],
+                counts = core.schedule.event_chunk_counts(None if u_all is None else u_all[b, :n],
                                                  [tr["h"][b, :n] for tr in ref.trace])
             measured = acc_out[(b + 1) * core.out_words - 1] - acc_in[first] + 1
-            if measured != core.cycles(n, counts):
-                bad.append(f"sequence {b}: {measured} cycles, formula {core.cycles(n, counts)}")
+            if measured != core.schedule.cycles(n, counts):
+                bad.append(f"sequence {b}: {measured} cycles, formula {core.schedule.cycles(n, counts)}")
             first += n
     return bad
 
@@ -184,13 +186,13 @@ def test_flipped_expected_spike_is_caught_and_located(gate: str) -> None:
 
 def test_trace_order_covers_every_cell_once() -> None:
     model = random_frozen_spiking(3, input_size=3, hidden_size=5, T=3, num_layers=2, encoding="rate")
-    core = SpikingCore(model, lanes=2, fanin=2, input_mode="spikes", trace=True)
-    core._MustUse__silence = True  # described only, never elaborated
-    order = core.trace_order(4)
+    schedule = core_spec("spiking").schedule_of(model, SpikingKnobs(lanes=2, fanin=2, engines=3,
+                                                                    input_mode="spikes", trace=True))
+    order = schedule.trace_order(4)
     assert len(order) == len(set(order)) == 2 * 4 * 3 * 3
     assert set(order) == {(l, n, t, g) for l in range(2) for n in range(4) for t in range(3) for g in range(3)}
     assert order[0] == (0, 0, 0, 0) and order[-1] == (1, 3, 2, 2)
-    assert core.trace_cycles == 2 * 3 * 3
+    assert schedule.trace_cycles == 2 * 3 * 3
 
 
 def test_record_pack_unpack_roundtrip_and_range() -> None:
@@ -213,7 +215,7 @@ def test_trace_off_adds_nothing_and_manifest_describes_trace_port() -> None:
     assert "trace" not in plain.signature.members and "trace" not in plain.describe()["ports"]
     assert "trace" not in rtlil.convert(plain, ports=None)
     core = SpikingCore(model, lanes=2, fanin=2, input_mode="spikes", trace=True)
-    core._MustUse__silence = True  # described only, never elaborated
+    assert "trace__payload" in rtlil.convert(core, ports=None)
     desc = core.describe()
     port = desc["ports"]["trace"]
     assert desc["knobs"]["trace"] is True
@@ -221,6 +223,6 @@ def test_trace_off_adds_nothing_and_manifest_describes_trace_port() -> None:
     assert port["fields"] == core.trace_fields()
     assert sum(f["width"] for f in port["fields"]) == port["data_bits"]
     assert [f["name"] for f in port["fields"][:4]] == ["last", "layer", "t", "group"]
-    assert port["trace_cycles_per_step"] == core.trace_cycles == 2 * 2 * 2
-    assert core.cycles(3) == plain.cycles(3) + core.diagonal_steps(3) * core.trace_cycles
-    assert "Q = " in core.cycle_formula()
+    assert port["trace_cycles_per_step"] == core.schedule.trace_cycles == 2 * 2 * 2
+    assert core.schedule.cycles(3) == plain.schedule.cycles(3) + core.schedule.diagonal_steps(3) * core.schedule.trace_cycles
+    assert "Q = " in core.schedule.formula()

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from snnhw.errors import UserError
 from snnhw.hw.stream_io import (
     OutputSerializer,
     check_input_mode,
@@ -83,9 +82,9 @@ def test_serializer_corrupted_expectation_fails():
 def test_layouts_and_modes():
     model = _baseline()
     assert check_input_mode(model, None) == "direct"
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError):
         check_input_mode(model, "spikes")
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError):
         check_input_mode(model, "bogus")
     assert input_data_width(model, "direct") == 15
     assert input_layout(model, "direct").size == 16
@@ -129,7 +128,7 @@ def test_spike_and_rate_packing():
 
     model = random_frozen_spiking(0, input_size=2, hidden_size=4, T=3, encoding="rate", rate_bits=3)
     assert check_input_mode(model, None) == "rate"
-    with pytest.raises(UserError):
+    with pytest.raises(ValueError):
         check_input_mode(model, "direct")
     u = np.array([[1, -1], [0, 1], [-1, 0]])  # [T, D]
     word = pack_input_word(model, "spikes", u, last=False)

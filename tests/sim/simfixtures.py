@@ -26,33 +26,20 @@ def seed_for(request: pytest.FixtureRequest, default: int) -> int:
 
 
 def generate_core(model, knobs, out_dir: Path):
-    """Build the core object and its Verilog via ``snnhw.hw.generate`` (the product path;
-    a direct Amaranth conversion for knobs ``generate`` does not take, e.g. ``event_mode``).
+    """Generate the core of ``model`` with ``knobs`` through ``snnhw.hw.generate`` (the product path).
 
-    Returns (core, verilog path). A knob the core rejects raises ``UserError`` (tests turn it
-    into a skip with the reason).
+    The regression's convention: a spiking configuration that leaves ``engines`` open runs one
+    engine per time step (E = T), the widest wavefront. Returns (schedule, verilog path). A knob
+    the core rejects raises ``ValueError`` (tests turn it into a skip with the reason).
     """
     from snnhw.hw.generate import generate
-    from snnhw.quant.frozen import FrozenSpiking
-    from snnhw.sim.verify import build_core
+    from snnhw.hw.registry import spec_for_model
 
-    core = build_core(model, knobs)
-    spiking = isinstance(model, FrozenSpiking)
-    if spiking and knobs.event_mode != "engine":
-        # generate() does not take event_mode: convert this core as generate() would
-        from amaranth.back import verilog
-
-        from snnhw.hw.generate import SPIKING_FILE, SPIKING_TOP
-
-        core._MustUse__silence = False
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / SPIKING_FILE
-        path.write_text(verilog.convert(core, name=SPIKING_TOP, emit_src=False))
-        return core, path
-    summary = generate(model if spiking else None, None if spiking else model, out_dir, lanes=knobs.lanes,
-                       fanin=knobs.fanin, engines=knobs.engines, event_driven=knobs.event_driven,
-                       input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw, trace=knobs.trace)
-    return core, Path(summary["cores"]["spiking" if spiking else "baseline"]["verilog"])
+    spec = spec_for_model(model)
+    if getattr(knobs, "engines", 0) is None:
+        knobs = knobs.replace(engines=model.T)
+    summary = generate([(model, knobs)], out_dir)
+    return spec.schedule_of(model, knobs), Path(summary["cores"][spec.name]["verilog"])
 
 
 def batch_inputs(model, seed: int, batch: int, n_max: int, spikes: bool = False):

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from snnhw.errors import UserError
 from snnhw.quant.synthetic import random_frozen_baseline
 from snnhw.sim.stimulus import default_modes
-from snnhw.sim.verify import Knobs, verify_core
+from snnhw.hw.knobs import BaselineKnobs as Knobs
+from snnhw.sim.verify import verify_core
 
 from simfixtures import batch_inputs, generate_core, seed_for
 
@@ -56,11 +56,11 @@ def test_baseline_core_matches_golden(case: Case, simulator: str, tmp_path, requ
     seed = seed_for(request, case.seed)
     model = random_frozen_baseline(seed, **case.model)
     try:
-        core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
-    except UserError as exc:
+        schedule, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
+    except ValueError as exc:
         pytest.skip(f"the baseline core rejects {case.knobs}: {exc}")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
-    report = verify_core(model, core, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
+    report = verify_core(model, schedule, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
                          modes=default_modes(seed))
     assert report.passed, f"seed={seed}: {report.message}"
     assert [c["measured"] for c in report.cycles] == [c["expected"] for c in report.cycles]

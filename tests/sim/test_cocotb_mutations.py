@@ -19,6 +19,7 @@ the mismatch located:
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from snnhw.quant.frozen import FrozenSpiking
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking
 from snnhw.sim.runner import simulate
 from snnhw.sim.stimulus import build_stimulus, default_modes
-from snnhw.sim.verify import Knobs
+from snnhw.hw.knobs import BaselineKnobs, SpikingKnobs
 
 from simfixtures import batch_inputs, generate_core, seed_for
 
@@ -79,11 +80,11 @@ def spiking_setup_inputs(model, seed: int):
 def spiking_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str, request: pytest.FixtureRequest):
     seed = seed_for(request, SPIKING_SEED)
     model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2)
-    knobs = Knobs(lanes=2, fanin=2, head_in_hw=True)
+    knobs = SpikingKnobs(lanes=2, fanin=2, head_in_hw=True)
     root = tmp_path_factory.mktemp("mut-spiking")
-    core, verilog = generate_core(model, knobs, root / "rtl")
+    schedule, verilog = generate_core(model, knobs, root / "rtl")
     x, lengths = spiking_setup_inputs(model, seed)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed, back_to_back=True))
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed, back_to_back=True))
     return model, stim, verilog, root, simulator
 
 
@@ -203,10 +204,10 @@ def test_serializer_ignoring_backpressure_fails_only_under_stalls(spiking_setup)
 def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str, request: pytest.FixtureRequest) -> None:
     seed = seed_for(request, 902)
     model = random_frozen_baseline(seed, input_size=3, hidden_size=4)
-    knobs = Knobs(lanes=2, fanin=3)
-    core, verilog = generate_core(model, knobs, tmp_path / "rtl")
+    knobs = BaselineKnobs(lanes=2, fanin=3)
+    schedule, verilog = generate_core(model, knobs, tmp_path / "rtl")
     x, lengths = batch_inputs(model, seed, 4, 6)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
     ok = simulate(stim, [verilog], tmp_path / "ok", sim=simulator)
     assert ok.passed, ok.sim.messages
     # ROM word 0 (group 0, input chunk 0) holds w_x[a·H + j, f] at field (a·lanes + j)·fanin + f,
@@ -214,9 +215,10 @@ def test_baseline_flipped_weight_bit_fails(tmp_path: Path, simulator: str, reque
     lanes, fanin, hidden = 2, 3, model.hidden_size
     fields = [((a * lanes + j) * fanin + f, "w_x", a * hidden + j, f)
               for a in range(4) for j in range(lanes) for f in range(fanin)]
-    field, visible = observable_sign_flip(model, x, lengths, fields, core.weight_bits)
+    weight_bits = json.loads(verilog.with_name("baseline_core.manifest.json").read_text())["core"]["widths"]["weight"]
+    field, visible = observable_sign_flip(model, x, lengths, fields, weight_bits)
     print(f"{visible} of {len(fields)} sign flips in ROM word 0 change the golden outputs; flipping field {field}")
-    bit = field * core.weight_bits + core.weight_bits - 1
+    bit = field * weight_bits + weight_bits - 1
     mutant = tmp_path / "mutant" / "baseline_core.v"
     mutant.parent.mkdir()
     mutant.write_text(flip_memory_bit(verilog.read_text(), r"\mac_lstm_core.wrom", "mem", bit))
@@ -233,11 +235,11 @@ DEBUG_SEED = 903
 def debug_setup(tmp_path_factory: pytest.TempPathFactory, simulator: str, request: pytest.FixtureRequest):
     seed = seed_for(request, DEBUG_SEED)
     model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2, num_layers=2, nonspiking_gate="i")
-    knobs = Knobs(lanes=2, fanin=2, trace=True)
+    knobs = SpikingKnobs(lanes=2, fanin=2, trace=True)
     root = tmp_path_factory.mktemp("mut-debug")
-    core, verilog = generate_core(model, knobs, root / "rtl")
+    schedule, verilog = generate_core(model, knobs, root / "rtl")
     x, lengths = batch_inputs(model, seed, 3, 4)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
     return model, stim, verilog, root, simulator
 
 

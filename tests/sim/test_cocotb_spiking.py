@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from snnhw.errors import UserError
 from snnhw.quant.synthetic import random_frozen_spiking
 from snnhw.sim.runner import simulate
 from snnhw.sim.stimulus import build_stimulus, default_modes
-from snnhw.sim.verify import Knobs, verify_core
+from snnhw.hw.knobs import SpikingKnobs as Knobs
+from snnhw.sim.verify import verify_core
 
 from simfixtures import batch_inputs, generate_core, seed_for
 
@@ -85,11 +85,11 @@ def test_spiking_core_matches_golden(case: Case, simulator: str, tmp_path, reque
     seed = seed_for(request, case.seed)
     model = random_frozen_spiking(seed, **case.model)
     try:
-        core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
-    except UserError as exc:
+        schedule, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
+    except ValueError as exc:
         pytest.skip(f"the spiking core rejects {case.knobs}: {exc}")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max, spikes=case.knobs.input_mode == "spikes")
-    report = verify_core(model, core, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
+    report = verify_core(model, schedule, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
                          modes=default_modes(seed))
     assert report.passed, f"seed={seed}: {report.message}"
     assert report.sequences == case.batch
@@ -110,13 +110,13 @@ def test_debug_core_trace_matches_golden(case: Case, simulator: str, tmp_path, r
     """Debug configuration: every trace record, every output word and every cycle count exact."""
     seed = seed_for(request, case.seed)
     model = random_frozen_spiking(seed, **case.model)
-    core, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
+    schedule, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
     run = simulate(stim, [verilog], tmp_path / "run", sim=simulator)
     assert run.passed, f"seed={seed}: {run.sim.messages}"
     records = sum(len(seq.trace_records) for seq in stim.sequences)
-    assert records == core.trace_cycles * int(sum(lengths))  # N·Σ_l T·G_l per sequence
+    assert records == schedule.trace_cycles * int(sum(lengths))  # N·Σ_l T·G_l per sequence
     for mode in run.report["modes"]:
         assert mode["trace_records"] == records, mode["name"]
         assert {s["status"] for s in mode["sequences"]} == {"ok"}

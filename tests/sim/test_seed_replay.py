@@ -17,7 +17,8 @@ import pytest
 
 from snnhw.quant.synthetic import random_frozen_spiking
 from snnhw.sim.stimulus import build_stimulus, default_modes
-from snnhw.sim.verify import Knobs, build_core
+from snnhw.hw.knobs import SpikingKnobs
+from snnhw.hw.registry import core_spec
 
 from seeding import resolve_run_seed
 from simfixtures import batch_inputs, seed_for
@@ -32,9 +33,9 @@ def stimulus_digest(seed: int) -> str:
     the random model, the batch (lengths, input words, expected words, cycles) and the modes'
     stall seeds."""
     model = random_frozen_spiking(seed, input_size=3, hidden_size=4, T=2)
-    core = build_core(model, Knobs(lanes=2, fanin=2))
+    schedule = core_spec("spiking").schedule_of(model, SpikingKnobs(lanes=2, fanin=2, engines=2))
     x, lengths = batch_inputs(model, seed, 3, 4)
-    stim = build_stimulus(model, core, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
     return hashlib.sha256(json.dumps(stim.to_json(), sort_keys=True).encode()).hexdigest()
 
 

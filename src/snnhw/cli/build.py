@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snnhw.cli._options import add_progress_option, progress_enabled
+from snnhw.errors import UserError
+from snnhw.hw.registry import add_core_options, core_knobs_from_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``snnhw build``."""
@@ -49,20 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="run Vivado (out-of-context runs and the bitstream) when it is on PATH")
     tools.add_argument("--clock-mhz", type=float, help="target clock of the out-of-context scripts "
                        "(default: the board clock)")
-    hw = p.add_argument_group("core knobs")
-    hw.add_argument("--lanes", type=int, help="hidden units in parallel (default: H/8, at most 8)")
-    hw.add_argument("--fanin", type=int, help="synapses per lane per cycle (default: as --lanes)")
-    hw.add_argument("--engines", type=int,
-                    help="spiking engines per layer (default: ceil(T·lanes/8), at most T)")
-    hw.add_argument("--event-driven", action="store_true", help="spiking core skips zero-spike chunks")
-    hw.add_argument("--head-in-hw", action="store_true", help="FC head in hardware (logits and class out)")
+    add_core_options(p)
     quant = p.add_argument_group("quantization (checkpoint input)")
     quant.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
     quant.add_argument("--input-bits", type=int, default=8, help="signed direct-input width (default 8)")
     quant.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
     quant.add_argument("--calib-samples", type=int, default=512, help="calibration sequences (default 512)")
     p.add_argument("--seed", type=int, default=0, help="seed of calibration subsets, random inputs, stalls")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no step lines or progress bars")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -70,16 +68,20 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw build``; returns 0, or 1 when a step failed (e.g. an RTL mismatch)."""
     from snnhw.flow.build import BuildOptions, run_build, summary_table
 
+    try:
+        knobs = core_knobs_from_args(args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     opts = BuildOptions(
         models=[Path(m) for m in args.model], baseline_model=Path(args.baseline_model) if args.baseline_model else None,
         board=args.board, out_dir=Path(args.output) if args.output else None,
         data_dir=Path(args.data_dir) if args.data_dir else None, verify=args.verify,
         verify_sequences=args.verify_sequences, verify_length=args.verify_length,
         verify_stalls=args.verify_stalls, selfcheck_sequences=args.selfcheck_sequences, waves=args.waves,
-        yosys=args.yosys, vivado=args.vivado, simulator=args.sim, lanes=args.lanes, fanin=args.fanin,
-        engines=args.engines, event_driven=args.event_driven, head_in_hw=args.head_in_hw,
+        yosys=args.yosys, vivado=args.vivado, simulator=args.sim, knobs=knobs,
         weight_bits=args.weight_bits, input_bits=args.input_bits, act_bits=args.act_bits,
-        calib_samples=args.calib_samples, clock_mhz=args.clock_mhz, seed=args.seed, progress=args.progress,
+        calib_samples=args.calib_samples, clock_mhz=args.clock_mhz, seed=args.seed,
+        progress=progress_enabled(args),
     )
     result = run_build(opts)
     print(summary_table(result))

@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snnhw.cli._options import add_progress_option, progress_enabled
+from snnhw.errors import UserError
+from snnhw.hw.registry import add_core_options, core_knobs_from_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``snnhw demo``."""
@@ -26,12 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--hard-epochs", type=int, default=5, help="hard-LSTM epochs (default 5)")
     p.add_argument("--snn-epochs", type=int, default=2, help="spiking fine-tuning epochs (default 2)")
     p.add_argument("--limit-train", type=int, default=512, help="training sequences (default 512)")
-    p.add_argument("--lanes", type=int, default=4, help="cores' hidden units in parallel (default 4)")
-    p.add_argument("--fanin", type=int, default=4, help="cores' synapses per lane per cycle (default 4)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the bit-exact verification")
     p.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+    add_progress_option(p)
+    add_core_options(p)
     p.set_defaults(func=run)
 
 
@@ -39,10 +42,15 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw demo``; returns the build's exit status."""
     from snnhw.flow.demo import DemoOptions, run_demo
 
+    try:
+        knobs = core_knobs_from_args(args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     result = run_demo(DemoOptions(
         out_dir=Path(args.output), data_dir=Path(args.data_dir) if args.data_dir else None, hidden=args.hidden,
-        T=args.T, lanes=args.lanes, fanin=args.fanin, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs,
-        limit_train=args.limit_train, verify=args.verify, yosys=args.yosys, seed=args.seed, progress=args.progress))
+        T=args.T, knobs=knobs, hard_epochs=args.hard_epochs, snn_epochs=args.snn_epochs,
+        limit_train=args.limit_train, verify=args.verify, yosys=args.yosys, seed=args.seed,
+        progress=progress_enabled(args)))
     acc = result["accuracy"]
     print(f"demo: {result['dataset']}")
     print(f"  float hard {100 * acc['float_hard_test']:.2f} %, converted {100 * acc['converted_spiking_test']:.2f} %, "

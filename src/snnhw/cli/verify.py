@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
+from snnhw.errors import UserError
+from snnhw.hw.registry import add_core_options, check_knobs_apply, core_knobs_from_args, core_specs
+
 
 def _positive(text: str) -> int:
     try:
@@ -29,14 +33,22 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verification; returns 0 when every core matched, 1 otherwise."""
-    from snnhw.sim.verify import Knobs, verify
+    from snnhw.cli.generate import model_paths
+    from snnhw.sim.verify import verify
 
-    knobs = Knobs(lanes=args.lanes, fanin=args.fanin, engines=args.engines, event_driven=args.event_driven,
-                  input_mode=args.input_mode, head_in_hw=args.head_in_hw, trace=args.trace)
+    models = model_paths(args)
+    if not models:
+        raise UserError("give " + ", ".join(f"{s.model_option} ({s.label} model)" for s in core_specs())
+                        + " or several")
+    try:
+        knobs = core_knobs_from_args(args)
+        if args.rtl is None:
+            check_knobs_apply(args, list(models))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     report = verify(
-        Path(args.golden),
-        Path(args.output),
-        baseline=Path(args.baseline) if args.baseline else None,
+        models,
+        output_dir(args.output),
         rtl_dir=Path(args.rtl) if args.rtl else None,
         sim=args.sim,
         samples=args.samples,
@@ -45,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         knobs=knobs,
         seed=args.seed,
         length=args.length,
-        progress=not args.no_progress,
+        progress=progress_enabled(args),
     )
     for core in report.cores:
         status = "PASS" if core.passed else "FAIL"
@@ -68,28 +80,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``snnhw verify``."""
+    """Register ``snnhw verify``: one model option per registered core kind, and the knobs."""
     p = sub.add_parser("verify", help="bit-exact RTL simulation against the golden model",
                        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--golden", required=True, help="frozen spiking model file (.snnhw)")
-    p.add_argument("--baseline", help="frozen MAC baseline file: verify the baseline core too")
-    p.add_argument("--rtl", help="directory written by snnhw generate (default: generate into OUTPUT/rtl)")
+    for spec in core_specs():
+        p.add_argument(spec.model_option, type=Path, metavar="FILE",
+                       help=f"frozen {spec.model_type.__name__} (.snnhw): verify the {spec.label}")
+    p.add_argument("--rtl", help="directory written by snnhw generate (default: generate into OUTPUT/rtl; the "
+                                 "knobs then come from its manifests)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator (default: $SNNHW_SIM or icarus)")
     p.add_argument("--samples", type=_positive, default=8, help="sequences per core (default 8)")
     p.add_argument("--data-dir", help="the model's dataset: verify on its test split (default: random inputs)")
     p.add_argument("--length", type=_positive, default=8, help="max N of random inputs (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and stall patterns (default 0)")
     p.add_argument("--waves", action="store_true", help="record waveforms; write toggle counts and SAIF files")
-    hw = p.add_argument_group("hardware knobs (when generating)")
-    hw.add_argument("--lanes", type=_positive, default=8, help="hidden units in parallel (default 8)")
-    hw.add_argument("--fanin", type=_positive, default=8, help="synapses per lane per cycle (default 8)")
-    hw.add_argument("--engines", type=_positive, help="spiking engines E ≤ T (default T)")
-    hw.add_argument("--event-driven", action="store_true", help="spiking core skips all-zero spike chunks")
-    hw.add_argument("--input-mode", choices=("direct", "rate", "spikes"), help="spiking core input (default: encoding)")
-    hw.add_argument("--head-in-hw", action="store_true", help="FC head in hardware (logits and class words)")
-    hw.add_argument("--trace", action="store_true",
-                    help="debug spiking core with the trace port: also compare every cell's gate spikes with the "
-                         "golden trace (a --rtl core traces when its manifest says trace)")
     p.add_argument("-o", "--output", default="verify", help="report directory (default ./verify)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_option(p)
+    add_core_options(p)
     p.set_defaults(func=run)

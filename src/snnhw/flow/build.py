@@ -42,6 +42,7 @@ import numpy as np
 
 from snnhw.errors import UserError
 from snnhw.flow.default_model import Samples
+from snnhw.hw.registry import core_spec, core_specs, main_core, spec_for_model
 
 STEPS = ("load", "generate", "verify", "board", "yosys", "vivado", "reports")
 """The build steps, in order; each writes ``<out>/<step>.json``."""
@@ -91,8 +92,8 @@ class BuildOptions:
         waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
         yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
         simulator: "icarus" or "verilator" (default: snnhw.sim's default).
-        lanes, fanin, engines, event_driven, head_in_hw: core knobs (both cores where they apply);
-            ``None`` lanes / fanin / engines are sized to the model by :func:`auto_knobs`.
+        knobs: the knobs of each core kind (:mod:`snnhw.hw.knobs`; a missing kind or a ``None``
+            knob is sized to the model by the one automatic rule, ``CoreKnobs.resolved``).
         weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only).
         calib_samples: training sequences used to calibrate the quantizer.
         clock_mhz: target clock of the out-of-context scripts (default: the board's clock).
@@ -114,11 +115,7 @@ class BuildOptions:
     yosys: bool = True
     vivado: bool = False
     simulator: str | None = None
-    lanes: int | None = None
-    fanin: int | None = None
-    engines: int | None = None
-    event_driven: bool = False
-    head_in_hw: bool = False
+    knobs: dict[str, Any] = field(default_factory=dict)
     weight_bits: int = 8
     input_bits: int = 8
     act_bits: int = 8
@@ -146,8 +143,10 @@ class BuildState:
     opts: BuildOptions
     out: Path
     name: str = "model"
-    spiking: Any = None
-    baseline: Any = None
+    models: dict[str, Any] = field(default_factory=dict)
+    """Frozen model per core kind (:mod:`snnhw.hw.registry`), the main core's first."""
+    knobs: dict[str, Any] = field(default_factory=dict)
+    """Resolved knobs per core kind."""
     checkpoints: dict[str, Any] = field(default_factory=dict)
     eval_data: _EvalData | None = None
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -158,6 +157,19 @@ class BuildState:
     vivado: dict[str, Any] | None = None
     yosys_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
     """Yosys runs started in the background right after ``generate`` (see :func:`start_yosys`)."""
+
+    @property
+    def main(self) -> Any:
+        """The main core's model (the spiking model): the board top's core and the report's reference."""
+        return self.models.get(main_core().name)
+
+    def schedule(self, kind: str) -> Any:
+        """The pure schedule of core ``kind`` at the build's knobs."""
+        return core_spec(kind).schedule(self.models[kind], self.knobs[kind])
+
+    def component(self, kind: str) -> Any:
+        """A fresh Amaranth component of core ``kind`` at the build's knobs."""
+        return core_spec(kind).component(self.models[kind], self.knobs[kind])
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -284,13 +296,18 @@ def step_load(state: BuildState) -> dict[str, Any]:
         extra = [opts.baseline_model] if opts.baseline_model else []
         for path in paths + extra:
             model = load_frozen(path)
-            kind = "spiking" if isinstance(model, FrozenSpiking) else "baseline"
-            if getattr(state, kind) is not None:
-                raise UserError(f"two {kind} models given ({path})")
-            setattr(state, kind, model)
-        if state.spiking is None:
-            raise UserError("the build needs a spiking model (a spiking checkpoint or a frozen spiking .snnhw)")
-        meta = state.spiking.meta or {}
+            try:
+                kind = spec_for_model(model).name
+            except TypeError as exc:
+                raise UserError(f"{path}: {exc}") from None
+            if kind in state.models:
+                raise UserError(f"two {core_spec(kind).label} models given ({path})")
+            state.models[kind] = model
+        if state.main is None:
+            raise UserError(f"the build needs a spiking model ({main_core().model_type.__name__}: a spiking "
+                            "checkpoint or a frozen spiking .snnhw)")
+        state.models = {spec.name: state.models[spec.name] for spec in core_specs() if spec.name in state.models}
+        meta = state.main.meta or {}
         data_meta, norm = meta.get("data_meta") or meta.get("data"), meta.get("normalisation")
         bundle = _data_bundle(data_meta, norm, opts.data_dir) if isinstance(data_meta, dict) else None
         details["kind"] = "frozen"
@@ -310,7 +327,7 @@ def step_load(state: BuildState) -> dict[str, Any]:
         hard = load_checkpoint(hard_path)
         if hard.cfg.spiking:
             raise UserError(f"the baseline source {hard_path} is a spiking model, not a hard LSTM")
-        state.checkpoints = {"spiking": ckpt, "hard": hard, "spiking_path": ckpt_path, "hard_path": hard_path}
+        state.checkpoints = {"snn": ckpt, "hard": hard, "snn_path": ckpt_path, "hard_path": hard_path}
         bundle = _data_bundle(ckpt.data_meta, ckpt.normalisation, opts.data_dir)
         bundled = default_model.sibling_samples(ckpt_path)
         if bundled is not None:  # the bundled model: always calibrated on its bundled windows
@@ -328,13 +345,14 @@ def step_load(state: BuildState) -> dict[str, Any]:
                 "float_metrics": ckpt.metrics, "checkpoint": str(ckpt_path.resolve()), "snnhw_version": __version__}
         common = dict(weight_bits=opts.weight_bits, input_bits=opts.input_bits, calib_x=x_cal, calib_lengths=len_cal,
                       n_max=n_max)
-        state.spiking = quantize_spiking(ckpt.build_model(), seed=opts.seed, meta=meta, **common)
         hard_meta = {**meta, "float_metrics": hard.metrics, "checkpoint": str(hard_path.resolve())}
-        state.baseline = quantize_baseline(hard.build_model(), act_bits=opts.act_bits, meta=hard_meta, **common)
+        for model in (quantize_spiking(ckpt.build_model(), seed=opts.seed, meta=meta, **common),
+                      quantize_baseline(hard.build_model(), act_bits=opts.act_bits, meta=hard_meta, **common)):
+            state.models[spec_for_model(model).name] = model
         details.update(kind="checkpoint", hard_source=str(hard_path), calibration=calib_desc, n_max=n_max)
         sat = {}
-        for kind in ("spiking", "baseline"):
-            report = saturation_report(getattr(state, kind), x_cal, len_cal)
+        for kind, model in state.models.items():
+            report = saturation_report(model, x_cal, len_cal)
             report.pop("classes")
             sat[kind] = report
         details["saturation_calibration"] = sat
@@ -345,37 +363,30 @@ def step_load(state: BuildState) -> dict[str, Any]:
     state.name = _model_name(paths[0])
     model_dir = state.out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
-    artefacts = {"spiking": _rel(state, save_frozen(model_dir / "spiking.snnhw", state.spiking))}
-    if state.baseline is not None:
-        artefacts["baseline"] = _rel(state, save_frozen(model_dir / "baseline.snnhw", state.baseline))
-    if state.baseline is not None and not isinstance(state.baseline, FrozenBaseline):
-        raise UserError("the baseline model is not a MAC baseline")
-    details["knobs"] = _resolve_knobs(opts, state.spiking)
+    artefacts = {kind: _rel(state, save_frozen(model_dir / f"{kind}.snnhw", model))
+                 for kind, model in state.models.items()}
+    details["knobs"] = _resolve_knobs(state)
     details.update(name=state.name, artefacts=artefacts,
                    eval_data=state.eval_data.description if state.eval_data else None,
                    model=_model_summary(state))
     return details
 
 
-def auto_knobs(hidden: int, T: int) -> dict[str, int]:
-    """Core parallelism sized to a model of ``hidden`` units (largest layer) and ``T`` time steps.
-
-    ``lanes = fanin = clamp(hidden / 8, 1, 8)`` (so a lane group covers at least 8 units: 4 for
-    H = 32, 8 for H ≥ 64) and ``engines = clamp(ceil(T · lanes / 8), 1, T)`` (engines grow with
-    the lanes: 2 for H = 32, T = 4; T for H ≥ 64). Resources and Yosys time scale with
-    lanes · fanin · engines, so a small model gets a small core.
-    """
-    width = max(1, min(8, hidden // 8))
-    return {"lanes": width, "fanin": width, "engines": max(1, min(T, math.ceil(T * width / 8)))}
-
-
-def _resolve_knobs(opts: BuildOptions, spiking: Any) -> dict[str, Any]:
-    """Fill the ``None`` knobs of ``opts`` from :func:`auto_knobs`; returns the knobs and which were automatic."""
-    auto = auto_knobs(max(layer.hidden_size for layer in spiking.layers), spiking.T)
-    chosen = [name for name in ("lanes", "fanin", "engines") if getattr(opts, name) is None]
-    for name in chosen:
-        setattr(opts, name, auto[name])
-    return {"lanes": opts.lanes, "fanin": opts.fanin, "engines": opts.engines, "automatic": chosen}
+def _resolve_knobs(state: BuildState) -> dict[str, Any]:
+    """Resolve every core's knobs for its model (the automatic rule of :mod:`snnhw.hw.knobs`);
+    returns per core kind the knobs and which were automatic. Bad knobs are a user error."""
+    out: dict[str, Any] = {}
+    for kind, model in state.models.items():
+        spec = core_spec(kind)
+        asked = state.opts.knobs.get(kind) or spec.knobs_type()
+        try:
+            resolved = spec.knobs(model, asked)
+            spec.schedule(model, resolved)  # knobs the model cannot take fail here, before any step
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{spec.label}: {exc}") from None
+        state.knobs[kind] = resolved
+        out[kind] = {**resolved.to_manifest(), "automatic": asked.automatic()}
+    return out
 
 
 def _model_name(path: Path) -> str:
@@ -387,41 +398,25 @@ def _model_name(path: Path) -> str:
 
 
 def _model_summary(state: BuildState) -> dict[str, Any]:
-    spk = state.spiking
+    spk = state.main
     return {"name": state.name, "T": spk.T, "hidden_size": spk.hidden_size, "input_size": spk.input_size,
             "num_layers": len(spk.layers), "num_classes": spk.num_classes, "encoding": spk.encoding,
             "nonspiking_gate": spk.nonspiking_gate, "weight_bits": spk.weight_bits,
-            "baseline_act_bits": getattr(state.baseline, "act_bits", None)}
+            "baseline_act_bits": next((m.act_bits for m in state.models.values() if hasattr(m, "act_bits")), None)}
 
 
 # -------------------------------------------------------------------------------- step: generate
-
-def _knobs(opts: BuildOptions) -> Any:
-    from snnhw.sim.verify import Knobs
-
-    return Knobs(lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines, event_driven=opts.event_driven,
-                 head_in_hw=opts.head_in_hw)
-
-
-def _core(state: BuildState, kind: str) -> Any:
-    """A fresh core object of ``kind`` for the build's knobs (bad knobs raise UserError)."""
-    from snnhw.hw.generate import build_baseline_core, build_spiking_core
-
-    opts = state.opts
-    if kind == "baseline":
-        return build_baseline_core(state.baseline, lanes=opts.lanes, fanin=opts.fanin, head_in_hw=opts.head_in_hw)
-    return build_spiking_core(state.spiking, lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines,
-                              event_driven=opts.event_driven, input_mode=None, head_in_hw=opts.head_in_hw)
-
 
 def step_generate(state: BuildState) -> dict[str, Any]:
     """Both cores' Verilog and manifests into ``rtl/``."""
     from snnhw.hw.generate import generate
 
     opts = state.opts
-    summary = generate(state.spiking, state.baseline, state.out / "rtl", lanes=opts.lanes, fanin=opts.fanin,
-                       engines=opts.engines, event_driven=opts.event_driven, head_in_hw=opts.head_in_hw,
-                       progress=opts.progress)
+    try:
+        summary = generate([(model, state.knobs[kind]) for kind, model in state.models.items()], state.out / "rtl",
+                           progress=opts.progress)
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
     state.rtl = summary["cores"]
     artefacts = {}
     for kind, core in summary["cores"].items():
@@ -429,7 +424,8 @@ def step_generate(state: BuildState) -> dict[str, Any]:
         artefacts[f"{kind}_manifest"] = _rel(state, core["manifest"])
     artefacts["generate_json"] = _rel(state, state.out / "rtl" / "generate.json")
     cores = {kind: {"top": c["top"], "verilog_bytes": c["verilog_bytes"], "seconds": c["seconds"],
-                    "describe": _core(state, kind).describe()} for kind, c in summary["cores"].items()}
+                    "describe": json.loads(Path(c["manifest"]).read_text())["core"]}
+             for kind, c in summary["cores"].items()}
     return {"artefacts": artefacts, "cores": cores}
 
 
@@ -475,15 +471,15 @@ def step_verify(state: BuildState) -> dict[str, Any]:
     if missing:
         raise StepSkipped(f"{sim}: {missing}")
     def run_one(kind: str) -> dict[str, Any]:
-        model = state.spiking if kind == "spiking" else state.baseline
+        model = state.models[kind]
         x, lengths, ids, what = _test_inputs(state, model, opts.verify_sequences, opts.verify_length)
         _log(opts, f"    verifying the {kind} core on {what} ({sim})")
-        report = verify_core(model, _core(state, kind), Path(state.rtl[kind]["verilog"]), x, lengths,
-                             state.out / "verify" / kind, knobs=_knobs(opts), sim=sim, waves=opts.waves,
+        report = verify_core(model, state.schedule(kind), Path(state.rtl[kind]["verilog"]), x, lengths,
+                             state.out / "verify" / kind, knobs=state.knobs[kind], sim=sim, waves=opts.waves,
                              modes=default_modes(opts.seed, stalls=opts.verify_stalls), sample_ids=ids)
         return {**asdict(report), "inputs": what}
 
-    kinds = [kind for kind in ("spiking", "baseline") if kind in state.rtl]
+    kinds = [kind for kind in state.models if kind in state.rtl]
     with ThreadPoolExecutor(max_workers=len(kinds)) as pool:  # one simulator process per core
         futures = {kind: pool.submit(run_one, kind) for kind in kinds}
         cores: dict[str, Any] = {kind: future.result() for kind, future in futures.items()}
@@ -509,18 +505,19 @@ def step_verify(state: BuildState) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------------- step: board
 
-def selfcheck_words(model: Any, core: Any, inputs: np.ndarray, lengths: np.ndarray, *,
+def selfcheck_words(model: Any, schedule: Any, inputs: np.ndarray, lengths: np.ndarray, *,
                     head_in_hw: bool = False, input_mode: str | None = None) -> tuple[list[int], list[int], int]:
     """ROM contents of the self-checking top for a batch of quantized sequences.
 
     Returns ``(input_words, expected_words, cycles)``: the packed ``i`` payloads of every element
     (``data | last << Wi``), the golden model's output words packed as ``o`` payloads
     (``(data mod 2^Wo) | last << Wo``, ``last`` on each sequence's final word;
-    ``docs/hw-interface.md``) and the sum of the core's published cycles of the sequences.
+    ``docs/hw-interface.md``) and the sum of the core's published cycles of the sequences
+    (``schedule``: the core's :mod:`snnhw.hw.schedule` object).
     """
     from snnhw.sim.stimulus import build_stimulus
 
-    stim = build_stimulus(model, core, inputs, lengths, input_mode=input_mode, head_in_hw=head_in_hw)
+    stim = build_stimulus(model, schedule, inputs, lengths, input_mode=input_mode, head_in_hw=head_in_hw)
     width = stim.out_data_bits
     mask = (1 << width) - 1
     in_words: list[int] = []
@@ -543,10 +540,11 @@ def step_board(state: BuildState) -> dict[str, Any]:
     opts = state.opts
     board = find_board(opts.board)
     clock_hz = board.clock_hz()
-    x, lengths, _, what = _test_inputs(state, state.spiking, opts.selfcheck_sequences)
-    core = _core(state, "spiking")
-    in_words, expected, cycles = selfcheck_words(state.spiking, core, x, lengths, head_in_hw=opts.head_in_hw)
-    check = SelfCheckTop(_core(state, "spiking"), in_words, expected)
+    main = main_core().name
+    x, lengths, _, what = _test_inputs(state, state.main, opts.selfcheck_sequences)
+    in_words, expected, cycles = selfcheck_words(state.main, state.schedule(main), x, lengths)
+    core = state.component(main)
+    check = SelfCheckTop(core, in_words, expected)
     board_dir = state.out / "board"
     board_dir.mkdir(parents=True, exist_ok=True)
     plan = board.platform_class()().build(BoardSelfCheck(check, board, clock_hz), name=BOARD_TOP, do_build=False)
@@ -624,7 +622,7 @@ def step_yosys(state: BuildState) -> dict[str, Any]:
     for kind, res in results.items():
         _log(opts, f"    {kind}: " + ("reused the result for identical RTL" if res["reused"]
                                       else f"synthesised in {res['synth_seconds']:.1f} s"))
-    state.resources = {"source": "yosys", **{k: v["resources"] for k, v in results.items()}}
+    state.resources = {"source": "yosys", "cores": {k: v["resources"] for k, v in results.items()}}
     return {"results": results, "artefacts": artefacts, "overlapped_with": ["verify", "board"]}
 
 
@@ -656,44 +654,32 @@ def step_vivado(state: BuildState) -> dict[str, Any]:
     bitstreams = sorted(board_dir.glob("*.bit"))
     artefacts.update({f"bitstream{k}": _rel(state, p) for k, p in enumerate(bitstreams)})
     state.vivado = results
-    state.resources = {"source": "vivado", **{k: {key: v.get(key) for key in
-                                                  ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")}
-                                              for k, v in results.items()}}
+    state.resources = {"source": "vivado", "cores": {k: {key: v.get(key) for key in
+                                                         ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")}
+                                                     for k, v in results.items()}}
     return {"results": results, "artefacts": artefacts}
 
 
 # ---------------------------------------------------------------------------------- step: report
 
 def _latency(state: BuildState) -> dict[str, Any]:
-    """Cycles per sequence for N in LATENCY_N: wavefront core, MAC baseline, T·N serial schedule.
+    """Cycles per sequence for N in LATENCY_N of every core, and the main core's T·N serial schedule.
 
-    The serial figure is this spiking core's own schedule with the T·N cells of a sequence
-    processed one after another (the earlier spiking LSTMs' order) instead of in T+N−1 diagonal
-    steps: ``cycles(N) − K·S + T·N·S`` with S = beats + pipeline drain of one step, K = N+T−1
-    (one layer). Event-driven cores are tabulated by their dense twin (cycles there depend on
-    the spikes).
+    The serial figure is the main (wavefront) core's own schedule with the T·N cells of a
+    sequence processed one after another (the earlier spiking LSTMs' order) instead of in
+    T+N−1 diagonal steps (``WavefrontSchedule.serial_cycles``). Event-driven cores are tabulated
+    by their dense twin (cycles there depend on the spikes).
     """
-    from snnhw.hw.wavefront import PIPELINE_DRAIN
-
-    opts = state.opts
-    from snnhw.hw.generate import build_spiking_core
-
-    spk = build_spiking_core(state.spiking, lanes=opts.lanes, fanin=opts.fanin, engines=opts.engines,
-                             event_driven=False, input_mode=None, head_in_hw=opts.head_in_hw)
-    step = max(spk.beats(k) for k in range(spk.num_layers)) + PIPELINE_DRAIN
-    base = _core(state, "baseline") if state.baseline is not None else None
-    out: dict[str, Any] = {"N": list(LATENCY_N), "spiking": [], "baseline": [], "serial": []}
-    for n in LATENCY_N:
-        cycles = int(spk.cycles(n))
-        out["spiking"].append(cycles)
-        out["serial"].append(cycles - spk.diagonal_steps(n) * step + state.spiking.T * n * spk.num_layers * step)
-        out["baseline"].append(int(base.cycles(n)) if base is not None else None)
-    out["spiking_formula"] = spk.cycle_formula()
-    if base is not None:
-        out["baseline_formula"] = base.cycle_formula()
-    if state.vivado and "spiking" in state.vivado:
+    schedules = {kind: state.schedule(kind).dense() for kind in state.models}
+    main = schedules[main_core().name]
+    out: dict[str, Any] = {"N": list(LATENCY_N),
+                           "cores": {kind: [int(s.cycles(n)) for n in LATENCY_N] for kind, s in schedules.items()},
+                           "serial": [int(main.serial_cycles(n)) for n in LATENCY_N],
+                           "formulas": {kind: s.formula() for kind, s in schedules.items()},
+                           "schedules": {kind: s.params() for kind, s in schedules.items()}}
+    if state.vivado:
         out["clock_mhz"] = min(v["achieved_mhz"] for v in state.vivado.values())
-        out["clock_source"] = "Vivado achieved clock (slower of the two cores, out of context)"
+        out["clock_source"] = "Vivado achieved clock (slowest core, out of context)"
     else:
         board = state.records.get("board", {})
         out["clock_mhz"] = board.get("ooc_clock_mhz") or state.opts.clock_mhz
@@ -703,26 +689,30 @@ def _latency(state: BuildState) -> dict[str, Any]:
 
 def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
                                                         dict[str, Any] | None]:
-    """(accuracy, energy, sparsity) from golden runs with counters on the evaluation data."""
+    """(accuracy, energy, sparsity) from golden runs with counters on the evaluation data.
+
+    Accuracy is recorded per core kind as ``int_<kind>``; the energy compares the main core's
+    counters with the MAC baseline's (:func:`snnhw.quant.energy.energy_report`).
+    """
     from snnhw.quant.energy import energy_report
-    from snnhw.quant.golden import run_baseline, run_spiking
     from snnhw.quant.quantizer import quantize_input
 
     data = state.eval_data
     if data is None:
         return None, None, None
-    spk = run_spiking(state.spiking, quantize_input(state.spiking, data.x), data.lengths, counters=True,
-                      progress=state.opts.progress)
-    accuracy: dict[str, Any] = {"int_spiking": float((spk.classes == data.y).mean()), "split": data.description,
-                                "n": int(len(data.y))}
-    base_counters = None
-    if state.baseline is not None:
-        base = run_baseline(state.baseline, quantize_input(state.baseline, data.x), data.lengths, counters=True)
-        accuracy["int_baseline"] = float((base.classes == data.y).mean())
-        base_counters = base.counters
+    accuracy: dict[str, Any] = {"split": data.description, "n": int(len(data.y))}
+    counters: dict[str, Any] = {}
+    for kind, model in state.models.items():
+        res = core_spec(kind).golden(model, quantize_input(model, data.x), data.lengths, counters=True,
+                                     progress=state.opts.progress)
+        accuracy[f"int_{kind}"] = float((res.classes == data.y).mean())
+        counters[kind] = res.counters
     accuracy.update(_float_accuracy(state, data))
-    energy = energy_report(spk.counters, base_counters, schedule="event" if state.opts.event_driven else "dense")
-    sparsity = {name: float(v) for name, v in spk.counters["layers"][-1]["sparsity"].items()}
+    main = main_core().name
+    event = bool(getattr(state.knobs.get(main), "event_driven", False))
+    others = [c for k, c in counters.items() if k != main]
+    energy = energy_report(counters[main], others[0] if others else None, schedule="event" if event else "dense")
+    sparsity = {name: float(v) for name, v in counters[main]["layers"][-1]["sparsity"].items()}
     return accuracy, energy, sparsity
 
 
@@ -730,22 +720,23 @@ def _float_accuracy(state: BuildState, data: _EvalData) -> dict[str, Any]:
     """Float hard / spiking accuracies on the same data: recorded (full test split) or measured."""
     ckpts = state.checkpoints
     if not ckpts:
-        metrics = (state.spiking.meta or {}).get("float_metrics") or {}
-        base_metrics = ((state.baseline.meta or {}).get("float_metrics") or {}) if state.baseline else {}
+        metrics = (state.main.meta or {}).get("float_metrics") or {}
+        base_metrics = next(((m.meta or {}).get("float_metrics") or {} for k, m in state.models.items()
+                             if k != main_core().name), {})
         if data.full_test_split:
             return {"float_spiking": metrics.get("test_accuracy"), "float_hard": base_metrics.get("test_accuracy"),
                     "float_source": "recorded in the frozen models (test split)"}
         return {"float_source": "not measured (frozen models without their checkpoints)"}
-    recorded = all("test_accuracy" in ckpts[kind].metrics for kind in ("spiking", "hard"))
+    recorded = all("test_accuracy" in ckpts[role].metrics for role in ("snn", "hard"))
     if data.full_test_split and recorded:
-        return {"float_spiking": ckpts["spiking"].metrics["test_accuracy"],
+        return {"float_spiking": ckpts["snn"].metrics["test_accuracy"],
                 "float_hard": ckpts["hard"].metrics["test_accuracy"],
                 "float_source": "recorded in the checkpoints (same test split)"}
     from snnhw.data.base import SequenceDataset
     from snnhw.train.trainer import evaluate
 
     split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
-    return {"float_spiking": evaluate(ckpts["spiking"].build_model(), split)["accuracy"],
+    return {"float_spiking": evaluate(ckpts["snn"].build_model(), split)["accuracy"],
             "float_hard": evaluate(ckpts["hard"].build_model(), split)["accuracy"],
             "float_source": f"measured here on {data.description}"}
 
@@ -754,7 +745,8 @@ def step_report(state: BuildState) -> dict[str, Any]:
     """``report.json``, ``report.md`` and the plots."""
     from snnhw.flow.report import write_report
 
-    report: dict[str, Any] = {"model": _model_summary(state)}
+    report: dict[str, Any] = {"model": _model_summary(state),
+                              "cores": [{"name": kind, "label": core_spec(kind).label} for kind in state.models]}
     accuracy, energy, sparsity = _accuracy_and_activity(state)
     if accuracy:
         report["accuracy"] = accuracy
@@ -864,17 +856,20 @@ def summary_table(result: BuildResult) -> str:
         rep = json.loads(report.read_text())
         res, lat, energy = rep.get("resources"), rep.get("latency"), rep.get("energy")
         acc = rep.get("accuracy") or {}
+        kinds = [c["name"] for c in rep.get("cores", [])]
         lines.append("")
         if acc:
-            lines.append(f"accuracy ({acc.get('split')}): integer spiking {_pct(acc.get('int_spiking'))}, "
-                         f"integer baseline {_pct(acc.get('int_baseline'))}")
+            lines.append(f"accuracy ({acc.get('split')}), integer: "
+                         + ", ".join(f"{kind} {_pct(acc.get('int_' + kind))}" for kind in kinds))
         if res:
-            s, b = res.get("spiking", {}), res.get("baseline", {})
-            lines.append(f"resources ({res.get('source')}): spiking LUT {s.get('LUT')} FF {s.get('FF')} "
-                         f"DSP {s.get('DSP48E1')}; baseline LUT {b.get('LUT')} FF {b.get('FF')} DSP {b.get('DSP48E1')}")
+            cells = res.get("cores", {})
+            lines.append(f"resources ({res.get('source')}): " + "; ".join(
+                f"{kind} LUT {cells[kind].get('LUT')} FF {cells[kind].get('FF')} DSP {cells[kind].get('DSP48E1')}"
+                for kind in kinds if kind in cells))
         if lat:
-            lines.append(f"cycles at N={lat['N'][-1]}: spiking {lat['spiking'][-1]}, baseline {lat['baseline'][-1]}, "
-                         f"T·N serial {lat['serial'][-1]}")
+            lines.append(f"cycles at N={lat['N'][-1]}: "
+                         + ", ".join(f"{kind} {lat['cores'][kind][-1]}" for kind in kinds if kind in lat["cores"])
+                         + f", T·N serial {lat['serial'][-1]}")
         if energy and energy.get("ratio"):
             lines.append(f"energy per inference: spiking {energy['spiking_pj']:.0f} pJ, baseline "
                          f"{energy['baseline_pj']:.0f} pJ (ratio {energy['ratio']:.2f}×)")

@@ -16,7 +16,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ class DemoOptions:
         hidden: hidden units (H); T: time steps.
         hard_epochs, snn_epochs: training epochs of each stage.
         limit_train: training sequences (HAR: a seeded subset; toy: the generated count).
-        lanes, fanin: the cores' knobs (small by default: synthesis and simulation time grow with
-            them).
+        knobs: the knobs per core kind (:mod:`snnhw.hw.knobs`; missing or None: the automatic
+            rule, a small core for a small model).
         verify: run the build's bit-exact verification.
         yosys: run the Yosys estimates in the build.
         seed: seeds the data, the training and the build.
@@ -50,8 +50,7 @@ class DemoOptions:
     hard_epochs: int = 5
     snn_epochs: int = 2
     limit_train: int = 512
-    lanes: int = 4
-    fanin: int = 4
+    knobs: dict[str, Any] = field(default_factory=dict)
     verify: bool = True
     yosys: bool = True
     seed: int = 0
@@ -96,12 +95,12 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     from snnhw.train.trainer import evaluate, fit, subsample
 
     for name, value in (("--hidden", opts.hidden), ("--T", opts.T), ("--hard-epochs", opts.hard_epochs),
-                        ("--lanes", opts.lanes), ("--fanin", opts.fanin),
                         ("--snn-epochs", opts.snn_epochs), ("--limit-train", opts.limit_train)):
         if value < 1:
             raise UserError(f"{name} must be ≥ 1, got {value}")
-    if opts.hidden % opts.lanes:
-        raise UserError(f"--hidden must be a multiple of --lanes ({opts.lanes}), got {opts.hidden}")
+    lanes = getattr(opts.knobs.get("baseline"), "lanes", None)
+    if lanes and opts.hidden % lanes:
+        raise UserError(f"--hidden must be a multiple of --lanes ({lanes}), got {opts.hidden}")
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_threads()
@@ -155,17 +154,18 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                f"fine-tuned spiking accuracy {100 * snn_test['accuracy']:.2f} %")
 
     build = run_build(BuildOptions(models=[snn_path], out_dir=out / "build", data_dir=opts.data_dir,
-                                   lanes=opts.lanes, fanin=opts.fanin, verify=opts.verify, yosys=opts.yosys,
+                                   knobs=opts.knobs, verify=opts.verify, yosys=opts.yosys,
                                    seed=opts.seed, progress=opts.progress, calib_samples=min(512, opts.limit_train)))
     for name, record in build.records.items():
         timings[f"build.{name}"] = record["seconds"]
     _stage(timings, "build", t, opts.progress, f"exit {build.exit_code}")
     result = {
         "dataset": dataset,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(opts).items() if k != "knobs"},
+        "knobs": {kind: k.to_manifest() for kind, k in opts.knobs.items()},
         "accuracy": {"float_hard_test": hard_test["accuracy"], "converted_spiking_test": converted["accuracy"],
                      "fine_tuned_spiking_test": snn_test["accuracy"]},
-        "checkpoints": {"hard": str(hard_path), "spiking": str(snn_path)},
+        "checkpoints": {"hard": str(hard_path), "snn": str(snn_path)},
         "build_dir": str(build.out_dir),
         "steps": {name: record["status"] for name, record in build.records.items()},
         "seconds": timings,

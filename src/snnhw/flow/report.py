@@ -4,13 +4,15 @@ The report dict (written by the build as ``report.json``) has these sections; an
 absent when its step was skipped, and the Markdown says so instead of inventing a figure:
 
 * ``model``: name, T, hidden_size, input_size, num_layers, encoding, nonspiking_gate, weight_bits.
-* ``accuracy``: ``{"float_hard", "float_spiking", "int_spiking", "int_baseline"}`` (fractions) and
-  ``split``.
-* ``resources``: ``{"source": "yosys"|"vivado", "spiking": {...}, "baseline": {...}}`` with cell
-  counts (LUT, FF, CARRY4, DSP48E1, RAMB18E1, RAMB36E1) and ``logic_depth``.
-* ``latency``: ``{"N": [...], "spiking": [...], "baseline": [...], "serial": [...],
-  "clock_mhz": f, "clock_source": "..."}``: cycles per sequence for each N (``serial`` is the
-  T·N schedule of earlier spiking LSTMs on the same engine).
+* ``accuracy``: ``{"float_hard", "float_spiking", "int_<core kind>" ...}`` (fractions; the integer
+  golden model of each core) and ``split``.
+* ``cores``: ``[{"name", "label"}, ...]``: the built core kinds (:mod:`snnhw.hw.registry`), the
+  main core first; every per-core section below is keyed by these names.
+* ``resources``: ``{"source": "yosys"|"vivado", "cores": {name: {...}}}`` with cell counts (LUT,
+  FF, CARRY4, DSP48E1, RAMB18E1, RAMB36E1) and ``logic_depth``.
+* ``latency``: ``{"N": [...], "cores": {name: [...]}, "serial": [...], "formulas": {name: text},
+  "schedules": {name: params}, "clock_mhz": f, "clock_source": "..."}``: cycles per sequence for
+  each N (``serial`` is the T·N schedule of earlier spiking LSTMs on the main core's engine).
 * ``energy``: ``{"spiking_pj", "baseline_pj", "ratio", "table_source"}`` per inference.
 * ``sparsity``: ``{gate: nonzero fraction}``.
 * ``verify``: ``{"passed": bool, "sequences": int, ...}``.
@@ -52,9 +54,20 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def core_names(report: dict[str, Any]) -> list[str]:
+    """The report's core kinds, the main core first."""
+    return [c["name"] for c in report.get("cores", [])]
+
+
+def core_labels(report: dict[str, Any]) -> dict[str, str]:
+    """{core kind: label} of the report's cores."""
+    return {c["name"]: c.get("label", c["name"]) for c in report.get("cores", [])}
+
+
 def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None) -> str:
     """The human-readable report (Markdown) of one build."""
     plots = plots or {}
+    names, labels = core_names(report), core_labels(report)
     model = report.get("model", {})
     out = [f"# snnhw build report: {model.get('name', 'model')}", ""]
     out += [
@@ -76,9 +89,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     out += ["## Accuracy", ""]
     if acc:
         out += _table(
-            ["float hard LSTM", "float spiking", "integer spiking (golden)", "integer baseline (golden)"],
-            [[_pct(acc.get("float_hard")), _pct(acc.get("float_spiking")), _pct(acc.get("int_spiking")),
-              _pct(acc.get("int_baseline"))]],
+            ["float hard LSTM", "float spiking"] + [f"integer, {labels[n]} model (golden)" for n in names],
+            [[_pct(acc.get("float_hard")), _pct(acc.get("float_spiking"))]
+             + [_pct(acc.get(f"int_{n}")) for n in names]],
         ) + ["", f"Split: {acc.get('split', '?')}.", ""]
     else:
         out += ["No dataset available to this build: accuracy not measured.", ""]
@@ -86,10 +99,11 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     res = report.get("resources")
     out += ["## Resources", ""]
     if res:
-        rows = [[key, _fmt(res.get("spiking", {}).get(key)), _fmt(res.get("baseline", {}).get(key))]
-                for key in RESOURCE_KEYS]
+        cells = res.get("cores", {})
+        shown = [n for n in names if n in cells]
+        rows = [[key] + [_fmt(cells[n].get(key)) for n in shown] for key in RESOURCE_KEYS]
         out += [f"Source: {res.get('source')} (estimates unless the source is vivado).", ""]
-        out += _table(["resource", "spiking core", "MAC baseline"], rows) + [""]
+        out += _table(["resource"] + [labels[n] for n in shown], rows) + [""]
         if "resources" in plots:
             out += [f"![resources]({plots['resources']})", ""]
     else:
@@ -99,13 +113,16 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     out += ["## Latency", ""]
     if lat:
         clock = lat.get("clock_mhz")
+        cycles = lat.get("cores", {})
+        main, others = names[0], [n for n in names[1:] if n in cycles]
         rows = []
         for k, n in enumerate(lat["N"]):
-            s, b, r = lat["spiking"][k], lat["baseline"][k], lat["serial"][k]
-            rows.append([str(n), str(s), _fmt(b), str(r), _fmt(b / s if b is not None else None), _fmt(r / s),
-                         _fmt(s / clock if clock else None, 3)])
-        out += _table(["N", "spiking cycles", "baseline cycles", "T·N serial cycles", "baseline / spiking",
-                       "serial / spiking", "spiking latency (µs)"], rows)
+            s, r = cycles[main][k], lat["serial"][k]
+            rows.append([str(n), str(s)] + [str(cycles[o][k]) for o in others] + [str(r)]
+                        + [_fmt(cycles[o][k] / s) for o in others] + [_fmt(r / s), _fmt(s / clock if clock else None, 3)])
+        out += _table(["N", f"{labels[main]} cycles"] + [f"{labels[o]} cycles" for o in others]
+                      + ["T·N serial cycles"] + [f"{labels[o]} / {labels[main]}" for o in others]
+                      + [f"serial / {labels[main]}", f"{labels[main]} latency (µs)"], rows)
         out += ["", f"Clock: {_fmt(clock)} MHz ({lat.get('clock_source', 'estimate')}). "
                 f"Paper: {PAPER['latency_ratio']}; {PAPER['vs_serial_latency']}.", ""]
         if "latency" in plots:
@@ -155,14 +172,18 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         fig.savefig(out_dir / f"{name}.png", dpi=110)
         plt.close(fig)
         return f"{name}.png"
+    names, labels = core_names(report), core_labels(report)
     res = report.get("resources")
-    if res and res.get("spiking") and res.get("baseline"):
-        keys = [k for k in ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")
-                if k in res["spiking"] or k in res["baseline"]]
+    cells = (res or {}).get("cores", {})
+    shown = [n for n in names if cells.get(n)]
+    if shown:
+        keys = [k for k in ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1") if any(k in cells[n] for n in shown)]
         fig, ax = plt.subplots(figsize=(7, 3.5))
         xs = range(len(keys))
-        ax.bar([x - 0.2 for x in xs], [res["spiking"].get(k, 0) for k in keys], width=0.4, label="spiking core")
-        ax.bar([x + 0.2 for x in xs], [res["baseline"].get(k, 0) for k in keys], width=0.4, label="MAC baseline")
+        width = 0.8 / len(shown)
+        for i, n in enumerate(shown):
+            ax.bar([x - 0.4 + width * (i + 0.5) for x in xs], [cells[n].get(k, 0) for k in keys], width=width,
+                   label=labels[n])
         ax.set_xticks(list(xs), keys)
         ax.set_yscale("symlog")
         ax.set_ylabel("cells")
@@ -172,8 +193,8 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     lat = report.get("latency")
     if lat:
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(lat["N"], lat["spiking"], "o-", label="spiking wavefront (T+N−1 steps)")
-        ax.plot(lat["N"], lat["baseline"], "s-", label="MAC baseline (sequential)")
+        for n, marker in zip([n for n in names if n in lat.get("cores", {})], "osdvp*"):
+            ax.plot(lat["N"], lat["cores"][n], f"{marker}-", label=labels[n])
         ax.plot(lat["N"], lat["serial"], "^--", label="T·N serial spiking schedule")
         ax.set_xlabel("sequence length N")
         ax.set_ylabel("cycles per sequence")
@@ -184,7 +205,7 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     energy = report.get("energy")
     if energy and energy.get("spiking_pj") is not None and energy.get("baseline_pj") is not None:
         fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        ax.bar(["spiking", "MAC baseline"], [energy["spiking_pj"], energy["baseline_pj"]], color=["C0", "C1"])
+        ax.bar(["spiking core", "MAC baseline"], [energy["spiking_pj"], energy["baseline_pj"]], color=["C0", "C1"])
         ax.set_ylabel("pJ per inference")
         ax.set_title(f"Energy (baseline / spiking = {energy['baseline_pj'] / energy['spiking_pj']:.2f}×)")
         plots["energy"] = save("energy", fig)
@@ -221,22 +242,33 @@ def load_report(build_dir: Path) -> dict[str, Any]:
 
 
 def comparison_table(builds: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table comparing several builds (one row each)."""
-    header = ["build", "T", "H", "int spiking acc", "spiking LUT", "baseline LUT", "spiking DSP",
-              "cycles spk/base (largest N)", "energy ratio", "verified"]
+    """A Markdown table comparing several builds (one row each): per core kind its LUT, DSP and
+    cycles at the largest N of the latency table."""
+    names: list[str] = []
+    labels: dict[str, str] = {}
+    for rep in builds.values():
+        for n in core_names(rep):
+            if n not in names:
+                names.append(n)
+        labels.update(core_labels(rep))
+    header = ["build", "T", "H", "int spiking acc"]
+    for n in names:
+        header += [f"{labels[n]} LUT", f"{labels[n]} DSP", f"{labels[n]} cycles"]
+    header += ["N", "energy ratio", "verified"]
     rows = []
     for name, rep in builds.items():
         model = rep.get("model", {})
         acc = rep.get("accuracy") or {}
-        res = rep.get("resources") or {}
-        lat = rep.get("latency")
+        cells = (rep.get("resources") or {}).get("cores", {})
+        lat = rep.get("latency") or {}
         energy = rep.get("energy") or {}
         verify = rep.get("verify")
-        cycles = f"{lat['spiking'][-1]}/{lat['baseline'][-1]} (N={lat['N'][-1]})" if lat else "—"
-        rows.append([
-            name, _fmt(model.get("T")), _fmt(model.get("hidden_size")), _pct(acc.get("int_spiking")),
-            _fmt(res.get("spiking", {}).get("LUT")), _fmt(res.get("baseline", {}).get("LUT")),
-            _fmt(res.get("spiking", {}).get("DSP48E1")), cycles, _fmt(energy.get("ratio")),
-            "—" if not verify else ("pass" if verify.get("passed") else "FAIL"),
-        ])
+        row = [name, _fmt(model.get("T")), _fmt(model.get("hidden_size")), _pct(acc.get("int_spiking"))]
+        for n in names:
+            cyc = lat.get("cores", {}).get(n)
+            row += [_fmt(cells.get(n, {}).get("LUT")), _fmt(cells.get(n, {}).get("DSP48E1")),
+                    _fmt(cyc[-1] if cyc else None)]
+        row += [_fmt(lat["N"][-1] if lat else None), _fmt(energy.get("ratio")),
+                "—" if not verify else ("pass" if verify.get("passed") else "FAIL")]
+        rows.append(row)
     return "\n".join(_table(header, rows))

@@ -17,7 +17,8 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
 * Stage A (gates, constant-coefficient multiplies), stage B (cell c: f·c + i·g), stage C
   (tanh(c), h = o·tc, and, after the last group, the commit h(n−1) ← h(n)).
 
-Cycle count (``docs/hw-interface.md``): with E = Σ_l (K_l + 3),
+Cycle count (``docs/hw-interface.md``; computed by :class:`~snnhw.hw.schedule.BaselineSchedule`):
+with E = Σ_l (K_l + 3),
 
     cycles(N) = N·(1 + E) + 2 + W  (+ head_steps + 3 with the head in hardware)
 
@@ -36,7 +37,6 @@ delay but never change data.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from snnhw.hw.fc_head import FCHead, head_steps
+from snnhw.hw.fc_head import FCHead
+from snnhw.hw.knobs import BaselineKnobs
 from snnhw.hw.mac_array import MacArray
 from snnhw.hw.memories import PackedRom, values_width
 from snnhw.hw.stream_io import (
@@ -52,10 +53,12 @@ from snnhw.hw.stream_io import (
     input_lanes,
     input_signature,
     output_signature,
-    output_word_count,
     output_word_width,
     readout_range,
 )
+from snnhw.hw.registry import CoreSpec
+from snnhw.hw.schedule import BaselineSchedule
+from snnhw.quant import golden
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import FrozenBaseline
 
@@ -92,30 +95,9 @@ class BaselineCore(wiring.Component):
     """
 
     def __init__(self, model: FrozenBaseline, *, lanes: int, fanin: int, head_in_hw: bool = False) -> None:
-        if not isinstance(model, FrozenBaseline):
-            raise TypeError(f"BaselineCore needs a FrozenBaseline, not {type(model).__name__}")
-        if not 1 <= len(model.layers) <= 2:
-            raise ValueError(f"the baseline core supports 1 or 2 layers, not {len(model.layers)}")
-        if not isinstance(lanes, int) or lanes < 1:
-            raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
-        if not isinstance(fanin, int) or fanin < 1:
-            raise ValueError(f"fanin must be a positive integer, not {fanin!r}")
-        for index, layer in enumerate(model.layers):
-            if layer.hidden_size % lanes:
-                raise ValueError(f"lanes={lanes} does not divide layer {index + 1}'s hidden size "
-                                 f"{layer.hidden_size}")
-            if index and any(layer.x_shift):
-                raise ValueError(f"layer {index + 1} has a non-zero x_shift {layer.x_shift}")
-            for gate in ("f", "i", "o"):
-                if layer.act_mult[gate][0] != layer.act_mult[gate][1]:
-                    raise ValueError(f"layer {index + 1}: sigmoid gate {gate} has two multipliers "
-                                     f"{layer.act_mult[gate]}")
-        shifts = {layer.act_shift for layer in model.layers}
-        if len(shifts) != 1:
-            raise ValueError(f"layers with different act_shift {sorted(shifts)} are not supported")
-        widest = max(max(layer.input_size, layer.hidden_size) for layer in model.layers)
-        if fanin > widest:
-            raise ValueError(f"fanin={fanin} exceeds the widest operand vector ({widest})")
+        # every check of the knobs against the model (ValueError / TypeError) is the schedule's
+        schedule = BaselineSchedule.from_model(model, BaselineKnobs(lanes=lanes, fanin=fanin,
+                                                                    head_in_hw=bool(head_in_hw)))
         self.model = model
         self.lanes, self.fanin, self.head_in_hw = lanes, fanin, bool(head_in_hw)
         q_one = 1 << model.frac_bits
@@ -124,7 +106,9 @@ class BaselineCore(wiring.Component):
         self.weight_bits = max(values_width(np.concatenate([layer.w_x.ravel(), layer.w_h.ravel()]))
                                for layer in model.layers)
         self.acc_bits = max(self._layer_acc_bits(index) for index in range(len(model.layers)))
-        self.n_words = output_word_count(model, self.head_in_hw)
+        self.schedule = schedule
+        """The core's cycle model (:class:`~snnhw.hw.schedule.BaselineSchedule`)."""
+        self.n_words = self.schedule.out_words
         self.word_bits = output_word_width(model, self.head_in_hw)
         super().__init__({"i": In(input_signature(model, "direct")),
                           "o": Out(output_signature(model, self.head_in_hw))})
@@ -143,46 +127,10 @@ class BaselineCore(wiring.Component):
         return max(signed_bits(-bound, bound), self.weight_bits + self.x_bits)
 
     def layer_chunks(self, index: int) -> tuple[int, int, int]:
-        """(G, Kx, Kh) of layer ``index``: groups, input chunks and recurrent chunks per group."""
-        layer = self.model.layers[index]
-        return (layer.hidden_size // self.lanes, math.ceil(layer.input_size / self.fanin),
-                math.ceil(layer.hidden_size / self.fanin))
-
-    def layer_steps(self, index: int) -> int:
-        """K_l = G·(Kx + Kh), MAC cycles of layer ``index`` per element."""
-        g, kx, kh = self.layer_chunks(index)
-        return g * (kx + kh)
-
-    @property
-    def element_cycles(self) -> int:
-        """E = Σ_l (K_l + 3): cycles from an element's first MAC step to the next acceptance."""
-        return sum(self.layer_steps(k) + 3 for k in range(len(self.model.layers)))
-
-    @property
-    def latency(self) -> int:
-        """Cycles of a one-element sequence (= ``cycles(1)``)."""
-        return self.cycles(1)
-
-    def cycles(self, N: int) -> int:
-        """Exact cycles of one N-element sequence (``docs/hw-interface.md`` definition).
-
-        ``N·(1 + E) + 2 + W`` plus ``head_steps + 3`` with the head in hardware, E = Σ_l (K_l + 3),
-        K_l = (H_l / lanes)·(ceil(D_l / fanin) + ceil(H_l / fanin)), W = output words.
-        """
-        if N < 1:
-            raise ValueError(f"a sequence has N ≥ 1 elements, not {N}")
-        head = head_steps(self.model.head) + 3 if self.head_in_hw else 0
-        return N * (1 + self.element_cycles) + 2 + self.n_words + head
-
-    def cycle_formula(self) -> str:
-        """The cycle formula with this instance's numbers filled in."""
-        terms = " + ".join(
-            f"({self.layer_chunks(k)[0]}·({self.layer_chunks(k)[1]}+{self.layer_chunks(k)[2]}) + 3)"
-            for k in range(len(self.model.layers))
-        )
-        head = f" + {head_steps(self.model.head) + 3}" if self.head_in_hw else ""
-        fixed = self.cycles(1) - (1 + self.element_cycles)
-        return f"N·(1 + {terms}) + 2 + {self.n_words}{head}  (= N·{1 + self.element_cycles} + {fixed})"
+        """(G, Kx, Kh) of layer ``index``: groups, input chunks and recurrent chunks per group
+        (from :attr:`schedule`)."""
+        layer = self.schedule.layers[index]
+        return layer.groups, layer.input_chunks, layer.recurrent_chunks
 
     def multipliers(self) -> dict[str, int]:
         """Multipliers by part (see the class docstring)."""
@@ -251,9 +199,9 @@ class BaselineCore(wiring.Component):
             "cycles": {
                 "formula": "N·(1 + Σ_l ((H_l/lanes)·(ceil(D_l/fanin) + ceil(H_l/fanin)) + 3)) + 2 + W"
                            + (" + head_steps + 3" if self.head_in_hw else ""),
-                "instance": self.cycle_formula(),
-                "per_element": 1 + self.element_cycles,
-                "fixed": self.cycles(1) - (1 + self.element_cycles),
+                "instance": self.schedule.formula(),
+                "per_element": 1 + self.schedule.element_cycles,
+                "fixed": self.schedule.cycles(1) - (1 + self.schedule.element_cycles),
             },
             "multipliers": self.multipliers(),
             "multipliers_total": sum(self.multipliers().values()),
@@ -485,3 +433,15 @@ class BaselineCore(wiring.Component):
             for l in range(n_layers):
                 m.d.sync += [s.eq(0) for s in h_prev[l] + h_new[l] + c_reg[l]]
         return m
+
+
+def _component(model: FrozenBaseline, knobs: BaselineKnobs) -> BaselineCore:
+    return BaselineCore(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
+
+
+SPEC = CoreSpec(
+    name="baseline", label="MAC baseline core", top="mac_lstm_core", verilog_file="baseline_core.v",
+    model_type=FrozenBaseline, model_option="--baseline", knobs_type=BaselineKnobs, component=_component,
+    schedule=BaselineSchedule.from_model, golden=golden.run_baseline,
+)
+"""The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""

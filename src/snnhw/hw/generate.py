@@ -1,10 +1,10 @@
-# amaranth: UnusedElaboratable=no
-"""Verilog generation of the spiking core and the MAC baseline core, with manifests.
+"""Verilog generation of the registered cores, with manifests.
 
-``generate`` builds each requested core, converts it with ``amaranth.back.verilog.convert``
-under a stable top-module name (``snn_lstm_core``, ``mac_lstm_core``) and writes
-``<top>.v``-style files ``spiking_core.v`` / ``baseline_core.v`` with a
-``*.manifest.json`` beside each, plus ``generate.json`` summarising the run.
+``generate`` takes frozen models with their knobs, finds each model's core kind in the registry
+(:mod:`snnhw.hw.registry`), builds the Amaranth component, converts it with
+``amaranth.back.verilog.convert`` under the spec's stable top-module name (``snn_lstm_core``,
+``mac_lstm_core``, ...) and writes the spec's file (``spiking_core.v``, ``baseline_core.v``)
+with a ``*.manifest.json`` beside each, plus ``generate.json`` summarising the run.
 """
 
 from __future__ import annotations
@@ -14,122 +14,74 @@ import time
 from pathlib import Path
 from typing import Any
 
-from snnhw.errors import UserError
-from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
-
-SPIKING_TOP = "snn_lstm_core"
-BASELINE_TOP = "mac_lstm_core"
-SPIKING_FILE = "spiking_core.v"
-BASELINE_FILE = "baseline_core.v"
+from snnhw.hw.registry import CoreSpec, spec_for_model
 
 
-def _convert(component: Any, top: str) -> str:
+def convert(component: Any, top: str) -> str:
+    """The Verilog text of ``component`` with top module ``top`` (no source locations)."""
     from amaranth.back import verilog
 
     return verilog.convert(component, name=top, emit_src=False)
 
 
-def build_baseline_core(model: FrozenBaseline, *, lanes: int, fanin: int, head_in_hw: bool) -> Any:
-    """A :class:`~snnhw.hw.baseline_core.BaselineCore`; bad knobs raise :class:`UserError`."""
-    from snnhw.hw.baseline_core import BaselineCore
-
-    if not isinstance(model, FrozenBaseline):
-        raise UserError(f"the baseline model must be a MAC baseline, not a {type(model).__name__}")
-    try:
-        return BaselineCore(model, lanes=lanes, fanin=fanin, head_in_hw=head_in_hw)
-    except ValueError as exc:
-        raise UserError(f"baseline core: {exc}") from None
-
-
-def build_spiking_core(model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None, event_driven: bool,
-                       input_mode: str | None, head_in_hw: bool, trace: bool = False) -> Any:
-    """A ``SpikingCore`` (``trace``: the debug configuration with the trace port); bad knobs raise
-    :class:`UserError`."""
-    from snnhw.hw.spiking_core import SpikingCore
-
-    if not isinstance(model, FrozenSpiking):
-        raise UserError(f"the golden model must be a spiking model, not a {type(model).__name__}")
-    try:
-        return SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                           input_mode=input_mode, head_in_hw=head_in_hw, trace=trace)
-    except ValueError as exc:
-        raise UserError(f"spiking core: {exc}") from None
-
-
 def generate(
-    spiking: FrozenSpiking | None,
-    baseline: FrozenBaseline | None,
+    cores: list[tuple[Any, Any]],
     out_dir: str | Path,
     *,
-    lanes: int,
-    fanin: int,
-    engines: int | None = None,
-    event_driven: bool = False,
-    input_mode: str | None = None,
-    head_in_hw: bool = False,
-    trace: bool = False,
     sources: dict[str, dict[str, Any]] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Write the Verilog and manifests of the requested cores into ``out_dir``.
 
     Args:
-        spiking: the frozen spiking model (→ ``spiking_core.v``, top ``snn_lstm_core``) or None.
-        baseline: the frozen MAC baseline (→ ``baseline_core.v``, top ``mac_lstm_core``) or None.
+        cores: ``(frozen model, knobs)`` pairs; each model's core kind comes from the registry,
+            its knobs are that kind's knob class (or None: all automatic; knobs of another kind
+            pass the fields they share, e.g. one ``SpikingKnobs`` for both cores). At most one
+            model per kind.
         out_dir: output directory (created).
-        lanes, fanin: hidden units in parallel and synapses per lane per cycle (both cores).
-        engines, event_driven, input_mode: spiking core knobs (see ``SpikingCore``).
-        head_in_hw: put the FC head in hardware (both cores).
-        trace: spiking core only: the debug configuration with the ``trace`` stream (per-cell
-            gate values; see ``docs/hw-spiking-core.md``). Off, the Verilog is unchanged.
-        sources: optional provenance per core ("spiking"/"baseline"), e.g. the source file path
-            and its SHA-256, copied into the manifests.
+        sources: optional provenance per core kind (e.g. the source file path and its SHA-256),
+            copied into the manifests.
         progress: show a tqdm bar over the cores.
 
-    Returns the summary written to ``out_dir/generate.json``: per core the Verilog and
-    manifest paths, top name, seconds spent and Verilog size (bytes).
+    Every component is built and converted in memory (so knob errors, ``ValueError``/``TypeError``,
+    surface) before any file is written. Returns the summary written to ``out_dir/generate.json``: per core kind the
+    Verilog and manifest paths, top name, seconds spent, Verilog size (bytes) and the knobs.
     """
     from tqdm import tqdm
 
     from snnhw.hw.manifest import build_manifest, write_manifest
 
-    if spiking is None and baseline is None:
-        raise UserError("nothing to generate: give a spiking model, a baseline model or both")
-    if spiking is None and input_mode not in (None, "direct"):
-        raise UserError(f"input mode {input_mode!r} is for the spiking core; the MAC baseline takes direct input only")
+    if not cores:
+        raise ValueError("nothing to generate: give at least one model")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} exists and is not a directory")
-    jobs = []
-    if spiking is not None:
-        jobs.append(("spiking", spiking, SPIKING_TOP, SPIKING_FILE))
-    if baseline is not None:
-        jobs.append(("baseline", baseline, BASELINE_TOP, BASELINE_FILE))
-    # Build every core first so that knob errors surface before any file is written.
-    cores = {}
-    for kind, model, _, _ in jobs:
-        if kind == "spiking":
-            cores[kind] = build_spiking_core(model, lanes=lanes, fanin=fanin, engines=engines,
-                                             event_driven=event_driven, input_mode=input_mode, head_in_hw=head_in_hw,
-                                             trace=trace)
-        else:
-            cores[kind] = build_baseline_core(model, lanes=lanes, fanin=fanin, head_in_hw=head_in_hw)
+        raise ValueError(f"output path {out} exists and is not a directory")
+    jobs: list[tuple[CoreSpec, Any, Any]] = []
+    for model, knobs in cores:
+        spec = spec_for_model(model)
+        if any(job[0] is spec for job in jobs):
+            raise ValueError(f"two {spec.label} models given")
+        resolved = spec.knobs(model, knobs)
+        spec.schedule(model, resolved)  # every knob error surfaces here, before any component or file
+        jobs.append((spec, model, resolved))
+    converted = []
+    for spec, model, resolved in tqdm(jobs, desc="generate", unit="core", disable=not progress):
+        component = spec.component(model, resolved)
+        description = component.describe()
+        start = time.perf_counter()
+        text = convert(component, spec.top)
+        converted.append((spec, model, resolved, component, description, text, time.perf_counter() - start))
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"out_dir": str(out), "cores": {}}
-    for kind, model, top, filename in tqdm(jobs, desc="generate", unit="core", disable=not progress):
-        core = cores[kind]
-        description = core.describe()
-        start = time.perf_counter()
-        text = _convert(core, top)
-        seconds = time.perf_counter() - start
-        vpath = out / filename
+    for spec, model, knobs, component, description, text, seconds in converted:
+        vpath = out / spec.verilog_file
         vpath.write_text(text)
-        knobs = dict(description.get("knobs", {}))
-        manifest = build_manifest(top=top, verilog_file=filename, component=core, description=description,
-                                  knobs=knobs, cycle_formula=core.cycle_formula(), model=model, source=(sources or {}).get(kind),
-                                  generation_seconds=seconds)
-        mpath = write_manifest(out / filename.replace(".v", ".manifest.json"), manifest)
-        summary["cores"][kind] = {"top": top, "verilog": str(vpath), "manifest": str(mpath),
-                                  "seconds": round(seconds, 3), "verilog_bytes": len(text.encode())}
+        manifest = build_manifest(spec=spec, component=component, description=description, knobs=knobs,
+                                  schedule=component.schedule, model=model,
+                                  source=(sources or {}).get(spec.name), generation_seconds=seconds)
+        mpath = write_manifest(out / spec.manifest_file, manifest)
+        summary["cores"][spec.name] = {"top": spec.top, "verilog": str(vpath), "manifest": str(mpath),
+                                       "seconds": round(seconds, 3), "verilog_bytes": len(text.encode()),
+                                       "knobs": knobs.to_manifest()}
     (out / "generate.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -17,6 +17,7 @@ from amaranth.utils import ceil_log2
 
 from snnhw.hw.adder_tree import tree_sum
 from snnhw.hw.engine import gate_lanes_layout, weights_layout
+from snnhw.hw.schedule import projection_latency
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.bounds import direct_mac_bound
 from snnhw.quant.frozen import SpikingLayer
@@ -64,7 +65,7 @@ class InputProjection(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done`` (the last write): ``G·C + 2``."""
-        return self.G * self.C + 2
+        return projection_latency(self.H, self.D, self.lanes, self.fanin)
 
     @property
     def multipliers(self) -> int:

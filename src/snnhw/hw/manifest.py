@@ -1,9 +1,10 @@
 """The JSON manifest written beside every generated Verilog core.
 
 A manifest records what a testbench, a board flow or a person needs without reading the
-Verilog: the top module and file, every port (name as in the Verilog, direction, width), the
-knobs, the core's own description (cycle formula, multiplier use, widths), the model's content
-hash and the generation time. Format ``snnhw-core-manifest`` version 1.
+Verilog: the core kind, the top module and file, every port (name as in the Verilog, direction,
+width), the knobs, the cycle formula as text and as the schedule's parameters, the core's own
+description (multiplier use, widths), the model's content hash and the generation time. Format
+``snnhw-core-manifest`` version 1 (``docs/hw-interface.md``).
 """
 
 from __future__ import annotations
@@ -74,19 +75,25 @@ def component_ports(component: wiring.Component) -> list[dict[str, Any]]:
     return ports
 
 
-def build_manifest(*, top: str, verilog_file: str, component: wiring.Component, description: dict[str, Any],
-                   knobs: dict[str, Any], cycle_formula: str, model: Any, source: dict[str, Any] | None,
+def build_manifest(*, spec: Any, component: wiring.Component, description: dict[str, Any], knobs: Any,
+                   schedule: Any, model: Any, source: dict[str, Any] | None,
                    generation_seconds: float) -> dict[str, Any]:
-    """Assemble the manifest dictionary of one generated core (``cycle_formula``: the core's
-    ``cycle_formula()`` text)."""
+    """Assemble the manifest dictionary of one generated core.
+
+    ``spec``: its :class:`~snnhw.hw.registry.CoreSpec`; ``knobs``: the resolved knobs;
+    ``schedule``: its schedule object, written twice: ``cycle_formula`` (text for people) and
+    ``schedule`` (:meth:`params`, the machine-readable parameters of the formula).
+    """
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
-        "top": top,
-        "verilog": verilog_file,
+        "core_kind": spec.name,
+        "top": spec.top,
+        "verilog": spec.verilog_file,
         "ports": component_ports(component),
-        "knobs": knobs,
-        "cycle_formula": cycle_formula,
+        "knobs": knobs.to_manifest(),
+        "cycle_formula": schedule.formula(),
+        "schedule": schedule.params(),
         "core": description,
         "source_model": {"sha256": model_hash(model), "kind": type(model).__name__, **(source or {})},
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -14,32 +14,31 @@ the step ends when every wavefront has written its last state (4 cycles after it
 
 from __future__ import annotations
 
-from math import ceil
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 from amaranth.hdl import Cat, Module, Shape, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from snnhw.errors import UserError
 from snnhw.hw.engine import gate_lanes_layout
-from snnhw.hw.fc_head import FCHead, head_latency
+from snnhw.hw.fc_head import FCHead
+from snnhw.hw.knobs import SpikingKnobs
+from snnhw.hw.registry import CoreSpec
+from snnhw.hw.schedule import WavefrontSchedule
 from snnhw.hw.input_projection import InputProjection
 from snnhw.hw.rate_encoder import RateEncoder
 from snnhw.hw.stream_io import (
     OutputSerializer,
-    check_input_mode,
     input_data_width,
     input_lane_width,
     input_signature,
     output_signature,
-    output_word_count,
     output_word_width,
     readout_range,
 )
 from snnhw.hw.trace_io import trace_fields, trace_groups, trace_record_layout
-from snnhw.hw.wavefront import EVENT_MODES, FLAG_LAYOUT, PIPELINE_DRAIN, LayerWavefront
+from snnhw.hw.wavefront import FLAG_LAYOUT, LayerWavefront
+from snnhw.quant import golden
 from snnhw.quant.frozen import FrozenSpiking
 
 
@@ -62,61 +61,40 @@ class SpikingCore(wiring.Component):
         proj_fanin: input features per cycle of the direct-input projection MAC (4·L·proj_fanin
             multipliers; ignored for spike input).
         trace: debug configuration: add the ``trace`` output stream (valid/ready) carrying every
-            cell's gate values, one record per (layer, n, t, unit group) in the order of
-            :meth:`trace_order` (layout: :mod:`snnhw.hw.trace_io`). Each diagonal step is then
-            followed by a trace phase of :attr:`trace_cycles` cycles (one per (layer, slot,
+            cell's gate values, one record per (layer, n, t, unit group) in the order of the
+            schedule's ``trace_order`` (layout: :mod:`snnhw.hw.trace_io`). Each diagonal step is then
+            followed by a trace phase of ``schedule.trace_cycles`` cycles (one per (layer, slot,
             group), a record for each valid slot), stalled while ``trace.ready`` is low. Off
             (the default), the core and its Verilog are exactly those without the knob.
 
     Ports: ``i`` (In stream), ``o`` (Out stream) per ``docs/hw-interface.md``; ``trace`` (Out
     stream, only with ``trace``).
+
+    Cycles: :attr:`schedule` (:class:`~snnhw.hw.schedule.WavefrontSchedule`) gives the exact
+    count per sequence; the wavefronts size their sequencers from the same geometry.
+    Bad knobs raise ``ValueError`` (``TypeError`` for a model of another kind).
     """
 
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
                  proj_fanin: int = 1, event_mode: str = "engine", trace: bool = False) -> None:
-        if not isinstance(model, FrozenSpiking):
-            raise UserError("SpikingCore needs a FrozenSpiking model")
+        knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
+                             event_mode=event_mode, input_mode=input_mode, head_in_hw=head_in_hw,
+                             proj_fanin=proj_fanin, trace=trace)
+        # every check of the knobs against the model (ValueError / TypeError) is the schedule's
+        self.schedule = WavefrontSchedule.from_model(model, knobs)
+        """The core's cycle model (:class:`~snnhw.hw.schedule.WavefrontSchedule`)."""
+        engines = self.schedule.engines
         T = model.T
-        if engines is None:
-            engines = T
-        for name, v in (("lanes", lanes), ("fanin", fanin), ("engines", engines), ("proj_fanin", proj_fanin)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise UserError(f"{name} must be a positive integer, not {v!r}")
-        if engines > T:
-            raise UserError(f"engines ({engines}) must not exceed T ({T})")
-        if event_mode not in EVENT_MODES:
-            raise UserError(f"event_mode must be one of {', '.join(EVENT_MODES)}, not {event_mode!r}")
-        if len(model.layers) not in (1, 2):
-            raise UserError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
-        self.input_mode = check_input_mode(model, input_mode)
-        for index, layer in enumerate(model.layers):
-            if (index > 0 or self.input_mode != "direct") and any(layer.x_shift):
-                raise UserError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
+        self.input_mode = self.schedule.input_mode
         self.model, self.lanes, self.fanin, self.engines = model, lanes, fanin, engines
         self.event_driven, self.head_in_hw, self.proj_fanin = bool(event_driven), bool(head_in_hw), proj_fanin
-        self.event_mode = event_mode
+        self.event_mode = knobs.event_mode
         self.has_trace = bool(trace)
         self.T, self.D, self.H = T, model.input_size, model.hidden_size
         self.num_layers = len(model.layers)
-        self.passes = ceil(T / engines)
-        direct = self.input_mode == "direct"
-        self._wf_params = []
-        for index, layer in enumerate(model.layers):
-            G = ceil(layer.hidden_size / lanes)
-            c_in = 0 if (index == 0 and direct) else ceil(layer.input_size / fanin)
-            c_rec = ceil(layer.hidden_size / fanin)
-            self._wf_params.append({"G": G, "C_in": c_in, "C_rec": c_rec, "C": c_in + c_rec})
-        if direct:
-            self.proj_latency = ceil(self.layer_hidden(0) / lanes) * ceil(self.D / proj_fanin) + 2
-        else:
-            self.proj_latency = 0
-        self.out_words = output_word_count(model, self.head_in_hw)
+        self.out_words = self.schedule.out_words
         self.out_width = output_word_width(model, self.head_in_hw)
-        self.head_latency = head_latency(model.head) if self.head_in_hw else 0
-        # trace phase: one cycle per (layer, slot, unit group), in record order
-        self.trace_positions = ([(l, t, g) for l, G in enumerate(trace_groups(model, lanes)) for t in range(T)
-                                 for g in range(G)] if self.has_trace else [])
         ports = {
             "i": In(input_signature(model, self.input_mode)),
             "o": Out(output_signature(model, self.head_in_hw)),
@@ -129,205 +107,20 @@ class SpikingCore(wiring.Component):
         """Hidden size of layer ``index`` (0-based)."""
         return self.model.layers[index].hidden_size
 
-    @property
-    def trace_cycles(self) -> int:
-        """Q, the cycles of the trace phase after every diagonal step: ``Σ_l T·⌈H_l/L⌉`` with
-        ``trace``, else 0 (at full rate; each record stalled by ``trace.ready`` adds its cycles)."""
-        return len(self.trace_positions)
-
-    def trace_order(self, N: int) -> list[tuple[int, int, int, int]]:
-        """(layer, n, t, group) of every trace record of an N-element sequence, in stream order.
-
-        For each diagonal step k = 0..K−1, layer l ascending, slot t ascending, unit group g
-        ascending: a record when slot t of layer l holds an element, n = k − t − l ∈ [0, N).
-        Every (l, n, t, g) appears once: N·Σ_l T·G_l records; the last has ``last`` = 1.
-        """
-        if not self.has_trace:
-            raise ValueError("this core has no trace port (trace=False)")
-        if N < 1:
-            raise ValueError("a sequence has N ≥ 1 elements")
-        order = []
-        for k in range(self.diagonal_steps(N)):
-            for l, t, g in self.trace_positions:
-                n = k - t - l
-                if 0 <= n < N:
-                    order.append((l, n, t, g))
-        return order
-
     def trace_fields(self) -> list[dict[str, Any]]:
         """The trace record's fields, LSB first (:func:`snnhw.hw.trace_io.trace_fields`)."""
         if not self.has_trace:
             raise ValueError("this core has no trace port (trace=False)")
         return trace_fields(self.model, self.lanes)
 
-    # ------------------------------------------------------------------ cycle model
-
-    def diagonal_steps(self, N: int) -> int:
-        """K = N + T − 1 + (layers − 1): diagonal steps of an N-element sequence."""
-        return N + self.T - 1 + self.num_layers - 1
-
-    def issue_groups(self) -> list[list[int]]:
-        """Engines that share a sequencer and a weight read (per layer): all E, or each alone
-        (event-driven with ``event_mode="engine"``)."""
-        if self.event_driven and self.event_mode == "engine":
-            return [[e] for e in range(self.engines)]
-        return [list(range(self.engines))]
-
-    def beats(self, index: int, nz: Sequence[Sequence[int]] | None = None) -> int:
-        """Beats of layer ``index`` in one diagonal step.
-
-        Dense: ``P·G·C``. Event-driven: ``max_q Σ_p G·max(1, nz[q][p])``, the slowest issue
-        group q (see :meth:`issue_groups`), ``nz[q][p]`` its nonzero chunks in pass p.
-        """
-        q = self._wf_params[index]
-        if nz is None:
-            return self.passes * q["G"] * q["C"]
-        return max(sum(q["G"] * max(1, int(n)) for n in group) for group in nz)
-
-    def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[int]]] | None = None) -> int:
-        """Exact cycles of one N-element sequence (source always valid, sink always ready).
-
-        ``cycles = Σ_{k<K} (B_k + 4) + Σ_{k<N−1} max(0, X + 1 − (B_k + 4)) + X + W + 3 + Y`` where
-        K = N + T − 1 + (layers − 1) diagonal steps; ``B_k = max_l B_l(k)`` beats of step k
-        (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
-        C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
-        ``B_l(k) = Σ_p G_l·max(1, nz_{k,l,p})``); 4 = pipeline drain (last beat → last write);
-        X = projection latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0): element
-        k+1 is accepted and projected while step k runs, and step k+1 waits for it when the
-        projection is the longer (the second sum); the first element's 1 + X cycles (accept,
-        projection) precede step 0; after the final step's commit, 1 cycle for the readout to
-        enter the output serializer, 1 for the serializer's latency, then the W output words
-        (H, or H + C + 1); Y = FC head latency when in hardware. With ``trace`` every step
-        also takes its trace phase: B_k + 4 becomes B_k + 4 + Q (:attr:`trace_cycles`; the
-        trace sink always ready).
-
-        Args:
-            N: elements (≥ 1).
-            spike_counts: event-driven mode only: ``spike_counts[k][l][q][p]`` = nz_{k,l,q,p}, the
-                chunks of step k, layer l, issue group q, pass p with a nonzero spike in a
-                valid slot of the group (see :meth:`event_chunk_counts`). Required iff
-                ``event_driven``.
-        """
-        if N < 1:
-            raise ValueError("a sequence has N ≥ 1 elements")
-        K = self.diagonal_steps(N)
-        if self.event_driven:
-            if spike_counts is None:
-                raise ValueError("an event-driven core's cycle count needs spike_counts")
-            if len(spike_counts) != K:
-                raise ValueError(f"spike_counts has {len(spike_counts)} steps, expected {K}")
-            beats = [max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers)) for k in range(K)]
-        else:
-            beats = [max(self.beats(l) for l in range(self.num_layers))] * K
-        X, Q = self.proj_latency, self.trace_cycles
-        steps = sum(b + PIPELINE_DRAIN + Q for b in beats)
-        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN + Q)) for k in range(N - 1))
-        return steps + waits + X + self.out_words + 3 + self.head_latency
-
-    @property
-    def latency(self) -> int:
-        """Cycles of a one-element sequence with every chunk processed: :meth:`cycles` (1) of the
-        dense schedule (an upper bound for the event-driven one, whose steps skip chunks)."""
-        K = self.diagonal_steps(1)
-        B = max(self.beats(l) for l in range(self.num_layers))
-        return K * (B + PIPELINE_DRAIN + self.trace_cycles) + self.proj_latency + self.out_words + 3 + self.head_latency
-
-    def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
-        """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
-
-        Args:
-            inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
-            h: per layer, int [N, T, H] the h spikes (e.g. ``golden.run_spiking(...).trace[l]["h"][b]``).
-
-        Slot t of step k holds element n = k − t − l in layer l; a chunk of pass p counts for
-        issue group q when a valid slot p·E + e (e in q) has a nonzero spike in it (input
-        chunks: the layer's input u(n,t) or h_{l−1}(n,t); recurrent chunks: h_l(n−1,t), zero
-        for n = 0).
-        """
-        N = h[0].shape[0]
-        K = self.diagonal_steps(N)
-        E, P, F, T = self.engines, self.passes, self.fanin, self.T
-        out = []
-        for k in range(K):
-            per_layer = []
-            for l in range(self.num_layers):
-                q = self._wf_params[l]
-                per_group = []
-                for group in self.issue_groups():
-                    counts = []
-                    for p in range(P):
-                        mask = np.zeros(q["C"], dtype=bool)
-                        for e in group:
-                            t = p * E + e
-                            n = k - t - l
-                            if t >= T or not 0 <= n < N:
-                                continue
-                            if q["C_in"]:
-                                u = inputs[n, t] if l == 0 else h[l - 1][n, t]
-                                for c in range(q["C_in"]):
-                                    mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
-                            if n > 0:
-                                hp = h[l][n - 1, t]
-                                for c in range(q["C_rec"]):
-                                    mask[q["C_in"] + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
-                        counts.append(int(mask.sum()))
-                    per_group.append(counts)
-                per_layer.append(per_group)
-            out.append(per_layer)
-        return out
-
-    @property
-    def adders(self) -> int:
-        """Parallel synapse adders: layers × E × 4·L·F."""
-        return self.num_layers * self.engines * 4 * self.lanes * self.fanin
-
-    def useful_accumulations(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> int:
-        """Accumulations a sequence really needs: Σ over cells and gate rows of the nonzero synapse inputs.
-
-        ``4·H_l·(nnz(input of (n,t)) + nnz(h_l(n−1,t)))`` summed over layers and cells; a
-        direct-input layer's input counts 0 here (its projection is a MAC, counted apart).
-        """
-        total = 0
-        for l in range(self.num_layers):
-            Hl = self.layer_hidden(l)
-            if l == 0:
-                inp = 0 if inputs is None or self.input_mode == "direct" else int(np.count_nonzero(inputs))
-            else:
-                inp = int(np.count_nonzero(h[l - 1]))
-            rec = int(np.count_nonzero(h[l][:-1]))
-            total += 4 * Hl * (inp + rec)
-        return total
-
-    def ideal_cycles(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> float:
-        """The bound ``useful accumulations / adders`` (DESIGN-NOTES §4)."""
-        return self.useful_accumulations(inputs, h) / self.adders
-
-    def utilisation(self, inputs: np.ndarray | None, h: Sequence[np.ndarray], cycles: int) -> float:
-        """``useful accumulations / (adders × cycles)``."""
-        return self.useful_accumulations(inputs, h) / (self.adders * cycles)
-
-    def cycle_formula(self) -> str:
-        """The cycle formula as text (for the manifest)."""
-        if self.has_trace:
-            return ("cycles(N) = sum_{k<K} (B_k + 4 + Q) + sum_{k<N-1} max(0, X + 1 - (B_k + 4 + Q)) + X + W + 3 + Y, "
-                    "K = N + T - 1 + (layers - 1), "
-                    "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
-                    f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
-                    f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}, "
-                    f"Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)")
-        return ("cycles(N) = sum_{k<K} (B_k + 4) + sum_{k<N-1} max(0, X + 1 - (B_k + 4)) + X + W + 3 + Y, "
-                "K = N + T - 1 + (layers - 1), "
-                "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
-                f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
-                f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
-
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest: ports, widths, knobs, cycle formula, multipliers."""
         layers = []
-        for l, q in enumerate(self._wf_params):
-            layers.append({"hidden": self.layer_hidden(l), "inputs": self.model.layers[l].input_size,
-                           "groups": q["G"], "input_chunks": q["C_in"], "recurrent_chunks": q["C_rec"],
-                           "dense_beats_per_step": self.beats(l)})
+        sched = self.schedule
+        for l, geo in enumerate(sched.layers):
+            layers.append({"hidden": geo.hidden, "inputs": geo.inputs, "groups": geo.groups,
+                           "input_chunks": geo.input_chunks, "recurrent_chunks": geo.recurrent_chunks,
+                           "dense_beats_per_step": sched.beats(l)})
         mults = []
         if self.input_mode == "direct":
             mults.append({"block": "input_projection", "multipliers": 4 * self.lanes * self.proj_fanin})
@@ -341,12 +134,12 @@ class SpikingCore(wiring.Component):
                 "o": {"data_bits": self.out_width, "signed": True, "last_bits": 1, "words_per_sequence": self.out_words},
             },
             "knobs": {"lanes": self.lanes, "fanin": self.fanin, "engines": self.engines,
-                      "passes": self.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
+                      "passes": sched.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
                       "input_mode": self.input_mode, "head_in_hw": self.head_in_hw,
                       "proj_fanin": self.proj_fanin},
-            "T": self.T, "layers": layers, "adders": self.adders,
-            "weight_reads_per_cycle_per_layer": len(self.issue_groups()),
-            "cycle_formula": self.cycle_formula(),
+            "T": self.T, "layers": layers, "adders": sched.units,
+            "weight_reads_per_cycle_per_layer": len(sched.issue_groups()),
+            "cycle_formula": sched.formula(),
             "multipliers": mults,
             "spiking_datapath_multipliers": 0,
         }
@@ -371,7 +164,7 @@ class SpikingCore(wiring.Component):
                              "0 <= n = k-t-l < N: for group g = 0..ceil(H_l/L)-1; last = 1 on the final record"),
             "groups_per_layer": groups,
             "records_per_sequence": f"N*{sum(self.T * g for g in groups)}",
-            "trace_cycles_per_step": self.trace_cycles,
+            "trace_cycles_per_step": self.schedule.trace_cycles,
         }
 
     # ------------------------------------------------------------------ hardware
@@ -520,13 +313,13 @@ class SpikingCore(wiring.Component):
 
         if self.has_trace:
             # trace phase: position q = (layer, slot, group) of trace_positions, one per cycle
-            Q = self.trace_cycles
+            Q = self.schedule.trace_cycles
             pos = Signal(range(Q), name="trace_pos")
             pos_valid = Signal(name="trace_pos_valid")
             record = Signal(trace_record_layout(model, self.lanes), name="trace_record")
             m.d.comb += self.trace.payload.eq(record)
             with m.Switch(pos):
-                for q, (l, t, g) in enumerate(self.trace_positions):
+                for q, (l, t, g) in enumerate(self.schedule.trace_positions):
                     with m.Case(q):
                         m.d.comb += [pos_valid.eq(flags[l][t].valid), record.layer.eq(l), record.t.eq(t),
                                      record.group.eq(g)]
@@ -568,3 +361,17 @@ class SpikingCore(wiring.Component):
                     m.d.sync += [started.eq(0), accepted_last.eq(0), last_in.eq(0)]
                     m.next = "WAIT"
         return m
+
+
+def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
+    return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
+                       event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
+                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, trace=knobs.trace)
+
+
+SPEC = CoreSpec(
+    name="spiking", label="spiking wavefront core", top="snn_lstm_core", verilog_file="spiking_core.v",
+    model_type=FrozenSpiking, model_option="--golden", knobs_type=SpikingKnobs, component=_component,
+    schedule=WavefrontSchedule.from_model, golden=golden.run_spiking,
+)
+"""The spiking wavefront core's registration (:mod:`snnhw.hw.registry`)."""

@@ -25,7 +25,6 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from snnhw.errors import UserError
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 
@@ -50,20 +49,20 @@ def check_input_mode(model: FrozenModel, mode: str | None) -> str:
 
     The baseline and direct-encoded spiking models take only "direct"; a rate-encoded spiking
     model takes "rate" (on-chip encoder) or "spikes" (the host sends the encoded spikes).
-    Raises :class:`~snnhw.errors.UserError` on an incompatible or unknown mode.
+    Raises ``ValueError`` on an incompatible or unknown mode.
     """
     if mode is None:
         return default_input_mode(model)
     if mode not in INPUT_MODES:
-        raise UserError(f"unknown input mode {mode!r} (choose one of {', '.join(INPUT_MODES)})")
+        raise ValueError(f"unknown input mode {mode!r} (choose one of {', '.join(INPUT_MODES)})")
     if isinstance(model, FrozenBaseline):
         if mode != "direct":
-            raise UserError(f"the MAC baseline core takes direct input only, not {mode!r}")
+            raise ValueError(f"the MAC baseline core takes direct input only, not {mode!r}")
         return mode
     if model.encoding == "direct" and mode != "direct":
-        raise UserError(f"a direct-encoded model takes input mode 'direct', not {mode!r}")
+        raise ValueError(f"a direct-encoded model takes input mode 'direct', not {mode!r}")
     if model.encoding == "rate" and mode == "direct":
-        raise UserError("a rate-encoded model takes input mode 'rate' or 'spikes', not 'direct'")
+        raise ValueError("a rate-encoded model takes input mode 'rate' or 'spikes', not 'direct'")
     return mode
 
 

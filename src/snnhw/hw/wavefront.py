@@ -37,21 +37,15 @@ from amaranth.utils import ceil_log2
 from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import node
+from snnhw.hw.knobs import EventMode
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
+from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
 from snnhw.hw.trace_io import layer_trace_unit_layout
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import SpikingLayer
 
 FLAG_LAYOUT = data.StructLayout({"valid": 1, "first": 1, "last": 1})
 """What a slot holds this diagonal: a valid element; its sequence's first; its sequence's last."""
-
-EVENT_MODES = ("engine", "shared")
-"""Event-driven variants: "engine" — every engine skips its own zero chunks (own sequencer and
-weight read port); "shared" — a chunk is skipped when it is zero in every engine of the pass
-(one broadcast weight read, as in dense mode)."""
-
-PIPELINE_DRAIN = 4
-"""Cycles from a diagonal step's last beat to its last state write (s0 → s4)."""
 
 
 class LayerWavefront(wiring.Component):
@@ -93,8 +87,9 @@ class LayerWavefront(wiring.Component):
                 raise ValueError(f"LayerWavefront {name} must be an integer ≥ 1, not {v!r}")
         if engines > T:
             raise ValueError(f"LayerWavefront engines ({engines}) must not exceed T ({T})")
-        if event_mode not in EVENT_MODES:
-            raise ValueError(f"LayerWavefront event_mode must be one of {EVENT_MODES}, not {event_mode!r}")
+        if event_mode not in {m.value for m in EventMode}:
+            modes = tuple(m.value for m in EventMode)
+            raise ValueError(f"LayerWavefront event_mode must be one of {modes}, not {event_mode!r}")
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
@@ -102,10 +97,10 @@ class LayerWavefront(wiring.Component):
         self.has_trace = bool(trace)
         self.per_engine = event_driven and event_mode == "engine"
         self.H, self.D = layer.hidden_size, layer.input_size
-        self.G = ceil(self.H / lanes)
-        self.C_in = 0 if direct_input else ceil(self.D / fanin)
-        self.C_rec = ceil(self.H / fanin)
-        self.C = self.C_in + self.C_rec
+        self.geometry = WavefrontLayer.of(layer, lanes, fanin, direct_input)
+        """G, C_in, C_rec of this layer (:class:`~snnhw.hw.schedule.WavefrontLayer`)."""
+        self.G, self.C_in, self.C_rec = self.geometry.groups, self.geometry.input_chunks, self.geometry.recurrent_chunks
+        self.C = self.geometry.chunks
         self.P = ceil(T / engines)
         self.readout_bits = signed_bits(-T, T)
         ports = {
@@ -144,9 +139,7 @@ class LayerWavefront(wiring.Component):
         Dense: ``P·G·C``. Event-driven: ``max_q Σ_p G·max(1, nz[q][p])`` with ``nz[q][p]`` the
         chunks of pass p holding a nonzero (masked) spike in some engine of issue group q.
         """
-        if nz is None:
-            return self.P * self.G * self.C
-        return max(sum(self.G * max(1, int(n)) for n in group) for group in nz)
+        return self.geometry.beats(self.P, nz)
 
     def _weight_words(self) -> list:
         layer, L, F = self.layer, self.lanes, self.fanin

@@ -325,7 +325,7 @@ def output_labels(hidden: int, classes: int, head_in_hw: bool) -> list[str]:
 
 def build_stimulus(
     model: "FrozenSpiking | FrozenBaseline",
-    core: Any,
+    schedule: Any,
     inputs: np.ndarray,
     lengths: np.ndarray,
     *,
@@ -339,15 +339,14 @@ def build_stimulus(
 
     Args:
         model: the frozen model the core was generated from.
-        core: the core instance of the configuration (``SpikingCore`` / ``BaselineCore``):
-            its ``input_mode`` (baseline: "direct") and ``head_in_hw`` fix the stream format,
-            and its cycle model gives the expected cycles: ``cycles(N)``, or when event-driven
-            ``cycles(N, spike_counts=core.event_chunk_counts(u, h))`` with the golden model's
-            input spikes u and h spikes of the sequence.
+        schedule: the configuration's schedule (:mod:`snnhw.hw.schedule`): its ``input_mode``
+            and ``head_in_hw`` fix the stream format, its ``sequence_cycles`` (from the golden
+            model's input spikes u and h spikes when the schedule depends on them) gives the
+            expected cycles, and with ``has_trace`` its ``trace_order`` the trace records.
         inputs: int64 ``[B, N, D]`` quantized inputs x_q (direct / rate), or ``[B, N, T, D]``
             spikes for input mode "spikes".
         lengths: int64 ``[B]`` elements per sample (1..N).
-        input_mode, head_in_hw: optional; when given they must equal the core's (ValueError).
+        input_mode, head_in_hw: optional; when given they must equal the schedule's (ValueError).
         modes: run modes (default :func:`default_modes` with seed 0).
         sample_ids: the samples' indices in their source (default 0..B−1).
         timeout_cycles: no-transfer cycles that count as a hang (default: 4 × the longest
@@ -355,35 +354,37 @@ def build_stimulus(
     """
     from snnhw.hw import stream_io
     from snnhw.hw.trace_io import expected_trace_records
+    from snnhw.hw.trace_io import trace_fields as layer_trace_fields
     from snnhw.quant import golden
-    from snnhw.quant.frozen import FrozenBaseline
+    from snnhw.quant.frozen import FrozenSpiking
 
-    mode = stream_io.check_input_mode(model, getattr(core, "input_mode", "direct"))
+    from snnhw.hw.registry import spec_for_model
+
+    spec = spec_for_model(model)
+    mode = stream_io.check_input_mode(model, schedule.input_mode)
     if input_mode is not None and stream_io.check_input_mode(model, input_mode) != mode:
         raise ValueError(f"input mode {input_mode!r} differs from the core's {mode!r}")
-    if head_in_hw is not None and bool(head_in_hw) != bool(core.head_in_hw):
-        raise ValueError(f"head_in_hw={head_in_hw} differs from the core's {core.head_in_hw}")
-    head_in_hw = bool(core.head_in_hw)
+    if head_in_hw is not None and bool(head_in_hw) != bool(schedule.head_in_hw):
+        raise ValueError(f"head_in_hw={head_in_hw} differs from the core's {schedule.head_in_hw}")
+    head_in_hw = bool(schedule.head_in_hw)
     inputs = np.asarray(inputs, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
-    event = False
-    if isinstance(model, FrozenBaseline):
-        res = golden.run_baseline(model, inputs, lengths)
-        toplevel, kind = "mac_lstm_core", "baseline"
-    else:
-        toplevel, kind = "snn_lstm_core", "spiking"
-        event = bool(getattr(core, "event_driven", False))
+    event = bool(schedule.event_driven)
+    u = None
+    if isinstance(model, FrozenSpiking):
         # the trace gives the event-driven schedule and the per-t terms of each readout word
         if mode == "spikes":
-            res = golden.run_spiking(model, None, lengths, spikes_in=inputs, trace=True)
+            res = spec.golden(model, None, lengths, spikes_in=inputs, trace=True)
             u = inputs
         else:
-            res = golden.run_spiking(model, inputs, lengths, trace=True)
+            res = spec.golden(model, inputs, lengths, trace=True)
             u = golden.rate_encode(model, inputs) if (event and mode == "rate") else None
+    else:
+        res = spec.golden(model, inputs, lengths)
     hidden, classes = model.hidden_size, model.num_classes
     labels = output_labels(hidden, classes, head_in_hw)
     # debug cores: every trace record from the golden trace (snnhw.hw.trace_io packs them)
-    trace_fields = core.trace_fields() if getattr(core, "has_trace", False) else None
+    trace_fields = layer_trace_fields(model, schedule.lanes) if schedule.has_trace else None
     seqs = []
     for b in range(inputs.shape[0]):
         n = int(lengths[b])
@@ -393,16 +394,12 @@ def build_stimulus(
             expected += [int(v) for v in res.logits[b]] + [int(res.classes[b])]
         trace_records = trace_where = None
         if trace_fields is not None:
-            order = core.trace_order(n)
+            order = schedule.trace_order(n)
             trace_records = expected_trace_records(trace_fields, order, res.trace, b)
             trace_where = [list(o) for o in order]
-        if event:
-            # the event-driven schedule depends on the spikes: the golden trace gives them
-            counts = core.event_chunk_counts(None if u is None else u[b, :n],
-                                             [layer["h"][b, :n] for layer in res.trace])
-            cycles = int(core.cycles(n, spike_counts=counts))
-        else:
-            cycles = int(core.cycles(n))
+        # an event-driven schedule depends on the spikes: the golden trace gives them
+        cycles = int(schedule.sequence_cycles(n, None if u is None else u[b, :n],
+                                              [layer["h"][b, :n] for layer in res.trace] if event else None))
         trace = None
         if res.trace is not None:
             # r[j] = Σ_t h_L(N, t)[j]: the golden terms, shown beside a mismatching readout word
@@ -413,8 +410,8 @@ def build_stimulus(
                                  trace_records=trace_records, trace_where=trace_where))
     longest = max(s.cycles or 0 for s in seqs)
     return Stimulus(
-        core=kind,
-        toplevel=toplevel,
+        core=spec.name,
+        toplevel=spec.top,
         in_payload_bits=stream_io.input_data_width(model, mode) + 1,
         out_data_bits=stream_io.output_word_width(model, head_in_hw),
         sequences=seqs,

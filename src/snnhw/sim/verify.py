@@ -35,28 +35,11 @@ VERIFY_VERSION = 1
 
 
 @dataclass
-class Knobs:
-    """Hardware knobs of one generated configuration (see ``SpikingCore`` / ``BaselineCore``)."""
-
-    lanes: int = 8
-    fanin: int = 8
-    engines: int | None = None
-    event_driven: bool = False
-    input_mode: str | None = None
-    head_in_hw: bool = False
-    proj_fanin: int = 1
-    event_mode: str = "engine"
-    trace: bool = False
-    """Spiking core only: the debug configuration whose ``trace`` stream (every cell's gate
-    values) the testbench compares with the golden trace."""
-
-
-@dataclass
 class CoreReport:
     """Verification outcome of one core.
 
     Attributes:
-        kind: "spiking" or "baseline".
+        kind: the core kind (:mod:`snnhw.hw.registry`).
         top: HDL top module.
         verilog: the Verilog file simulated.
         knobs: the core's knobs as built (from its manifest or the request).
@@ -104,29 +87,29 @@ def failure_message(m: dict[str, Any] | None, messages: list[str]) -> str:
 
 def verify_core(
     model: FrozenSpiking | FrozenBaseline,
-    core: Any,
+    schedule: Any,
     verilog: Path,
     inputs: np.ndarray,
     lengths: np.ndarray,
     work_dir: Path,
     *,
-    knobs: Knobs,
+    knobs: Any,
     sim: str | None = None,
     waves: bool = False,
     modes: list[Mode] | None = None,
     sample_ids: list[int] | None = None,
     build_dir: Path | None = None,
 ) -> CoreReport:
-    """Simulate ``verilog`` (generated from ``model`` as ``core``) on a batch; compare with the golden model.
+    """Simulate ``verilog`` (generated from ``model`` with ``knobs``) on a batch; compare with the golden model.
 
     Args:
         model: the frozen model.
-        core: the core object of the configuration (its cycle model gives the expected cycles).
+        schedule: the configuration's schedule (:mod:`snnhw.hw.schedule`): the expected cycles.
         verilog: the generated Verilog file.
         inputs: int64 [B, N, D] quantized inputs (or [B, N, T, D] spikes for input mode "spikes").
         lengths: int64 [B].
         work_dir: this run's directory.
-        knobs: the configuration's knobs (recorded in the report).
+        knobs: the configuration's resolved knobs (recorded in the report).
         sim: simulator (default :func:`default_simulator`).
         waves: record a waveform and derive the switching activity and a SAIF file.
         modes: run modes (default :func:`default_modes` seeded 0).
@@ -134,7 +117,7 @@ def verify_core(
         build_dir: simulator build directory (default inside ``work_dir``).
     """
     sim = sim or default_simulator()
-    stim = build_stimulus(model, core, inputs, lengths, modes=modes if modes is not None else default_modes(0),
+    stim = build_stimulus(model, schedule, inputs, lengths, modes=modes if modes is not None else default_modes(0),
                           sample_ids=sample_ids)
     run = simulate(stim, [Path(verilog)], Path(work_dir), sim=sim, waves=waves, build_dir=build_dir)
     modes_out = run.report.get("modes", [])
@@ -156,7 +139,7 @@ def verify_core(
         kind=stim.core,
         top=stim.toplevel,
         verilog=str(verilog),
-        knobs=asdict(knobs),
+        knobs=knobs.to_manifest(),
         simulator=sim,
         passed=run.passed,
         sequences=len(stim.sequences),
@@ -174,40 +157,16 @@ def verify_core(
     )
 
 
-def _manifest_knobs(manifest_path: Path) -> tuple[Knobs, str | None]:
-    """The knobs and model hash recorded in a core manifest."""
+def _manifest_knobs(manifest_path: Path, spec: Any) -> tuple[Any, str | None]:
+    """The knobs (``spec``'s knob class) and model hash recorded in a core manifest."""
     if not manifest_path.is_file():
         raise UserError(f"{manifest_path} is missing: --rtl needs the manifests written by snnhw generate")
-    doc = json.loads(manifest_path.read_text())
-    k = doc.get("knobs", {})
-    knobs = Knobs(lanes=int(k.get("lanes", 8)), fanin=int(k.get("fanin", 8)), engines=k.get("engines"),
-                  event_driven=bool(k.get("event_driven", False)), input_mode=k.get("input_mode"),
-                  head_in_hw=bool(k.get("head_in_hw", False)), proj_fanin=int(k.get("proj_fanin", 1)),
-                  event_mode=str(k.get("event_mode", "engine")), trace=bool(k.get("trace", False)))
+    try:
+        doc = json.loads(manifest_path.read_text())
+        knobs = spec.knobs_type.from_manifest(doc.get("knobs", {}))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{manifest_path} is not a valid core manifest: {exc}") from None
     return knobs, doc.get("source_model", {}).get("sha256")
-
-
-def build_core(model: FrozenSpiking | FrozenBaseline, knobs: Knobs) -> Any:
-    """The core object of a configuration, used for its cycle model only (never elaborated).
-
-    Bad knobs raise UserError.
-    """
-    from snnhw.hw.generate import build_baseline_core
-
-    if isinstance(model, FrozenBaseline):
-        core = build_baseline_core(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
-    else:
-        from snnhw.hw.spiking_core import SpikingCore
-
-        try:
-            core = SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
-                               event_driven=knobs.event_driven, input_mode=knobs.input_mode,
-                               head_in_hw=knobs.head_in_hw, proj_fanin=knobs.proj_fanin,
-                               event_mode=knobs.event_mode, trace=knobs.trace)
-        except ValueError as exc:
-            raise UserError(f"spiking core: {exc}") from None
-    core._MustUse__silence = True  # Amaranth's "created but never used" warning: intended here
-    return core
 
 
 def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None, samples: int,
@@ -240,12 +199,12 @@ def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None,
             f"{meta['data_meta'].get('dataset')} {split} split, first {count}")
 
 
-def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Knobs, data_dir: Path | None, samples: int,
+def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Any, data_dir: Path | None, samples: int,
                 seed: int, length: int) -> tuple[np.ndarray, np.ndarray, list[int], str]:
     """Inputs of one core: dataset samples (quantized; rate-encoded when the core takes spikes) or random."""
     from snnhw.quant.synthetic import random_inputs
 
-    spikes = isinstance(model, FrozenSpiking) and knobs.input_mode == "spikes"
+    spikes = getattr(knobs, "input_mode", None) == "spikes"
     if data_dir is not None:
         x, lengths, ids, what = dataset_inputs(model, data_dir, samples)
         if spikes:
@@ -274,43 +233,44 @@ class VerifyReport:
 
 
 def verify(
-    golden: Path,
+    models: dict[str, Path],
     out_dir: Path,
     *,
-    baseline: Path | None = None,
     rtl_dir: Path | None = None,
     sim: str | None = None,
     samples: int = 8,
     data_dir: Path | None = None,
     waves: bool = False,
-    knobs: Knobs | None = None,
+    knobs: dict[str, Any] | None = None,
     seed: int = 0,
     length: int = 8,
     progress: bool = True,
 ) -> VerifyReport:
-    """Verify the spiking core (and the baseline core) of ``golden`` (``baseline``) bit for bit.
+    """Verify the cores of the given frozen models bit for bit.
 
     Args:
-        golden: the frozen spiking model file.
+        models: frozen model file per core kind (:mod:`snnhw.hw.registry`), e.g.
+            ``{"spiking": Path("m.snnhw"), "baseline": Path("m.baseline.snnhw")}``.
         out_dir: report directory (``verify.json``, ``verify.junit.xml``, per-core work dirs).
-        baseline: the frozen MAC baseline file, or None.
-        rtl_dir: a directory written by ``snnhw generate`` (``spiking_core.v``,
-            ``baseline_core.v`` with manifests: the knobs are read from them and the model
-            hash must match); None generates into ``out_dir/rtl`` with ``knobs``.
+        rtl_dir: a directory written by ``snnhw generate`` (the spec's Verilog file and manifest
+            per core: the knobs are read from the manifests and the model hash must match); None
+            generates into ``out_dir/rtl`` with ``knobs``.
         sim: "icarus" or "verilator" (default ``$SNNHW_SIM`` or icarus).
         samples: K sequences per core.
         data_dir: the model's dataset location (its test split is used); None: random inputs.
         waves: record waveforms; write toggle counts and a SAIF file per core.
-        knobs: hardware knobs when generating (with ``rtl_dir`` the manifests give them; only
-            ``knobs.trace`` is checked: the spiking core must then have the trace port).
+        knobs: knobs per core kind when generating (None or missing: automatic); with ``rtl_dir``
+            the manifests give them, and only ``trace`` is checked: a core asked to trace must
+            have the trace port.
         seed: seed of the random inputs and of the stall patterns.
         length: N of the random inputs (lengths vary in 1..N).
         progress: tqdm bar over the cores.
     """
     from tqdm import tqdm
 
-    from snnhw.hw.generate import BASELINE_FILE, SPIKING_FILE, generate
+    from snnhw.hw.generate import generate
     from snnhw.hw.manifest import model_hash
+    from snnhw.hw.registry import core_spec
     from snnhw.quant.frozen_io import load_frozen
 
     t0 = time.perf_counter()
@@ -320,51 +280,50 @@ def verify(
         raise UserError(f"{sim}: {reason}")
     if samples < 1:
         raise UserError("--samples must be at least 1")
-    spk = load_frozen(golden)
-    if not isinstance(spk, FrozenSpiking):
-        raise UserError(f"{golden} is not a spiking model (--golden takes the frozen spiking model)")
-    base = None
-    if baseline is not None:
-        base = load_frozen(baseline)
-        if not isinstance(base, FrozenBaseline):
-            raise UserError(f"{baseline} is not a MAC baseline model")
+    if not models:
+        raise UserError("nothing to verify: give at least one frozen model")
+    knobs = knobs or {}
+    loaded = []
+    for name, path in models.items():
+        spec = core_spec(name)
+        model = load_frozen(path)
+        if not spec.accepts(model):
+            raise UserError(f"{path} is not a {spec.model_type.__name__} ({spec.model_option} takes the model of "
+                            f"the {spec.label})")
+        try:
+            loaded.append((spec, model, spec.knobs(model, knobs.get(name))))
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{spec.label}: {exc}") from None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[str, FrozenSpiking | FrozenBaseline, Path, Knobs]] = []
+    jobs: list[tuple[Any, FrozenSpiking | FrozenBaseline, Path, Any]] = []
     if rtl_dir is not None:
         rtl = Path(rtl_dir)
-        for kind, model, fname in (("spiking", spk, SPIKING_FILE), ("baseline", base, BASELINE_FILE)):
-            if model is None:
-                continue
-            vfile = rtl / fname
+        for spec, model, asked in loaded:
+            vfile = rtl / spec.verilog_file
             if not vfile.is_file():
                 raise UserError(f"{vfile} does not exist (--rtl must hold the output of snnhw generate)")
-            k, digest = _manifest_knobs(rtl / fname.replace(".v", ".manifest.json"))
+            k, digest = _manifest_knobs(rtl / spec.manifest_file, spec)
             if digest is not None and digest != model_hash(model):
-                raise UserError(f"{vfile} was generated from a different {kind} model than the one given")
-            if kind == "spiking" and knobs is not None and knobs.trace and not k.trace:
+                raise UserError(f"{vfile} was generated from a different {spec.name} model than the one given")
+            if getattr(asked, "trace", False) and not getattr(k, "trace", False):
                 raise UserError(f"{vfile} has no trace port: generate it with snnhw generate --trace")
-            jobs.append((kind, model, vfile, k))
+            jobs.append((spec, model, vfile, k.resolved(model)))
     else:
-        k = knobs or Knobs()
         rtl = out_dir / "rtl"
-        summary = generate(spk, base, rtl, lanes=k.lanes, fanin=k.fanin, engines=k.engines,
-                           event_driven=k.event_driven, input_mode=k.input_mode, head_in_hw=k.head_in_hw,
-                           trace=k.trace, progress=progress)
-        for kind, model in (("spiking", spk), ("baseline", base)):
-            if model is not None:
-                # generate() builds with the constructors' defaults for the knobs it does not take
-                jobs.append((kind, model, Path(summary["cores"][kind]["verilog"]),
-                             Knobs(**{**asdict(k), "proj_fanin": 1, "event_mode": "engine",
-                                      "trace": k.trace and kind == "spiking"})))
+        try:
+            summary = generate([(model, k) for _, model, k in loaded], rtl, progress=progress)
+        except (ValueError, TypeError) as exc:
+            raise UserError(str(exc)) from None
+        for spec, model, k in loaded:
+            jobs.append((spec, model, Path(summary["cores"][spec.name]["verilog"]), k))
     reports: list[CoreReport] = []
     inputs_desc: dict[str, str] = {}
-    for kind, model, vfile, k in tqdm(jobs, desc="verify", unit="core", disable=not progress):
-        core = build_core(model, k)
+    for spec, model, vfile, k in tqdm(jobs, desc="verify", unit="core", disable=not progress):
         x, lengths, ids, what = _inputs_for(model, k, data_dir, samples, seed, length)
-        inputs_desc[kind] = what
-        reports.append(verify_core(model, core, vfile, x, lengths, out_dir / kind, knobs=k, sim=sim, waves=waves,
-                                   modes=default_modes(seed), sample_ids=ids))
+        inputs_desc[spec.name] = what
+        reports.append(verify_core(model, spec.schedule(model, k), vfile, x, lengths, out_dir / spec.name, knobs=k,
+                                   sim=sim, waves=waves, modes=default_modes(seed), sample_ids=ids))
     report = VerifyReport(passed=all(r.passed for r in reports), simulator=sim, inputs=inputs_desc, cores=reports,
                           rtl_dir=str(rtl), wall_s=round(time.perf_counter() - t0, 3))
     (out_dir / "verify.json").write_text(json.dumps(report.to_json(), indent=1) + "\n")

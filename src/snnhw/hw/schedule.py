@@ -1,0 +1,526 @@
+"""Pure schedule objects: the exact cycle model of every core kind, written once.
+
+A schedule is plain Python (no Amaranth object is created): it is built from a frozen model
+and the core's knobs (:mod:`snnhw.hw.knobs`) and answers, for a sequence of N elements,
+
+* :meth:`cycles` — the exact cycles the RTL takes (the cocotb regression checks it cycle for
+  cycle); an event-driven schedule also needs the sequence's spike trace;
+* :meth:`sequence_cycles` — the same from the golden model's spikes (any schedule);
+* :attr:`units` / :attr:`unit_name` — the parallel arithmetic units (spike-selected adders or
+  multiply-accumulators) and :meth:`useful_work` — the accumulations the sequence really needs,
+  hence :meth:`ideal_cycles` (useful work ÷ units) and :meth:`utilisation`
+  (useful work ÷ (units × cycles)), the bound of ``docs/hw-spiking-core.md`` ("Ideal bound");
+* :meth:`formula` (text for people) and :meth:`params` (the machine-readable parameters that
+  the formula is evaluated with, written into every manifest as ``schedule``).
+
+The generators size their sequencers from the same objects (:class:`WavefrontLayer` for the
+wavefront's beats, :func:`projection_latency` for the input projection, :class:`BaselineSchedule`
+for the MAC core's chunks), so each formula exists once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from math import ceil
+from typing import Any, Sequence
+
+import numpy as np
+
+from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
+
+PIPELINE_DRAIN = 4
+"""Cycles from a diagonal step's last beat to its last state write (s0 → s4 of the engine)."""
+
+BASELINE_LAYER_OVERHEAD = 3
+"""Cycles of the MAC core per element and layer beyond its MAC steps (bias load, activation, cell)."""
+
+
+def projection_latency(hidden: int, inputs: int, lanes: int, proj_fanin: int) -> int:
+    """Cycles of the direct-input projection from ``start`` to its last write:
+    ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2``."""
+    return ceil(hidden / lanes) * ceil(inputs / proj_fanin) + 2
+
+
+def head_cycles(model: FrozenSpiking | FrozenBaseline, head_in_hw: bool) -> int:
+    """Y: cycles of the FC head in hardware (``head_steps + 3``), 0 without it."""
+    from snnhw.hw.fc_head import head_latency
+
+    return head_latency(model.head) if head_in_hw else 0
+
+
+def output_words(model: FrozenSpiking | FrozenBaseline, head_in_hw: bool) -> int:
+    """W: words per sequence on ``o``: H, plus C + 1 with the head in hardware."""
+    return model.hidden_size + ((model.num_classes + 1) if head_in_hw else 0)
+
+
+# ------------------------------------------------------------------------------- the wavefront
+
+@dataclass(frozen=True)
+class WavefrontLayer:
+    """Geometry of one layer's wavefront: G unit groups of L lanes, C = C_in + C_rec chunks of F synapses.
+
+    Attributes:
+        hidden: H_l units; inputs: D_l synapse inputs of the layer.
+        groups: G = ⌈H_l/L⌉; input_chunks: C_in = ⌈D_l/F⌉ for spike input, 0 for a direct-input
+            layer (its input is the projection's MAC); recurrent_chunks: C_rec = ⌈H_l/F⌉.
+    """
+
+    hidden: int
+    inputs: int
+    groups: int
+    input_chunks: int
+    recurrent_chunks: int
+
+    @classmethod
+    def of(cls, layer: SpikingLayer, lanes: int, fanin: int, direct_input: bool) -> "WavefrontLayer":
+        """The geometry of ``layer`` at ``lanes`` × ``fanin``."""
+        return cls(hidden=layer.hidden_size, inputs=layer.input_size, groups=ceil(layer.hidden_size / lanes),
+                   input_chunks=0 if direct_input else ceil(layer.input_size / fanin),
+                   recurrent_chunks=ceil(layer.hidden_size / fanin))
+
+    @property
+    def chunks(self) -> int:
+        """C = C_in + C_rec synapse chunks per unit group."""
+        return self.input_chunks + self.recurrent_chunks
+
+    def beats(self, passes: int, nz: Sequence[Sequence[int]] | None = None) -> int:
+        """Beats of one diagonal step (the slowest issue group's).
+
+        Dense (``nz`` None): ``P·G·C``. Event-driven: ``max_q Σ_p G·max(1, nz[q][p])`` with
+        ``nz[q][p]`` the chunks of pass p holding a nonzero spike in some engine of issue group q.
+        """
+        if nz is None:
+            return passes * self.groups * self.chunks
+        return max(sum(self.groups * max(1, int(n)) for n in group) for group in nz)
+
+
+@dataclass(frozen=True)
+class WavefrontSchedule:
+    """Cycle model of the spiking wavefront core (:class:`~snnhw.hw.spiking_core.SpikingCore`).
+
+    Attributes:
+        T: time steps; engines: E engines per layer (P = ⌈T/E⌉ passes); lanes: L; fanin: F.
+        layers: per layer its :class:`WavefrontLayer`.
+        input_mode: "direct", "rate" or "spikes"; event_driven / event_mode: the skip schedule.
+        proj_latency: X, the direct-input projection's latency (0 for spike input).
+        out_words: W; head_latency: Y; trace_groups: G_l per layer when the debug trace port is
+            on, else empty (Q = Σ_l T·G_l trace cycles per step).
+    """
+
+    T: int
+    engines: int
+    lanes: int
+    fanin: int
+    layers: tuple[WavefrontLayer, ...]
+    input_mode: str
+    event_driven: bool
+    event_mode: str
+    proj_fanin: int
+    proj_latency: int
+    head_in_hw: bool
+    out_words: int
+    head_latency: int
+    trace_groups: tuple[int, ...] = ()
+
+    kind = "spiking"
+    unit_name = "adders"
+
+    @classmethod
+    def from_model(cls, model: FrozenSpiking, knobs: Any) -> "WavefrontSchedule":
+        """The schedule of ``model`` under resolved :class:`~snnhw.hw.knobs.SpikingKnobs`.
+
+        Every check of the knobs against the model happens here (``ValueError``/``TypeError``),
+        so a configuration is rejected before any Amaranth object exists.
+        """
+        from snnhw.hw.stream_io import check_input_mode
+
+        if not isinstance(model, FrozenSpiking):
+            raise TypeError(f"the spiking core needs a FrozenSpiking model, not {type(model).__name__}")
+        input_mode = check_input_mode(model, knobs.input_mode)
+        direct = input_mode == "direct"
+        lanes, fanin = knobs.lanes, knobs.fanin
+        engines = model.T if knobs.engines is None else knobs.engines
+        if engines > model.T:
+            raise ValueError(f"engines ({engines}) must not exceed T ({model.T})")
+        if len(model.layers) not in (1, 2):
+            raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
+        for index, layer in enumerate(model.layers):
+            if (index > 0 or not direct) and any(layer.x_shift):
+                raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
+        layers = tuple(WavefrontLayer.of(layer, lanes, fanin, direct_input=(index == 0 and direct))
+                       for index, layer in enumerate(model.layers))
+        proj = projection_latency(model.layers[0].hidden_size, model.input_size, lanes, knobs.proj_fanin) \
+            if direct else 0
+        return cls(T=model.T, engines=engines, lanes=lanes, fanin=fanin, layers=layers, input_mode=input_mode,
+                   event_driven=bool(knobs.event_driven), event_mode=str(knobs.event_mode),
+                   proj_fanin=knobs.proj_fanin, proj_latency=proj, head_in_hw=bool(knobs.head_in_hw),
+                   out_words=output_words(model, knobs.head_in_hw),
+                   head_latency=head_cycles(model, knobs.head_in_hw),
+                   trace_groups=tuple(l.groups for l in layers) if knobs.trace else ())
+
+    # ---------------------------------------------------------------- geometry
+    @property
+    def num_layers(self) -> int:
+        """Layers (1 or 2)."""
+        return len(self.layers)
+
+    @property
+    def passes(self) -> int:
+        """P = ⌈T/E⌉ passes per diagonal step."""
+        return ceil(self.T / self.engines)
+
+    @property
+    def has_trace(self) -> bool:
+        """The debug trace port is on."""
+        return bool(self.trace_groups)
+
+    @property
+    def trace_positions(self) -> list[tuple[int, int, int]]:
+        """(layer, slot t, unit group) of every cycle of a trace phase, in record order."""
+        return [(l, t, g) for l, G in enumerate(self.trace_groups) for t in range(self.T) for g in range(G)]
+
+    @property
+    def trace_cycles(self) -> int:
+        """Q, the cycles of the trace phase after every diagonal step: ``Σ_l T·⌈H_l/L⌉`` with the
+        trace port, else 0 (at full rate; each record stalled by ``trace.ready`` adds its cycles)."""
+        return self.T * sum(self.trace_groups)
+
+    def issue_groups(self) -> list[list[int]]:
+        """Engines that share a sequencer and a weight read (per layer): all E, or each alone
+        (event-driven with ``event_mode="engine"``)."""
+        if self.event_driven and self.event_mode == "engine":
+            return [[e] for e in range(self.engines)]
+        return [list(range(self.engines))]
+
+    def diagonal_steps(self, N: int) -> int:
+        """K = N + T − 1 + (layers − 1): diagonal steps of an N-element sequence."""
+        return N + self.T - 1 + self.num_layers - 1
+
+    def beats(self, index: int, nz: Sequence[Sequence[int]] | None = None) -> int:
+        """Beats of layer ``index`` in one diagonal step (:meth:`WavefrontLayer.beats`)."""
+        return self.layers[index].beats(self.passes, nz)
+
+    # ---------------------------------------------------------------- cycles
+    def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[Sequence[int]]]] | None = None) -> int:
+        """Exact cycles of one N-element sequence (source always valid, sink always ready).
+
+        ``cycles = Σ_{k<K} (B_k + 4 + Q) + Σ_{k<N−1} max(0, X + 1 − (B_k + 4 + Q)) + X + W + 3 + Y`` where
+        K = N + T − 1 + (layers − 1) diagonal steps; ``B_k = max_l B_l(k)`` beats of step k
+        (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
+        C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
+        ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
+        write); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
+        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0): element k+1 is accepted and
+        projected while step k runs, and step k+1 waits for it when the projection is the longer
+        (the second sum); the first element's 1 + X cycles (accept, projection) precede step 0;
+        after the final step's commit, 1 cycle for the readout to enter the output serializer, 1
+        for the serializer's latency, then the W output words (H, or H + C + 1); Y = FC head
+        latency when in hardware.
+
+        Args:
+            N: elements (≥ 1).
+            spike_counts: event-driven only: ``spike_counts[k][l][q][p]`` = nz_{k,l,q,p}, the chunks
+                of step k, layer l, issue group q, pass p with a nonzero spike in a valid slot of
+                the group (:meth:`event_chunk_counts`). Required iff ``event_driven``.
+        """
+        if N < 1:
+            raise ValueError("a sequence has N ≥ 1 elements")
+        K = self.diagonal_steps(N)
+        if self.event_driven:
+            if spike_counts is None:
+                raise ValueError("an event-driven core's cycle count needs spike_counts")
+            if len(spike_counts) != K:
+                raise ValueError(f"spike_counts has {len(spike_counts)} steps, expected {K}")
+            beats = [max(self.beats(l, spike_counts[k][l]) for l in range(self.num_layers)) for k in range(K)]
+        else:
+            beats = [max(self.beats(l) for l in range(self.num_layers))] * K
+        X, Q = self.proj_latency, self.trace_cycles
+        steps = sum(b + PIPELINE_DRAIN + Q for b in beats)
+        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN + Q)) for k in range(N - 1))
+        return steps + waits + X + self.out_words + 3 + self.head_latency
+
+    def sequence_cycles(self, N: int, inputs: np.ndarray | None = None,
+                        h: Sequence[np.ndarray] | None = None) -> int:
+        """:meth:`cycles` of a sequence, the event counts taken from its spikes when event-driven.
+
+        ``inputs``: int [N, T, D] layer-1 spikes (spike input; None for direct input); ``h``: per
+        layer int [N, T, H] h spikes (the golden model's trace).
+        """
+        if not self.event_driven:
+            return self.cycles(N)
+        if h is None:
+            raise ValueError("an event-driven core's cycle count needs the sequence's spikes")
+        return self.cycles(N, self.event_chunk_counts(inputs, h))
+
+    def dense(self) -> "WavefrontSchedule":
+        """The same core without event skipping (its cycles do not depend on the data)."""
+        return replace(self, event_driven=False)
+
+    def serial_cycles(self, N: int) -> int:
+        """Cycles of the dense schedule with the T·N cells of a sequence processed one after another
+        (the earlier spiking LSTMs' order) instead of in diagonal steps:
+        ``cycles(N) − K·S + T·N·layers·S``, S = dense beats + pipeline drain of one step."""
+        dense = self.dense()
+        step = max(dense.beats(l) for l in range(self.num_layers)) + PIPELINE_DRAIN + self.trace_cycles
+        return dense.cycles(N) - dense.diagonal_steps(N) * step + self.T * N * self.num_layers * step
+
+    @property
+    def latency(self) -> int:
+        """Cycles of a one-element sequence with every chunk processed: :meth:`cycles` (1) of the
+        dense schedule (an upper bound for the event-driven one, whose steps skip chunks)."""
+        K = self.diagonal_steps(1)
+        B = max(self.beats(l) for l in range(self.num_layers))
+        return K * (B + PIPELINE_DRAIN + self.trace_cycles) + self.proj_latency + self.out_words + 3 \
+            + self.head_latency
+
+    def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
+        """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
+
+        Args:
+            inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
+            h: per layer, int [N, T, H] the h spikes (e.g. ``golden.run_spiking(...).trace[l]["h"][b]``).
+
+        Slot t of step k holds element n = k − t − l in layer l; a chunk of pass p counts for
+        issue group q when a valid slot p·E + e (e in q) has a nonzero spike in it (input
+        chunks: the layer's input u(n,t) or h_{l−1}(n,t); recurrent chunks: h_l(n−1,t), zero
+        for n = 0).
+        """
+        N = h[0].shape[0]
+        K = self.diagonal_steps(N)
+        E, P, F, T = self.engines, self.passes, self.fanin, self.T
+        out = []
+        for k in range(K):
+            per_layer = []
+            for l in range(self.num_layers):
+                geo = self.layers[l]
+                per_group = []
+                for group in self.issue_groups():
+                    counts = []
+                    for p in range(P):
+                        mask = np.zeros(geo.chunks, dtype=bool)
+                        for e in group:
+                            t = p * E + e
+                            n = k - t - l
+                            if t >= T or not 0 <= n < N:
+                                continue
+                            if geo.input_chunks:
+                                u = inputs[n, t] if l == 0 else h[l - 1][n, t]
+                                for c in range(geo.input_chunks):
+                                    mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
+                            if n > 0:
+                                hp = h[l][n - 1, t]
+                                for c in range(geo.recurrent_chunks):
+                                    mask[geo.input_chunks + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
+                        counts.append(int(mask.sum()))
+                    per_group.append(counts)
+                per_layer.append(per_group)
+            out.append(per_layer)
+        return out
+
+    def trace_order(self, N: int) -> list[tuple[int, int, int, int]]:
+        """(layer, n, t, group) of every trace record of an N-element sequence, in stream order.
+
+        For each diagonal step k = 0..K−1, layer l ascending, slot t ascending, unit group g
+        ascending: a record when slot t of layer l holds an element, n = k − t − l ∈ [0, N).
+        Every (l, n, t, g) appears once: N·Σ_l T·G_l records; the last has ``last`` = 1.
+        """
+        if not self.has_trace:
+            raise ValueError("this core has no trace port (trace=False)")
+        if N < 1:
+            raise ValueError("a sequence has N ≥ 1 elements")
+        positions = self.trace_positions
+        order = []
+        for k in range(self.diagonal_steps(N)):
+            for l, t, g in positions:
+                n = k - t - l
+                if 0 <= n < N:
+                    order.append((l, n, t, g))
+        return order
+
+    # ---------------------------------------------------------------- work and bounds
+    @property
+    def units(self) -> int:
+        """Parallel synapse adders: layers × E × 4·L·F."""
+        return self.num_layers * self.engines * 4 * self.lanes * self.fanin
+
+    def useful_work(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> int:
+        """Accumulations a sequence really needs: Σ over cells and gate rows of the nonzero synapse inputs.
+
+        ``4·H_l·(nnz(input of (n,t)) + nnz(h_l(n−1,t)))`` summed over layers and cells; a
+        direct-input layer's input counts 0 here (its projection is a MAC, counted apart).
+        """
+        total = 0
+        for l, geo in enumerate(self.layers):
+            if l == 0:
+                inp = 0 if inputs is None or self.input_mode == "direct" else int(np.count_nonzero(inputs))
+            else:
+                inp = int(np.count_nonzero(h[l - 1]))
+            rec = int(np.count_nonzero(h[l][:-1]))
+            total += 4 * geo.hidden * (inp + rec)
+        return total
+
+    def ideal_cycles(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> float:
+        """The bound ``useful accumulations / adders`` (``docs/hw-spiking-core.md``, "Ideal bound")."""
+        return self.useful_work(inputs, h) / self.units
+
+    def utilisation(self, inputs: np.ndarray | None, h: Sequence[np.ndarray], cycles: int) -> float:
+        """``useful accumulations / (adders × cycles)``."""
+        return self.useful_work(inputs, h) / (self.units * cycles)
+
+    # ---------------------------------------------------------------- publication
+    def formula(self) -> str:
+        """The cycle formula as text, with this instance's constants (for the manifest)."""
+        q = "Q" if self.has_trace else ""
+        drain = "4 + Q" if self.has_trace else "4"
+        text = (f"cycles(N) = sum_{{k<K}} (B_k + {drain}) + sum_{{k<N-1}} max(0, X + 1 - (B_k + {drain})) "
+                "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
+                "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
+                f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
+                f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
+        if q:
+            text += f", Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)"
+        return text
+
+    def params(self) -> dict[str, Any]:
+        """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
+        doc = asdict(self)
+        doc["layers"] = [asdict(geo) for geo in self.layers]
+        doc["trace_groups"] = list(self.trace_groups)
+        return {"schedule": type(self).__name__, "passes": self.passes, "pipeline_drain": PIPELINE_DRAIN,
+                "trace_cycles": self.trace_cycles, "units": self.units, "unit_name": self.unit_name, **doc}
+
+
+# ----------------------------------------------------------------------------- the MAC baseline
+
+@dataclass(frozen=True)
+class BaselineLayer:
+    """One layer of the MAC core: G = H_l/L groups, Kx = ⌈D_l/F⌉ input and Kh = ⌈H_l/F⌉ recurrent chunks."""
+
+    hidden: int
+    inputs: int
+    groups: int
+    input_chunks: int
+    recurrent_chunks: int
+
+    @property
+    def steps(self) -> int:
+        """K_l = G·(Kx + Kh), MAC cycles of the layer per element."""
+        return self.groups * (self.input_chunks + self.recurrent_chunks)
+
+
+@dataclass(frozen=True)
+class BaselineSchedule:
+    """Cycle model of the MAC baseline core (:class:`~snnhw.hw.baseline_core.BaselineCore`).
+
+    One MAC array of 4·L·F multipliers, sequential over the elements (each waits for h(n−1)).
+    """
+
+    lanes: int
+    fanin: int
+    layers: tuple[BaselineLayer, ...]
+    head_in_hw: bool
+    out_words: int
+    head_latency: int
+
+    kind = "baseline"
+    unit_name = "MACs"
+    input_mode = "direct"
+    event_driven = False
+    has_trace = False
+    trace_cycles = 0
+
+    @classmethod
+    def from_model(cls, model: FrozenBaseline, knobs: Any) -> "BaselineSchedule":
+        """The schedule of ``model`` under resolved :class:`~snnhw.hw.knobs.BaselineKnobs`.
+
+        Every check of the knobs against the model happens here (``ValueError``/``TypeError``),
+        so a configuration is rejected before any Amaranth object exists.
+        """
+        if not isinstance(model, FrozenBaseline):
+            raise TypeError(f"the MAC baseline core needs a FrozenBaseline, not {type(model).__name__}")
+        lanes, fanin = knobs.lanes, knobs.fanin
+        if not 1 <= len(model.layers) <= 2:
+            raise ValueError(f"the baseline core supports 1 or 2 layers, not {len(model.layers)}")
+        for index, layer in enumerate(model.layers):
+            if layer.hidden_size % lanes:
+                raise ValueError(f"lanes={lanes} does not divide layer {index + 1}'s hidden size {layer.hidden_size}")
+            if index and any(layer.x_shift):
+                raise ValueError(f"layer {index + 1} has a non-zero x_shift {layer.x_shift}")
+            for gate in ("f", "i", "o"):
+                if layer.act_mult[gate][0] != layer.act_mult[gate][1]:
+                    raise ValueError(f"layer {index + 1}: sigmoid gate {gate} has two multipliers "
+                                     f"{layer.act_mult[gate]}")
+        if len({layer.act_shift for layer in model.layers}) != 1:
+            raise ValueError(f"layers with different act_shift {sorted({l.act_shift for l in model.layers})} "
+                             "are not supported")
+        widest = max(max(layer.input_size, layer.hidden_size) for layer in model.layers)
+        if fanin > widest:
+            raise ValueError(f"fanin={fanin} exceeds the widest operand vector ({widest})")
+        layers = tuple(BaselineLayer(hidden=l.hidden_size, inputs=l.input_size, groups=l.hidden_size // lanes,
+                                     input_chunks=ceil(l.input_size / fanin), recurrent_chunks=ceil(l.hidden_size / fanin))
+                       for l in model.layers)
+        return cls(lanes=lanes, fanin=fanin, layers=layers, head_in_hw=bool(knobs.head_in_hw),
+                   out_words=output_words(model, knobs.head_in_hw), head_latency=head_cycles(model, knobs.head_in_hw))
+
+    @property
+    def element_cycles(self) -> int:
+        """Σ_l (K_l + 3): cycles from an element's first MAC step to the next acceptance."""
+        return sum(layer.steps + BASELINE_LAYER_OVERHEAD for layer in self.layers)
+
+    def cycles(self, N: int, spike_counts: Any = None) -> int:
+        """Exact cycles of one N-element sequence (``docs/hw-interface.md`` definition).
+
+        ``N·(1 + E) + 2 + W + Y`` with E = Σ_l (K_l + 3), K_l = (H_l/L)·(⌈D_l/F⌉ + ⌈H_l/F⌉),
+        W = output words, Y = ``head_steps + 3`` with the head in hardware (else 0).
+        ``spike_counts`` is not used (the MAC core's schedule does not depend on the data).
+        """
+        if N < 1:
+            raise ValueError(f"a sequence has N ≥ 1 elements, not {N}")
+        return N * (1 + self.element_cycles) + 2 + self.out_words + self.head_latency
+
+    def sequence_cycles(self, N: int, inputs: np.ndarray | None = None, h: Any = None) -> int:
+        """:meth:`cycles` (the data do not matter)."""
+        return self.cycles(N)
+
+    def dense(self) -> "BaselineSchedule":
+        """Itself (the MAC core's cycles never depend on the data)."""
+        return self
+
+    @property
+    def latency(self) -> int:
+        """Cycles of a one-element sequence (= ``cycles(1)``)."""
+        return self.cycles(1)
+
+    @property
+    def units(self) -> int:
+        """Multiply-accumulate units of the MAC array: 4·L·F."""
+        return 4 * self.lanes * self.fanin
+
+    def useful_work(self, N: int) -> int:
+        """MACs of an N-element sequence: ``N·Σ_l 4·H_l·(D_l + H_l)``."""
+        return N * sum(4 * layer.hidden * (layer.inputs + layer.hidden) for layer in self.layers)
+
+    def ideal_cycles(self, N: int) -> float:
+        """``useful MACs / MAC units``."""
+        return self.useful_work(N) / self.units
+
+    def utilisation(self, N: int, cycles: int | None = None) -> float:
+        """``useful MACs / (MAC units × cycles)`` (``cycles`` default :meth:`cycles` (N))."""
+        return self.useful_work(N) / (self.units * (self.cycles(N) if cycles is None else cycles))
+
+    def formula(self) -> str:
+        """The cycle formula with this instance's numbers filled in."""
+        terms = " + ".join(f"({l.groups}·({l.input_chunks}+{l.recurrent_chunks}) + {BASELINE_LAYER_OVERHEAD})"
+                           for l in self.layers)
+        head = f" + {self.head_latency}" if self.head_in_hw else ""
+        fixed = self.cycles(1) - (1 + self.element_cycles)
+        return f"N·(1 + {terms}) + 2 + {self.out_words}{head}  (= N·{1 + self.element_cycles} + {fixed})"
+
+    def params(self) -> dict[str, Any]:
+        """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
+        doc = asdict(self)
+        doc["layers"] = [asdict(l) for l in self.layers]
+        return {"schedule": type(self).__name__, "element_cycles": self.element_cycles,
+                "layer_overhead": BASELINE_LAYER_OVERHEAD, "per_element": 1 + self.element_cycles,
+                "fixed": self.cycles(1) - (1 + self.element_cycles), "units": self.units,
+                "unit_name": self.unit_name, **doc}
