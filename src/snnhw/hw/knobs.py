@@ -28,7 +28,7 @@ from typing import Any, Iterable, TypeVar
 K = TypeVar("K", bound="CoreKnobs")
 
 
-class InputMode(str, enum.Enum):
+class InputMode(enum.StrEnum):
     """How layer-1 input reaches the spiking core (``docs/hw-interface.md``)."""
 
     DIRECT = "direct"
@@ -39,7 +39,7 @@ class InputMode(str, enum.Enum):
     """The host sends the encoded spikes u(n, t) (rate-encoded models)."""
 
 
-class EventMode(str, enum.Enum):
+class EventMode(enum.StrEnum):
     """Event-driven variants of the wavefront (``docs/hw-spiking-core.md``)."""
 
     ENGINE = "engine"

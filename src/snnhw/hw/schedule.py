@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from snnhw.hw.knobs import EventMode, InputMode
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
@@ -137,7 +138,7 @@ class WavefrontSchedule:
         if not isinstance(model, FrozenSpiking):
             raise TypeError(f"the spiking core needs a FrozenSpiking model, not {type(model).__name__}")
         input_mode = check_input_mode(model, knobs.input_mode)
-        direct = input_mode == "direct"
+        direct = input_mode == InputMode.DIRECT
         lanes, fanin = knobs.lanes, knobs.fanin
         engines = model.T if knobs.engines is None else knobs.engines
         if engines > model.T:
@@ -188,7 +189,7 @@ class WavefrontSchedule:
     def issue_groups(self) -> list[list[int]]:
         """Engines that share a sequencer and a weight read (per layer): all E, or each alone
         (event-driven with ``event_mode="engine"``)."""
-        if self.event_driven and self.event_mode == "engine":
+        if self.event_driven and self.event_mode == EventMode.ENGINE:
             return [[e] for e in range(self.engines)]
         return [list(range(self.engines))]
 
@@ -352,7 +353,7 @@ class WavefrontSchedule:
         total = 0
         for l, geo in enumerate(self.layers):
             if l == 0:
-                inp = 0 if inputs is None or self.input_mode == "direct" else int(np.count_nonzero(inputs))
+                inp = 0 if inputs is None or self.input_mode == InputMode.DIRECT else int(np.count_nonzero(inputs))
             else:
                 inp = int(np.count_nonzero(h[l - 1]))
             rec = int(np.count_nonzero(h[l][:-1]))

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.engine import gate_lanes_layout
 from snnhw.hw.fc_head import FCHead
-from snnhw.hw.knobs import SpikingKnobs
+from snnhw.hw.knobs import InputMode, SpikingKnobs
 from snnhw.hw.registry import CoreSpec
 from snnhw.hw.schedule import WavefrontSchedule
 from snnhw.hw.input_projection import InputProjection
@@ -122,7 +122,7 @@ class SpikingCore(wiring.Component):
                            "input_chunks": geo.input_chunks, "recurrent_chunks": geo.recurrent_chunks,
                            "dense_beats_per_step": sched.beats(l)})
         mults = []
-        if self.input_mode == "direct":
+        if self.input_mode == InputMode.DIRECT:
             mults.append({"block": "input_projection", "multipliers": 4 * self.lanes * self.proj_fanin})
         if self.head_in_hw:
             mults.append({"block": "fc_head", "multipliers": 1})
@@ -172,7 +172,7 @@ class SpikingCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model, T, D = self.model, self.T, self.D
-        direct = self.input_mode == "direct"
+        direct = self.input_mode == InputMode.DIRECT
         nl = self.num_layers
 
         wfs = []
@@ -213,7 +213,7 @@ class SpikingCore(wiring.Component):
             wline = [Signal(T * lane_bits, name=f"wline_{t}") for t in range(T)]
             for t in range(T):
                 m.d.comb += wfs[0].u[t].as_value().eq(wline[t][t * lane_bits:(t + 1) * lane_bits])
-            if self.input_mode == "rate":
+            if self.input_mode == InputMode.RATE:
                 m.submodules.encoder = enc = RateEncoder(model.lfsr_seeds, T, model.rate_bits)
                 m.d.comb += [enc.x.as_value().eq(word), enc.restart.eq(~started), enc.step.eq(take)]
                 in_word = enc.spikes.as_value()

@@ -18,18 +18,18 @@ helpers that drive and collect streams under random stalls (:func:`sim_send`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from snnhw.hw.knobs import InputMode
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 
-InputMode = Literal["direct", "rate", "spikes"]
-INPUT_MODES: tuple[str, ...] = ("direct", "rate", "spikes")
+INPUT_MODES: tuple[str, ...] = tuple(m.value for m in InputMode)
 FrozenModel = Union[FrozenSpiking, FrozenBaseline]
 
 
@@ -44,43 +44,44 @@ def default_input_mode(model: FrozenModel) -> str:
     return model.encoding
 
 
-def check_input_mode(model: FrozenModel, mode: str | None) -> str:
+def check_input_mode(model: FrozenModel, mode: str | None) -> InputMode:
     """Validate ``mode`` for ``model`` and return it (``None`` → :func:`default_input_mode`).
 
     The baseline and direct-encoded spiking models take only "direct"; a rate-encoded spiking
     model takes "rate" (on-chip encoder) or "spikes" (the host sends the encoded spikes).
-    Raises ``ValueError`` on an incompatible or unknown mode.
+    Returns the :class:`~snnhw.hw.knobs.InputMode` (a ``str`` enum: it compares equal to its
+    name); raises ``ValueError`` on an incompatible or unknown mode.
     """
     if mode is None:
-        return default_input_mode(model)
+        return InputMode(default_input_mode(model))
     if mode not in INPUT_MODES:
         raise ValueError(f"unknown input mode {mode!r} (choose one of {', '.join(INPUT_MODES)})")
     if isinstance(model, FrozenBaseline):
-        if mode != "direct":
+        if mode != InputMode.DIRECT:
             raise ValueError(f"the MAC baseline core takes direct input only, not {mode!r}")
-        return mode
-    if model.encoding == "direct" and mode != "direct":
+        return InputMode(mode)
+    if model.encoding == "direct" and mode != InputMode.DIRECT:
         raise ValueError(f"a direct-encoded model takes input mode 'direct', not {mode!r}")
-    if model.encoding == "rate" and mode == "direct":
+    if model.encoding == "rate" and mode == InputMode.DIRECT:
         raise ValueError("a rate-encoded model takes input mode 'rate' or 'spikes', not 'direct'")
     return mode
 
 
 def input_lane_width(model: FrozenModel, mode: str) -> int:
     """Bits w of one input lane: input_bits (direct), rate_bits + 1 (rate), 2 (spikes)."""
-    if mode == "direct":
+    if mode == InputMode.DIRECT:
         return model.input_bits
-    if mode == "rate":
+    if mode == InputMode.RATE:
         assert isinstance(model, FrozenSpiking)
         return model.rate_bits + 1
-    if mode == "spikes":
+    if mode == InputMode.SPIKES:
         return 2
     raise ValueError(f"unknown input mode {mode!r}")
 
 
 def input_lane_count(model: FrozenModel, mode: str) -> int:
     """Lanes per input word: D (direct, rate) or T·D (spikes, lane k = t·D + d)."""
-    if mode == "spikes":
+    if mode == InputMode.SPIKES:
         assert isinstance(model, FrozenSpiking)
         return model.T * model.input_size
     return model.input_size
@@ -236,14 +237,14 @@ def pack_input_word(model: FrozenModel, mode: str, element_values: np.ndarray | 
     """
     width = input_lane_width(model, mode)
     values = np.asarray(element_values, dtype=np.int64)
-    if mode == "spikes":
+    if mode == InputMode.SPIKES:
         assert isinstance(model, FrozenSpiking)
         expected: tuple[int, ...] = (model.T, model.input_size)
     else:
         expected = (model.input_size,)
     if values.shape != expected:
         raise ValueError(f"input element has shape {values.shape}, expected {expected}")
-    if mode == "spikes" and not np.all(np.abs(values) <= 1):
+    if mode == InputMode.SPIKES and not np.all(np.abs(values) <= 1):
         raise ValueError("spike input values must be in {-1, 0, 1}")
     word = 0
     mask = (1 << width) - 1

@@ -95,7 +95,7 @@ class LayerWavefront(wiring.Component):
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
         self.event_mode = event_mode
         self.has_trace = bool(trace)
-        self.per_engine = event_driven and event_mode == "engine"
+        self.per_engine = event_driven and event_mode == EventMode.ENGINE
         self.H, self.D = layer.hidden_size, layer.input_size
         self.geometry = WavefrontLayer.of(layer, lanes, fanin, direct_input)
         """G, C_in, C_rec of this layer (:class:`~snnhw.hw.schedule.WavefrontLayer`)."""
