@@ -58,6 +58,7 @@ from snnhw.hw.stream_io import (
 )
 from snnhw.hw.registry import CoreSpec
 from snnhw.hw.schedule import BaselineSchedule
+from snnhw.hw.sequencer import ChunkSequencer
 from snnhw.quant import golden
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import FrozenBaseline
@@ -252,7 +253,8 @@ class BaselineCore(wiring.Component):
                                    for t in range(fanin)])
         chunk_arrays = [Array(chunk[t] for chunk in chunks) for t in range(fanin)]
 
-        # Issue stage: counters over (layer, group, chunk); ROM addresses.
+        # Issue stage: one chunk/group sequencer per layer (G_l groups × K_l chunks, started when
+        # the layer's turn comes); the beat of the current layer's; ROM addresses.
         groups = [self.layer_chunks(l)[0] for l in range(n_layers)]
         per_group = [self.layer_chunks(l)[1] + self.layer_chunks(l)[2] for l in range(n_layers)]
         kx_of = [self.layer_chunks(l)[1] for l in range(n_layers)]
@@ -264,13 +266,17 @@ class BaselineCore(wiring.Component):
         i_k = Signal(range(max(per_group) + 1))
         waddr = Signal(range(max(waddr_base[-1], 2)))
         baddr = Signal(range(max(baddr_base[-1], 2)))
-        issuing = Signal()
-        per_group_a = Array(Const(v, range(max(per_group) + 1)) for v in per_group)
-        groups_a = Array(Const(v, range(max(groups) + 1)) for v in groups)
+        issuing, last_k, last_g, issue_start = Signal(), Signal(), Signal(), Signal()
+        start_layer = Signal(layer_rng)  # the layer whose run issue_start begins
+        for l in range(n_layers):
+            seq = ChunkSequencer(passes=1, groups=groups[l], chunks=per_group[l])
+            m.submodules[f"sequencer_{l}"] = seq
+            m.d.comb += seq.start.eq(issue_start & (start_layer == l))
+            with m.If(i_layer == l):
+                m.d.comb += [issuing.eq(seq.beat.valid), i_group.eq(seq.beat.g), i_k.eq(seq.beat.c),
+                             last_k.eq(seq.beat.last), last_g.eq(seq.beat.g == groups[l] - 1)]
         kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
         base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
-        last_k = i_k == per_group_a[i_layer] - 1
-        last_g = i_group == groups_a[i_layer] - 1
         m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(baddr), brom.en.eq(1)]
 
         # Step stage (ROM data valid): the MAC array.
@@ -385,23 +391,21 @@ class BaselineCore(wiring.Component):
                 with m.If(self.i.valid):
                     lanes_in = input_lanes(model, "direct", self.i.p.data)
                     m.d.sync += [x_reg[d].eq(lanes_in[d]) for d in range(model.input_size)]
-                    m.d.sync += [last_flag.eq(self.i.p.last), i_layer.eq(0), i_group.eq(0), i_k.eq(0),
-                                 waddr.eq(0), baddr.eq(0)]
+                    m.d.sync += [last_flag.eq(self.i.p.last), i_layer.eq(0), waddr.eq(0), baddr.eq(0)]
+                    m.d.comb += [issue_start.eq(1), start_layer.eq(0)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
-                m.d.comb += issuing.eq(1)
                 m.d.sync += waddr.eq(waddr + 1)
                 with m.If(last_k):
-                    m.d.sync += [i_k.eq(0), i_group.eq(i_group + 1), baddr.eq(baddr + 1)]
+                    m.d.sync += baddr.eq(baddr + 1)
                     with m.If(last_g):
                         m.next = "DRAIN"
-                with m.Else():
-                    m.d.sync += i_k.eq(i_k + 1)
             with m.State("DRAIN"):
                 # Wait for stage B of the layer's last group; leave in the stage-C cycle.
                 with m.If(b_valid & b_final):
                     with m.If(b_layer != n_layers - 1):
-                        m.d.sync += [i_layer.eq(i_layer + 1), i_group.eq(0), i_k.eq(0)]
+                        m.d.sync += i_layer.eq(i_layer + 1)
+                        m.d.comb += [issue_start.eq(1), start_layer.eq(i_layer + 1)]
                         m.next = "ISSUE"
                     with m.Elif(last_flag):
                         m.next = "FLUSH"

@@ -18,6 +18,7 @@ from amaranth.utils import ceil_log2
 from snnhw.hw.adder_tree import tree_sum
 from snnhw.hw.engine import gate_lanes_layout, weights_layout
 from snnhw.hw.schedule import projection_latency
+from snnhw.hw.sequencer import ChunkSequencer, beat_layout
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.bounds import direct_mac_bound
 from snnhw.quant.frozen import SpikingLayer
@@ -75,7 +76,7 @@ class InputProjection(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L, F, G, C, H, D = self.lanes, self.fanin, self.G, self.C, self.H, self.D
-        cbits, gbits = ceil_log2(max(C, 2)), ceil_log2(max(G, 2))
+        cbits = ceil_log2(max(C, 2))
         words = [[[[0] * F for _ in range(L)] for _ in range(4)] for _ in range(G << cbits)]
         for g in range(G):
             for c in range(C):
@@ -92,38 +93,25 @@ class InputProjection(wiring.Component):
         with m.If(self.start):
             m.d.sync += x.eq(Cat(self.x.as_value(), 0))
 
-        active, g0, c0 = Signal(), Signal(gbits), Signal(cbits)
-        with m.If(active):
-            with m.If(c0 == C - 1):
-                m.d.sync += c0.eq(0)
-                with m.If(g0 == G - 1):
-                    m.d.sync += [active.eq(0), g0.eq(0)]
-                with m.Else():
-                    m.d.sync += g0.eq(g0 + 1)
-            with m.Else():
-                m.d.sync += c0.eq(c0 + 1)
-        with m.Elif(self.start):
-            m.d.sync += [active.eq(1), g0.eq(0), c0.eq(0)]
-        m.d.comb += rd.addr.eq(Cat(c0, g0))
-
-        v1, first1, last1, g1, c1 = Signal(), Signal(), Signal(), Signal(gbits), Signal(cbits)
-        m.d.sync += [v1.eq(active), first1.eq(c0 == 0), last1.eq(c0 == C - 1), g1.eq(g0), c1.eq(c0)]
+        m.submodules.sequencer = seq = ChunkSequencer(passes=1, groups=G, chunks=C)
+        m.d.comb += [seq.start.eq(self.start), rd.addr.eq(Cat(seq.beat.c, seq.beat.g))]
+        b1 = Signal(beat_layout(1, G, C))
+        m.d.sync += b1.eq(seq.beat)
         chunks = Array([Cat(*[x[c * F + f] for f in range(F)]) for c in range(C)])
         xc = Signal(data.ArrayLayout(signed(self.input_bits), F))
-        m.d.comb += xc.eq(chunks[c1])
+        m.d.comb += xc.eq(chunks[b1.c])
 
-        v2, first2, last2, g2 = Signal(), Signal(), Signal(), Signal(gbits)
-        m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), g2.eq(g1)]
+        b2 = Signal(beat_layout(1, G, C))
+        m.d.sync += b2.eq(b1)
         for a in range(4):
             for k in range(L):
                 s = Signal(signed(self.mac_bits), name=f"sum_{a}_{k}")
                 m.d.sync += s.eq(tree_sum([rd.data[a][k][f] * xc[f] for f in range(F)]))
                 acc = Signal(signed(self.mac_bits), name=f"acc_{a}_{k}")
                 acc_next = Signal(signed(self.mac_bits), name=f"acc_next_{a}_{k}")
-                m.d.comb += acc_next.eq(Mux(first2, 0, acc) + s)
-                with m.If(v2):
+                m.d.comb += acc_next.eq(Mux(b2.first, 0, acc) + s)
+                with m.If(b2.valid):
                     m.d.sync += acc.eq(acc_next)
                 m.d.comb += self.wr_data[a][k].eq(acc_next >> self.layer.x_shift[a])
-        m.d.comb += [self.wr_addr.eq(g2), self.wr_en.eq(v2 & last2),
-                     self.done.eq(v2 & last2 & (g2 == G - 1))]
+        m.d.comb += [self.wr_addr.eq(b2.g), self.wr_en.eq(b2.valid & b2.last), self.done.eq(b2.final)]
         return m

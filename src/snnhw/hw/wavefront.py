@@ -40,6 +40,7 @@ from snnhw.hw.leak_unit import node
 from snnhw.hw.knobs import EventMode
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
+from snnhw.hw.sequencer import ChunkSequencer, beat_layout
 from snnhw.hw.trace_io import layer_trace_unit_layout
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import SpikingLayer
@@ -231,40 +232,38 @@ class LayerWavefront(wiring.Component):
         # ---- issue groups: engines that share one sequencer and one weight read ----
         groups = [[e] for e in range(E)] if self.per_engine else [list(range(E))]
         group_of = {e: gi for gi, grp in enumerate(groups) for e in grp}
-        full = (1 << C) - 1
         stages = []
         for gi, grp in enumerate(groups):
+            masks = None
             if self.event_driven:
                 masks = []
                 for p in range(P):
                     nzs = [Cat(*[chunk(eff[p * E + e], c) for e in grp]).any() for c in range(C)]
                     msk = Signal(C, name=f"nz_mask_{gi}_{p}")
                     m.d.comb += msk.eq(Cat(*nzs))
-                    masks.append(Mux(msk == 0, 1, msk))
-                start_mask = Array(masks)
-            else:
-                start_mask = Array([Const(full, C)] * P)
-            stages.append(self._issue(m, start_mask, wmem, bmem, f"_{gi}"))
+                    masks.append(msk)
+            stages.append(self._issue(m, masks, wmem, bmem, f"_{gi}"))
 
         # ---- stage s1: engine inputs, state reads ----
         if self.direct_input:
-            m.d.comb += self.p_addr.eq(stages[group_of[0]]["g1"])
+            m.d.comb += self.p_addr.eq(stages[group_of[0]]["b1"].g)
         rd_bank = [~self.parity] if self.per_engine else []  # ping-pong handover (engines not in lockstep)
         wr_bank = [self.parity] if self.per_engine else []
         for e, eng in enumerate(engines):
             st = stages[group_of[e]]
-            vec = Array([eff[p * E + e] for p in range(P)])[st["p1"]]
+            vec = Array([eff[p * E + e] for p in range(P)])[st["b1"].p]
             m.d.comb += [
-                eng.beat.valid.eq(st["v1"]), eng.beat.first.eq(st["first1"]), eng.beat.last.eq(st["last1"]),
+                eng.beat.valid.eq(st["b1"].valid), eng.beat.first.eq(st["b1"].first),
+                eng.beat.last.eq(st["b1"].last),
                 eng.weights.eq(st["w_data"]),
-                eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[st["c1"]]),
-                cmems[e][0].addr.eq(Cat(st["g1"], st["p1"])),
+                eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[st["b1"].c]),
+                cmems[e][0].addr.eq(Cat(st["b1"].g, st["b1"].p)),
             ]
             reader = stages[group_of[(e + 1) % E]]  # hmem of engine e is read by slot t+1's engine
             if e < E - 1:
-                m.d.comb += hmems[e][0].addr.eq(Cat(reader["g1"], reader["p1"], *rd_bank))
+                m.d.comb += hmems[e][0].addr.eq(Cat(reader["b1"].g, reader["b1"].p, *rd_bank))
             else:
-                m.d.comb += hmems[e][0].addr.eq(Cat(reader["g1"], (reader["p1"] - 1)[:pbits], *rd_bank))
+                m.d.comb += hmems[e][0].addr.eq(Cat(reader["b1"].g, (reader["b1"].p - 1)[:pbits], *rd_bank))
 
         # ---- stage s2: previous-slot state, masks, base ----
         zero_hand = Const(0, hand_layout.size)
@@ -276,7 +275,7 @@ class LayerWavefront(wiring.Component):
             else:
                 prev_mem = hmems[E - 1][0].data
                 prev = Signal(hand_layout, name="prev_0")
-                with m.If(st["p2"] == 0):
+                with m.If(st["b2"].p == 0):
                     m.d.comb += prev.eq(zero_hand)
                     if self.direct_input:
                         for k in range(L):
@@ -284,7 +283,7 @@ class LayerWavefront(wiring.Component):
                                 m.d.comb += prev[k]["p"][a].eq(self.p_data[a][k])
                 with m.Else():
                     m.d.comb += prev.eq(prev_mem)
-            first_here = Array([flags[p * E + e].first for p in range(P)])[st["p2"]]
+            first_here = Array([flags[p * E + e].first for p in range(P)])[st["b2"].p]
             m.d.comb += eng.c_prev.eq(Mux(first_here, 0, cmems[e][0].data.as_value()))
             pd = Signal(data.ArrayLayout(data.ArrayLayout(signed(layer.acc_bits), 4), L),
                         name=f"p_s3_{e}")
@@ -301,7 +300,7 @@ class LayerWavefront(wiring.Component):
             p_delay.append(pd4)
 
         # ---- stage s4: writes; done when every group has written its last state ----
-        finals = [st["final4"] for st in stages]
+        finals = [st["b4"].final for st in stages]
         if len(stages) == 1:
             m.d.comb += self.done.eq(finals[0])
         else:
@@ -314,12 +313,12 @@ class LayerWavefront(wiring.Component):
                     m.d.sync += sn.eq(1)
         for e, eng in enumerate(engines):
             st = stages[group_of[e]]
-            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["p4"]]
+            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["b4"].p]
             we = eng.out_valid & slot_ok
             c_wr, h_wr = cmems[e][1], hmems[e][1]
             m.d.comb += [
-                c_wr.addr.eq(Cat(st["g4"], st["p4"])), c_wr.data.eq(eng.c), c_wr.en.eq(we),
-                h_wr.addr.eq(Cat(st["g4"], st["p4"], *wr_bank)), h_wr.en.eq(we),
+                c_wr.addr.eq(Cat(st["b4"].g, st["b4"].p)), c_wr.data.eq(eng.c), c_wr.en.eq(we),
+                h_wr.addr.eq(Cat(st["b4"].g, st["b4"].p, *wr_bank)), h_wr.en.eq(we),
             ]
             for k in range(L):
                 m.d.comb += h_wr.data[k]["u"].eq(eng.u[k])
@@ -329,9 +328,9 @@ class LayerWavefront(wiring.Component):
         for t in range(T):
             e, pp = t % E, t // E
             eng, st = engines[e], stages[group_of[e]]
-            with m.If(eng.out_valid & (st["p4"] == pp) & flags[t].valid):
+            with m.If(eng.out_valid & (st["b4"].p == pp) & flags[t].valid):
                 for g in range(G):
-                    with m.If(st["g4"] == g):
+                    with m.If(st["b4"].g == g):
                         for k in range(L):
                             j = g * L + k
                             if j < H:
@@ -349,7 +348,7 @@ class LayerWavefront(wiring.Component):
             holds_last = []
             for e, eng in enumerate(engines):
                 st = stages[group_of[e]]
-                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["p4"]]
+                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["b4"].p]
                 holds_last.append(node(m, eng.out_valid & sel, f"readout_en_{e}"))
             with m.If(self.readout_clear):
                 m.d.sync += r.eq(0)
@@ -358,60 +357,35 @@ class LayerWavefront(wiring.Component):
                     g, k = divmod(j, L)
                     total = r[j]
                     for e, eng in enumerate(engines):
-                        g4 = stages[group_of[e]]["g4"]
+                        g4 = stages[group_of[e]]["b4"].g
                         total = total + Mux(holds_last[e] & (g4 == g), eng.h[k], 0)
                     m.d.sync += r[j].eq(total)
         return m
 
-    def _issue(self, m: Module, start_mask, wmem: memory.Memory, bmem: memory.Memory, tag: str) -> dict:
-        """One sequencer (stage s0) with its weight and bias read ports and the stage registers.
+    def _issue(self, m: Module, masks: list | None, wmem: memory.Memory, bmem: memory.Memory, tag: str) -> dict:
+        """One issue group's sequencer (stage s0, :class:`~snnhw.hw.sequencer.ChunkSequencer`) with
+        its weight and bias read ports and the beat registered through stages s1..s4.
 
-        Beats run pass P−1 down to 0, group 0..G−1, and per group the chunks of
-        ``start_mask[pass]`` in increasing order (one beat when the mask is empty).
+        ``masks``: per pass the chunk mask to issue (event-driven), or None (every chunk).
+        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (:func:`beat_layout`)
+        and the memories' data ``w_data`` (valid in s1) and ``b_data`` (valid in s2).
         """
         P, G, C = self.P, self.G, self.C
-        gbits, cbits = ceil_log2(max(G, 2)), ceil_log2(max(C, 2))
-        pbits = ceil_log2(max(P, 2))
-        active0, first0, last0, final0 = (Signal(name=f"active0{tag}"), Signal(name=f"first0{tag}"),
-                                          Signal(name=f"last0{tag}"), Signal(name=f"final0{tag}"))
-        p0, g0, c0 = Signal(pbits, name=f"p0{tag}"), Signal(gbits, name=f"g0{tag}"), Signal(cbits, name=f"c0{tag}")
-        rem0, cur = Signal(C, name=f"rem0{tag}"), Signal(C, name=f"cur{tag}")
-        m.d.comb += [
-            cur.eq(Mux(first0, start_mask[p0], rem0)),
-            last0.eq((cur & (cur - 1)) == 0),
-            final0.eq(active0 & last0 & (g0 == G - 1) & (p0 == 0)),
-        ]
-        for c in reversed(range(C)):
-            with m.If(cur[c]):
-                m.d.comb += c0.eq(c)
-        with m.If(active0):
-            with m.If(last0):
-                m.d.sync += first0.eq(1)
-                with m.If(g0 == G - 1):
-                    m.d.sync += g0.eq(0)
-                    with m.If(p0 == 0):
-                        m.d.sync += active0.eq(0)
-                    with m.Else():
-                        m.d.sync += p0.eq(p0 - 1)
-                with m.Else():
-                    m.d.sync += g0.eq(g0 + 1)
-            with m.Else():
-                m.d.sync += [first0.eq(0), rem0.eq(cur & (cur - 1))]
-        with m.Elif(self.start):
-            m.d.sync += [active0.eq(1), p0.eq(P - 1), g0.eq(0), first0.eq(1)]
+        seq = ChunkSequencer(passes=P, groups=G, chunks=C, skip=masks is not None)
+        m.submodules[f"sequencer{tag}"] = seq
+        m.d.comb += seq.start.eq(self.start)
+        if masks is not None:
+            m.d.comb += [seq.masks[p].eq(masks[p]) for p in range(P)]
         w_rd = wmem.read_port()
-        m.d.comb += w_rd.addr.eq(Cat(c0, g0))
-        st = {"w_data": w_rd.data}
-        for name, shape in (("v", 1), ("first", 1), ("last", 1), ("final", 1), ("p", pbits), ("g", gbits),
-                            ("c", cbits)):
-            st[f"{name}1"] = Signal(shape, name=f"{name}1{tag}")
-        m.d.sync += [st["v1"].eq(active0), st["first1"].eq(first0), st["last1"].eq(last0),
-                     st["final1"].eq(final0), st["p1"].eq(p0), st["g1"].eq(g0), st["c1"].eq(c0)]
+        m.d.comb += w_rd.addr.eq(Cat(seq.beat.c, seq.beat.g))
+        layout = beat_layout(P, G, C)
+        st: dict = {"w_data": w_rd.data}
+        prev = seq.beat
+        for stage in (1, 2, 3, 4):
+            reg = Signal(layout, name=f"beat{stage}{tag}")
+            m.d.sync += reg.eq(prev)
+            st[f"b{stage}"] = prev = reg
         b_rd = bmem.read_port()
-        m.d.comb += b_rd.addr.eq(st["g1"])
+        m.d.comb += b_rd.addr.eq(st["b1"].g)
         st["b_data"] = b_rd.data
-        for s_ in (2, 3, 4):
-            for name, shape in (("final", 1), ("p", pbits), ("g", gbits)):
-                st[f"{name}{s_}"] = Signal(shape, name=f"{name}{s_}{tag}")
-                m.d.sync += st[f"{name}{s_}"].eq(st[f"{name}{s_ - 1}"])
         return st
