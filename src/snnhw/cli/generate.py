@@ -20,9 +20,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from snnhw.cli._cores import add_model_options, knobs_from, load_models
 from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
 from snnhw.errors import UserError
-from snnhw.hw.registry import add_core_options, check_knobs_apply, core_knobs_from_args, core_spec, core_specs
+from snnhw.hw.registry import add_core_options
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,9 +33,7 @@ def add_parser(subparsers: Any) -> None:
                                           "baseline core) for the given frozen models, each with a JSON manifest.",
                               epilog="\n".join(__doc__.splitlines()[2:]),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    for spec in core_specs():
-        p.add_argument(spec.model_option, type=Path, metavar="FILE",
-                       help=f"frozen {spec.model_type.__name__} (.snnhw) → {spec.verilog_file} ({spec.label})")
+    add_model_options(p, "generate")
     p.add_argument("-o", "--out", type=Path, required=True, help="output directory (created)")
     add_progress_option(p)
     add_core_options(p)
@@ -45,37 +44,16 @@ def _source(path: Path) -> dict[str, Any]:
     return {"file": str(path), "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def model_paths(args: argparse.Namespace) -> dict[str, Path]:
-    """{core kind: model file} of the model options given (one per registered core kind)."""
-    return {spec.name: getattr(args, spec.model_option.lstrip("-").replace("-", "_"))
-            for spec in core_specs() if getattr(args, spec.model_option.lstrip("-").replace("-", "_")) is not None}
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the models, generate, print one line per core."""
     from snnhw.hw.generate import generate
-    from snnhw.quant.frozen_io import load_frozen
 
-    paths = model_paths(args)
-    if not paths:
-        raise UserError("give " + ", ".join(f"{s.model_option} ({s.label} model)" for s in core_specs())
-                        + " or several")
-    try:
-        knobs = core_knobs_from_args(args)
-        check_knobs_apply(args, list(paths))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    cores = []
-    for kind, path in paths.items():
-        spec = core_spec(kind)
-        model = load_frozen(path)
-        if not spec.accepts(model):
-            raise UserError(f"{path} is not a {spec.model_type.__name__} ({spec.model_option} takes the model of "
-                            f"the {spec.label})")
-        cores.append((model, knobs[kind]))
+    models = load_models(args)
+    knobs = knobs_from(args, list(models))
     output_dir(args.out)
     try:
-        summary = generate(cores, args.out, sources={kind: _source(path) for kind, path in paths.items()},
+        summary = generate([(model, knobs[kind]) for kind, (_, model) in models.items()], args.out,
+                           sources={kind: _source(path) for kind, (path, _) in models.items()},
                            progress=progress_enabled(args))
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc)) from None

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snnhw.cli._cores import add_model_options, knobs_from, load_models
 from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
-from snnhw.errors import UserError
-from snnhw.hw.registry import add_core_options, check_knobs_apply, core_knobs_from_args, core_specs
+from snnhw.hw.registry import add_core_options
 
 
 def _positive(text: str) -> int:
@@ -33,21 +33,12 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verification; returns 0 when every core matched, 1 otherwise."""
-    from snnhw.cli.generate import model_paths
     from snnhw.sim.verify import verify
 
-    models = model_paths(args)
-    if not models:
-        raise UserError("give " + ", ".join(f"{s.model_option} ({s.label} model)" for s in core_specs())
-                        + " or several")
-    try:
-        knobs = core_knobs_from_args(args)
-        if args.rtl is None:
-            check_knobs_apply(args, list(models))
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    models = load_models(args)
+    knobs = knobs_from(args, list(models) if args.rtl is None else None)
     report = verify(
-        models,
+        {kind: model for kind, (_, model) in models.items()},
         output_dir(args.output),
         rtl_dir=Path(args.rtl) if args.rtl else None,
         sim=args.sim,
@@ -83,9 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     """Register ``snnhw verify``: one model option per registered core kind, and the knobs."""
     p = sub.add_parser("verify", help="bit-exact RTL simulation against the golden model",
                        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    for spec in core_specs():
-        p.add_argument(spec.model_option, type=Path, metavar="FILE",
-                       help=f"frozen {spec.model_type.__name__} (.snnhw): verify the {spec.label}")
+    add_model_options(p, "verify")
     p.add_argument("--rtl", help="directory written by snnhw generate (default: generate into OUTPUT/rtl; the "
                                  "knobs then come from its manifests)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator (default: $SNNHW_SIM or icarus)")

@@ -233,7 +233,7 @@ class VerifyReport:
 
 
 def verify(
-    models: dict[str, Path],
+    models: dict[str, Any],
     out_dir: Path,
     *,
     rtl_dir: Path | None = None,
@@ -249,8 +249,8 @@ def verify(
     """Verify the cores of the given frozen models bit for bit.
 
     Args:
-        models: frozen model file per core kind (:mod:`snnhw.hw.registry`), e.g.
-            ``{"spiking": Path("m.snnhw"), "baseline": Path("m.baseline.snnhw")}``.
+        models: the frozen model of each core kind to verify (:mod:`snnhw.hw.registry`), e.g.
+            ``{"spiking": load_frozen("m.snnhw"), "baseline": load_frozen("m.baseline.snnhw")}``.
         out_dir: report directory (``verify.json``, ``verify.junit.xml``, per-core work dirs).
         rtl_dir: a directory written by ``snnhw generate`` (the spec's Verilog file and manifest
             per core: the knobs are read from the manifests and the model hash must match); None
@@ -271,7 +271,6 @@ def verify(
     from snnhw.hw.generate import generate
     from snnhw.hw.manifest import model_hash
     from snnhw.hw.registry import core_spec
-    from snnhw.quant.frozen_io import load_frozen
 
     t0 = time.perf_counter()
     sim = sim or default_simulator()
@@ -284,12 +283,10 @@ def verify(
         raise UserError("nothing to verify: give at least one frozen model")
     knobs = knobs or {}
     loaded = []
-    for name, path in models.items():
+    for name, model in models.items():
         spec = core_spec(name)
-        model = load_frozen(path)
         if not spec.accepts(model):
-            raise UserError(f"{path} is not a {spec.model_type.__name__} ({spec.model_option} takes the model of "
-                            f"the {spec.label})")
+            raise UserError(f"the {spec.label} takes a {spec.model_type.__name__}, not a {type(model).__name__}")
         try:
             loaded.append((spec, model, spec.knobs(model, knobs.get(name))))
         except (ValueError, TypeError) as exc:
