@@ -7,8 +7,9 @@ non-spiking g. Columns: P (converted from the trained hard LSTM, then SNN fine-t
 P/NP figures are printed beside ours.
 
 One difference from the paper: its first four spiking rows make both i and g spiking; snnhw's
-model always keeps exactly one of them non-spiking (the multiplier-free choice of §2 of the
-design notes), so those rows use non-spiking g, and the last row ("+ NS tanh_g") is the same
+model always keeps exactly one of them non-spiking (selective conversion; the other one spikes,
+so every product in the cell has a spike operand: ``docs/model.md``, "Spiking LSTM"), so those
+rows use non-spiking g, and the last row ("+ NS tanh_g") is the same
 configuration as "+ λ train" (measured once, printed in both rows).
 
 Usage::

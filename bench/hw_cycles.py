@@ -50,7 +50,7 @@ hardware tests):
   ``serial(N) = Σ_cells (B_cell + 4) + Σ_{n<N−1} max(0, X + 1 − Σ_t (B_cell(n,t) + 4)) + X + W + 3``,
   the spiking formula with the K diagonal steps replaced by the T·N cell steps.
 
-Utilisation (DESIGN-NOTES §4): spiking ``core.utilisation(u, hs, cycles)`` = useful
+Utilisation (``docs/hw-spiking-core.md``, "Ideal bound and utilisation"): spiking ``core.utilisation(u, hs, cycles)`` = useful
 accumulations (``schedule.useful_work``: 4·H per nonzero synapse input of every cell;
 the direct-input projection is a MAC and not counted) / (adders × cycles); baseline: MACs
 needed N·4·H·(D + H) / (4·L·F MAC units × cycles); serial: the spiking useful accumulations /

@@ -109,7 +109,7 @@ def test_build_yosys_step_runs_in_background_and_reuses(tmp_path: Path) -> None:
         res = record["results"][kind]
         assert res["reused"] is False and res["resources"]["LUT"] > 0 and res["resources"]["logic_depth"] > 0
     report = json.loads((out / "report.json").read_text())
-    assert report["resources"]["spiking"]["LUT"] == record["results"]["spiking"]["resources"]["LUT"]
+    assert report["resources"]["cores"]["spiking"]["LUT"] == record["results"]["spiking"]["resources"]["LUT"]
     assert run_build(tiny_options(tmp_path, yosys=True)).exit_code == 0
     again = json.loads((out / "yosys.json").read_text())
     assert all(again["results"][kind]["reused"] for kind in ("spiking", "baseline"))

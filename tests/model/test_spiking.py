@@ -74,7 +74,7 @@ def test_diagonal_equals_naive_exactly(nonspiking: str, T: int, layers: int, shi
 
 
 def reference_cells(model: SpikingLSTM, x: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-    """DESIGN-NOTES §2 written out scalar by scalar (python floats), for one layer, direct input."""
+    """docs/model.md ("Spiking LSTM") written out scalar by scalar (python floats), for one layer, direct input."""
     layer, T, cfg = model.layers[0], model.cfg.T, model.cfg
     B, N, _ = x.shape
     H = cfg.hidden_size

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from snnhw.hw.generate import BASELINE_TOP, SPIKING_TOP, generate
-from snnhw.hw.lint import VERILATOR_WAIVERS, find_verilator, find_yosys, verilator_lint, yosys_cell_counts
+from snnhw.flow.lint import VERILATOR_WAIVERS, verilator_lint, yosys_cell_counts
+from snnhw.flow.tools import find_verilator, find_yosys
+from snnhw.hw.generate import generate
+from snnhw.hw.knobs import BaselineKnobs, SpikingKnobs
+from snnhw.hw.registry import core_spec
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking
+
+BASELINE_TOP = core_spec("baseline").top
+SPIKING_TOP = core_spec("spiking").top
 
 needs_verilator = pytest.mark.skipif(find_verilator() is None, reason="verilator not installed")
 needs_yosys = pytest.mark.skipif(find_yosys() is None, reason="no Yosys installed")
@@ -21,7 +27,7 @@ def baseline_rtl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A tiny baseline core (D = 2, H = 2, lanes = fanin = 1: 12 declared multipliers)."""
     out = tmp_path_factory.mktemp("baseline_rtl")
     model = random_frozen_baseline(0, input_size=2, hidden_size=2, num_classes=2)
-    summary = generate(None, model, out, lanes=1, fanin=1)
+    summary = generate([(model, BaselineKnobs(lanes=1, fanin=1))], out)
     return Path(summary["cores"]["baseline"]["verilog"]), summary
 
 
@@ -57,7 +63,7 @@ def test_baseline_multipliers_map_to_dsp48(baseline_rtl, tmp_path: Path):
 @needs_yosys
 def test_spiking_core_in_spikes_mode_has_no_dsp(tmp_path: Path):
     model = random_frozen_spiking(0, input_size=3, hidden_size=4, T=2, num_classes=3, encoding="rate")
-    summary = generate(model, None, tmp_path / "rtl", lanes=2, fanin=2, input_mode="spikes")
+    summary = generate([(model, SpikingKnobs(lanes=2, fanin=2, input_mode="spikes"))], tmp_path / "rtl")
     cells = yosys_cell_counts(summary["cores"]["spiking"]["verilog"], SPIKING_TOP, tmp_path / "synth")
     assert cells["dsp48e1"] == 0, cells["cells"]
     assert cells["num_cells"] > 100  # it did synthesise the core

