@@ -281,7 +281,6 @@ def step_load(state: BuildState) -> dict[str, Any]:
     """Quantize a checkpoint (or read frozen models); find the evaluation data."""
     from snnhw import __version__
     from snnhw.flow import default_model
-    from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
     from snnhw.quant.frozen_io import is_frozen_file, load_frozen, save_frozen
     from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
 

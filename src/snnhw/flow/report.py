@@ -119,7 +119,8 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         for k, n in enumerate(lat["N"]):
             s, r = cycles[main][k], lat["serial"][k]
             rows.append([str(n), str(s)] + [str(cycles[o][k]) for o in others] + [str(r)]
-                        + [_fmt(cycles[o][k] / s) for o in others] + [_fmt(r / s), _fmt(s / clock if clock else None, 3)])
+                        + [_fmt(cycles[o][k] / s) for o in others]
+                        + [_fmt(r / s), _fmt(s / clock if clock else None, 3)])
         out += _table(["N", f"{labels[main]} cycles"] + [f"{labels[o]} cycles" for o in others]
                       + ["T·N serial cycles"] + [f"{labels[o]} / {labels[main]}" for o in others]
                       + [f"serial / {labels[main]}", f"{labels[main]} latency (µs)"], rows)
@@ -177,7 +178,8 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     cells = (res or {}).get("cores", {})
     shown = [n for n in names if cells.get(n)]
     if shown:
-        keys = [k for k in ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1") if any(k in cells[n] for n in shown)]
+        keys = [k for k in ("LUT", "FF", "CARRY4", "DSP48E1", "RAMB18E1", "RAMB36E1")
+                if any(k in cells[n] for n in shown)]
         fig, ax = plt.subplots(figsize=(7, 3.5))
         xs = range(len(keys))
         width = 0.8 / len(shown)

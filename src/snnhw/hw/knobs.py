@@ -139,8 +139,8 @@ class SpikingKnobs(CoreKnobs):
     event_mode: str = choice_knob(EventMode.ENGINE.value, EventMode,
                                   "event-driven variant: engine (own sequencer and weight port per engine) "
                                   "or shared (one broadcast weight read)")
-    input_mode: str | None = choice_knob(None, InputMode,
-                                         "spiking core input: direct, rate (on-chip encoder) or spikes (the host sends them)")
+    input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
+                                                          "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
@@ -189,7 +189,7 @@ def add_knob_options(parser: argparse.ArgumentParser, specs: Iterable[Any]) -> N
         for f in fields(spec.knobs_type):
             seen.setdefault(f.name, (f, []))[1].append(spec.name)
     group = parser.add_argument_group("core knobs", "hardware parameters of the generated cores; automatic "
-                                      f"knobs: lanes = fanin = clamp(H/8, 1, 8) (baseline lanes: the largest "
+                                      "knobs: lanes = fanin = clamp(H/8, 1, 8) (baseline lanes: the largest "
                                       "divisor of H up to that), engines = clamp(ceil(T·lanes/8), 1, T)")
     for name, (f, cores) in seen.items():
         meta = f.metadata

@@ -458,7 +458,8 @@ class BaselineSchedule:
         if fanin > widest:
             raise ValueError(f"fanin={fanin} exceeds the widest operand vector ({widest})")
         layers = tuple(BaselineLayer(hidden=l.hidden_size, inputs=l.input_size, groups=l.hidden_size // lanes,
-                                     input_chunks=ceil(l.input_size / fanin), recurrent_chunks=ceil(l.hidden_size / fanin))
+                                     input_chunks=ceil(l.input_size / fanin),
+                                     recurrent_chunks=ceil(l.hidden_size / fanin))
                        for l in model.layers)
         return cls(lanes=lanes, fanin=fanin, layers=layers, head_in_hw=bool(knobs.head_in_hw),
                    out_words=output_words(model, knobs.head_in_hw), head_latency=head_cycles(model, knobs.head_in_hw))

@@ -131,7 +131,8 @@ class SpikingCore(wiring.Component):
             "ports": {
                 "i": {"data_bits": input_data_width(self.model, self.input_mode), "last_bits": 1,
                       "lane_bits": input_lane_width(self.model, self.input_mode)},
-                "o": {"data_bits": self.out_width, "signed": True, "last_bits": 1, "words_per_sequence": self.out_words},
+                "o": {"data_bits": self.out_width, "signed": True, "last_bits": 1,
+                      "words_per_sequence": self.out_words},
             },
             "knobs": {"lanes": self.lanes, "fanin": self.fanin, "engines": self.engines,
                       "passes": sched.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
