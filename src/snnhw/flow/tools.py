@@ -105,15 +105,17 @@ def find_verilator() -> tuple[list[str], dict[str, str]] | None:
 # The synthesis recipe
 
 
-def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: str | None = None) -> str:
+def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: str | None = None,
+                        nodsp: bool = False) -> str:
     """The Yosys script of every 7-series synthesis in snnhw.
 
     ``read_verilog <source>; synth_xilinx -family xc7 -noiopad -flatten -top <top>;
     tee -q -o <stat_json> stat -json`` and, with ``netlist_json``, ``; write_json <netlist_json>``.
+    ``nodsp`` adds ``-nodsp`` (multipliers in LUTs: the explorer's DSP → LUT exchange rate).
     All paths must be relative to the directory Yosys runs in (see the module docstring).
     """
     commands = [f"read_verilog {source}",
-                f"synth_xilinx -family xc7 -noiopad -flatten -top {top}",
+                f"synth_xilinx -family xc7 -noiopad -flatten{' -nodsp' if nodsp else ''} -top {top}",
                 f"tee -q -o {stat_json} stat -json"]
     if netlist_json is not None:
         commands.append(f"write_json {netlist_json}")

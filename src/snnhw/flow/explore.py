@@ -1,0 +1,445 @@
+"""``snnhw explore``: sweep every registered core's knobs; latency, energy and cost per point.
+
+For a frozen spiking model and its MAC baseline, every point of the knob grid of every core
+kind (:mod:`snnhw.hw.registry`) is
+
+1. sized: the core's pure schedule gives its cycles on each of K real (or seeded random) test
+   sequences, from the golden model's spike trace when the schedule depends on the spikes, and
+   its utilisation (useful work ÷ (units × cycles));
+2. costed: its Verilog is generated, keyed by SHA-256, and synthesised with Yosys
+   ``synth_xilinx -family xc7`` (``snnhw.flow.yosys.synth_xc7``; identical RTL is synthesised
+   once, across runs: the explorer is resumable), in parallel. The cost is reported two ways:
+   (a) the *fraction* of the target part it occupies, ``max(LUT/LUTs, FF/FFs, DSP/DSPs,
+   BRAM36/BRAMs)``, and (b) *LUT-equivalents* ``LUT + r_DSP·DSP48E1 + r_BRAM·BRAM36`` with
+   ``r_DSP`` measured on this design (the baseline's largest point synthesised again with
+   ``-nodsp``: extra LUTs per DSP removed) and ``r_BRAM`` the LUTs of one BRAM36's bits as
+   distributed RAM (36 Kib / 64 b per LUT6 RAM64X1S = 576);
+3. given the energy per inference of its schedule (:func:`snnhw.quant.energy.energy_report`:
+   compute only, and with weight/state memory reads), from the golden model's counters.
+
+Writes ``explore.json`` (every point, the exchange rates, the part), ``points/<key>.json`` per
+point as it completes (a rerun skips finished points), the Pareto plots ``latency_vs_cost.png``
+and ``energy_vs_cost.png`` (one colour per core kind and mode), and ``explore.md`` with the
+iso-resource table: for each baseline point, the fastest and the most energy-efficient
+spiking point that costs no more (both cost measures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from snnhw.errors import UserError
+
+PARTS: dict[str, dict[str, int]] = {
+    "xc7k325t": {"LUT": 203_800, "FF": 407_600, "DSP48E1": 840, "BRAM36": 445},
+    "xc7k160t": {"LUT": 101_400, "FF": 202_800, "DSP48E1": 600, "BRAM36": 325},
+    "xc7a100t": {"LUT": 63_400, "FF": 126_800, "DSP48E1": 240, "BRAM36": 135},
+}
+"""Resources of the target parts (Xilinx 7-series data sheet DS180, Table 2 and 3)."""
+
+LUTS_PER_BRAM36 = 576
+"""r_BRAM: a BRAM36's 36 Kib held as distributed RAM in RAM64X1S LUT6s (36,864 / 64)."""
+
+
+@dataclass
+class ExploreOptions:
+    """Settings of :func:`run_explore` (``snnhw explore --help``).
+
+    Attributes:
+        models: the frozen model per core kind (at least the main core's).
+        out_dir: output directory.
+        grid: per core kind, its points: ``{kind: [{knob: value, ...}, ...]}`` (knobs not named
+            are automatic; a point the model cannot take is skipped with the reason logged).
+        inputs: per core kind, its test sequences quantized for its model: (int [K, N, D], lengths
+            int [K]) — the same sequences for every core; ``inputs_description`` says which.
+        part: target part (:data:`PARTS`).
+        synth: run Yosys (else cycles and energy only, no cost).
+        jobs: Yosys processes in parallel.
+        progress: a progress bar over the points.
+    """
+
+    models: dict[str, Any]
+    out_dir: Path
+    grid: dict[str, list[dict[str, Any]]]
+    inputs: dict[str, tuple[np.ndarray, np.ndarray]]
+    inputs_description: str = ""
+    part: str = "xc7k325t"
+    synth: bool = True
+    jobs: int = 2
+    progress: bool = True
+
+
+@dataclass
+class Point:
+    """One explored configuration and its figures (``explore.json`` → ``points``)."""
+
+    core: str
+    mode: str
+    knobs: dict[str, Any]
+    key: str
+    units: int
+    unit_name: str
+    cycles_mean: float
+    cycles_max: int
+    utilisation_mean: float
+    energy_pj: float | None = None
+    energy_with_memory_pj: float | None = None
+    rtl_sha256: str | None = None
+    resources: dict[str, Any] | None = None
+    cost_fraction: float | None = None
+    cost_binding: str | None = None
+    lut_equivalents: float | None = None
+    synth_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def product_grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Points from value lists: the product, e.g. ``{"lanes": [2, 4], "fanin": [4]}`` → 2 points."""
+    keys = sorted(values)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
+
+
+def _check_points(kind: str, points: list[dict[str, Any]]) -> None:
+    """A one-line error for a knob the core kind does not have."""
+    from dataclasses import fields
+
+    from snnhw.hw.registry import core_spec
+
+    names = {f.name for f in fields(core_spec(kind).knobs_type)}
+    unknown = sorted({k for p in points for k in p} - names)
+    if unknown:
+        raise UserError(f"the {core_spec(kind).label} has no knob {', '.join(unknown)} "
+                        f"(knobs: {', '.join(sorted(names))})")
+
+
+def _mode(knobs: Any) -> str:
+    """A point's family in the plots: dense / event (engine) / event (shared) / mac."""
+    if not hasattr(knobs, "event_driven"):
+        return "mac"
+    return f"event-{knobs.event_mode}" if knobs.event_driven else "dense"
+
+
+def cost_of(resources: dict[str, Any], part: dict[str, int], lut_per_dsp: float) -> tuple[float, str, float]:
+    """(fraction of the part, the binding resource, LUT-equivalents) of a synthesis result."""
+    bram36 = resources.get("RAMB36E1", 0) + resources.get("RAMB18E1", 0) / 2
+    used = {"LUT": resources.get("LUT", 0), "FF": resources.get("FF", 0), "DSP48E1": resources.get("DSP48E1", 0),
+            "BRAM36": bram36}
+    fractions = {k: used[k] / part[k] for k in used}
+    binding = max(fractions, key=fractions.get)
+    lut_eq = used["LUT"] + lut_per_dsp * used["DSP48E1"] + LUTS_PER_BRAM36 * bram36
+    return fractions[binding], binding, lut_eq
+
+
+def _traces(models: dict[str, Any], inputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """Golden runs per core kind: counters (energy) and, for spiking models, the spike trace."""
+    from snnhw.hw.registry import core_spec
+
+    out = {}
+    for kind, model in models.items():
+        spec = core_spec(kind)
+        trace = hasattr(model, "T")
+        x, lengths = inputs[kind]
+        out[kind] = spec.golden(model, x, lengths, counters=True, **({"trace": True} if trace else {}))
+    return out
+
+
+def _sequence_stats(schedule: Any, model: Any, result: Any, inputs: np.ndarray, lengths: np.ndarray
+                    ) -> tuple[float, int, float]:
+    """(mean cycles, max cycles, mean utilisation) of ``schedule`` over the batch."""
+    from snnhw.quant import golden
+
+    cycles, utils = [], []
+    spiking = result.trace is not None if hasattr(result, "trace") else False
+    u_all = golden.rate_encode(model, inputs) if spiking and schedule.input_mode != "direct" else None
+    for b, n in enumerate(int(v) for v in lengths):
+        if spiking:
+            u = None if u_all is None else u_all[b, :n]
+            h = [layer["h"][b, :n] for layer in result.trace]
+            c = schedule.sequence_cycles(n, u, h)
+            utils.append(schedule.utilisation(u, h, c))
+        else:
+            c = schedule.cycles(n)
+            utils.append(schedule.utilisation(n, c))
+        cycles.append(c)
+    return float(np.mean(cycles)), int(max(cycles)), float(np.mean(utils))
+
+
+def _point_key(kind: str, model_sha: str, knobs: Any) -> str:
+    text = json.dumps({"core": kind, "model": model_sha, "knobs": knobs.to_manifest()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _energy(kind: str, mode: str, counters: dict[str, Any], main_counters: dict[str, Any],
+            base_counters: dict[str, Any] | None) -> tuple[float | None, float | None]:
+    """(compute, compute + memory) pJ per inference of a point's schedule."""
+    from snnhw.quant.energy import energy_report
+
+    if mode == "mac":
+        rep = energy_report(main_counters, counters)
+        return rep["baseline_pj"], rep["baseline"]["total_pj"]
+    rep = energy_report(counters, base_counters, schedule="dense" if mode == "dense" else "event")
+    part = rep["spiking"][rep["schedule"]]
+    return part["compute_with_head_pj"], part["total_pj"]
+
+
+def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Explore every grid point; returns (and writes) the ``explore.json`` document."""
+    from tqdm import tqdm
+
+    from snnhw.hw.generate import convert
+    from snnhw.hw.manifest import model_hash
+    from snnhw.hw.registry import core_spec, main_core
+
+    if opts.part not in PARTS:
+        raise UserError(f"unknown part {opts.part!r} (known: {', '.join(PARTS)})")
+    if main_core().name not in opts.models:
+        raise UserError(f"explore needs the {main_core().label}'s model")
+    if set(opts.inputs) != set(opts.models):
+        raise UserError("explore needs the test sequences quantized for every model")
+    if opts.synth:
+        from snnhw.flow.yosys import yosys_missing
+
+        missing = yosys_missing()
+        if missing:
+            raise UserError(f"explore synthesises every point with Yosys: {missing} (or --no-synth)")
+    out = Path(opts.out_dir)
+    for sub in ("points", "rtl", "synth"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    sequences = len(next(iter(opts.inputs.values()))[1])
+    log(f"golden runs on {sequences} sequences ({opts.inputs_description})")
+    results = _traces(opts.models, opts.inputs)
+    main = main_core().name
+    base_kind = next((k for k in opts.models if k != main), None)
+    base_counters = results[base_kind].counters if base_kind else None
+
+    jobs: list[tuple[str, Any]] = []
+    for kind, model in opts.models.items():
+        spec = core_spec(kind)
+        points_of_kind = opts.grid.get(kind, [{}])
+        _check_points(kind, points_of_kind)
+        for values in points_of_kind:
+            try:
+                knobs = spec.knobs(model, spec.knobs_type(**values))
+                spec.schedule(model, knobs)
+            except (ValueError, TypeError) as exc:
+                log(f"    skipped {kind} {values}: {exc}")
+                continue
+            jobs.append((kind, knobs))
+    if not jobs:
+        raise UserError("the grid has no point that the models can take")
+
+    def point_of(kind: str, knobs: Any) -> Point:
+        spec, model = core_spec(kind), opts.models[kind]
+        key = _point_key(kind, model_hash(model), knobs)
+        cached = out / "points" / f"{key}.json"
+        if cached.is_file():
+            doc = json.loads(cached.read_text())
+            if doc.get("resources") is not None or not opts.synth:
+                return Point(**doc)
+        schedule = spec.schedule(model, knobs)
+        mode = _mode(knobs)
+        mean, worst, util = _sequence_stats(schedule, model, results[kind], *opts.inputs[kind])
+        energy, energy_mem = _energy(kind, mode, results[kind].counters, results[main].counters, base_counters)
+        point = Point(core=kind, mode=mode, knobs=knobs.to_manifest(), key=key, units=schedule.units,
+                      unit_name=schedule.unit_name, cycles_mean=mean, cycles_max=worst, utilisation_mean=util,
+                      energy_pj=energy, energy_with_memory_pj=energy_mem)
+        if opts.synth:
+            text = convert(spec.component(model, knobs), spec.top)
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            rtl = out / "rtl" / f"{sha[:16]}.v"
+            if not rtl.is_file():
+                rtl.write_text(text)
+            res = synth_point(rtl, spec.top, out / "synth" / sha[:16])
+            point.rtl_sha256, point.resources = sha, res["resources"]
+            point.synth_seconds = res["synth_seconds"]
+        cached.write_text(json.dumps(asdict(point), indent=1) + "\n")
+        return point
+
+    points: list[Point] = []
+    bar = tqdm(total=len(jobs), desc="explore", unit="point", disable=not opts.progress)
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        for point in pool.map(lambda job: point_of(*job), jobs):
+            points.append(point)
+            bar.update(1)
+    bar.close()
+
+    rates = {"lut_per_dsp": None, "lut_per_bram36": LUTS_PER_BRAM36,
+             "lut_per_bram36_source": "36 Kib as RAM64X1S distributed RAM (36,864 / 64)"}
+    if opts.synth:
+        rates.update(dsp_exchange_rate(points, opts.models, out))
+        part = PARTS[opts.part]
+        for p in points:
+            p.cost_fraction, p.cost_binding, p.lut_equivalents = cost_of(p.resources or {}, part,
+                                                                          rates["lut_per_dsp"] or 0.0)
+    doc = {"format": "snnhw-explore", "version": 1, "part": opts.part, "part_resources": PARTS[opts.part],
+           "inputs": opts.inputs_description, "sequences": int(sequences),
+           "exchange_rates": rates, "grid": opts.grid, "points": [asdict(p) for p in points],
+           "iso_resource": iso_resource_table([asdict(p) for p in points], main) if opts.synth else [],
+           "wall_s": round(time.perf_counter() - start, 2)}
+    (out / "explore.json").write_text(json.dumps(doc, indent=1) + "\n")
+    plots = explore_plots(doc, out) if opts.synth else {}
+    (out / "explore.md").write_text(explore_markdown(doc, plots))
+    return doc
+
+
+def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False) -> dict[str, Any]:
+    """Yosys ``synth_xilinx -family xc7`` of one point (reused when the RTL is unchanged)."""
+    from snnhw.flow.yosys import synth_xc7
+
+    return synth_xc7(rtl, top, work, nodsp=nodsp)
+
+
+def dsp_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -> dict[str, Any]:
+    """r_DSP: the point with the most DSP48E1 synthesised again with ``-nodsp``; extra LUTs per
+    DSP removed (None when no point uses a DSP)."""
+    from snnhw.hw.registry import core_spec
+
+    with_dsp = [p for p in points if p.resources and p.resources.get("DSP48E1", 0) > 0]
+    if not with_dsp:
+        return {"lut_per_dsp": None, "lut_per_dsp_source": "no point uses a DSP48E1"}
+    ref = max(with_dsp, key=lambda p: p.resources["DSP48E1"])
+    rtl = out / "rtl" / f"{ref.rtl_sha256[:16]}.v"
+    nodsp = synth_point(rtl, core_spec(ref.core).top, out / "synth" / f"{ref.rtl_sha256[:16]}-nodsp", nodsp=True)
+    extra = nodsp["resources"]["LUT"] - ref.resources["LUT"]
+    dsps = ref.resources["DSP48E1"] - nodsp["resources"].get("DSP48E1", 0)
+    rate = extra / dsps if dsps else None
+    return {"lut_per_dsp": rate,
+            "lut_per_dsp_source": (f"{ref.core} point {ref.knobs}: {ref.resources['LUT']} LUT + "
+                                   f"{ref.resources['DSP48E1']} DSP48E1, with -nodsp {nodsp['resources']['LUT']} LUT + "
+                                   f"{nodsp['resources'].get('DSP48E1', 0)} DSP48E1")}
+
+
+def iso_resource_table(points: list[dict[str, Any]], main: str) -> list[dict[str, Any]]:
+    """For each point of another core kind: the fastest and the most energy-efficient main-core
+    point costing no more, by each cost measure (fraction of the part; LUT-equivalents)."""
+    rows = []
+    mains = [p for p in points if p["core"] == main and p["cost_fraction"] is not None]
+    for ref in (p for p in points if p["core"] != main and p["cost_fraction"] is not None):
+        row: dict[str, Any] = {"reference": {k: ref[k] for k in ("core", "knobs", "cycles_mean", "energy_pj",
+                                                                  "cost_fraction", "lut_equivalents")}}
+        for measure in ("cost_fraction", "lut_equivalents"):
+            cheaper = [p for p in mains if p[measure] <= ref[measure]]
+            fastest = min(cheaper, key=lambda p: p["cycles_mean"], default=None)
+            frugal = min(cheaper, key=lambda p: p["energy_pj"], default=None)
+            row[measure] = {
+                "fastest": None if fastest is None else {
+                    "knobs": fastest["knobs"], "mode": fastest["mode"], "cycles_mean": fastest["cycles_mean"],
+                    "latency_ratio": ref["cycles_mean"] / fastest["cycles_mean"], measure: fastest[measure]},
+                "most_efficient": None if frugal is None else {
+                    "knobs": frugal["knobs"], "mode": frugal["mode"], "energy_pj": frugal["energy_pj"],
+                    "energy_ratio": ref["energy_pj"] / frugal["energy_pj"], measure: frugal[measure]},
+            }
+        rows.append(row)
+    return rows
+
+
+def explore_plots(doc: dict[str, Any], out: Path) -> dict[str, str]:
+    """Pareto plots: latency vs cost and energy vs cost, one colour per core kind and mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from snnhw.hw.registry import core_spec
+
+    plots = {}
+    families = sorted({(p["core"], p["mode"]) for p in doc["points"]})
+    for name, field_, label in (("latency_vs_cost", "cycles_mean", "cycles per sequence (mean)"),
+                                ("energy_vs_cost", "energy_pj", "energy per inference (pJ, compute)")):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for i, (core, mode) in enumerate(families):
+            pts = [p for p in doc["points"]
+                   if (p["core"], p["mode"]) == (core, mode) and p["cost_fraction"] is not None]
+            ax.scatter([100 * p["cost_fraction"] for p in pts], [p[field_] for p in pts], color=f"C{i}",
+                       label=f"{core_spec(core).label} ({mode})")
+            front = pareto([(p["cost_fraction"], p[field_]) for p in pts])
+            if front:
+                ax.plot([100 * c for c, _ in front], [v for _, v in front], color=f"C{i}", linewidth=1)
+        ax.set_xlabel(f"cost: % of {doc['part']} (max over LUT, FF, DSP, BRAM)")
+        ax.set_ylabel(label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.legend(fontsize=8)
+        ax.set_title(name.replace("_", " "))
+        fig.tight_layout()
+        fig.savefig(out / f"{name}.png", dpi=110)
+        plt.close(fig)
+        plots[name] = f"{name}.png"
+    return plots
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points not dominated in (cost, value), both lower-is-better, sorted by cost."""
+    front: list[tuple[float, float]] = []
+    for cost, value in sorted(points):
+        if not front or value < front[-1][1]:
+            front.append((cost, value))
+    return front
+
+
+def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
+    """``explore.md``: the points, the exchange rates and the iso-resource table."""
+    lines = [f"# Design-space exploration ({doc['part']})", "",
+             f"{len(doc['points'])} points; cycles on {doc['sequences']} sequences ({doc['inputs']}); "
+             f"{doc['wall_s']:.0f} s.", ""]
+    rates = doc["exchange_rates"]
+    if rates.get("lut_per_dsp") is not None:
+        lines += [f"LUT-equivalents: LUT + {rates['lut_per_dsp']:.1f}·DSP48E1 ({rates['lut_per_dsp_source']}) + "
+                  f"{rates['lut_per_bram36']}·BRAM36 ({rates['lut_per_bram36_source']}).", ""]
+    lines += ["| core | mode | knobs | units | cycles (mean) | utilisation | energy (pJ) | LUT | FF | DSP | "
+              "BRAM36 | % part | LUT-eq |", "|" + "---|" * 13]
+    for p in doc["points"]:
+        res = p["resources"] or {}
+        knobs = knob_text(p["knobs"], p["mode"])
+        bram = res.get("RAMB36E1", 0) + res.get("RAMB18E1", 0) / 2 if res else None
+        lines.append(f"| {p['core']} | {p['mode']} | {knobs} | {p['units']} {p['unit_name']} | "
+                     f"{p['cycles_mean']:.0f} | {p['utilisation_mean']:.3f} | {_num(p['energy_pj'])} | "
+                     f"{_num(res.get('LUT'))} | "
+                     f"{_num(res.get('FF'))} | {_num(res.get('DSP48E1'))} | {_num(bram)} | "
+                     f"{_num(None if p['cost_fraction'] is None else 100 * p['cost_fraction'], 2)} | "
+                     f"{_num(p['lut_equivalents'])} |")
+    if doc["iso_resource"]:
+        lines += ["", "## Iso-resource comparison", "",
+                  "For each reference point, the fastest and the most energy-efficient main-core point that costs "
+                  "no more (by the fraction of the part, and by LUT-equivalents).", "",
+                  "| reference | measure | fastest (knobs, mode) | latency ratio | most efficient | energy ratio |",
+                  "|---|---|---|---|---|---|"]
+        for row in doc["iso_resource"]:
+            ref = row["reference"]
+            for measure in ("cost_fraction", "lut_equivalents"):
+                f, e = row[measure]["fastest"], row[measure]["most_efficient"]
+                fast = "— | —" if f is None else f"{knob_text(f['knobs'], f['mode'])} | {f['latency_ratio']:.2f}×"
+                frugal = "— | —" if e is None else f"{knob_text(e['knobs'], e['mode'])} | {e['energy_ratio']:.2f}×"
+                lines.append(f"| {ref['core']} {knob_text(ref['knobs'], 'mac')} | {measure} | {fast} | {frugal} |")
+    for name, path in plots.items():
+        lines += ["", f"![{name}]({path})"]
+    return "\n".join(lines) + "\n"
+
+
+def knob_text(knobs: dict[str, Any], mode: str) -> str:
+    """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode)."""
+    shown = []
+    for k, v in knobs.items():
+        if v is None or isinstance(v, bool) or k == "event_mode" or (k == "input_mode" and v == "direct"):
+            continue
+        shown.append(f"{k}={v}")
+    return ", ".join(shown)
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}"
