@@ -122,6 +122,14 @@ CONFIGS = {
                                       fanin=1, lengths=[3, 2]),
     "event_two_layers_rate_T2": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, fanin=1, lengths=[3, 1]),
     "head_direct_T2": dict(T=2, mode="direct", head=True, lengths=[2, 1]),
+    # spike queues: lane banks issue their own nonzero spikes (uneven banks, E < T, two layers)
+    "queue_spikes_T4_E2": dict(T=4, mode="spikes", engines=2, event_driven=True, event_mode="queue", fanin=3,
+                               D=5, lengths=[3, 2]),
+    "queue_direct_T3_E3_lanes3": dict(T=3, mode="direct", event_driven=True, event_mode="queue", lanes=3, fanin=2,
+                                      H=5, lengths=[3, 1]),
+    # (a short sequence right after a long one would wait for the head: the formula is per sequence alone)
+    "queue_two_layers_rate_T2_head": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, event_mode="queue",
+                                          fanin=4, head=True, lengths=[1, 3]),
 }
 
 
@@ -209,6 +217,8 @@ def test_no_multiplier_in_spike_datapath() -> None:
     rate = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="rate", num_layers=2)
     assert _mul_cells(SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes")) == 0
     assert _mul_cells(SpikingCore(rate, lanes=2, fanin=2, input_mode="rate", event_driven=True)) == 0
+    assert _mul_cells(SpikingCore(rate, lanes=2, fanin=2, input_mode="spikes", event_driven=True,
+                                  event_mode="queue")) == 0
     direct = random_frozen_spiking(2, input_size=3, hidden_size=4, T=2)
     core = SpikingCore(direct, lanes=2, fanin=2, head_in_hw=True)
     assert _mul_cells(core) == 4 * 2 * 1 + 1

@@ -277,3 +277,39 @@ def test_changed_threshold_in_debug_rtl_is_located_by_the_trace(debug_setup) -> 
     same = {(index, gate) for index, layer in enumerate(model.layers) for gate in ("f", "o", "i")
             if getattr(getattr(layer, gate), "theta", None) == theta}
     assert m["kind"] == "trace" and (m["layer"], m["gate"]) in same, m
+
+
+@pytest.mark.parametrize("mutation", ["bank0-drops-its-spikes", "group-end-flag-misplaced"])
+def test_queue_logic_mutants_fail_the_regression(mutation: str, simulator: str, tmp_path: Path,
+                                                 request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    """The spike-queue core passes; its queue sequencer with one bank never live (its spikes lost),
+    or raising the group-end flag only on a beat where every bank is empty (the engines update
+    their neurons at the wrong beat), fails the regression."""
+    from amaranth.hdl import Cat
+
+    import snnhw.hw.wavefront as wavefront
+    from snnhw.hw.sequencer import QueueSequencer
+
+    seed = seed_for(request, 903)
+    model = random_frozen_spiking(seed, input_size=5, hidden_size=4, T=3, encoding="rate")
+    knobs = SpikingKnobs(lanes=2, fanin=3, engines=3, event_driven=True, event_mode="queue", input_mode="spikes")
+    schedule, verilog = generate_core(model, knobs, tmp_path / "rtl")
+    x, lengths = batch_inputs(model, seed, 4, 6, spikes=True)
+    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
+    assert simulate(stim, [verilog], tmp_path / "ok", sim=simulator).passed
+
+    class Mutant(QueueSequencer):
+        def elaborate(self, platform):
+            m = super().elaborate(platform)
+            if mutation == "bank0-drops-its-spikes":
+                m.d.comb += self.beat.live[0].eq(0)
+            else:  # the group-end flag only where every bank is empty
+                m.d.comb += self.beat.last.eq(Cat(*[self.beat.live[b] for b in range(self.banks)]).any() == 0)
+            return m
+
+    monkeypatch.setattr(wavefront, "QueueSequencer", Mutant)
+    _, bad = generate_core(model, knobs, tmp_path / "rtl-bad")
+    run = simulate(stim, [bad], tmp_path / "bad", sim=simulator)
+    print(f"{mutation}: {'PASS' if run.passed else 'FAIL: ' + (run.sim.messages or ['?'])[0]}")
+    assert not run.passed

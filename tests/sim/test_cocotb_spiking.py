@@ -60,6 +60,10 @@ CASES = [
          Knobs(lanes=2, fanin=2, event_driven=True), 110),
     Case("T4-rate-event-shared-E2", {**SMALL, "T": 4, "encoding": "rate", "leak": "lif"},
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="shared"), 113),
+    Case("T4-spikes-queue-E2", {"input_size": 5, "hidden_size": 4, "T": 4, "encoding": "rate"},
+         Knobs(lanes=2, fanin=3, engines=2, event_driven=True, event_mode="queue", input_mode="spikes"), 115),
+    Case("T2-direct-2layer-queue-head", {**SMALL, "T": 2, "num_layers": 2, "leak": "lif"},
+         Knobs(lanes=2, fanin=2, event_driven=True, event_mode="queue", head_in_hw=True), 116),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
     # the realistic size (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates

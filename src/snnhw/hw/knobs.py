@@ -46,6 +46,10 @@ class EventMode(enum.StrEnum):
     """Every engine skips its own zero chunks (own sequencer and weight read port)."""
     SHARED = "shared"
     """One broadcast weight read; a chunk is skipped when it is zero in every engine of the pass."""
+    QUEUE = "queue"
+    """Spike queues (address events): the synapses are banked by lane (bank f: synapses m·F + f),
+    each engine issues per beat the next nonzero spike of every bank, reading each bank's weight
+    column from its own memory; a unit group takes max(1, the fullest bank) beats."""
 
 
 AUTO = "automatic"
@@ -137,8 +141,9 @@ class SpikingKnobs(CoreKnobs):
     engines: int | None = int_knob(None, "spiking engines per layer (E ≤ T; E < T time-multiplexes)")
     event_driven: bool = bool_knob("spiking core skips synapse chunks whose spikes are all zero")
     event_mode: str = choice_knob(EventMode.ENGINE.value, EventMode,
-                                  "event-driven variant: engine (own sequencer and weight port per engine) "
-                                  "or shared (one broadcast weight read)")
+                                  "event-driven variant: engine (each engine skips its all-zero chunks), "
+                                  "shared (one broadcast weight read) or queue (per-lane spike queues: "
+                                  "beats follow the nonzero spikes)")
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")

@@ -188,8 +188,8 @@ class WavefrontSchedule:
 
     def issue_groups(self) -> list[list[int]]:
         """Engines that share a sequencer and a weight read (per layer): all E, or each alone
-        (event-driven with ``event_mode="engine"``)."""
-        if self.event_driven and self.event_mode == EventMode.ENGINE:
+        (event-driven with ``event_mode`` "engine" or "queue")."""
+        if self.event_driven and self.event_mode in (EventMode.ENGINE, EventMode.QUEUE):
             return [[e] for e in range(self.engines)]
         return [list(range(self.engines))]
 
@@ -277,6 +277,9 @@ class WavefrontSchedule:
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
         """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
 
+        ``event_mode`` "engine"/"shared": the chunks holding a nonzero spike; "queue": the
+        fullest bank's nonzero spikes (bank f holds synapse f of every chunk).
+
         Args:
             inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
             h: per layer, int [N, T, H] the h spikes (e.g. ``golden.run_spiking(...).trace[l]["h"][b]``).
@@ -289,6 +292,7 @@ class WavefrontSchedule:
         N = h[0].shape[0]
         K = self.diagonal_steps(N)
         E, P, F, T = self.engines, self.passes, self.fanin, self.T
+        queue = self.event_mode == EventMode.QUEUE
         out = []
         for k in range(K):
             per_layer = []
@@ -298,7 +302,7 @@ class WavefrontSchedule:
                 for group in self.issue_groups():
                     counts = []
                     for p in range(P):
-                        mask = np.zeros(geo.chunks, dtype=bool)
+                        mask = np.zeros((geo.chunks, F), dtype=bool)  # [chunk, lane]: a nonzero spike
                         for e in group:
                             t = p * E + e
                             n = k - t - l
@@ -306,13 +310,14 @@ class WavefrontSchedule:
                                 continue
                             if geo.input_chunks:
                                 u = inputs[n, t] if l == 0 else h[l - 1][n, t]
-                                for c in range(geo.input_chunks):
-                                    mask[c] |= bool(np.any(u[c * F:(c + 1) * F]))
+                                padded = np.zeros(geo.input_chunks * F, dtype=bool)
+                                padded[:len(u)] = u != 0
+                                mask[:geo.input_chunks] |= padded.reshape(-1, F)
                             if n > 0:
-                                hp = h[l][n - 1, t]
-                                for c in range(geo.recurrent_chunks):
-                                    mask[geo.input_chunks + c] |= bool(np.any(hp[c * F:(c + 1) * F]))
-                        counts.append(int(mask.sum()))
+                                padded = np.zeros(geo.recurrent_chunks * F, dtype=bool)
+                                padded[:geo.hidden] = h[l][n - 1, t] != 0
+                                mask[geo.input_chunks:] |= padded.reshape(-1, F)
+                        counts.append(int(mask.sum(axis=0).max()) if queue else int(mask.any(axis=1).sum()))
                     per_group.append(counts)
                 per_layer.append(per_group)
             out.append(per_layer)
@@ -376,7 +381,8 @@ class WavefrontSchedule:
         text = (f"cycles(N) = sum_{{k<K}} (B_k + {drain}) + sum_{{k<N-1}} max(0, X + 1 - (B_k + {drain})) "
                 "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
-                f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}); "
+                f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}), "
+                f"nz = {'the fullest lane bank' if self.event_mode == EventMode.QUEUE else 'the nonzero chunks'}; "
                 f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
         if q:
             text += f", Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)"

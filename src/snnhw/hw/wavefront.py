@@ -28,6 +28,7 @@ reads c = 0 and h = 0; an invalid slot writes nothing.
 from __future__ import annotations
 
 from math import ceil
+from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, wiring
@@ -40,7 +41,7 @@ from snnhw.hw.leak_unit import node
 from snnhw.hw.knobs import EventMode
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
-from snnhw.hw.sequencer import ChunkSequencer, beat_layout
+from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_layout, queue_beat_layout
 from snnhw.hw.trace_io import layer_trace_unit_layout
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import SpikingLayer
@@ -96,7 +97,8 @@ class LayerWavefront(wiring.Component):
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
         self.event_mode = event_mode
         self.has_trace = bool(trace)
-        self.per_engine = event_driven and event_mode == EventMode.ENGINE
+        self.per_engine = event_driven and event_mode in (EventMode.ENGINE, EventMode.QUEUE)
+        self.queue = event_driven and event_mode == EventMode.QUEUE
         self.H, self.D = layer.hidden_size, layer.input_size
         self.geometry = WavefrontLayer.of(layer, lanes, fanin, direct_input)
         """G, C_in, C_rec of this layer (:class:`~snnhw.hw.schedule.WavefrontLayer`)."""
@@ -175,12 +177,23 @@ class LayerWavefront(wiring.Component):
         n_slots = P * E
 
         # ---- memories: weights and bias (broadcast), c and handover per engine ----
-        wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F), depth=G << cbits,
-                             init=self._weight_words())
+        words = self._weight_words()
+        if self.queue:  # one memory per lane bank f: its synapse of every chunk, own address per beat
+            wmem = [memory.Memory(shape=data.ArrayLayout(data.ArrayLayout(signed(self.weight_bits), L), 4),
+                                  depth=G << cbits, init=[[[lanes[f] for lanes in gate] for gate in word]
+                                                          for word in words])
+                    for f in range(F)]
+        else:
+            wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F), depth=G << cbits, init=words)
         bias_words = [[[int(layer.bias[a * H + g * L + k]) if g * L + k < H else 0
                         for k in range(L)] for a in range(4)] for g in range(G)]
         bmem = memory.Memory(shape=gate_lanes_layout(layer.acc_bits, L), depth=G, init=bias_words)
-        m.submodules.wmem, m.submodules.bmem = wmem, bmem
+        if self.queue:
+            for f, mem in enumerate(wmem):
+                m.submodules[f"wmem_{f}"] = mem
+        else:
+            m.submodules.wmem = wmem
+        m.submodules.bmem = bmem
         hand_fields = {"u": membranes_layout(layer)}
         if self.direct_input:
             hand_fields["p"] = data.ArrayLayout(signed(layer.acc_bits), 4)
@@ -235,7 +248,17 @@ class LayerWavefront(wiring.Component):
         stages = []
         for gi, grp in enumerate(groups):
             masks = None
-            if self.event_driven:
+            if self.queue:  # per pass, per lane bank f: bit c = synapse c·F + f holds a nonzero spike
+                masks = []
+                for p in range(P):
+                    banks = []
+                    for f in range(F):
+                        msk = Signal(C, name=f"nz_bank_{gi}_{p}_{f}")
+                        m.d.comb += msk.eq(Cat(*[Cat(*[chunk(eff[p * E + e], c)[2 * f:2 * f + 2] for e in grp]).any()
+                                                 for c in range(C)]))
+                        banks.append(msk)
+                    masks.append(banks)
+            elif self.event_driven:
                 masks = []
                 for p in range(P):
                     nzs = [Cat(*[chunk(eff[p * E + e], c) for e in grp]).any() for c in range(C)]
@@ -255,10 +278,18 @@ class LayerWavefront(wiring.Component):
             m.d.comb += [
                 eng.beat.valid.eq(st["b1"].valid), eng.beat.first.eq(st["b1"].first),
                 eng.beat.last.eq(st["b1"].last),
-                eng.weights.eq(st["w_data"]),
-                eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[st["b1"].c]),
-                cmems[e][0].addr.eq(Cat(st["b1"].g, st["b1"].p)),
             ]
+            if self.queue:  # lane f: bank f's spike of the chunk it issues, and that synapse's weights
+                for f in range(F):
+                    lane = Array([chunk(vec, c)[2 * f:2 * f + 2] for c in range(C)])[st["b1"].cs[f]]
+                    m.d.comb += eng.spikes[f].eq(Mux(st["b1"].live[f], lane, 0))
+                    for a in range(4):
+                        for k in range(L):
+                            m.d.comb += eng.weights[a][k][f].eq(st["w_data"][f][a][k])
+            else:
+                m.d.comb += [eng.weights.eq(st["w_data"]),
+                             eng.spikes.as_value().eq(Array([chunk(vec, c) for c in range(C)])[st["b1"].c])]
+            m.d.comb += cmems[e][0].addr.eq(Cat(st["b1"].g, st["b1"].p))
             reader = stages[group_of[(e + 1) % E]]  # hmem of engine e is read by slot t+1's engine
             if e < E - 1:
                 m.d.comb += hmems[e][0].addr.eq(Cat(reader["b1"].g, reader["b1"].p, *rd_bank))
@@ -362,24 +393,40 @@ class LayerWavefront(wiring.Component):
                     m.d.sync += r[j].eq(total)
         return m
 
-    def _issue(self, m: Module, masks: list | None, wmem: memory.Memory, bmem: memory.Memory, tag: str) -> dict:
-        """One issue group's sequencer (stage s0, :class:`~snnhw.hw.sequencer.ChunkSequencer`) with
-        its weight and bias read ports and the beat registered through stages s1..s4.
+    def _issue(self, m: Module, masks: list | None, wmem: Any, bmem: memory.Memory, tag: str) -> dict:
+        """One issue group's sequencer (stage s0: :class:`~snnhw.hw.sequencer.ChunkSequencer`, or
+        :class:`~snnhw.hw.sequencer.QueueSequencer` in queue mode) with its weight and bias read
+        ports and the beat registered through stages s1..s4.
 
-        ``masks``: per pass the chunk mask to issue (event-driven), or None (every chunk).
-        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (:func:`beat_layout`)
-        and the memories' data ``w_data`` (valid in s1) and ``b_data`` (valid in s2).
+        ``masks``: per pass the chunk mask to issue (event-driven; queue mode: per pass, per lane
+        bank), or None (every chunk). ``wmem``: the weight memory (queue mode: one per bank).
+        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (:func:`beat_layout` /
+        :func:`queue_beat_layout`), the weights ``w_data`` (valid in s1; queue mode a list per
+        bank) and the bias ``b_data`` (valid in s2).
         """
-        P, G, C = self.P, self.G, self.C
-        seq = ChunkSequencer(passes=P, groups=G, chunks=C, skip=masks is not None)
+        P, G, C, F = self.P, self.G, self.C, self.fanin
+        if self.queue:
+            seq = QueueSequencer(passes=P, groups=G, chunks=C, banks=F)
+        else:
+            seq = ChunkSequencer(passes=P, groups=G, chunks=C, skip=masks is not None)
         m.submodules[f"sequencer{tag}"] = seq
         m.d.comb += seq.start.eq(self.start)
-        if masks is not None:
-            m.d.comb += [seq.masks[p].eq(masks[p]) for p in range(P)]
-        w_rd = wmem.read_port()
-        m.d.comb += w_rd.addr.eq(Cat(seq.beat.c, seq.beat.g))
-        layout = beat_layout(P, G, C)
-        st: dict = {"w_data": w_rd.data}
+        if self.queue:
+            m.d.comb += [seq.masks[p][f].eq(masks[p][f]) for p in range(P) for f in range(F)]
+            w_data = []
+            for f, mem in enumerate(wmem):
+                w_rd = mem.read_port()
+                m.d.comb += w_rd.addr.eq(Cat(seq.beat.cs[f], seq.beat.g))
+                w_data.append(w_rd.data)
+            layout = queue_beat_layout(P, G, C, F)
+        else:
+            if masks is not None:
+                m.d.comb += [seq.masks[p].eq(masks[p]) for p in range(P)]
+            w_rd = wmem.read_port()
+            m.d.comb += w_rd.addr.eq(Cat(seq.beat.c, seq.beat.g))
+            w_data = w_rd.data
+            layout = beat_layout(P, G, C)
+        st: dict = {"w_data": w_data}
         prev = seq.beat
         for stage in (1, 2, 3, 4):
             reg = Signal(layout, name=f"beat{stage}{tag}")
