@@ -25,7 +25,8 @@ from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
 from snnhw.errors import UserError
 
 MODES = {"dense": {"event_driven": False}, "event-engine": {"event_driven": True, "event_mode": "engine"},
-         "event-shared": {"event_driven": True, "event_mode": "shared"}}
+         "event-shared": {"event_driven": True, "event_mode": "shared"},
+         "event-queue": {"event_driven": True, "event_mode": "queue"}}
 """Spiking-core schedules a point can have (``--modes``)."""
 
 
@@ -44,8 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8], metavar="L", help="lanes (default 1 2 4 8)")
     p.add_argument("--fanin", type=int, nargs="+", metavar="F", help="fanin (default: each point's lanes)")
     p.add_argument("--engines", type=int, nargs="+", metavar="E", help="spiking engines (default: 1 and T)")
-    p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["dense", "event-engine"],
-                   help="spiking schedules (default dense event-engine)")
+    p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["dense", "event-engine", "event-queue"],
+                   help="spiking schedules (default dense event-engine event-queue)")
     p.add_argument("--part", default="xc7k325t", help="target part of the cost fraction (default xc7k325t)")
     p.add_argument("--no-synth", dest="synth", action="store_false",
                    help="cycles and energy only (no Yosys, no cost)")
