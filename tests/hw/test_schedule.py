@@ -1,0 +1,53 @@
+"""The pure schedules: orderings the event modes must keep, bounds, and the published parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnhw.hw.knobs import SpikingKnobs
+from snnhw.hw.registry import core_spec
+from snnhw.quant import golden
+from snnhw.quant.synthetic import random_frozen_spiking, random_inputs
+
+SPIKING = core_spec("spiking")
+
+
+@pytest.mark.parametrize("seed,T,layers,fanin,engines", [(0, 4, 1, 3, 2), (1, 2, 2, 2, 2), (2, 3, 1, 4, 1)])
+def test_event_modes_are_ordered_and_bounded(seed: int, T: int, layers: int, fanin: int, engines: int) -> None:
+    """On golden spike traces: queue ≤ engine ≤ shared ≤ dense cycles, and no schedule beats the
+    ideal bound (useful accumulations ÷ adders)."""
+    model = random_frozen_spiking(seed, input_size=5, hidden_size=6, T=T, num_layers=layers, encoding="rate")
+    x, lengths = random_inputs(model, seed, 3, 6, vary_lengths=False)
+    res = golden.run_spiking(model, x, lengths, trace=True)
+    u = golden.rate_encode(model, x)
+    for b in range(3):
+        h = [layer["h"][b] for layer in res.trace]
+        cycles = {}
+        for mode in ("dense", "shared", "engine", "queue"):
+            knobs = SpikingKnobs(lanes=2, fanin=fanin, engines=engines, input_mode="rate",
+                                 event_driven=mode != "dense", event_mode="engine" if mode == "dense" else mode)
+            sched = SPIKING.schedule_of(model, knobs)
+            cycles[mode] = sched.sequence_cycles(6, u[b], h)
+            assert sched.ideal_cycles(u[b], h) <= cycles[mode]
+            assert 0 < sched.utilisation(u[b], h, cycles[mode]) <= 1
+        assert cycles["queue"] <= cycles["engine"] <= cycles["shared"] <= cycles["dense"], cycles
+
+
+def test_queue_counts_the_fullest_bank() -> None:
+    """One layer, T = 1, one element, F = 3 (chunk 0: synapses 0-2, chunk 1: 3-5; bank f holds
+    synapses f and f + 3): the queue takes the fullest bank's spikes, the engine mode the
+    chunks holding any spike."""
+    model = random_frozen_spiking(3, input_size=6, hidden_size=2, T=1, encoding="rate")
+
+    def counts(mode: str, spikes: list[int]) -> int:
+        sched = SPIKING.schedule_of(model, SpikingKnobs(lanes=2, fanin=3, engines=1, input_mode="spikes",
+                                                        event_driven=True, event_mode=mode))
+        u = np.zeros((1, 1, 6), dtype=np.int64)
+        u[0, 0, spikes] = 1
+        return sched.event_chunk_counts(u, [np.zeros((1, 1, 2), dtype=np.int64)])[0][0][0][0]
+
+    assert (counts("queue", [0, 4]), counts("engine", [0, 4])) == (1, 2)  # two banks, one spike each
+    assert (counts("queue", [0, 3]), counts("engine", [0, 3])) == (2, 2)  # bank 0 holds both
+    assert (counts("queue", [0, 1, 2]), counts("engine", [0, 1, 2])) == (1, 1)
+    assert (counts("queue", []), counts("engine", [])) == (0, 0)
