@@ -421,8 +421,10 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
             ref = row["reference"]
             for measure in ("cost_fraction", "lut_equivalents"):
                 f, e = row[measure]["fastest"], row[measure]["most_efficient"]
-                fast = "— | —" if f is None else f"{knob_text(f['knobs'], f['mode'])} | {f['latency_ratio']:.2f}×"
-                frugal = "— | —" if e is None else f"{knob_text(e['knobs'], e['mode'])} | {e['energy_ratio']:.2f}×"
+                fast = ("— | —" if f is None
+                        else f"{knob_text(f['knobs'], f['mode'])} ({f['mode']}) | {f['latency_ratio']:.2f}×")
+                frugal = ("— | —" if e is None
+                          else f"{knob_text(e['knobs'], e['mode'])} ({e['mode']}) | {e['energy_ratio']:.2f}×")
                 lines.append(f"| {ref['core']} {knob_text(ref['knobs'], 'mac')} | {measure} | {fast} | {frugal} |")
     for name, path in plots.items():
         lines += ["", f"![{name}]({path})"]
