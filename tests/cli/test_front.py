@@ -98,8 +98,8 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--epochs", "0"], "epochs"),
         ([*train, "--limit-train", "0"], "--limit-train"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
-        (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "no" / "z.pt")],
-         "does not exist"),
+        (["train", "--data", "npz", "--data-dir", str(data), "-o", str(text / "z.pt")], "not a directory"),
+        (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "z.json")], "must not end in .json"),
     ]
     for argv, message in cases:
         _fails(capsys, argv, message)

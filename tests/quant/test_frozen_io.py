@@ -233,8 +233,12 @@ def test_save_refuses_invalid_models(tmp_path: Path) -> None:
     with pytest.raises(UserError):
         save_frozen(tmp_path / "x.snnhw", model)
     assert not (tmp_path / "x.snnhw").exists()
-    with pytest.raises(UserError, match="directory"):
-        save_frozen(tmp_path / "nowhere" / "x.snnhw", _spiking())
+    with pytest.raises(UserError, match="is a directory"):
+        save_frozen(tmp_path, _spiking())
+    (tmp_path / "file").write_text("not a directory\n")
+    with pytest.raises(UserError, match="cannot create directory"):
+        save_frozen(tmp_path / "file" / "x.snnhw", _spiking())
+    assert save_frozen(tmp_path / "new" / "dir" / "x.snnhw", _spiking()).is_file()  # parents created
 
 
 def test_validate_accepts_synthetic_models() -> None:

@@ -18,6 +18,7 @@ from snnhw.train.checkpoint import (
     FORMAT_VERSION,
     is_torch_archive,
     load_checkpoint,
+    resolve_source,
     save_checkpoint,
 )
 
@@ -157,8 +158,38 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(UserError, match="not a file"):
         load_checkpoint(tmp_path)
-    with pytest.raises(UserError, match="does not exist"):
-        save_checkpoint(tmp_path / "no" / "m.pt", model=_model(HARD), **META)
+    with pytest.raises(UserError, match="is a directory"):
+        save_checkpoint(tmp_path, model=_model(HARD), **META)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    with pytest.raises(UserError, match="cannot create directory"):
+        save_checkpoint(blocker / "m.pt", model=_model(HARD), **META)
+
+
+def test_save_creates_missing_parent_directories(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "runs" / "a" / "m.pt", model=_model(HARD), **META)
+    assert path == tmp_path / "runs" / "a" / "m.pt" and load_checkpoint(path).cfg == HARD
+
+
+def test_resolve_source_as_recorded_then_beside_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "models"
+    (home / "sub").mkdir(parents=True)
+    ckpt = home / "spk.pt"
+    for name in ("hard.pt", "sub/deep.pt"):
+        (home / name).write_bytes(b"x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "hard.pt").write_bytes(b"y")
+    monkeypatch.chdir(elsewhere)
+    assert resolve_source(ckpt, None) is None and resolve_source(ckpt, "") is None
+    assert resolve_source(ckpt, "hard.pt") == Path("hard.pt")  # as recorded (cwd) first
+    assert resolve_source(ckpt, str(home / "hard.pt")) == home / "hard.pt"  # absolute
+    assert resolve_source(ckpt, "sub/deep.pt") == home / "sub" / "deep.pt"  # relative to the checkpoint
+    assert resolve_source(ckpt, "/moved/away/deep.pt") is None
+    assert resolve_source(ckpt, "old/dir/gone.pt") is None
+    monkeypatch.chdir(tmp_path)
+    assert resolve_source(ckpt, "hard.pt") == home / "hard.pt"  # beside the checkpoint
+    assert resolve_source(ckpt, "/moved/away/hard.pt") == home / "hard.pt"  # moved together: by file name
 
 
 def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.cli.train import add_conversion_args, conversion_changes, existing_file, output_path, write_json
 from snnhw.errors import UserError
 
@@ -25,8 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--eval", action="store_true", help="evaluate the converted model on the test split")
     p.add_argument("--data-dir", help="dataset path for --eval (default: the one stored in the model)")
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.add_argument("-o", "--output", required=True, help="spiking checkpoint to write (.pt)")
+    add_progress_option(p)
+    p.add_argument("-o", "--output", required=True,
+                   help="spiking checkpoint to write (.pt; missing directories are created)")
     p.set_defaults(func=run)
 
 
@@ -48,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     model = convert_hard_to_spiking(hard.build_model(), cfg)
     metrics: dict[str, float] = {}
     if args.eval:
-        bundle = hard.load_data(args.data_dir, progress=args.progress)
-        test = evaluate(model, bundle.test, batch_size=args.batch_size, progress=args.progress)
+        progress = progress_enabled(args)
+        bundle = hard.load_data(args.data_dir, progress=progress)
+        test = evaluate(model, bundle.test, batch_size=args.batch_size, progress=progress)
         metrics = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"]}
     source = {"kind": "conversion", "from": str(source_path.resolve()), "from_metrics": hard.metrics,
               "from_config": hard.cfg.to_dict()}

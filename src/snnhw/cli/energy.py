@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from snnhw.cli._options import add_progress_option, output_file, progress_enabled
 from snnhw.cli.train import existing_file, write_json
 from snnhw.errors import UserError
 
@@ -35,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--data-dir", help="dataset path (default: the one stored in the model file)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test", help="data split (default test)")
     p.add_argument("--samples", type=int, help="use only the first N sequences of the split")
-    p.add_argument("--json", metavar="OUT", help="write the full report (counters + energy) as JSON")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--json", metavar="OUT",
+                   help="write the full report (counters + energy) as JSON (missing directories are created)")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -92,11 +94,10 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw energy``; returns the exit status."""
     golden_path = existing_file(args.golden, "golden model")
     baseline_path = existing_file(args.baseline, "baseline model") if args.baseline else None
-    json_out = Path(args.json) if args.json else None
-    if json_out is not None and not json_out.parent.exists():
-        raise UserError(f"--json directory {json_out.parent} does not exist")
     if args.samples is not None and args.samples < 1:
         raise UserError(f"--samples must be ≥ 1, got {args.samples}")
+    json_out = output_file(args.json) if args.json else None
+    progress = progress_enabled(args)
 
     from snnhw.cli.quantize import frozen_split
     from snnhw.quant.energy import load_energy_table
@@ -106,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
     baseline = _load(baseline_path, "baseline") if baseline_path else None
     if baseline is not None and baseline.input_size != spiking.input_size:
         raise UserError(f"the baseline has {baseline.input_size} inputs, the spiking model {spiking.input_size}")
-    split = frozen_split(spiking, golden_path, args.data_dir, args.split, args.progress)
+    split = frozen_split(spiking, golden_path, args.data_dir, args.split, progress)
     count = len(split.y) if args.samples is None else min(args.samples, len(split.y))
     record = energy_record(spiking, baseline, split.x[:count], split.lengths[:count], table, args.schedule,
-                           args.progress)
+                           progress)
     record.update(golden=str(golden_path), baseline=str(baseline_path) if baseline_path else None,
                   split=args.split, samples=count)
     _print(record)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from snnhw.cli._options import add_progress_option, output_file, progress_enabled
 from snnhw.cli.train import existing_file, write_json
 from snnhw.errors import UserError
 
@@ -47,8 +48,9 @@ def eval_checkpoint(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     set_threads()
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
-    bundle = ckpt.load_data(args.data_dir, progress=args.progress)
-    result = evaluate(model, getattr(bundle, args.split), batch_size=args.batch_size, progress=args.progress)
+    progress = progress_enabled(args)
+    bundle = ckpt.load_data(args.data_dir, progress=progress)
+    result = evaluate(model, getattr(bundle, args.split), batch_size=args.batch_size, progress=progress)
     return {"model": str(path), "kind": "checkpoint", "split": args.split, "dataset": ckpt.data_meta.get("dataset"),
             "config": ckpt.cfg.to_dict(), **result}
 
@@ -75,17 +77,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--data-dir", help="dataset path (default: the one stored in the model file)")
     p.add_argument("--split", choices=("test", "val"), default="test", help="split to evaluate (default test)")
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
-    p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--json", metavar="OUT", help="also write the result as JSON (missing directories are created)")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw eval``; returns the exit status."""
     path = existing_file(args.model, "model")
-    json_out = Path(args.json) if args.json else None
-    if json_out is not None and not json_out.parent.exists():
-        raise UserError(f"--json directory {json_out.parent} does not exist")
+    json_out = output_file(args.json) if args.json else None
     record = EVALUATORS[detect_kind(path)](path, args)
     print(f"{path}: {args.split} accuracy {100 * record['accuracy']:.2f} % (n={record['n']}, "
           f"loss {record['loss']:.4f})")

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.cli.train import existing_file, output_path, write_json
 from snnhw.errors import UserError
 
@@ -49,9 +50,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset and the LFSR seeds")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="do not write the MAC baseline")
     p.add_argument("--baseline-source", help="hard-LSTM checkpoint for the baseline (default: the spiking "
-                   "checkpoint's recorded source)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.add_argument("-o", "--output", required=True, help="frozen model to write (.snnhw)")
+                   "checkpoint's recorded source, as recorded or else beside the checkpoint)")
+    add_progress_option(p)
+    p.add_argument("-o", "--output", required=True,
+                   help="frozen model to write (.snnhw; missing directories are created)")
     p.set_defaults(func=run)
 
 
@@ -100,19 +102,23 @@ def _summary(frozen: Any, path: Path, saturation: dict[str, Any]) -> dict[str, A
 def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw quantize``; returns the exit status."""
     src = existing_file(args.model, "model")
-    out = output_path(args.output)
     if args.calib_samples < 1:
         raise UserError(f"--calib-samples must be ≥ 1, got {args.calib_samples}")
+    given_source = Path(args.baseline_source) if args.baseline_source else None
+    if given_source is not None and not given_source.is_file():
+        raise UserError(f"--baseline-source {given_source} does not exist")
+    out = output_path(args.output)
+    progress = progress_enabled(args)
 
     from snnhw import __version__
     from snnhw.quant.frozen_io import save_frozen
     from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
-    from snnhw.train.checkpoint import load_checkpoint
+    from snnhw.train.checkpoint import load_checkpoint, resolve_source
     from snnhw.train.seed import set_threads
 
     set_threads()
     ckpt = load_checkpoint(src)
-    bundle = ckpt.load_data(args.data_dir, progress=args.progress)
+    bundle = ckpt.load_data(args.data_dir, progress=progress)
     x_cal, len_cal = _calibration(bundle, args.calib_samples, args.seed)
     n_max = args.n_max if args.n_max is not None else max(bundle.train.seq_len, bundle.val.seq_len,
                                                            bundle.test.seq_len)
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"checkpoint": str(src), "calibration_samples": int(len(x_cal)), "n_max": n_max}
     lines = []
 
-    hard_ckpt, hard_path = None, None
+    hard_ckpt: Any = None
+    hard_path: Path | None = None
     if not ckpt.cfg.spiking:
         hard_ckpt, hard_out = ckpt, out
     else:
@@ -131,20 +138,20 @@ def run(args: argparse.Namespace) -> int:
         frozen = quantize_spiking(model, leak_terms=args.leak_terms, rate_bits=args.rate_bits, seed=args.seed,
                                   membrane_headroom=args.membrane_headroom, meta=meta, **common)
         save_frozen(out, frozen)
-        sat = saturation_report(frozen, x_cal, len_cal, progress=args.progress)
+        sat = saturation_report(frozen, x_cal, len_cal, progress=progress)
         sat.pop("classes")
         report["spiking"] = _summary(frozen, out, sat)
         lines.append(f"saved {out}: spiking T={frozen.T}, {frozen.encoding}, {frozen.weight_bits}-bit weights, "
                      f"saturated updates on calibration data: {sat['total']}")
         hard_out = baseline_path(out)
         if args.baseline:
-            hard_path = args.baseline_source or _source_of(ckpt)
-            if hard_path is None:
+            recorded = _source_of(ckpt)
+            hard_path = given_source or resolve_source(src, recorded)
+            if hard_path is None and recorded is None:
                 lines.append("no baseline: the checkpoint records no hard-LSTM source (use --baseline-source)")
-            elif not Path(hard_path).is_file():
-                if args.baseline_source:
-                    raise UserError(f"--baseline-source {hard_path} does not exist")
-                lines.append(f"no baseline: the recorded source {hard_path} does not exist (use --baseline-source)")
+            elif hard_path is None:
+                lines.append(f"no baseline: the recorded source {recorded} does not exist, nor beside {src} "
+                             "(use --baseline-source)")
             else:
                 hard_ckpt = load_checkpoint(hard_path)
                 if hard_ckpt.cfg.spiking:
@@ -153,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         hard_meta = {**meta, "float_metrics": hard_ckpt.metrics, "checkpoint": str(Path(hard_path or src).resolve())}
         base = quantize_baseline(hard_ckpt.build_model(), act_bits=args.act_bits, meta=hard_meta, **common)
         save_frozen(hard_out, base)
-        sat = saturation_report(base, x_cal, len_cal, progress=args.progress)
+        sat = saturation_report(base, x_cal, len_cal, progress=progress)
         sat.pop("classes")
         report["baseline"] = _summary(base, hard_out, sat)
         lines.append(f"saved {hard_out}: MAC baseline, {base.weight_bits}-bit weights, {base.act_bits}-bit "
@@ -201,13 +208,14 @@ def eval_frozen(path: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     frozen = load_frozen(path)
     meta = frozen.meta
-    split = frozen_split(frozen, path, args.data_dir, args.split, args.progress)
+    progress = progress_enabled(args)
+    split = frozen_split(frozen, path, args.data_dir, args.split, progress)
     x_q = quantize_input(frozen, split.x)
     start = time.perf_counter()
     if isinstance(frozen, FrozenSpiking):
-        res = run_spiking(frozen, x_q, split.lengths, saturation=True, progress=args.progress)
+        res = run_spiking(frozen, x_q, split.lengths, saturation=True, progress=progress)
     else:
-        res = run_baseline(frozen, x_q, split.lengths, saturation=True, progress=args.progress)
+        res = run_baseline(frozen, x_q, split.lengths, saturation=True, progress=progress)
     seconds = time.perf_counter() - start
     accuracy = float((res.classes == split.y).mean())
     scale = float((frozen.scales.get("head") or {}).get("out", 1.0))

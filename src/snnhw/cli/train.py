@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from snnhw.cli._options import add_progress_option, output_file, progress_enabled
 from snnhw.errors import UserError
 
 DATASET_NAMES = ("mnist", "har", "fsdd", "gsc", "npz")
@@ -60,7 +61,8 @@ def existing_file(path: str, what: str) -> Path:
 
 
 def output_path(path: str) -> Path:
-    """``path`` as a Path if it can be written (its directory exists); UserError otherwise.
+    """``path`` as an output file (missing parent directories are created, see
+    :func:`snnhw.cli._options.output_file`); UserError when it cannot be written.
 
     The step's JSON record goes beside it (``path`` with suffix ``.json``), so ``path`` itself
     must not end in ``.json``.
@@ -68,11 +70,7 @@ def output_path(path: str) -> Path:
     p = Path(path)
     if p.suffix == ".json":
         raise UserError(f"output {p} must not end in .json (the JSON summary is written beside it)")
-    if p.is_dir():
-        raise UserError(f"output {p} is a directory")
-    if not p.parent.exists():
-        raise UserError(f"output directory {p.parent} does not exist")
-    return p
+    return output_file(p)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -124,16 +122,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                      help="start no epoch that would end after this many seconds of training")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
+    add_progress_option(p)
+    p.add_argument("-o", "--output", required=True,
+                   help="checkpoint to write (.pt; missing directories are created)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw train``; returns the exit status."""
-    out = output_path(args.output)
     if args.limit_train is not None and args.limit_train < 1:
         raise UserError(f"--limit-train must be ≥ 1, got {args.limit_train}")
+    out = output_path(args.output)
+    progress = progress_enabled(args)
 
     import torch
 
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     # A converted model must see its source's input scaling: reuse the stored normalisation.
     normalisation = Normalisation.from_dict(init.normalisation) if init is not None else None
     bundle = load_dataset(name, data_dir, seed=split_seed, val_fraction=val_fraction, options=options,
-                          progress=args.progress, normalisation=normalisation)
+                          progress=progress, normalisation=normalisation)
     if args.limit_train is not None:
         bundle.train = subsample(bundle.train, args.limit_train, args.seed)
     n_features = int(bundle.train.x.shape[2])
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         model = build_model(cfg)
 
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=args.progress, time_budget_s=args.time_limit,
+                 patience=args.patience, progress=progress, time_budget_s=args.time_limit,
                  schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay,
                  augment_roll=tuple(args.augment_roll))
     test = evaluate(model, bundle.test)

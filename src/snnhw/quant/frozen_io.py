@@ -127,7 +127,8 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def save_frozen(path: str | os.PathLike[str], model: Frozen) -> Path:
-    """Validate ``model`` and write it to ``path`` (atomically: temporary file + rename).
+    """Validate ``model`` and write it to ``path`` (atomically: temporary file + rename);
+    missing parent directories are created.
 
     Raises:
         UserError: the model breaks the contract (see :func:`validate_frozen`) or ``path``
@@ -148,8 +149,11 @@ def save_frozen(path: str | os.PathLike[str], model: Frozen) -> Path:
     target = Path(path)
     if target.is_dir():
         raise UserError(f"cannot write frozen model: {target} is a directory")
-    if not target.parent.exists():
-        raise UserError(f"cannot write frozen model: directory {target.parent} does not exist")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write frozen model: cannot create directory {target.parent} "
+                        f"({exc.strerror or exc})") from None
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -171,7 +171,8 @@ def save_checkpoint(
 
     ``normalisation`` is a ``Normalisation`` (anything with ``to_dict()``) or its dict. All
     metadata must be JSON-able (tensors and numpy arrays are turned into lists). Returns the
-    path written. A failure leaves any previous file at ``path`` untouched.
+    path written; missing parent directories are created. A failure leaves any previous file
+    at ``path`` untouched.
     """
     cfg = getattr(model, "cfg", None)
     if not isinstance(cfg, ModelConfig):
@@ -195,8 +196,11 @@ def save_checkpoint(
     target = Path(path)
     if target.is_dir():
         raise UserError(f"cannot write checkpoint: {target} is a directory")
-    if not target.parent.exists():
-        raise UserError(f"cannot write checkpoint: directory {target.parent} does not exist")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot write checkpoint: cannot create directory {target.parent} "
+                        f"({exc.strerror or exc})") from None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -209,6 +213,28 @@ def save_checkpoint(
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def resolve_source(ckpt_path: str | os.PathLike[str], recorded: str | os.PathLike[str] | None) -> Path | None:
+    """Where the checkpoint that ``ckpt_path`` records as its source is now, or None.
+
+    ``recorded`` is the path a checkpoint stores in its ``source`` (``"from"`` for a
+    conversion, ``"init"`` for a fine-tuning; the bundled model records a bare file name).
+    Tried in order, the first existing file wins:
+
+    1. ``recorded`` as recorded: absolute, or relative to the working directory;
+    2. relative to the directory of ``ckpt_path``;
+    3. its file name beside ``ckpt_path`` (the pair was moved together).
+
+    None when nothing is recorded or no candidate is a file.
+    """
+    if not recorded:
+        return None
+    given, home = Path(recorded), Path(ckpt_path).parent
+    for candidate in (given, home / given, home / given.name):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _umask() -> int:
