@@ -43,13 +43,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _load(path: Path, kind: str) -> Any:
-    from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
+    """The frozen model of core kind ``kind`` (:mod:`snnhw.hw.registry`) in ``path``."""
+    from snnhw.hw.registry import core_spec
     from snnhw.quant.frozen_io import load_frozen
 
     model = load_frozen(path)
-    expected = FrozenSpiking if kind == "spiking" else FrozenBaseline
-    if not isinstance(model, expected):
-        raise UserError(f"{path} is a {type(model).__name__}, expected a {kind} frozen model")
+    spec = core_spec(kind)
+    if not spec.accepts(model):
+        raise UserError(f"{path} is a {type(model).__name__}, expected a {spec.name} frozen model "
+                        f"({spec.model_type.__name__}, the {spec.label}'s)")
     return model
 
 

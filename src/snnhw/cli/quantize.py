@@ -223,7 +223,9 @@ def eval_frozen(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     logits -= logits.max(axis=1, keepdims=True)
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     loss = float(-log_p[np.arange(len(split.y)), split.y].mean())
-    return {"model": str(path), "kind": "frozen-" + ("spiking" if isinstance(frozen, FrozenSpiking) else "baseline"),
+    from snnhw.hw.registry import spec_for_model
+
+    return {"model": str(path), "kind": "frozen-" + spec_for_model(frozen).name,
             "split": args.split, "dataset": meta["data_meta"].get("dataset"), "accuracy": accuracy,
             "loss": loss if math.isfinite(loss) else float("nan"), "n": int(len(split.y)),
             "saturation": res.saturation, "float_metrics": meta.get("float_metrics"),

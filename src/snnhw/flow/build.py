@@ -244,14 +244,17 @@ def _hard_source(ckpt_path: Path, ckpt: Any, given: Path | None) -> Path:
         if not given.is_file():
             raise UserError(f"--baseline-model {given} does not exist")
         return given
+    from snnhw.train.checkpoint import resolve_source
+
     source = ckpt.source or {}
     recorded = source.get("from") or source.get("init")
     if not recorded:
         raise UserError(f"{ckpt_path} records no hard-LSTM source for the MAC baseline; pass --baseline-model")
-    for candidate in (Path(recorded), ckpt_path.parent / Path(recorded).name):
-        if candidate.is_file():
-            return candidate
-    raise UserError(f"the hard-LSTM source {recorded} recorded in {ckpt_path} does not exist; pass --baseline-model")
+    found = resolve_source(ckpt_path, recorded)
+    if found is None:
+        raise UserError(f"the hard-LSTM source {recorded} recorded in {ckpt_path} does not exist, nor beside it; "
+                        "pass --baseline-model")
+    return found
 
 
 def _data_bundle(meta: dict[str, Any], normalisation: Any, data_dir: Path | None) -> Any | None:

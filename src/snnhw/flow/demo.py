@@ -82,6 +82,23 @@ def _stage(timings: dict[str, float], name: str, start: float, progress: bool, n
     return time.perf_counter()
 
 
+def _check_knobs(opts: DemoOptions) -> None:
+    """Every core's knobs checked against a model of the demo's shape before any training (the
+    build would refuse them minutes later): a one-line error naming the core."""
+    from snnhw.hw.registry import core_specs
+    from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking
+
+    shaped = [random_frozen_spiking(0, input_size=3, hidden_size=opts.hidden, T=opts.T),
+              random_frozen_baseline(0, input_size=3, hidden_size=opts.hidden)]
+    for spec in core_specs():
+        for model in shaped:
+            if spec.accepts(model):
+                try:
+                    spec.schedule_of(model, opts.knobs.get(spec.name))
+                except (ValueError, TypeError) as exc:
+                    raise UserError(f"{spec.label}: {exc} (--hidden {opts.hidden})") from None
+
+
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run the demo; returns (and writes as ``demo.json``) the timings and outcomes.
 
@@ -98,9 +115,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                         ("--snn-epochs", opts.snn_epochs), ("--limit-train", opts.limit_train)):
         if value < 1:
             raise UserError(f"{name} must be ≥ 1, got {value}")
-    lanes = getattr(opts.knobs.get("baseline"), "lanes", None)
-    if lanes and opts.hidden % lanes:
-        raise UserError(f"--hidden must be a multiple of --lanes ({lanes}), got {opts.hidden}")
+    _check_knobs(opts)
     out = Path(opts.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_threads()

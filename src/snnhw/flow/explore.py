@@ -178,19 +178,6 @@ def _point_key(kind: str, model_sha: str, knobs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _energy(kind: str, mode: str, counters: dict[str, Any], main_counters: dict[str, Any],
-            base_counters: dict[str, Any] | None) -> tuple[float | None, float | None]:
-    """(compute, compute + memory) pJ per inference of a point's schedule."""
-    from snnhw.quant.energy import energy_report
-
-    if mode == "mac":
-        rep = energy_report(main_counters, counters)
-        return rep["baseline_pj"], rep["baseline"]["total_pj"]
-    rep = energy_report(counters, base_counters, schedule="dense" if mode == "dense" else "event")
-    part = rep["spiking"][rep["schedule"]]
-    return part["compute_with_head_pj"], part["total_pj"]
-
-
 def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Explore every grid point; returns (and writes) the ``explore.json`` document."""
     from tqdm import tqdm
@@ -198,6 +185,7 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
     from snnhw.hw.generate import convert
     from snnhw.hw.manifest import model_hash
     from snnhw.hw.registry import core_spec, main_core
+    from snnhw.quant.energy import schedule_energy
 
     if opts.part not in PARTS:
         raise UserError(f"unknown part {opts.part!r} (known: {', '.join(PARTS)})")
@@ -219,8 +207,6 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
     log(f"golden runs on {sequences} sequences ({opts.inputs_description})")
     results = _traces(opts.models, opts.inputs)
     main = main_core().name
-    base_kind = next((k for k in opts.models if k != main), None)
-    base_counters = results[base_kind].counters if base_kind else None
 
     jobs: list[tuple[str, Any]] = []
     for kind, model in opts.models.items():
@@ -249,10 +235,10 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
         schedule = spec.schedule(model, knobs)
         mode = _mode(knobs)
         mean, worst, util = _sequence_stats(schedule, model, results[kind], *opts.inputs[kind])
-        energy, energy_mem = _energy(kind, mode, results[kind].counters, results[main].counters, base_counters)
+        energy = schedule_energy(results[kind].counters, schedule.energy_schedule)
         point = Point(core=kind, mode=mode, knobs=knobs.to_manifest(), key=key, units=schedule.units,
                       unit_name=schedule.unit_name, cycles_mean=mean, cycles_max=worst, utilisation_mean=util,
-                      energy_pj=energy, energy_with_memory_pj=energy_mem)
+                      energy_pj=energy["compute_with_head_pj"], energy_with_memory_pj=energy["total_pj"])
         if opts.synth:
             text = convert(spec.component(model, knobs), spec.top)
             sha = hashlib.sha256(text.encode()).hexdigest()

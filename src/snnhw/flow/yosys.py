@@ -71,7 +71,8 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     start = time.perf_counter()
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    log, stat, netlist, summary_path = work / "yosys.log", work / "stat.json", work / "netlist.json", work / "yosys.json"
+    log, stat = work / "yosys.log", work / "stat.json"
+    netlist, summary_path = work / "netlist.json", work / "yosys.json"
     source = os.path.relpath(Path(verilog).resolve(), work)
     script = synth_xilinx_script(source, top, stat_json=stat.name, netlist_json=netlist.name, nodsp=nodsp)
     identity = {"verilog_sha256": hashlib.sha256(Path(verilog).read_bytes()).hexdigest(),

@@ -126,6 +126,12 @@ class WavefrontSchedule:
     kind = "spiking"
     unit_name = "adders"
 
+    @property
+    def energy_schedule(self) -> str:
+        """The operation-count schedule of the energy model this core realises: "event" (one
+        accumulate per nonzero spike) when event-driven, else "dense" (``docs/energy.md``)."""
+        return "event" if self.event_driven else "dense"
+
     @classmethod
     def from_model(cls, model: FrozenSpiking, knobs: Any) -> "WavefrontSchedule":
         """The schedule of ``model`` under resolved :class:`~snnhw.hw.knobs.SpikingKnobs`.
@@ -431,6 +437,8 @@ class BaselineSchedule:
 
     kind = "baseline"
     unit_name = "MACs"
+    energy_schedule = "sequential"
+    """The MAC baseline's operation-count schedule in the energy model (``docs/energy.md``)."""
     input_mode = "direct"
     event_driven = False
     has_trace = False

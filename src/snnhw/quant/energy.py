@@ -180,6 +180,18 @@ def _schedule_energy(ops: list[dict[str, Any]], head: list[dict[str, Any]], tabl
     return parts
 
 
+def schedule_energy(counters: dict[str, Any], schedule: str, table: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Energy per inference (pJ) of one schedule of a counters record: ``"dense"`` or ``"event"``
+    for a spiking model's counters, ``"sequential"`` for the MAC baseline's (the schedule objects'
+    ``energy_schedule``). Returns the breakdown of :func:`energy_report` for that schedule
+    (``compute_with_head_pj``, ``total_pj`` with memory reads, ...)."""
+    table = validate_energy_table(table if table is not None else load_energy_table())
+    if schedule not in counters["schedules"]:
+        raise UserError(f"unknown schedule {schedule!r}; use one of {sorted(counters['schedules'])}")
+    return _schedule_energy(counters["schedules"][schedule]["ops"], counters["head"]["ops"], table,
+                            counters["sequences"])
+
+
 def energy_report(
     spiking: dict[str, Any],
     baseline: dict[str, Any] | None = None,
