@@ -53,10 +53,12 @@ CASES = [(ns, T, 2, True) for ns, T in itertools.product(["g", "i"], [1, 3, 9])]
 
 @pytest.mark.parametrize(("nonspiking", "T", "layers", "shift"), CASES)
 def test_diagonal_equals_naive_exactly(nonspiking: str, T: int, layers: int, shift: bool) -> None:
-    """float64 logits and every trace tensor identical; gradients equal to 1e-12 (T = 9 > N too)."""
+    """The step-by-step diagonal schedule (``forward_legacy``) against the naive loop: float64
+    logits and every trace tensor identical; gradients equal to 1e-12 (T = 9 > N too). The fast
+    path (``forward``) is compared with ``forward_legacy`` in test_spiking_speed_equivalence.py."""
     model = make(T, nonspiking_gate=nonspiking, T=T, num_layers=layers, shift=shift, head_hidden=5 if layers == 2 else 0)
     x, lengths = inputs(T, N=7)
-    logits_d, trace_d = model(x, lengths, record=True)
+    logits_d, trace_d = model.forward_legacy(x, lengths, record=True)
     logits_n, trace_n = model.forward_reference(x, lengths, record=True)
     assert torch.equal(logits_d, logits_n)
     for layer_d, layer_n in zip(trace_d, trace_n, strict=True):
@@ -66,7 +68,7 @@ def test_diagonal_equals_naive_exactly(nonspiking: str, T: int, layers: int, shi
     assert trace_d[0]["h"].abs().sum() > 0
     torch.testing.assert_close(model.forward_reference(x, lengths, bitexact=False), logits_d, rtol=0, atol=1e-12)
     params = [p for p in model.parameters() if p.requires_grad]
-    grads_d = torch.autograd.grad(model(x, lengths).square().sum(), params)
+    grads_d = torch.autograd.grad(model.forward_legacy(x, lengths).square().sum(), params)
     grads_n = torch.autograd.grad(model.forward_reference(x, lengths).square().sum(), params)
     for gd, gn in zip(grads_d, grads_n, strict=True):
         torch.testing.assert_close(gd, gn, rtol=0, atol=1e-12)

@@ -17,8 +17,12 @@ spiking ones with ``cfg.shift``, the shift ``+θ/(2T)``) lives in the bias (see
 
 Cell (n, t) depends only on (n−1, t) and (n, t−1), so the cells of one anti-diagonal are
 independent: :meth:`SpikingLSTM.forward` runs the T+N−1 diagonals, each one batched over
-its ≤ T cells; :meth:`SpikingLSTM.forward_reference` is the plain double loop over n, t.
-Both call the same cell function and give identical results.
+its ≤ T cells, as one autograd node per layer with a hand-written backward
+(:mod:`snnhw.model.wavefront`). Two references are kept: :meth:`SpikingLSTM.forward_legacy`,
+the same diagonal schedule composed of per-step autograd operations (the previous
+implementation), and :meth:`SpikingLSTM.forward_reference`, the plain double loop over n, t;
+those two call the same cell function and give identical results, the fast path agrees with
+them to rounding (same formulas, sums in another order).
 """
 
 from __future__ import annotations
@@ -34,10 +38,18 @@ from snnhw.model.config import ModelConfig
 from snnhw.model.hard_lstm import THRESHOLD_MIN, check_inputs, init_lstm_weights
 from snnhw.model.heads import Head
 from snnhw.model.neurons import binary_lif, ternary_lif, ternary_shift
+from snnhw.model.wavefront import (
+    HISTORY_KEYS,
+    WavefrontFunction,
+    WavefrontSpec,
+    param_order,
+    to_diagonal,
+)
 
-TRACE_KEYS: tuple[str, ...] = ("f", "i", "g", "o", "c", "h", "cell")
+TRACE_KEYS: tuple[str, ...] = HISTORY_KEYS
 """Keys of a layer's trace (besides ``readout``): spikes s_f, i (spike or value), g (spike or
-value), s_o, s_c, h, and the cell state c(n,t) itself (``cell``)."""
+value), s_o, s_c, h, and the cell state c(n,t) itself (``cell``): ``("f", "i", "g", "o", "c",
+"h", "cell")``."""
 
 
 def sigmoid_bias_offset(theta: float, T: int, shift: bool, spiking: bool) -> float:
@@ -59,6 +71,11 @@ def theta_keys(nonspiking_gate: str) -> tuple[str, ...]:
 def leak_keys(nonspiking_gate: str) -> tuple[str, ...]:
     """Keys of :attr:`SpikingLSTMLayer.leak`: every spiking neuron (f, o, c and i or g)."""
     return ("f", "i" if nonspiking_gate == "g" else "g", "o", "c")
+
+
+WAVEFRONT_GATE_ORDER: dict[bool, tuple[int, ...]] = {True: (0, 1, 3, 2), False: (0, 3, 1, 2)}
+"""Gate-block order of the fast path (indices into f, i, g, o), keyed by "i spikes": the binary
+LIF gates first (f, i, o | g, or f, o | i | g), so that they are one operator per diagonal."""
 
 
 @lru_cache(maxsize=64)
@@ -199,6 +216,45 @@ class SpikingLSTMLayer(nn.Module):
     def _leaks(self) -> tuple[Tensor, ...]:
         return tuple(self.leak[key] for key in leak_keys(self.nonspiking_gate))
 
+    def _permuted(self, w: Tensor) -> Tensor:
+        """Rows of ``w`` ([4H, …] or [4H]) in the gate order of the fast path (autograd-aware)."""
+        hs = self.hidden_size
+        return torch.cat([w[g * hs:(g + 1) * hs] for g in WAVEFRONT_GATE_ORDER[self.spiking_i]])
+
+    def _wavefront_params(self) -> list[Tensor]:
+        """θ and λ in the order :class:`~snnhw.model.wavefront.WavefrontFunction` takes them."""
+        return [getattr(self, group)[key] for group, key in param_order(self.spiking_i)]
+
+    def run_wavefront(
+        self, u: Tensor, direct: bool, record: bool = False
+    ) -> tuple[Tensor, dict[str, Tensor] | None]:
+        """All cells of the layer by the fast path (:mod:`snnhw.model.wavefront`).
+
+        Args:
+            u: the layer input: ``[N, B, D_in]`` when ``direct`` (the same at every t), else
+                ``[D, T, B, D_in]`` in the diagonal layout (``D = N + T − 1``; e.g. the ``hd``
+                of the layer below, or :func:`~snnhw.model.wavefront.to_diagonal` of spikes).
+            direct: see ``u``.
+            record: also return the trace.
+
+        Returns:
+            ``hd`` [D, T, B, H] (h in the diagonal layout: cell (n, t) at ``[n + t, T − 1 − t]``,
+            0 in the slots without a cell) and, when ``record``, a dict of [N, T, B, H] tensors
+            with the keys of :data:`TRACE_KEYS`.
+        """
+        T = self.T
+        N = u.shape[0] if direct else u.shape[0] - T + 1
+        params = self._wavefront_params()
+        weights = [self._permuted(self.weight_x), self._permuted(self.bias), self._permuted(self.weight_h)]
+        u = u.contiguous()
+        train = torch.is_grad_enabled() and any(t.requires_grad for t in (u, *weights, *params))
+        spec = WavefrontSpec(N=N, T=T, spiking_i=self.spiking_i, shift=self.shift, gamma=self.gamma,
+                             direct=direct, record=record, train=train)
+        out = WavefrontFunction.apply(spec, u, *weights, *params)
+        if not record:
+            return out, None
+        return out[0], dict(zip(TRACE_KEYS, out[1:], strict=True))
+
     def run(
         self, zx: Tensor, naive: bool = False, record: bool = False, bitexact: bool = True
     ) -> tuple[Tensor, dict[str, Tensor] | None]:
@@ -327,7 +383,7 @@ class SpikingLSTM(nn.Module):
         spikes_in: Tensor | None = None,
         record: bool = False,
     ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
-        """Logits [B, C] for x [B, N, D] (diagonal schedule).
+        """Logits [B, C] for x [B, N, D] (diagonal schedule, fast path).
 
         Args:
             x: the sequences; sample b is read out at its element ``lengths[b]`` (1-based).
@@ -336,6 +392,44 @@ class SpikingLSTM(nn.Module):
             record: also return the trace: one dict per layer with keys
                 :data:`TRACE_KEYS` ([B, N, T, H] each) and ``readout``
                 (``(1/T)·Σ_t h(len_b, t)`` of that layer, [B, H]).
+        """
+        cfg = self.cfg
+        lengths = check_inputs(x, lengths, cfg.input_size)
+        u, direct = self._input(x, spikes_in)
+        T = cfg.T
+        B = x.shape[0]
+        if direct:
+            u = u[:, 0]  # [N, B, D]
+        else:
+            u = to_diagonal(u, T)
+        t = torch.arange(T, device=x.device)
+        k_idx = (lengths - 1).unsqueeze(1) + t  # diagonal of cell (len_b − 1, t)
+        j_idx = (T - 1 - t).unsqueeze(0)
+        b_idx = torch.arange(B, device=x.device).unsqueeze(1)
+        trace: list[dict[str, Tensor]] = []
+        for layer in self.layers:
+            hd, rec = layer.run_wavefront(u, direct, record=record)
+            if record:
+                assert rec is not None
+                layer_trace = {key: val.permute(2, 0, 1, 3) for key, val in rec.items()}
+                layer_trace["readout"] = hd[k_idx, j_idx, b_idx].mean(1)
+                trace.append(layer_trace)
+            u, direct = hd, False
+        logits = self.head(hd[k_idx, j_idx, b_idx].mean(1))
+        return (logits, trace) if record else logits
+
+    def forward_legacy(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        spikes_in: Tensor | None = None,
+        record: bool = False,
+    ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
+        """As :meth:`forward`, by the previous implementation (test and benchmark reference).
+
+        The same diagonal schedule composed of per-step autograd operations
+        (:meth:`SpikingLSTMLayer.run`): identical to :meth:`forward_reference`, equal to
+        :meth:`forward` to rounding (``tests/model/test_spiking_speed_equivalence.py``).
         """
         return self._forward(x, lengths, spikes_in, record, naive=False)
 
@@ -349,11 +443,23 @@ class SpikingLSTM(nn.Module):
     ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
         """As :meth:`forward`, computed by the naive double loop over n and t (test reference).
 
-        ``bitexact`` (default) gives results bit-identical to :meth:`forward`; False uses a
+        ``bitexact`` (default) gives results bit-identical to :meth:`forward_legacy`; False uses a
         plain per-cell GEMM (timing baseline, equal to rounding only), see
         :meth:`SpikingLSTMLayer.run`.
         """
         return self._forward(x, lengths, spikes_in, record, naive=True, bitexact=bitexact)
+
+    def _input(self, x: Tensor, spikes_in: Tensor | None) -> tuple[Tensor, bool]:
+        """Layer-1 input ``[N, T, B, D]`` (spikes) or ``[N, 1, B, D]`` (direct, flag True)."""
+        cfg = self.cfg
+        B, N = x.shape[0], x.shape[1]
+        if spikes_in is not None:
+            if spikes_in.shape != (B, N, cfg.T, cfg.input_size):
+                raise UserError(f"spikes_in must be [{B}, {N}, {cfg.T}, {cfg.input_size}], got {list(spikes_in.shape)}")
+            return spikes_in.to(x.dtype).permute(1, 2, 0, 3), False
+        if cfg.encoding == "rate":
+            return self.encode(x).permute(1, 2, 0, 3), False
+        return x.transpose(0, 1).unsqueeze(1), True  # [N, 1, B, D]
 
     def _forward(
         self,
@@ -364,17 +470,9 @@ class SpikingLSTM(nn.Module):
         naive: bool,
         bitexact: bool = True,
     ) -> Tensor | tuple[Tensor, list[dict[str, Tensor]]]:
-        cfg = self.cfg
-        lengths = check_inputs(x, lengths, cfg.input_size)
-        B, N = x.shape[0], x.shape[1]
-        if spikes_in is not None:
-            if spikes_in.shape != (B, N, cfg.T, cfg.input_size):
-                raise UserError(f"spikes_in must be [{B}, {N}, {cfg.T}, {cfg.input_size}], got {list(spikes_in.shape)}")
-            u = spikes_in.to(x.dtype).permute(1, 2, 0, 3)
-        elif cfg.encoding == "rate":
-            u = self.encode(x).permute(1, 2, 0, 3)
-        else:
-            u = x.transpose(0, 1).unsqueeze(1)  # [N, 1, B, D]
+        lengths = check_inputs(x, lengths, self.cfg.input_size)
+        B = x.shape[0]
+        u, _ = self._input(x, spikes_in)
         batch = torch.arange(B, device=x.device)
         trace: list[dict[str, Tensor]] = []
         for layer in self.layers:

@@ -1,0 +1,168 @@
+"""Spiking training speed: the fast wavefront (``SpikingLSTM.forward``) against the previous
+implementation (``SpikingLSTM.forward_legacy``), per training step and per epoch.
+
+Usage (from the repository root)::
+
+    nice -n 10 python bench/bench_spiking_speed.py [--shapes har mnist fsdd] [--T 2 4 8]
+        [--steps 2] [--rounds 2] [--threads 1] [--batch 64] [--out runs/bench_spiking_speed.json]
+
+For each dataset shape and T: a one-layer spiking LSTM (H = 128, snnhw's default spiking
+configuration: direct input, non-spiking g, shifts on, θ and λ trained, float32) on random
+inputs of the dataset's shape (no data needed). A training step is what
+:func:`snnhw.train.trainer.fit` does per batch: forward, cross-entropy, ``zero_grad``,
+backward, gradient clipping (5.0), AdamW step, parameter constraints, under the trainer's
+deterministic mode. The two implementations run the same step on the same model and batch,
+in alternating blocks (``--rounds`` blocks of one warm-up and ``--steps`` timed steps each);
+the table gives the median of the timed steps. The validation pass of an epoch (no gradients, batch
+``max(batch, 256)``) is timed the same way, once per implementation, and the seconds per epoch
+are extrapolated as ``ceil(train/batch)·step + ceil(val/eval_batch)·eval_batch_time`` with the
+training and validation split sizes of ``docs/data.md``.
+
+The machine is shared: the 1-minute load average is printed at the start and at the end;
+both implementations see the same load because they alternate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snnhw.model import ModelConfig, build_model
+from snnhw.model.spiking_lstm import SpikingLSTM
+from snnhw.train.seed import deterministic
+
+SHAPES: dict[str, dict[str, int]] = {
+    # docs/data.md, seed 0, val_fraction 0.1: train / val split sizes, N × D, classes; the FSDD
+    # (GSC stand-in) head is FC 32 → classes (bench/common.py STAND_INS)
+    "har": {"train": 6673, "val": 742, "N": 128, "D": 9, "classes": 6, "head_hidden": 0},
+    "mnist": {"train": 7200, "val": 800, "N": 28, "D": 28, "classes": 10, "head_hidden": 0},
+    "fsdd": {"train": 2430, "val": 270, "N": 81, "D": 20, "classes": 10, "head_hidden": 32},
+}
+IMPLEMENTATIONS: dict[str, str] = {"old": "forward_legacy", "new": "forward"}
+
+
+def _trainer_step(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
+                  optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> float:
+    """One training step as in ``fit`` (wall seconds)."""
+    start = time.perf_counter()
+    logits = getattr(model, method)(x, lengths)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 5.0)
+    optimizer.step()
+    for layer in model.layers:
+        layer.constrain_parameters()
+    float(loss.detach())
+    return time.perf_counter() - start
+
+
+def _eval_batch(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch.Tensor) -> float:
+    """One validation batch without gradients (wall seconds)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        getattr(model, method)(x, lengths).argmax(1)
+    return time.perf_counter() - start
+
+
+def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0) -> dict[str, Any]:
+    """Median step and validation-batch seconds of both implementations for one configuration."""
+    s = SHAPES[shape]
+    torch.manual_seed(seed)
+    cfg = ModelConfig(input_size=s["D"], num_classes=s["classes"], hidden_size=128, spiking=True, T=T,
+                      head_hidden=s["head_hidden"])
+    model = build_model(cfg)
+    assert isinstance(model, SpikingLSTM)
+    params = [p for p in model.parameters() if p.requires_grad]
+    # lr 0: the weights stay put, so every step does the same work for both implementations
+    optimizer = torch.optim.AdamW(params, lr=0.0)
+    x = torch.randn(batch, s["N"], s["D"])
+    y = torch.randint(0, s["classes"], (batch,))
+    lengths = torch.full((batch,), s["N"])
+    eval_batch = max(batch, 256)
+    x_val = torch.randn(eval_batch, s["N"], s["D"])
+    lengths_val = torch.full((eval_batch,), s["N"])
+    times: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
+    evals: dict[str, float] = {}
+    with deterministic():
+        # blocks of consecutive steps (a training run uses one implementation: its allocator
+        # state is the steady one), the blocks alternating between the implementations
+        for block in range(rounds):
+            for name, method in IMPLEMENTATIONS.items():
+                _trainer_step(model, method, x, lengths, y, optimizer, params)  # warm-up
+                for _ in range(steps):
+                    times[name].append(_trainer_step(model, method, x, lengths, y, optimizer, params))
+        for name, method in IMPLEMENTATIONS.items():
+            _eval_batch(model, method, x_val[:8], lengths_val[:8])  # warm-up
+            evals[name] = _eval_batch(model, method, x_val, lengths_val)
+    n_steps = math.ceil(s["train"] / batch)
+    n_eval = math.ceil(s["val"] / eval_batch)
+    row: dict[str, Any] = {"shape": shape, "T": T, "N": s["N"], "D": s["D"], "batch": batch,
+                           "train": s["train"], "val": s["val"], "steps_per_epoch": n_steps}
+    for name in IMPLEMENTATIONS:
+        step = statistics.median(times[name])
+        row[name] = {"step_s": step, "steps_s": times[name], "eval_batch_s": evals[name],
+                     "epoch_s": n_steps * step + n_eval * evals[name]}
+    row["speedup_step"] = row["old"]["step_s"] / row["new"]["step_s"]
+    row["speedup_epoch"] = row["old"]["epoch_s"] / row["new"]["epoch_s"]
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print a Markdown table, write the JSON (``--out``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--T", type=int, nargs="+", default=[2, 4, 8], help="time steps to test")
+    parser.add_argument("--steps", type=int, default=2, help="timed training steps per block")
+    parser.add_argument("--rounds", type=int, default=2, help="blocks per implementation (alternating)")
+    parser.add_argument("--batch", type=int, default=64, help="training batch (the trainer's default runs use 64)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output file")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
+    started = time.perf_counter()
+    rows = []
+    for shape in args.shapes:
+        for T in args.T:
+            rows.append(measure(shape, T, args.batch, args.steps, args.rounds))
+            r = rows[-1]
+            print(f"{shape} T={T}: old {r['old']['step_s']:.3f} s/step, new {r['new']['step_s']:.3f} s/step "
+                  f"({r['speedup_step']:.2f}×)", file=sys.stderr, flush=True)
+    load_end = os.getloadavg()
+    print(f"training step = forward + cross-entropy + backward + clip + AdamW, batch {args.batch}, H = 128, "
+          f"float32, {args.threads} thread(s), median of {args.rounds}×{args.steps} steps; load average (1/5/15 min) "
+          f"{load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the start, "
+          f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
+          f"{time.perf_counter() - started:.0f} s in all")
+    print()
+    print("| shape (N × D, train/val) | T | old s/step | new s/step | speed-up | old s/epoch | new s/epoch | speed-up (epoch) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {r['T']} | "
+              f"{r['old']['step_s']:.3f} | {r['new']['step_s']:.3f} | {r['speedup_step']:.2f}× | "
+              f"{r['old']['epoch_s']:.1f} | {r['new']['epoch_s']:.1f} | {r['speedup_epoch']:.2f}× |")
+    if args.out is not None:
+        result = {
+            "benchmark": "spiking_speed", "batch": args.batch, "hidden": 128, "layers": 1, "dtype": "float32",
+            "threads": args.threads, "steps": args.steps, "rounds": args.rounds, "loadavg_start": load_start, "loadavg_end": load_end,
+            "torch": torch.__version__, "rows": rows,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
