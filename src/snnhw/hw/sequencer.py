@@ -27,6 +27,18 @@ def beat_layout(passes: int, groups: int, chunks: int) -> data.StructLayout:
     })
 
 
+def next_group(m: Module, active: Signal, p: Signal, g: Signal, groups: int) -> None:
+    """After a group's last beat: the next group, else the next pass down, else the run ends."""
+    with m.If(g == groups - 1):
+        m.d.sync += g.eq(0)
+        with m.If(p == 0):
+            m.d.sync += active.eq(0)
+        with m.Else():
+            m.d.sync += p.eq(p - 1)
+    with m.Else():
+        m.d.sync += g.eq(g + 1)
+
+
 class ChunkSequencer(wiring.Component):
     """Issues the beats of P passes × G groups × C chunks after ``start``.
 
@@ -92,14 +104,7 @@ class ChunkSequencer(wiring.Component):
                     m.d.sync += first.eq(1)
                 else:
                     m.d.sync += c.eq(0)
-                with m.If(g == G - 1):
-                    m.d.sync += g.eq(0)
-                    with m.If(p == 0):
-                        m.d.sync += active.eq(0)
-                    with m.Else():
-                        m.d.sync += p.eq(p - 1)
-                with m.Else():
-                    m.d.sync += g.eq(g + 1)
+                next_group(m, active, p, g, G)
             with m.Else():
                 if self.skip:
                     m.d.sync += [first.eq(0), rem.eq(cur & (cur - 1))]
@@ -202,14 +207,7 @@ class QueueSequencer(wiring.Component):
         with m.If(active):
             with m.If(last):
                 m.d.sync += first.eq(1)
-                with m.If(g == G - 1):
-                    m.d.sync += g.eq(0)
-                    with m.If(p == 0):
-                        m.d.sync += active.eq(0)
-                    with m.Else():
-                        m.d.sync += p.eq(p - 1)
-                with m.Else():
-                    m.d.sync += g.eq(g + 1)
+                next_group(m, active, p, g, G)
             with m.Else():
                 m.d.sync += first.eq(0)
                 m.d.sync += [rems[b].eq(curs[b] & (curs[b] - 1)) for b in range(F)]
