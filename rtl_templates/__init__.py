@@ -1,0 +1,2 @@
+"""Vivado TCL/XDC templates bundled with snnhw (data only; installed as the package
+``snnhw.assets_templates``, see ``snnhw.assets``)."""
