@@ -185,13 +185,16 @@ def test_installed_copy_is_the_one_imported(installed: Path, tmp_path: Path) -> 
 
 
 def test_installed_generate_and_build(installed: Path, workdir: Path) -> None:
-    """``snnhw generate`` and ``snnhw build`` (board files, Vivado templates) from the install."""
+    """``snnhw generate`` and ``snnhw build --no-yosys`` (verification with the installed testbench
+    when a simulator exists, board files, Vivado templates) from the install."""
     snnhw_cli(installed, workdir, "generate", "--golden", "m.snnhw", "--lanes", "2", "--fanin", "2", "-o", "rtl",
               "--no-progress")
     assert (workdir / "rtl" / "spiking_core.v").is_file()
-    snnhw_cli(installed, workdir, "build", "--model", "m.snnhw", "b.snnhw", "--no-yosys", "--no-verify",
-              "--no-waves", "--selfcheck-sequences", "1", "--lanes", "2", "--fanin", "2", "--no-progress",
-              "-o", "bld")
+    snnhw_cli(installed, workdir, "build", "--model", "m.snnhw", "b.snnhw", "--no-yosys", "--verify-sequences", "1",
+              "--verify-length", "3", "--no-waves", "--selfcheck-sequences", "1", "--lanes", "2", "--fanin", "2",
+              "--no-progress", "-o", "bld")
+    verify = json.loads((workdir / "bld" / "verify.json").read_text())
+    assert verify["status"] in ("ok", "skipped") and (verify["status"] == "skipped" or verify["passed"])
     board = json.loads((workdir / "bld" / "board.json").read_text())["board"]
     assert Path(board["source"]).resolve().is_relative_to(installed.resolve()), board["source"]
     assert "xc7k325t" in (workdir / "bld" / "vivado" / "spiking_ooc.tcl").read_text()
