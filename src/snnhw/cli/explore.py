@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8], metavar="L", help="lanes (default 1 2 4 8)")
     p.add_argument("--fanin", type=int, nargs="+", metavar="F", help="fanin (default: each point's lanes)")
     p.add_argument("--engines", type=int, nargs="+", metavar="E", help="spiking engines (default: 1 and T)")
+    p.add_argument("--proj-fanin", type=int, nargs="+", default=[1], metavar="P",
+                   help="direct-input projection fan-in of the spiking core (default 1)")
     p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["dense", "event-engine", "event-queue"],
                    help="spiking schedules (default dense event-engine event-queue)")
     p.add_argument("--part", default="xc7k325t", help="target part of the cost fraction (default xc7k325t)")
@@ -71,13 +73,15 @@ def run(args: argparse.Namespace) -> int:
     for name in ("sequences", "length", "jobs"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be ≥ 1")
-    if min(args.lanes + (args.fanin or []) + (args.engines or [])) < 1:
-        raise UserError("--lanes, --fanin and --engines take positive integers")
+    if min(args.lanes + (args.fanin or []) + (args.engines or []) + args.proj_fanin) < 1:
+        raise UserError("--lanes, --fanin, --engines and --proj-fanin take positive integers")
     spk = models[main]
     engines = args.engines or sorted({1, spk.T})
     widths = [(lanes, fanin) for lanes in args.lanes for fanin in (args.fanin or [lanes])]
-    grid: dict[str, list[dict]] = {main: [{"lanes": lanes, "fanin": fanin, "engines": e, **MODES[mode]}
-                                          for lanes, fanin in widths for e in engines for mode in args.modes]}
+    grid: dict[str, list[dict]] = {main: [{"lanes": lanes, "fanin": fanin, "engines": e, "proj_fanin": pf,
+                                           **MODES[mode]}
+                                          for lanes, fanin in widths for e in engines for pf in args.proj_fanin
+                                          for mode in args.modes]}
     for kind in models:
         if kind != main:
             grid[kind] = [{"lanes": lanes, "fanin": fanin} for lanes, fanin in widths]
