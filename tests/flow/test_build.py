@@ -216,3 +216,30 @@ def test_auto_knobs_scale_with_the_model(tmp_path: Path) -> None:
     assert {k: knobs["spiking"][k] for k in ("lanes", "fanin", "engines", "automatic")} == \
         {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines"]}
     assert knobs["baseline"]["lanes"] == 1 and knobs["baseline"]["automatic"] == ["lanes", "fanin"]
+
+
+def test_a_second_build_into_the_same_directory_is_refused(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """While a build holds its directory's lock, another is refused with one line (nothing
+    written); once the holder is gone (even killed: the OS drops the lock) the build runs."""
+    import fcntl
+
+    from snnhw.cli import main
+    from snnhw.flow.build import LOCK_FILE, build_lock
+
+    opts = tiny_options(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with build_lock(out):
+        assert (out / LOCK_FILE).read_text().strip().isdigit()
+        with pytest.raises(UserError, match=r"another snnhw build \(pid \d+\) is writing to"):
+            run_build(opts)
+        spiking, baseline = tiny_models(tmp_path)
+        rc = main(["build", "--model", str(spiking), str(baseline), "--no-verify", "--no-yosys", "-o", str(out),
+                   "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("snnhw: error: another snnhw build") and err.count("\n") == 1
+        assert not (out / "load.json").exists() and not (out / "build.json").exists()
+    with open(out / LOCK_FILE) as handle:  # released: anyone can take it
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert run_build(opts).exit_code == 0

@@ -34,9 +34,10 @@ import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -811,6 +812,42 @@ def run_build(opts: BuildOptions) -> BuildResult:
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    with build_lock(out):
+        return _run_locked(opts, out, start)
+
+
+LOCK_FILE = ".snnhw-build.lock"
+"""The lock file in a build directory: held (``flock``) while a build writes there."""
+
+
+@contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Hold the build directory's lock; a second build into the same directory is refused with a
+    one-line error while the first runs. The operating system drops the lock when the holder
+    exits, so an interrupted build leaves nothing to clean up."""
+    import fcntl
+    import os
+
+    handle = open(out / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise UserError(f"another snnhw build (pid {holder}) is writing to {out}; wait for it to finish or "
+                            "build into another directory (-o)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _run_locked(opts: BuildOptions, out: Path, start: float) -> BuildResult:
+    """The steps of :func:`run_build` with the directory's lock held."""
     for stale in (*STEPS, "report", "build"):
         (out / f"{stale}.json").unlink(missing_ok=True)
     state = BuildState(opts=opts, out=out)
