@@ -712,9 +712,9 @@ def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, di
         counters[kind] = res.counters
     accuracy.update(_float_accuracy(state, data))
     main = main_core().name
-    event = bool(getattr(state.knobs.get(main), "event_driven", False))
     others = [c for k, c in counters.items() if k != main]
-    energy = energy_report(counters[main], others[0] if others else None, schedule="event" if event else "dense")
+    energy = energy_report(counters[main], others[0] if others else None,
+                           schedule=state.schedule(main).energy_schedule)
     sparsity = {name: float(v) for name, v in counters[main]["layers"][-1]["sparsity"].items()}
     return accuracy, energy, sparsity
 

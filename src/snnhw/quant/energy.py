@@ -197,7 +197,7 @@ def energy_report(
     baseline: dict[str, Any] | None = None,
     table: dict[str, Any] | None = None,
     *,
-    schedule: str = "event",
+    schedule: str = "dense",
 ) -> dict[str, Any]:
     """Energy per inference (pJ) of the spiking model and the MAC baseline, with their ratio.
 
@@ -205,9 +205,11 @@ def energy_report(
         spiking: :func:`snnhw.quant.counters.spiking_counters` output (``SpikingResult.counters``).
         baseline: :func:`snnhw.quant.counters.baseline_counters` output, or None.
         table: an energy table (default: :func:`load_energy_table` ()).
-        schedule: the spiking schedule of the headline figures: "event" (default; the common
-            SNN practice of one accumulate per nonzero spike and synapse) or "dense" (every
-            synapse of every cell is an add slot: the upper bound of a core without zero gating).
+        schedule: the spiking schedule of the headline figures: "dense" (default: every synapse of
+            every cell is an add slot, what a core without zero gating does) or "event" (one
+            accumulate per nonzero spike and synapse: what an event-driven core realises). The
+            same default as ``snnhw energy --schedule`` and as ``snnhw build`` for a dense core
+            (an event-driven core's build reports "event"): ``docs/energy.md``.
 
     Returns a JSON-able dict: the headline ``spiking_pj``, ``baseline_pj`` and ``ratio``
     (= baseline / spiking, the factor of lower energy) on the paper's scope — arithmetic of the
