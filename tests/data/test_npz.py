@@ -95,3 +95,19 @@ def test_path_errors(tmp_path: Path) -> None:
         load_dataset("npz", tmp_path, progress=False)
     with pytest.raises(UserError, match="val_fraction"):
         load_dataset("npz", tmp_path / "junk.npz", val_fraction=1.0, progress=False)
+
+
+def test_train_and_test_files_of_different_length_are_padded(tmp_path: Path) -> None:
+    """Ragged data as users bring them: train.npz with N = 7, test.npz with N = 4 (no lengths):
+    both padded to N = 7, the test sequences keep length 4; a different D is refused."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", X=rng.normal(size=(20, 7, 3)), y=np.arange(20) % 2,
+             lengths=np.full(20, 7) - np.arange(20) % 3)
+    np.savez(tmp_path / "test.npz", X=rng.normal(size=(6, 4, 3)) + 10.0, y=np.arange(6) % 2)
+    b = load_dataset("npz", tmp_path, seed=0, progress=False)
+    assert b.test.seq_len == b.train.seq_len == 7
+    assert list(b.test.lengths) == [4] * 6 and not b.test.x[:, 4:].any()
+    assert set(b.train.lengths) <= {5, 6, 7}
+    np.savez(tmp_path / "test.npz", X=rng.normal(size=(6, 4, 2)), y=np.arange(6) % 2)
+    with pytest.raises(UserError, match=r"differ in D \(features per element\): \[2, 3\]"):
+        load_dataset("npz", tmp_path, seed=0, progress=False)

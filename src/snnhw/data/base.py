@@ -72,6 +72,14 @@ class SequenceDataset:
         index = np.asarray(index, dtype=np.int64)
         return SequenceDataset(self.x[index], self.y[index], self.lengths[index])
 
+    def padded_to(self, n: int) -> "SequenceDataset":
+        """The same sequences zero-padded to N = ``n`` elements (``n`` ≥ this N; lengths unchanged)."""
+        if n < self.seq_len:
+            raise ValueError(f"cannot pad {self.seq_len} elements down to {n}")
+        x = np.zeros((len(self), n, self.n_features), dtype=np.float32)
+        x[:, :self.seq_len] = self.x
+        return SequenceDataset(x, self.y, self.lengths)
+
     @staticmethod
     def fixed_length(x: np.ndarray, y: np.ndarray) -> "SequenceDataset":
         """A dataset whose sequences all have the full length N = ``x.shape[1]``."""

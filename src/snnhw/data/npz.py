@@ -6,8 +6,11 @@ are set to 0); optional ``split`` ``[samples]`` with 0 = train, 1 = validation, 
 optional ``class_names`` ``[classes]`` strings (default "0", "1", ...).
 
 The path is either one file (split by ``split``, else a seeded stratified ``test_fraction``
-test split) or a directory holding ``train.npz`` and ``test.npz`` and optionally ``val.npz``.
-Without a validation set the validation split is carved from train.
+test split) or a directory holding ``train.npz`` and ``test.npz`` and optionally ``val.npz``;
+files of different N (ragged data, e.g. variable-length speech features) are zero-padded to
+the longest N with each sequence's ``lengths`` kept (a file without ``lengths`` has all its
+sequences at its own N); D must agree. Without a validation set the validation split is
+carved from train.
 """
 
 from __future__ import annotations
@@ -109,9 +112,13 @@ def load_raw(path: Path, options: dict, seed: int, progress: bool) -> RawSplits:
             keep, held = stratified_split(full.y, frac, split_rng(seed, 1))
             train, test = full.subset(keep), full.subset(held)
             rule = f"stratified {frac} as test (seed {seed})"
-    shapes = {(d.seq_len, d.n_features) for d in (train, test, val) if d is not None}
-    if len(shapes) != 1:
-        raise UserError(f"npz: {path}: the files differ in [N, D]: {sorted(shapes)}")
+    features = {d.n_features for d in (train, test, val) if d is not None}
+    if len(features) != 1:
+        raise UserError(f"npz: {path}: the files differ in D (features per element): {sorted(features)}")
+    # files of different N: every split zero-padded to the longest, each sequence keeps its length
+    n_max = max(d.seq_len for d in (train, test, val) if d is not None)
+    train, test = train.padded_to(n_max), test.padded_to(n_max)
+    val = val.padded_to(n_max) if val is not None else None
     n_classes = int(max(d.y.max() for d in (train, test, val) if d is not None and len(d))) + 1
     return RawSplits(train, test, _class_names(arrays_list, n_classes, path),
                      {"layout": "npz", "files": files, "split_rule": rule, "features": {}}, val=val)
