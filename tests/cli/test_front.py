@@ -104,3 +104,25 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
     for argv, message in cases:
         _fails(capsys, argv, message)
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_no_validation_split_keeps_the_last_epoch(tmp_path: Path, data: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Small datasets: ``--val-fraction 0`` trains on every training sequence and keeps the last
+    epoch; ``--select last`` does so with a validation split too; ``--select best`` without one is
+    a one-line error. The kept weights are the last epoch's: equal to a run stopped there."""
+    base = ["train", "--data", "npz", "--data-dir", str(data), "--seed", "1", *QUICK]
+    out = _ok(capsys, [*base, "--epochs", "3", "--val-fraction", "0", "-o", str(tmp_path / "last.pt")])
+    assert "last epoch 3 kept (no validation split)" in out
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last.metrics["best_epoch"] == 3 and last.metrics["settings"]["select"] == "last"
+    assert last.data_meta["sizes"]["val"] == 0
+    _fails(capsys, [*base, "--epochs", "1", "--val-fraction", "0", "--select", "best", "-o", str(tmp_path / "x.pt")],
+           "--select last")
+    out = _ok(capsys, [*base, "--epochs", "3", "--select", "last", "-o", str(tmp_path / "last_val.pt")])
+    assert "last epoch 3 kept" in out
+    _ok(capsys, [*base, "--epochs", "3", "--select", "last", "--patience", "1", "-o", str(tmp_path / "p.pt")])
+    assert load_checkpoint(tmp_path / "p.pt").metrics["epochs_run"] == 3  # patience needs a selection
+    state = load_checkpoint(tmp_path / "last_val.pt").state_dict
+    same = load_checkpoint(tmp_path / "p.pt").state_dict
+    assert all(torch.equal(state[k], same[k]) for k in state)

@@ -107,6 +107,11 @@ def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest
     spk = ["quantize", "--model", str(models["spk"]), "--no-progress"]
     notes = tmp_path / "notes.snnhw"
     notes.write_text("not a model\n")
+    # a baseline model given as the spiking one (made here: tests may run on other workers)
+    from snnhw.quant.frozen_io import save_frozen
+    from snnhw.quant.synthetic import random_frozen_baseline
+
+    wrong_kind = save_frozen(tmp_path / "m.baseline.snnhw", random_frozen_baseline(0, input_size=3, hidden_size=4))
     cases = [
         ([*spk, "--calib-samples", "0", "-o", str(tmp_path / "a.snnhw")], "--calib-samples"),
         ([*spk, "--weight-bits", "1", "-o", str(tmp_path / "b.snnhw")], "weight_bits"),
@@ -115,7 +120,7 @@ def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest
         ([*spk, "--baseline-source", str(models["spk"]), "-o", str(tmp_path / "e.snnhw")], "not a hard LSTM"),
         ([*spk, "-o", str(notes / "f.snnhw")], "not a directory"),
         (["eval", "--model", str(notes)], "not an snnhw model file"),
-        (["energy", "--golden", str(models["root"] / "m.baseline.snnhw"), "--no-progress"], "expected a spiking"),
+        (["energy", "--golden", str(wrong_kind), "--no-progress"], "expected a spiking"),
         (["energy", "--golden", str(notes)], "notes.snnhw"),
         (["energy", "--golden", str(out_path), "--table", str(tmp_path / "none.json")], "does not exist"),
     ]

@@ -112,6 +112,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     fit.add_argument("--patience", type=int, default=5,
                      help="stop after this many epochs without a better validation accuracy; 0: never")
+    fit.add_argument("--select", choices=("best", "last"), default=None,
+                     help="weights kept: the best validation epoch, or the last epoch (default: best, or last "
+                          "when there is no validation split, e.g. --val-fraction 0)")
     fit.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
                      help="random circular shift of each training sequence by up to this many elements and "
                           "features (row-wise images: a translation; default 0 0)")
@@ -213,10 +216,11 @@ def run(args: argparse.Namespace) -> int:
         cfg = ModelConfig(**fields)
         model = build_model(cfg)
 
+    select = args.select or ("best" if len(bundle.val) else "last")
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  patience=args.patience, progress=progress, time_budget_s=args.time_limit,
                  schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay,
-                 augment_roll=tuple(args.augment_roll))
+                 augment_roll=tuple(args.augment_roll), select=select)
     test = evaluate(model, bundle.test)
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],
@@ -226,7 +230,9 @@ def run(args: argparse.Namespace) -> int:
                     metrics=metrics, history=result.history, source=source)
     write_json(out.with_suffix(".json"), {"checkpoint": str(out), "config": cfg.to_dict(), "metrics": metrics,
                                           "history": result.history, "source": source})
-    print(f"saved {out}: test accuracy {100 * test['accuracy']:.2f} % (n={test['n']}), best val "
-          f"{100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}, "
+    kept = (f"best val {100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}"
+            if select == "best" else f"last epoch {result.epochs_run} kept"
+            + ("" if len(bundle.val) else " (no validation split)"))
+    print(f"saved {out}: test accuracy {100 * test['accuracy']:.2f} % (n={test['n']}), {kept}, "
           f"{result.seconds_per_epoch:.1f} s/epoch")
     return 0

@@ -225,6 +225,10 @@ def epoch_learning_rate(lr: float, epoch: int, epochs: int, schedule: str) -> fl
     return lr
 
 
+SELECTIONS = ("best", "last")
+"""Which epoch's weights :func:`fit` returns: the best on validation, or the last."""
+
+
 def fit(
     model: nn.Module,
     bundle: Bundle,
@@ -242,6 +246,7 @@ def fit(
     schedule: str = "constant",
     weight_decay: float = 0.0,
     augment_roll: tuple[int, int] = (0, 0),
+    select: str = "best",
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -260,6 +265,10 @@ def fit(
         progress: show tqdm bars (epochs, and batches with running loss/accuracy).
         log: receives one summary line per epoch; ``None`` for silence.
         grad_clip: maximum global gradient L2 norm, ``None`` for no clipping.
+        select: which weights the model holds on return: "best" (the best validation epoch;
+            needs a validation split) or "last" (the last epoch: small datasets, or
+            ``val_fraction`` 0; the validation split, when there is one, is still reported,
+            and ``patience`` does not apply).
         threads: torch intra-op threads (``None`` → 2 or the number of cores if fewer).
         time_budget_s: wall-clock budget in seconds: no new epoch starts when the mean epoch
             time so far says it would end beyond the budget (``None``: no limit). At least one
@@ -296,8 +305,12 @@ def fit(
         raise UserError("the training split is empty")
     if augment_roll[0] and bool((lengths < x.shape[1]).any()):
         raise UserError("element-axis augmentation needs sequences that all fill the padded length")
-    if split_tensors(bundle.val)[0].shape[0] == 0:
-        raise UserError("the validation split is empty (model selection needs one; raise val_fraction)")
+    if select not in SELECTIONS:
+        raise UserError(f"unknown model selection {select!r}; choose one of {', '.join(SELECTIONS)}")
+    has_val = split_tensors(bundle.val)[0].shape[0] > 0
+    if select == "best" and not has_val:
+        raise UserError("the validation split is empty: selecting the best epoch needs one (raise --val-fraction, "
+                        "or keep the last epoch with --select last)")
 
     threads = set_threads(threads)
     seed_everything(seed)
@@ -305,7 +318,7 @@ def fit(
         "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
         "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "AdamW",
         "weight_decay": weight_decay, "augment_roll": list(augment_roll),
-        "train_size": n, "time_budget_s": time_budget_s, "schedule": schedule,
+        "train_size": n, "time_budget_s": time_budget_s, "schedule": schedule, "select": select,
     })
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -351,7 +364,8 @@ def fit(
                 seen += count
                 batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
             batch_bar.close()
-            val = evaluate(model, bundle.val, batch_size=max(batch_size, 256))
+            val = (evaluate(model, bundle.val, batch_size=max(batch_size, 256)) if has_val
+                   else {"loss": float("nan"), "accuracy": float("nan")})
             record = {
                 "epoch": epoch,
                 "loss": loss_sum / seen,
@@ -362,12 +376,12 @@ def fit(
                 "lr": epoch_lr,
             }
             result.history.append(record)
-            improved = best_state is None or (
+            improved = select == "last" or best_state is None or (
                 val["accuracy"] > result.best_val_accuracy
                 or (val["accuracy"] == result.best_val_accuracy and val["loss"] < result.best_val_loss)
             )
             if improved:
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(model.state_dict()) if select == "best" else None
                 result.best_epoch = epoch
                 result.best_val_accuracy = val["accuracy"]
                 result.best_val_loss = val["loss"]
@@ -377,10 +391,11 @@ def fit(
             epoch_bar.set_postfix(val_acc=f"{100 * val['accuracy']:.2f}%",
                                   best=f"{100 * result.best_val_accuracy:.2f}%@{result.best_epoch}")
             if log is not None:
+                val_text = (f"val {100 * record['val_accuracy']:.2f} % (loss {record['val_loss']:.4f}), " if has_val
+                            else "no validation split, ")
                 log(f"epoch {epoch}: loss {record['loss']:.4f}, train {100 * record['train_accuracy']:.2f} %, "
-                    f"val {100 * record['val_accuracy']:.2f} % (loss {record['val_loss']:.4f}), "
-                    f"{record['seconds']:.1f} s" + (" *" if improved else ""))
-            if patience and stale >= patience and epoch < epochs:
+                    f"{val_text}{record['seconds']:.1f} s" + (" *" if improved and select == "best" else ""))
+            if select == "best" and patience and stale >= patience and epoch < epochs:
                 result.stopped_early, result.stop_reason = True, "patience"
                 break
             elapsed = time.perf_counter() - started
@@ -391,6 +406,7 @@ def fit(
                 break
         epoch_bar.close()
 
-    assert best_state is not None  # at least one epoch ran
-    model.load_state_dict(best_state)
+    if select == "best":
+        assert best_state is not None  # at least one epoch ran
+        model.load_state_dict(best_state)
     return result
