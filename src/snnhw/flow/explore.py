@@ -31,7 +31,7 @@ import itertools
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -99,7 +99,6 @@ class Point:
     cost_binding: str | None = None
     lut_equivalents: float | None = None
     synth_seconds: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def product_grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -158,7 +157,7 @@ def _sequence_stats(schedule: Any, model: Any, result: Any, inputs: np.ndarray, 
     from snnhw.quant import golden
 
     cycles, utils = [], []
-    spiking = result.trace is not None if hasattr(result, "trace") else False
+    spiking = getattr(result, "trace", None) is not None
     u_all = golden.rate_encode(model, inputs) if spiking and schedule.input_mode != "direct" else None
     for b, n in enumerate(int(v) for v in lengths):
         if spiking:

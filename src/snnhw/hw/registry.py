@@ -172,13 +172,11 @@ def check_knobs_apply(args: Any, kinds: list[str]) -> None:
     (e.g. ``--input-mode`` with only a MAC baseline model): nothing is silently ignored."""
     from dataclasses import fields
 
-    selected = [core_spec(kind) for kind in kinds]
+    takers: dict[str, list[CoreSpec]] = {}  # knob → the core kinds that have it
     for spec in core_specs():
         for f in fields(spec.knobs_type):
-            value = getattr(args, f.name, None)
-            if value in (None, False):
-                continue
-            if not any(f.name in {g.name for g in fields(s.knobs_type)} for s in selected):
-                takers = [s.label for s in core_specs() if f.name in {g.name for g in fields(s.knobs_type)}]
-                raise ValueError(f"--{f.name.replace('_', '-')} applies to the {' and the '.join(takers)} only, "
-                                 "and no such model was given")
+            takers.setdefault(f.name, []).append(spec)
+    for name, specs in takers.items():
+        if getattr(args, name, None) not in (None, False) and not any(s.name in kinds for s in specs):
+            raise ValueError(f"--{name.replace('_', '-')} applies to the {' and the '.join(s.label for s in specs)} "
+                             "only, and no such model was given")

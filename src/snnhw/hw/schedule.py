@@ -50,8 +50,10 @@ def head_cycles(model: FrozenSpiking | FrozenBaseline, head_in_hw: bool) -> int:
 
 
 def output_words(model: FrozenSpiking | FrozenBaseline, head_in_hw: bool) -> int:
-    """W: words per sequence on ``o``: H, plus C + 1 with the head in hardware."""
-    return model.hidden_size + ((model.num_classes + 1) if head_in_hw else 0)
+    """W: words per sequence on ``o`` (:func:`snnhw.hw.stream_io.output_word_count`)."""
+    from snnhw.hw.stream_io import output_word_count
+
+    return output_word_count(model, head_in_hw)
 
 
 # ------------------------------------------------------------------------------- the wavefront
@@ -397,8 +399,6 @@ class WavefrontSchedule:
     def params(self) -> dict[str, Any]:
         """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
         doc = asdict(self)
-        doc["layers"] = [asdict(geo) for geo in self.layers]
-        doc["trace_groups"] = list(self.trace_groups)
         return {"schedule": type(self).__name__, "passes": self.passes, "pipeline_drain": PIPELINE_DRAIN,
                 "trace_cycles": self.trace_cycles, "units": self.units, "unit_name": self.unit_name, **doc}
 
@@ -535,7 +535,6 @@ class BaselineSchedule:
     def params(self) -> dict[str, Any]:
         """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
         doc = asdict(self)
-        doc["layers"] = [asdict(l) for l in self.layers]
         return {"schedule": type(self).__name__, "element_cycles": self.element_cycles,
                 "layer_overhead": BASELINE_LAYER_OVERHEAD, "per_element": 1 + self.element_cycles,
                 "fixed": self.cycles(1) - (1 + self.element_cycles), "units": self.units,

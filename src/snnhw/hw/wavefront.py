@@ -133,7 +133,7 @@ class LayerWavefront(wiring.Component):
     @property
     def issue_groups(self) -> list[list[int]]:
         """Engines that share a sequencer and a weight read: all of them, or each alone
-        (event-driven, ``event_mode="engine"``)."""
+        (event-driven, ``event_mode`` "engine" or "queue")."""
         return [[e] for e in range(self.engines)] if self.per_engine else [list(range(self.engines))]
 
     def beats(self, nz: list[list[int]] | None = None) -> int:
@@ -243,7 +243,7 @@ class LayerWavefront(wiring.Component):
             return v[2 * F * c:2 * F * (c + 1)]
 
         # ---- issue groups: engines that share one sequencer and one weight read ----
-        groups = [[e] for e in range(E)] if self.per_engine else [list(range(E))]
+        groups = self.issue_groups
         group_of = {e: gi for gi, grp in enumerate(groups) for e in grp}
         stages = []
         for gi, grp in enumerate(groups):
