@@ -361,8 +361,17 @@ def rate_encode(model: FrozenSpiking, x_q: np.ndarray) -> np.ndarray:
 
     Every sequence starts from ``lfsr_seeds``; each element steps every generator T times.
     Returns int64 [B, N, T, D] spikes in {−1, 0, 1}.
+
+    Raises:
+        UserError: a code outside ``[−(2^R − 1), 2^R − 1]``, in particular −2^R, which the signed
+            R+1-bit input lane can carry but which is not a rate code (contract §1; the
+            hardware encoder does not implement it).
     """
     x_q = np.asarray(x_q, dtype=np.int64)
+    top = (1 << model.rate_bits) - 1
+    if x_q.size and (int(x_q.min()) < -top or int(x_q.max()) > top):
+        raise UserError(f"rate-coded x_q values must lie in [{-top}, {top}] (|x_q| ≤ 2^rate_bits − 1, "
+                        f"rate_bits = {model.rate_bits}); got {int(x_q.min())}..{int(x_q.max())}")
     batch, length, width = x_q.shape
     states = np.broadcast_to(np.asarray(model.lfsr_seeds, dtype=np.int64), (batch, width)).copy()
     out = np.empty((batch, length, model.T, width), dtype=np.int64)
