@@ -5,6 +5,12 @@ Examples::
     snnhw train --data har --data-dir ../shared/data/uci-hapt -o hard.pt
     snnhw train --init hard.pt --T 4 -o spiking.pt          # convert + SNN fine-tuning
     snnhw train --data mnist --data-dir ../shared/data/mnist-10k --spiking --T 2 -o snn.pt
+    snnhw train --data har --data-dir ../shared/data/uci-hapt --nproc 2 -o hard.pt  # 2 processes
+
+``--nproc K`` trains data-parallel in K processes (DistributedDataParallel; the same model as one
+process, to float rounding; ``--batch-size`` stays the global batch); under ``torchrun`` each
+rank runs this command and the group comes from torchrun's environment (see docs/training.md).
+Only rank 0 prints and writes files.
 
 The output checkpoint (see :mod:`snnhw.train.checkpoint`) records the model config, the
 weights, how the data were loaded, the normalisation, the metrics and the per-epoch history;
@@ -16,10 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snnhw.cli._options import add_progress_option, output_file, progress_enabled
 from snnhw.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+"""Values of ``--device`` (those of :data:`snnhw.train.distributed.DEVICES`, kept here so that
+``snnhw --help`` does not import torch)."""
 
 DATASET_NAMES = ("mnist", "har", "fsdd", "gsc", "npz")
 """Dataset names accepted by ``--data`` (the loaders of :mod:`snnhw.data.registry`)."""
@@ -121,8 +134,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--schedule", default="constant",
                      help="learning-rate schedule over --epochs: constant (default) or cosine")
     fit.add_argument("--threads", type=int, default=None,
-                     help="torch threads (default 2, or fewer cores if the machine has fewer)")
+                     help="torch threads per process (default 2, or fewer cores if the machine has fewer; "
+                          "with --nproc K or torchrun: the cores divided by the processes on this machine)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--nproc", type=int, default=1, metavar="K",
+                     help="train data-parallel in K processes on this machine (default 1; under torchrun leave "
+                          "it at 1); --batch-size stays the global batch, --threads is per process "
+                          "(default: the cores divided by K)")
+    fit.add_argument("--device", choices=DEVICES, default="auto",
+                     help="where to train: auto (CUDA if available, default), cpu or cuda")
     fit.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
                      help="start no epoch that would end after this many seconds of training")
     add_progress_option(p)
@@ -135,18 +155,27 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw train``; returns the exit status."""
     if args.limit_train is not None and args.limit_train < 1:
         raise UserError(f"--limit-train must be ≥ 1, got {args.limit_train}")
+    from snnhw.train import distributed
+
+    distributed.check_nproc(args.nproc)
     out = output_path(args.output)
-    progress = progress_enabled(args)
+    with distributed.session(args.device) as device:
+        return _train(args, out, device)
 
-    import torch
 
+def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
+    """The body of ``snnhw train`` on ``device`` (a ``torch.device``), as one process or one rank;
+    only rank 0 prints and writes the checkpoint and its JSON summary."""
     from snnhw.data.base import Normalisation
     from snnhw.data.registry import load_dataset, parse_option_strings
     from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
+    from snnhw.train import distributed
     from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
     from snnhw.train.seed import seed_everything, set_threads
     from snnhw.train.trainer import evaluate, fit, subsample
 
+    main = distributed.is_main()
+    progress = progress_enabled(args) and main
     user_options = parse_option_strings(args.data_opt)
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads must be ≥ 1, got {args.threads}")
@@ -203,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
         source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
                   "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
                   "converted_val_accuracy": converted["accuracy"]}
-        print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted['accuracy']:.2f} %")
+        if main:
+            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted['accuracy']:.2f} %")
     else:
         fields: dict[str, Any] = {
             "input_size": n_features, "num_classes": n_classes,
@@ -220,11 +250,13 @@ def run(args: argparse.Namespace) -> int:
     result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
                  patience=args.patience, progress=progress, time_budget_s=args.time_limit,
                  schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay,
-                 augment_roll=tuple(args.augment_roll), select=select)
+                 augment_roll=tuple(args.augment_roll), select=select, nproc=args.nproc, device=device)
     test = evaluate(model, bundle.test)
+    if not main:
+        return 0
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],
-               "torch_threads": torch.get_num_threads()}
+               "torch_threads": result.settings["threads"]}
     save_checkpoint(out, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
                     class_names=bundle.class_names, normalisation=bundle.normalisation,
                     metrics=metrics, history=result.history, source=source)

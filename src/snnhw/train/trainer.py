@@ -6,6 +6,14 @@ early after ``patience`` epochs without a better validation accuracy and leaves 
 holding the best-validation weights. It is reproducible: same seed, data and thread count
 → bit-identical weights (see :mod:`snnhw.train.seed`).
 
+It also trains data-parallel, in ``nproc`` spawned processes or as one rank of a ``torchrun``
+job (:mod:`snnhw.train.distributed`), with the same loop: every rank draws the random numbers
+of the whole global batch (shuffle, augmentation, rate encoding) exactly as a single process
+does, runs its contiguous share of the batch, and weights its mean loss by its share so that
+the gradients DDP averages are those of the single-process mean loss. The result equals the
+single-process model up to float rounding (the sums run in another order; see
+``docs/training.md``).
+
 Accuracies are fractions in [0, 1]; losses are mean cross-entropies in nats; times in
 seconds.
 """
@@ -26,6 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from snnhw.errors import UserError
+from snnhw.train import distributed
 from snnhw.train.seed import deterministic, generator, seed_everything, set_threads
 
 EVAL_SEED: int = 0
@@ -139,10 +148,63 @@ def _batches(n: int, batch_size: int, order: torch.Tensor | None) -> list[torch.
     return [index[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _forward(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Logits of one batch, with the padding beyond the batch's longest sequence cut off."""
+def _random_encoder(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The model's random input encoder when its forward pass draws random numbers, else None.
+
+    That is the spiking LSTM's rate encoding (``encode``: Bernoulli draws from torch's global
+    generator). :func:`_forward` draws it for the whole batch and hands the model its rows
+    through ``spikes_in``, so that a rank draws exactly what a single process draws.
+    """
+    cfg = getattr(model, "cfg", None)
+    if getattr(cfg, "spiking", False) and getattr(cfg, "encoding", None) == "rate":
+        return model.encode
+    return None
+
+
+def _forward(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor, rows: slice, device: torch.device,
+             encoder: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """Logits, on ``device``, of the rows ``rows`` of one batch (``x`` [B,N,D], ``lengths`` [B]).
+
+    The padding beyond the whole batch's longest sequence is cut off, and ``encoder`` (see
+    :func:`_random_encoder`) encodes all B rows before ``rows`` are taken: the shapes and
+    random draws are those of the whole batch whichever rows this process computes.
+    """
     width = int(lengths.max())
-    return model(x[:, :width], lengths)
+    x = x[:, :width]
+    if encoder is None:
+        return model(x[rows].to(device), lengths[rows].to(device))
+    spikes = encoder(x.to(device))
+    return model(x[rows].to(device), lengths[rows].to(device), spikes_in=spikes[rows])
+
+
+def _own_rows(count: int) -> tuple[slice, int]:
+    """The rows of a batch of ``count`` this process runs, and how many of them it counts.
+
+    Its share (:func:`snnhw.train.distributed.shard`; all rows in a single process). A process
+    whose share is empty runs the batch's first row and counts none: it gives that row weight 0,
+    since DDP needs every process in every gradient reduction.
+    """
+    rows = distributed.shard(count)
+    local = rows.stop - rows.start
+    return (rows if local else slice(0, 1)), local
+
+
+def _shard_loss(logits: torch.Tensor, target: torch.Tensor, local: int, count: int, world: int) -> torch.Tensor:
+    """This process's part of a batch's mean cross-entropy (nats), scaled for DDP's gradient mean.
+
+    ``logits`` and ``target`` hold this process's ``local`` rows of the ``count`` rows of the
+    batch (or the stand-in row of :func:`_own_rows` when ``local`` is 0). Its mean loss weighted
+    by its share ``local / count`` gives parts that sum, over the ``world`` processes, to the
+    mean over the whole batch; DDP divides the sum of the processes' gradients by ``world``,
+    hence the factor ``world``. In a single process the factor is exactly 1.
+    """
+    return nn.functional.cross_entropy(logits, target) * (world * local / count)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU if it has none)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def evaluate(
@@ -155,9 +217,12 @@ def evaluate(
 ) -> dict[str, float]:
     """Accuracy and mean cross-entropy of ``model`` on a split.
 
-    Runs in eval mode without gradients; random draws (rate encoding) come from a forked
-    generator seeded with ``seed``, so the result is repeatable and the caller's random
-    stream is left untouched. Returns ``{"accuracy": fraction, "loss": nats, "n": count}``.
+    Runs in eval mode without gradients on the model's device; random draws (rate encoding)
+    come from a forked generator seeded with ``seed``, so the result is repeatable and the
+    caller's random stream is left untouched. Inside a process group (see
+    :mod:`snnhw.train.distributed`) it is collective: every rank must call it; each computes
+    its share of every batch and the sums are all-reduced, so every rank returns the figures
+    of the whole split. Returns ``{"accuracy": fraction, "loss": nats, "n": count}``.
     """
     if batch_size < 1:
         raise UserError(f"batch size must be ≥ 1, got {batch_size}")
@@ -165,21 +230,27 @@ def evaluate(
     n = x.shape[0]
     if n == 0:
         raise UserError("cannot evaluate on an empty dataset split")
+    device = _device_of(model)
+    encoder = _random_encoder(model)
     was_training = model.training
     model.eval()
     correct = 0
     loss_sum = 0.0
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             for index in tqdm(_batches(n, batch_size, None), desc="eval", leave=False,
-                              disable=not progress, file=sys.stderr):
-                logits = _forward(model, x[index], lengths[index])
-                loss_sum += float(nn.functional.cross_entropy(logits, y[index], reduction="sum"))
-                correct += int((logits.argmax(dim=1) == y[index]).sum())
+                              disable=not (progress and distributed.is_main()), file=sys.stderr):
+                rows, local = _own_rows(index.numel())
+                logits = _forward(model, x[index], lengths[index], rows, device, encoder)
+                if local:
+                    target = y[index][rows].to(device)
+                    loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
+                    correct += int((logits.argmax(dim=1) == target).sum())
     finally:
         model.train(was_training)
-    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n}
+    loss_sum, correct = distributed.all_sum([loss_sum, correct])
+    return {"accuracy": int(correct) / n, "loss": loss_sum / n, "n": n}
 
 
 def _default_log(message: str) -> None:
@@ -229,6 +300,26 @@ SELECTIONS = ("best", "last")
 """Which epoch's weights :func:`fit` returns: the best on validation, or the last."""
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The validated settings of one :func:`fit` call: what each process's loop needs."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    patience: int | None
+    progress: bool
+    log: Callable[[str], None] | None
+    grad_clip: float | None
+    threads: int | None
+    time_budget_s: float | None
+    schedule: str
+    weight_decay: float
+    augment_roll: tuple[int, int]
+    select: str
+
+
 def fit(
     model: nn.Module,
     bundle: Bundle,
@@ -247,41 +338,54 @@ def fit(
     weight_decay: float = 0.0,
     augment_roll: tuple[int, int] = (0, 0),
     select: str = "best",
+    nproc: int = 1,
+    device: str | torch.device | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
     Args:
         model: a hard or spiking LSTM classifier (any ``nn.Module`` with the model
-            interface); on return it holds the weights of the best validation epoch.
+            interface); on return it holds the weights of the best validation epoch, on ``device``.
         bundle: the data (``train`` and ``val`` splits, already normalised).
         epochs: maximum number of passes over the training split (≥ 1).
         lr: AdamW learning rate (peak, with a schedule).
-        batch_size: sequences per optimiser step.
+        batch_size: sequences per optimiser step: the global batch, shared by all processes.
         seed: seeds the global generators (model initialisation happens before, so seed
             it yourself with :func:`snnhw.train.seed.seed_everything` before building the
             model if its initial weights must be reproducible) and the per-epoch shuffles.
         patience: stop after this many consecutive epochs without a better validation
             accuracy (ties broken by a lower validation loss); ``None`` or 0 never stops early.
-        progress: show tqdm bars (epochs, and batches with running loss/accuracy).
-        log: receives one summary line per epoch; ``None`` for silence.
+        progress: show tqdm bars (epochs, and batches with running loss/accuracy); rank 0 only.
+        log: receives one summary line per epoch (rank 0 only); ``None`` for silence. With
+            ``nproc`` > 1 it must be picklable (a module-level function).
         grad_clip: maximum global gradient L2 norm, ``None`` for no clipping.
         select: which weights the model holds on return: "best" (the best validation epoch;
             needs a validation split) or "last" (the last epoch: small datasets, or
             ``val_fraction`` 0; the validation split, when there is one, is still reported,
             and ``patience`` does not apply).
-        threads: torch intra-op threads (``None`` → 2 or the number of cores if fewer).
+        threads: torch intra-op threads per process (``None`` → 2 or the number of cores if
+            fewer in a single process; the usable cores divided by the processes on this
+            machine, at least 1, in each process of a group).
         time_budget_s: wall-clock budget in seconds: no new epoch starts when the mean epoch
             time so far says it would end beyond the budget (``None``: no limit). At least one
-            epoch always runs.
+            epoch always runs. Rank 0's clock decides for every rank.
         schedule: learning-rate schedule over ``epochs``: ``"constant"`` (``lr`` throughout)
             or ``"cosine"`` (epoch e of E uses ``lr · (1 + cos(π (e − 1) / E)) / 2``).
         weight_decay: AdamW's decoupled weight decay (0: plain Adam).
         augment_roll: maximum random circular shift (elements, features) of each training
             sequence (:func:`random_roll`; ``(0, 0)``: none). Element shifts need sequences that
             all fill the padded length.
+        nproc: processes to train in (≥ 1, at most the number of training sequences). Above 1,
+            :func:`snnhw.train.distributed.spawn` starts that many workers on this machine (gloo
+            on a CPU, nccl with one GPU each on CUDA), each with a pickled copy of ``model`` and
+            ``bundle``, and the model receives rank 0's trained weights.
+            Inside a process group (``torchrun``) leave it at 1: the call then trains as this
+            process's rank of the group, and every rank must make it.
+        device: where to train: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, a
+            ``torch.device``, or ``None`` (where the model's parameters are).
 
     Returns:
-        The per-epoch history and the selection outcome.
+        The per-epoch history and the selection outcome (the same on every rank).
     """
     if epochs < 1:
         raise UserError(f"epochs must be ≥ 1, got {epochs}")
@@ -299,7 +403,7 @@ def fit(
         raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
         raise UserError(f"the time budget must be > 0 s, got {time_budget_s}")
-    x, y, lengths = split_tensors(bundle.train)
+    x, _, lengths = split_tensors(bundle.train)
     n = x.shape[0]
     if n == 0:
         raise UserError("the training split is empty")
@@ -307,23 +411,62 @@ def fit(
         raise UserError("element-axis augmentation needs sequences that all fill the padded length")
     if select not in SELECTIONS:
         raise UserError(f"unknown model selection {select!r}; choose one of {', '.join(SELECTIONS)}")
-    has_val = split_tensors(bundle.val)[0].shape[0] > 0
-    if select == "best" and not has_val:
+    if select == "best" and split_tensors(bundle.val)[0].shape[0] == 0:
         raise UserError("the validation split is empty: selecting the best epoch needs one (raise --val-fraction, "
                         "or keep the last epoch with --select last)")
+    distributed.check_nproc(nproc)
+    processes = max(nproc, distributed.world_size())
+    if processes > n:
+        raise UserError(f"{processes} processes for {n} training sequences: use at most {n} (--nproc)")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UserError("the model has no trainable parameters")
+    target = _device_of(model) if device is None else distributed.resolve_device(device)
+    plan = _Plan(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience, progress=progress,
+                 log=log, grad_clip=grad_clip, threads=threads, time_budget_s=time_budget_s, schedule=schedule,
+                 weight_decay=weight_decay, augment_roll=(int(augment_roll[0]), int(augment_roll[1])),
+                 select=select)
+    if nproc == 1:
+        return _train(model, bundle, target, plan)
+    state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
+    model.load_state_dict(state)
+    model.to(target)
+    return TrainResult(**record)
 
-    threads = set_threads(threads)
+
+def _train_worker(device: torch.device, model: nn.Module, bundle: Bundle,
+                  plan: _Plan) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """One spawned rank of :func:`fit`: train, and on rank 0 return the CPU weights and the result."""
+    result = _train(model, bundle, device, plan)
+    if not distributed.is_main():
+        return None
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}, dataclasses.asdict(result)
+
+
+def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) -> TrainResult:
+    """The training loop of :func:`fit` (settings validated), as a single process or as this rank."""
+    x, y, lengths = split_tensors(bundle.train)
+    n = x.shape[0]
+    has_val = split_tensors(bundle.val)[0].shape[0] > 0
+    world = distributed.world_size()
+    progress = plan.progress and distributed.is_main()
+    log = plan.log if distributed.is_main() else None
+    select, epochs, batch_size, seed = plan.select, plan.epochs, plan.batch_size, plan.seed
+    augment_roll = plan.augment_roll
+    threads = set_threads(distributed.threads_per_process() if plan.threads is None and distributed.active()
+                          else plan.threads)
     seed_everything(seed)
     result = TrainResult(settings={
-        "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-        "patience": patience, "grad_clip": grad_clip, "threads": threads, "optimizer": "AdamW",
-        "weight_decay": weight_decay, "augment_roll": list(augment_roll),
-        "train_size": n, "time_budget_s": time_budget_s, "schedule": schedule, "select": select,
+        "epochs": epochs, "lr": plan.lr, "batch_size": batch_size, "seed": seed,
+        "patience": plan.patience, "grad_clip": plan.grad_clip, "threads": threads, "optimizer": "AdamW",
+        "weight_decay": plan.weight_decay, "augment_roll": list(augment_roll),
+        "train_size": n, "time_budget_s": plan.time_budget_s, "schedule": plan.schedule, "select": select,
+        "world_size": world, "device": str(device),
     })
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise UserError("the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    module = model.to(device)
+    params = [p for p in module.parameters() if p.requires_grad]
+    net = distributed.wrap(module, device)
+    encoder = _random_encoder(module)
+    optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     started = time.perf_counter()
@@ -332,10 +475,10 @@ def fit(
         epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.stderr)
         for epoch in epoch_bar:
             start = time.perf_counter()
-            epoch_lr = epoch_learning_rate(lr, epoch, epochs, schedule)
+            epoch_lr = epoch_learning_rate(plan.lr, epoch, epochs, plan.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = epoch_lr
-            model.train()
+            net.train()
             order = torch.randperm(n, generator=generator(seed, stream=epoch))
             augment_gen = generator(seed, stream=AUGMENT_STREAM + epoch)
             loss_sum = 0.0
@@ -344,27 +487,31 @@ def fit(
             batch_bar = tqdm(_batches(n, batch_size, order), desc=f"epoch {epoch}", leave=False,
                              disable=not progress, file=sys.stderr)
             for index in batch_bar:
+                count = index.numel()
+                rows, local = _own_rows(count)
                 inputs = x[index]
                 if any(augment_roll):
                     inputs = random_roll(inputs, augment_roll, augment_gen)
-                logits = _forward(model, inputs, lengths[index])
-                loss = nn.functional.cross_entropy(logits, y[index])
-                if not torch.isfinite(loss):
-                    raise UserError(f"training diverged (loss {float(loss)}) in epoch {epoch}; "
+                logits = _forward(net, inputs, lengths[index], rows, device, encoder)
+                target = y[index][rows].to(device)
+                loss = _shard_loss(logits, target, local, count, world)
+                hits = int((logits.detach().argmax(dim=1) == target).sum()) if local else 0
+                batch_loss, batch_hits = distributed.all_sum([float(loss.detach()) / world, hits])
+                if not math.isfinite(batch_loss):
+                    raise UserError(f"training diverged (loss {batch_loss}) in epoch {epoch}; "
                                     "try a lower learning rate")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(params, grad_clip)
+                if plan.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(params, plan.grad_clip)
                 optimizer.step()
-                _constrain(model)
-                count = index.numel()
-                loss_sum += float(loss.detach()) * count
-                correct += int((logits.detach().argmax(dim=1) == y[index]).sum())
+                _constrain(module)
+                loss_sum += batch_loss * count
+                correct += int(batch_hits)
                 seen += count
                 batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
             batch_bar.close()
-            val = (evaluate(model, bundle.val, batch_size=max(batch_size, 256)) if has_val
+            val = (evaluate(module, bundle.val, batch_size=max(batch_size, 256)) if has_val
                    else {"loss": float("nan"), "accuracy": float("nan")})
             record = {
                 "epoch": epoch,
@@ -381,7 +528,7 @@ def fit(
                 or (val["accuracy"] == result.best_val_accuracy and val["loss"] < result.best_val_loss)
             )
             if improved:
-                best_state = copy.deepcopy(model.state_dict()) if select == "best" else None
+                best_state = copy.deepcopy(module.state_dict()) if select == "best" else None
                 result.best_epoch = epoch
                 result.best_val_accuracy = val["accuracy"]
                 result.best_val_loss = val["loss"]
@@ -395,18 +542,20 @@ def fit(
                             else "no validation split, ")
                 log(f"epoch {epoch}: loss {record['loss']:.4f}, train {100 * record['train_accuracy']:.2f} %, "
                     f"{val_text}{record['seconds']:.1f} s" + (" *" if improved and select == "best" else ""))
-            if select == "best" and patience and stale >= patience and epoch < epochs:
+            if select == "best" and plan.patience and stale >= plan.patience and epoch < epochs:
                 result.stopped_early, result.stop_reason = True, "patience"
                 break
             elapsed = time.perf_counter() - started
-            if time_budget_s is not None and epoch < epochs and elapsed * (epoch + 1) / epoch > time_budget_s:
+            budget = plan.time_budget_s
+            if distributed.main_decides(budget is not None and epoch < epochs
+                                        and elapsed * (epoch + 1) / epoch > budget):
                 result.stopped_early, result.stop_reason = True, "time"
                 if log is not None:
-                    log(f"stopping after epoch {epoch}: another epoch would exceed the {time_budget_s:.0f} s budget")
+                    log(f"stopping after epoch {epoch}: another epoch would exceed the {budget:.0f} s budget")
                 break
         epoch_bar.close()
 
     if select == "best":
         assert best_state is not None  # at least one epoch ran
-        model.load_state_dict(best_state)
+        module.load_state_dict(best_state)
     return result
