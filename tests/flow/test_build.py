@@ -45,8 +45,9 @@ def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
     for step in STEPS:
         record = json.loads((out / f"{step}.json").read_text())
         assert record["step"] == step and record["seconds"] >= 0
-        assert record["status"] == ("skipped" if step in ("verify", "yosys", "vivado") else "ok"), step
+        assert record["status"] == ("skipped" if step in ("budget", "verify", "yosys", "pnr", "vivado") else "ok"), step
     assert json.loads((out / "verify.json").read_text())["reason"] == "--no-verify"
+    assert json.loads((out / "budget.json").read_text())["reason"].startswith("no --budget")
     assert json.loads((out / "yosys.json").read_text())["reason"] == "--no-yosys"
     assert "not requested" in json.loads((out / "vivado.json").read_text())["reason"]
     for name in ("rtl/spiking_core.v", "rtl/baseline_core.v", "rtl/spiking_core.manifest.json",
@@ -61,8 +62,11 @@ def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
             assert (out / path).exists(), (step, path)
     report = json.loads((out / "report.json").read_text())
     lat = report["latency"]
-    assert lat["N"] == [28, 81, 128] and all(s < r for s, r in zip(lat["cores"]["spiking"], lat["serial"]))
-    assert lat["cores"]["baseline"][0] == lat["schedules"]["baseline"]["per_element"] * 28 + \
+    # the model records no N and the build has no data: its random sequences' N first, then the references
+    assert lat["N"] == [16, 28, 81, 128] and lat["rows"][0] == "this model"
+    assert lat["rows"][1:] == ["reference: T-MNIST rows", "reference: GSC frames", "reference: UCI HAR samples"]
+    assert all(s < r for s, r in zip(lat["cores"]["spiking"], lat["serial"]))
+    assert lat["cores"]["baseline"][1] == lat["schedules"]["baseline"]["per_element"] * 28 + \
         lat["schedules"]["baseline"]["fixed"]
     assert "resources" not in report and "accuracy" not in report  # not measured, not faked
     md = (out / "report.md").read_text()

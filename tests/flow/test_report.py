@@ -19,8 +19,9 @@ def sample_report(T: int = 4) -> dict:
                      "split": "test"},
         "resources": {"source": "yosys", "cores": {"spiking": {"LUT": 1000, "FF": 900, "DSP48E1": 0},
                                                    "baseline": {"LUT": 3000, "FF": 1200, "DSP48E1": 64}}},
-        "latency": {"N": [28, 128], "cores": {"spiking": [400, 1600], "baseline": [1000, 4500]},
-                    "serial": [1600, 6000],
+        "latency": {"N": [128, 28], "rows": ["this model", "reference: T-MNIST rows"],
+                    "model_N_source": "the har sequence length recorded in the model",
+                    "cores": {"spiking": [1600, 400], "baseline": [4500, 1000]}, "serial": [6000, 1600],
                     "clock_mhz": 100.0, "clock_source": "estimate"},
         "energy": {"spiking_pj": 1000.0, "baseline_pj": 4000.0, "ratio": 4.0, "table_source": "Horowitz 2014"},
         "sparsity": {"f": 0.8, "i": 0.5, "o": 0.45, "c": 0.3, "h": 0.2},
@@ -33,7 +34,9 @@ def test_report_files_and_tables(tmp_path: Path) -> None:
     md = Path(files["markdown"]).read_text()
     assert "| LUT | 1000 | 3000 |" in md and "| resource | spiking core | MAC baseline |" in md
     assert "| 90.00 % | 89.00 % | 88.50 % | 89.90 % |" in md
-    assert "| 128 | 1600 | 4500 | 6000 | 2.81 | 3.75 | 16.000 |" in md
+    assert "| 128 | this model | 1600 | 4500 | 6000 | 2.81 | 3.75 | 16.000 | 45.000 |" in md
+    assert "Clock: 100.0 MHz (estimate)" in md and "Routed on" not in md
+    assert "| 28 | reference: T-MNIST rows | 400 | 1000 |" in md and "N = 128 is this model's sequence length" in md
     assert "2.8–5.1×" in md and "**PASSED** on 4 sequences" in md
     for name in ("resources.png", "latency.png", "energy.png", "sparsity.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -51,6 +54,27 @@ def test_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     write_report(sample_report(4), tmp_path / "t4")
     assert main(["compare", str(tmp_path / "t2"), str(tmp_path / "t4")]) == 0
     out = capsys.readouterr().out
-    assert out.count("| 4500 | 128 |") == 2 and "| 1000 | 0 | 1600 | 3000 | 64 | 4500 |" in out
+    assert out.count("| 4500 | 100.0 | 45.0 | 128 | estimate |") == 2
+    assert "| 1000 | 0 | 1600 | 100.0 | 16.0 | 3000 | 64 | 4500 |" in out
     assert main(["compare", str(tmp_path)]) == 2
     assert "is not an snnhw build directory" in capsys.readouterr().err
+
+
+def test_routed_clocks_per_core_and_pnr_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = sample_report()
+    report["latency"].update(clocks_mhz={"spiking": 32.0, "baseline": 50.0}, clock_mhz=32.0,
+                             clock_source="routed Fmax of each core alone on LFE5U-85F-6BG381 (nextpnr-ecp5, open flow)")
+    brief = {"fmax_mhz": 32.0, "met": False, "used": {"LUT4": 18000, "FF": 6000, "EBR": 19, "MULT18X18D": 16},
+             "critical_path_ns": 31.25, "critical_path_stages": 70, "critical_path": "a → b"}
+    report["pnr"] = {"device": "LFE5U-85F-6BG381", "target_mhz": 100.0,
+                     "cores": {"spiking": brief, "baseline": {**brief, "fmax_mhz": 50.0}},
+                     "board_top": {**brief, "met": True, "bitstream": "board/snnhw_top.bit"}}
+    md = Path(write_report(report, tmp_path / "r")["markdown"]).read_text()
+    # each core's latency at its own routed clock: 1600 / 32 and 4500 / 50 µs
+    assert "| 128 | this model | 1600 | 4500 | 6000 | 2.81 | 3.75 | 50.000 | 90.000 |" in md
+    assert "Clock: spiking core 32.0 MHz, MAC baseline 50.0 MHz (routed Fmax" in md
+    assert "## Routed on LFE5U-85F-6BG381 (open flow: Yosys, nextpnr-ecp5)" in md
+    assert "| spiking core (alone) | 32.0 | 18000 | 6000 | 19 | 16 | 31.2 (70) |" in md
+    assert "| MAC baseline (alone) | 50.0 |" in md and "`board/snnhw_top.bit`" in md
+    assert main(["compare", str(tmp_path / "r")]) == 0
+    assert "| 1600 | 32.0 | 50.0 | 3000 | 64 | 4500 | 50.0 | 90.0 | 128 | routed |" in capsys.readouterr().out

@@ -5,8 +5,9 @@ Examples::
     snnhw build --board kintex7                       # the bundled default model
     snnhw build --model spiking.pt --board kc705 -o build/har
     snnhw build --model model.snnhw model.baseline.snnhw --no-verify --no-yosys
+    snnhw build --budget 0.05 --no-verify             # knobs: the fastest explored within 5 % of the part
 
-Every step writes ``<out>/<step>.json`` (load, generate, verify, board, yosys, vivado, report);
+Every step writes ``<out>/<step>.json`` (load, budget, generate, verify, board, yosys, vivado, report);
 the report is ``report.md`` / ``report.json`` with PNG plots. See ``docs/build.md``.
 """
 
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.errors import UserError
+from snnhw.flow.build import DEFAULT_BUDGET, parse_budget
+from snnhw.flow.explore import GRID_SIZES
 from snnhw.hw.registry import add_core_options, core_knobs_from_args
 
 
@@ -49,11 +52,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     check.add_argument("--sim", choices=("icarus", "verilator"), help="simulator (default icarus)")
     tools = p.add_argument_group("tools")
     tools.add_argument("--no-yosys", dest="yosys", action="store_false", help="skip the Yosys estimates")
+    tools.add_argument("--no-pnr", dest="pnr", action="store_false",
+                       help="ECP5 boards: skip the open place-and-route (per-core Fmax, bitstream)")
     tools.add_argument("--vivado", action="store_true",
                        help="run Vivado (out-of-context runs and the bitstream) when it is on PATH")
     tools.add_argument("--clock-mhz", type=float, help="target clock of the out-of-context scripts "
                        "(default: the board clock)")
     add_core_options(p)
+    budget = p.add_argument_group("resource budget (knobs picked from the explorer; docs/build.md)")
+    budget.add_argument("--budget", nargs="?", const=str(DEFAULT_BUDGET), metavar="F",
+                        help="instead of the knobs: per core the fastest explored point costing at most F of the "
+                             "board's part (max over LUT, FF, DSP, BRAM of used / available; 0 < F <= 1; "
+                             f"--budget alone: {DEFAULT_BUDGET})")
+    budget.add_argument("--explore-dir", metavar="DIR",
+                        help="pick from this snnhw explore output (read only; explored for the build's models) "
+                             "instead of exploring into <out>/explore (resumable)")
+    budget.add_argument("--explore-grid", choices=GRID_SIZES,
+                        help="grid the build explores: small (default: lanes within 2x of the automatic width, "
+                             "engines 1 and T, dense and event-queue) or full (snnhw explore's defaults)")
     quant = p.add_argument_group("quantization (checkpoint input)")
     quant.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
     quant.add_argument("--input-bits", type=int, default=8, help="signed direct-input width (default 8)")
@@ -78,10 +94,12 @@ def run(args: argparse.Namespace) -> int:
         data_dir=Path(args.data_dir) if args.data_dir else None, verify=args.verify,
         verify_sequences=args.verify_sequences, verify_length=args.verify_length,
         verify_stalls=args.verify_stalls, selfcheck_sequences=args.selfcheck_sequences, waves=args.waves,
-        yosys=args.yosys, vivado=args.vivado, simulator=args.sim, knobs=knobs,
+        yosys=args.yosys, vivado=args.vivado, pnr=args.pnr, simulator=args.sim, knobs=knobs,
         weight_bits=args.weight_bits, input_bits=args.input_bits, act_bits=args.act_bits,
         calib_samples=args.calib_samples, clock_mhz=args.clock_mhz, seed=args.seed,
         progress=progress_enabled(args),
+        budget=None if args.budget is None else parse_budget(args.budget),
+        explore_dir=Path(args.explore_dir) if args.explore_dir else None, explore_grid=args.explore_grid,
     )
     result = run_build(opts)
     print(summary_table(result))

@@ -23,11 +23,7 @@ from pathlib import Path
 from snnhw.cli._cores import add_model_options, load_models
 from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
 from snnhw.errors import UserError
-
-MODES = {"dense": {"event_driven": False}, "event-engine": {"event_driven": True, "event_mode": "engine"},
-         "event-shared": {"event_driven": True, "event_mode": "shared"},
-         "event-queue": {"event_driven": True, "event_mode": "queue"}}
-"""Spiking-core schedules a point can have (``--modes``)."""
+from snnhw.flow.explore import DEFAULT_SEQUENCES, GRID_LANES, GRID_MODES, MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,16 +35,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("-o", "--output", type=Path, default=Path("explore"),
                    help="output directory (default ./explore)")
     p.add_argument("--data-dir", type=Path, help="the model's dataset: its test split (default: random inputs)")
-    p.add_argument("--sequences", type=int, default=64, help="test sequences for the cycle counts (default 64)")
+    p.add_argument("--sequences", type=int, default=DEFAULT_SEQUENCES,
+                   help=f"test sequences for the cycle counts (default {DEFAULT_SEQUENCES})")
     p.add_argument("--length", type=int, default=16, help="N of the random inputs (default 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    p.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8], metavar="L", help="lanes (default 1 2 4 8)")
+    p.add_argument("--lanes", type=int, nargs="+", default=list(GRID_LANES), metavar="L",
+                   help=f"lanes (default {' '.join(map(str, GRID_LANES))})")
     p.add_argument("--fanin", type=int, nargs="+", metavar="F", help="fanin (default: each point's lanes)")
     p.add_argument("--engines", type=int, nargs="+", metavar="E", help="spiking engines (default: 1 and T)")
     p.add_argument("--proj-fanin", type=int, nargs="+", default=[1], metavar="P",
                    help="direct-input projection fan-in of the spiking core (default 1)")
-    p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["dense", "event-engine", "event-queue"],
-                   help="spiking schedules (default dense event-engine event-queue)")
+    p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(GRID_MODES),
+                   help=f"spiking schedules (default {' '.join(GRID_MODES)})")
     p.add_argument("--part", default="xc7k325t", help="target part of the cost fraction (default xc7k325t)")
     p.add_argument("--no-synth", dest="synth", action="store_false",
                    help="cycles and energy only (no Yosys, no cost)")
@@ -63,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from snnhw.flow.explore import ExploreOptions, knob_text, run_explore
+    from snnhw.flow.explore import ExploreOptions, knob_grid, knob_text, run_explore
     from snnhw.hw.registry import main_core
 
     models = {kind: model for kind, (_, model) in load_models(args).items()}
@@ -75,16 +73,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name} must be ≥ 1")
     if min(args.lanes + (args.fanin or []) + (args.engines or []) + args.proj_fanin) < 1:
         raise UserError("--lanes, --fanin, --engines and --proj-fanin take positive integers")
-    spk = models[main]
-    engines = args.engines or sorted({1, spk.T})
-    widths = [(lanes, fanin) for lanes in args.lanes for fanin in (args.fanin or [lanes])]
-    grid: dict[str, list[dict]] = {main: [{"lanes": lanes, "fanin": fanin, "engines": e, "proj_fanin": pf,
-                                           **MODES[mode]}
-                                          for lanes, fanin in widths for e in engines for pf in args.proj_fanin
-                                          for mode in args.modes]}
-    for kind in models:
-        if kind != main:
-            grid[kind] = [{"lanes": lanes, "fanin": fanin} for lanes, fanin in widths]
+    grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes)
     inputs = {}
     for kind, model in models.items():
         if args.data_dir is not None:

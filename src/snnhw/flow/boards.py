@@ -1,8 +1,10 @@
 """Board descriptions (``boards/*.json``) and their amaranth-boards platforms.
 
-A board is a JSON file naming an ``amaranth.build.Platform`` class (``module:Class``), the
-Vivado part for out-of-context runs, the clock resource and the LED assignment of the
-self-checking top. See ``boards/README.md`` for the fields and how to add a board.
+A board is a JSON file naming an ``amaranth.build.Platform`` class (``module:Class``), its part
+(the Vivado part for out-of-context runs, or the ECP5 device), the clock resource and the LED
+assignment of the self-checking top. The board's flow follows from its platform: Lattice ECP5
+platforms use the open flow (:mod:`snnhw.flow.ecp5`), the others Vivado. See
+``boards/README.md`` for the fields and how to add a board.
 """
 
 from __future__ import annotations
@@ -22,10 +24,37 @@ BUNDLED_BOARDS = boards_dir()
 
 LED_ROLES = ("done", "pass", "fail", "heartbeat")
 
+@dataclass(frozen=True)
+class LedSpec:
+    """One LED of the self-checking top: platform resource ``resource`` number ``index``, and for
+    a multi-colour LED the ``subsignal`` (``r``, ``g`` or ``b`` of an ``rgb_led``)."""
+
+    resource: str
+    index: int
+    subsignal: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> LedSpec:
+        """``3`` (``led`` 3) or ``"rgb_led:0:g"`` (the green part of ``rgb_led`` 0)."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return cls("led", value)
+        if isinstance(value, str):
+            parts = value.split(":")
+            if len(parts) in (2, 3) and parts[1].isdigit():
+                return cls(parts[0], int(parts[1]), parts[2] if len(parts) == 3 else None)
+        raise UserError(f"{where}: an LED is an index (3) or 'resource:index[:subsignal]' ('rgb_led:0:g'), "
+                        f"got {value!r}")
+
+    def to_json(self) -> int | str:
+        """The JSON form :meth:`parse` reads."""
+        if self.resource == "led" and self.subsignal is None:
+            return self.index
+        return ":".join([self.resource, str(self.index), *([self.subsignal] if self.subsignal else [])])
+
 
 @dataclass(frozen=True)
 class Board:
-    """One board: its names, platform class path, Vivado part, clock resource and LED roles."""
+    """One board: its names, platform class path, part, clock resource and LED roles."""
 
     name: str
     aliases: tuple[str, ...]
@@ -33,8 +62,16 @@ class Board:
     platform: str
     part: str
     clock: str
-    leds: dict[str, int]
+    leds: dict[str, LedSpec]
     source: Path
+
+    @property
+    def flow(self) -> str:
+        """``ecp5`` for a Lattice ECP5 platform (the open flow), else ``vivado``."""
+        from amaranth.vendor import LatticePlatform
+
+        platform = self.platform_class()()
+        return "ecp5" if isinstance(platform, LatticePlatform) and platform.family == "ecp5" else "vivado"
 
     def platform_class(self) -> type:
         """Import and return the platform class (``module:Class``)."""
@@ -61,7 +98,8 @@ class Board:
             "platform": self.platform,
             "part": self.part,
             "clock": self.clock,
-            "leds": dict(self.leds),
+            "leds": {role: led.to_json() for role, led in self.leds.items()},
+            "flow": self.flow,
             "source": str(self.source),
         }
 
@@ -96,7 +134,7 @@ def load_board_file(path: Path) -> Board:
         platform=str(raw["platform"]),
         part=str(raw["part"]),
         clock=str(raw["clock"]),
-        leds={str(k): int(v) for k, v in leds.items()},
+        leds={str(k): LedSpec.parse(v, f"board file {path}") for k, v in leds.items()},
         source=Path(path),
     )
 
@@ -113,7 +151,10 @@ def known_boards() -> dict[str, Board]:
 
 
 def find_board(name: str) -> Board:
-    """The board called ``name`` (or with that alias); an unknown name lists the known ones."""
+    """The board called ``name`` (or with that alias), or the board file ``name`` when it ends in
+    ``.json``; an unknown name lists the known ones."""
+    if name.endswith(".json"):
+        return load_board_file(Path(name))
     boards = known_boards()
     for board in boards.values():
         if name == board.name or name in board.aliases:

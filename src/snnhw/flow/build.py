@@ -6,19 +6,23 @@ Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``re
 
 1. ``load``: a float spiking checkpoint (quantized here, with the MAC baseline from its hard-LSTM
    source) or frozen ``.snnhw`` model(s) → ``model/spiking.snnhw``, ``model/baseline.snnhw``;
-2. ``generate``: both cores' Verilog and manifests (:func:`snnhw.hw.generate.generate`) in ``rtl/``;
-3. ``verify``: a short bit-exact cocotb run of both cores (:func:`snnhw.sim.verify.verify_core`) on
+   the knobs (given or automatic) unless a budget picks them;
+2. ``budget``: with ``--budget F`` only, each core's knobs from the explorer
+   (:mod:`snnhw.flow.explore`, run into ``<out>/explore/`` or read from ``--explore-dir``): the
+   fastest explored point costing at most F of the board's part;
+3. ``generate``: both cores' Verilog and manifests (:func:`snnhw.hw.generate.generate`) in ``rtl/``;
+4. ``verify``: a short bit-exact cocotb run of both cores (:func:`snnhw.sim.verify.verify_core`) on
    a few sequences, with switching activity (SAIF) from the waveform; a mismatch fails the build;
-4. ``board``: the self-checking top (:class:`~snnhw.flow.selfcheck.SelfCheckTop` with ROMs of test
+5. ``board``: the self-checking top (:class:`~snnhw.flow.selfcheck.SelfCheckTop` with ROMs of test
    sequences and the golden model's expected words) wrapped for the board
    (:class:`~snnhw.flow.selfcheck.BoardSelfCheck`) and written as the board's Vivado build plan
    (``board/``, amaranth-boards; no Vivado needed), plus out-of-context Vivado scripts for each
    core alone (``vivado/``);
-5. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth
-   (both runs start in the background as soon as ``generate`` is done, overlapping steps 3–4);
-6. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
+6. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth
+   (both runs start in the background as soon as ``generate`` is done, overlapping steps 4–5);
+7. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
    achieved clock, power with the simulation's activity) and the board bitstream;
-7. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
+8. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
    step's own record is ``reports.json`` (``report.json`` is the report itself).
 
 Missing tools skip the steps that need them, with the reason in the step's JSON; nothing is
@@ -45,11 +49,31 @@ from snnhw.errors import UserError
 from snnhw.flow.default_model import Samples
 from snnhw.hw.registry import core_spec, core_specs, main_core, spec_for_model
 
-STEPS = ("load", "generate", "verify", "board", "yosys", "vivado", "reports")
+STEPS = ("load", "budget", "generate", "verify", "board", "yosys", "pnr", "vivado", "reports")
 """The build steps, in order; each writes ``<out>/<step>.json``."""
 
-LATENCY_N = (28, 81, 128)
-"""Sequence lengths of the latency table (T-MNIST rows, GSC frames, UCI HAR samples)."""
+REFERENCE_N: dict[int, str] = {28: "T-MNIST rows", 81: "GSC frames", 128: "UCI HAR samples"}
+"""Reference rows of the latency table after the model's own N: the sequence lengths of the
+source paper's datasets, for comparison with its ratios."""
+
+RANDOM_N = 16
+"""Longest random test sequence the build drives when it has no evaluation data (capped at the
+quantizer's N_max)."""
+
+DEFAULT_BUDGET = 0.25
+"""``--budget`` without a value: a quarter of the part (``docs/build.md``, "Building to a
+resource budget")."""
+
+BUDGET_FIELDS = ("knobs", "mode", "units", "unit_name", "cycles_mean", "cycles_max", "utilisation_mean",
+                 "energy_pj", "energy_with_memory_pj", "resources", "cost_fraction", "cost_binding",
+                 "lut_equivalents", "key")
+"""What the ``budget`` record keeps of each picked explorer point."""
+
+PNR_TARGET_MHZ = 100.0
+"""Clock constraint (MHz) of the per-core ECP5 routes when ``--clock-mhz`` is not given."""
+
+PNR_WORKERS = 2
+"""nextpnr runs at a time in the ``pnr`` step (each uses one core)."""
 
 BOARD_TOP = "snnhw_top"
 """Name of the board design (``board/snnhw_top.v``, ``board/build_snnhw_top.sh``)."""
@@ -92,14 +116,24 @@ class BuildOptions:
         selfcheck_sequences: test sequences in the board top's ROM.
         waves: record waveforms during verification (toggle counts and SAIF for Vivado's power).
         yosys / vivado: run those tools (Yosys when found; Vivado only when asked and found).
+        pnr: with an ECP5 board, place and route each core alone and the board top to a
+            bitstream with the open flow (:mod:`snnhw.flow.ecp5`; when the tools are found).
         simulator: "icarus" or "verilator" (default: snnhw.sim's default).
         knobs: the knobs of each core kind (:mod:`snnhw.hw.knobs`; a missing kind or a ``None``
             knob is sized to the model by the one automatic rule, ``CoreKnobs.resolved``).
         weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only).
         calib_samples: training sequences used to calibrate the quantizer.
-        clock_mhz: target clock of the out-of-context scripts (default: the board's clock).
+        clock_mhz: target clock of the out-of-context runs: Vivado scripts (default: the board's
+            clock) and ECP5 per-core routes (default ``PNR_TARGET_MHZ``).
         seed: seeds calibration subsets, random inputs and stall patterns.
         progress: per-step lines and tqdm bars.
+        budget: with a value (0 < F ≤ 1), each core's knobs are the fastest explored point costing
+            at most F of the board's part (``knobs`` must then be left automatic); None: the knobs
+            are ``knobs``.
+        explore_dir: with ``budget``, an existing ``snnhw explore`` output to pick from (read
+            only); None: explore into ``<out>/explore/`` (resumable).
+        explore_grid: the grid the build explores (:data:`~snnhw.flow.explore.GRID_SIZES`; None:
+            ``small``).
     """
 
     models: list[Path] = field(default_factory=list)
@@ -115,6 +149,7 @@ class BuildOptions:
     waves: bool = True
     yosys: bool = True
     vivado: bool = False
+    pnr: bool = True
     simulator: str | None = None
     knobs: dict[str, Any] = field(default_factory=dict)
     weight_bits: int = 8
@@ -124,6 +159,9 @@ class BuildOptions:
     clock_mhz: float | None = None
     seed: int = 0
     progress: bool = True
+    budget: float | None = None
+    explore_dir: Path | None = None
+    explore_grid: str | None = None
 
 
 @dataclass
@@ -150,12 +188,18 @@ class BuildState:
     """Resolved knobs per core kind."""
     checkpoints: dict[str, Any] = field(default_factory=dict)
     eval_data: _EvalData | None = None
+    sequence_length: tuple[int, str] = (RANDOM_N, "")
+    """The model's own sequence length N and where it comes from (:func:`_sequence_length`)."""
+    budget: dict[str, Any] | None = None
+    """The ``budget`` step's pick (None without ``--budget``)."""
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     rtl: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] | None = None
     saif: dict[str, Path] = field(default_factory=dict)
     resources: dict[str, Any] | None = None
     vivado: dict[str, Any] | None = None
+    pnr: dict[str, Any] | None = None
+    """The ``pnr`` step's result: per-core routed summaries and the board bitstream's."""
     yosys_runs: dict[str, Future[dict[str, Any]]] = field(default_factory=dict)
     """Yosys runs started in the background right after ``generate`` (see :func:`start_yosys`)."""
 
@@ -368,20 +412,26 @@ def step_load(state: BuildState) -> dict[str, Any]:
     model_dir.mkdir(parents=True, exist_ok=True)
     artefacts = {kind: _rel(state, save_frozen(model_dir / f"{kind}.snnhw", model))
                  for kind, model in state.models.items()}
-    details["knobs"] = _resolve_knobs(state)
+    if opts.budget is None:
+        details["knobs"] = _resolve_knobs(state, opts.knobs)
+    else:
+        details["knobs"] = f"picked for --budget {opts.budget} (budget.json)"
+    state.sequence_length = _sequence_length(state)
+    details["sequence_length"] = {"N": state.sequence_length[0], "source": state.sequence_length[1]}
     details.update(name=state.name, artefacts=artefacts,
                    eval_data=state.eval_data.description if state.eval_data else None,
                    model=_model_summary(state))
     return details
 
 
-def _resolve_knobs(state: BuildState) -> dict[str, Any]:
-    """Resolve every core's knobs for its model (the automatic rule of :mod:`snnhw.hw.knobs`);
-    returns per core kind the knobs and which were automatic. Bad knobs are a user error."""
+def _resolve_knobs(state: BuildState, knobs: dict[str, Any]) -> dict[str, Any]:
+    """Resolve every core's ``knobs`` (per core kind; missing kinds automatic) for its model (the
+    automatic rule of :mod:`snnhw.hw.knobs`) into ``state.knobs``; returns per core kind the knobs
+    and which were automatic. Bad knobs are a user error."""
     out: dict[str, Any] = {}
     for kind, model in state.models.items():
         spec = core_spec(kind)
-        asked = state.opts.knobs.get(kind) or spec.knobs_type()
+        asked = knobs.get(kind) or spec.knobs_type()
         try:
             resolved = spec.knobs(model, asked)
             spec.schedule(model, resolved)  # knobs the model cannot take fail here, before any step
@@ -390,6 +440,23 @@ def _resolve_knobs(state: BuildState) -> dict[str, Any]:
         state.knobs[kind] = resolved
         out[kind] = {**resolved.to_manifest(), "automatic": asked.automatic()}
     return out
+
+
+def _sequence_length(state: BuildState) -> tuple[int, str]:
+    """The model's own sequence length N (elements per sequence) and where it was found: the
+    dataset's ``seq_len`` recorded in the model, else the quantizer's N_max, else the longest
+    evaluation sequence, else the length of the build's random test sequences."""
+    meta = state.main.meta or {}
+    data_meta = meta.get("data_meta") or meta.get("data")
+    if isinstance(data_meta, dict) and data_meta.get("seq_len"):
+        return (int(data_meta["seq_len"]),
+                f"the {data_meta.get('dataset', 'dataset')} sequence length recorded in the model")
+    n_max = (meta.get("quantizer") or {}).get("n_max")
+    if n_max:
+        return int(n_max), "the quantizer's N_max recorded in the model"
+    if state.eval_data is not None:
+        return int(state.eval_data.lengths.max()), f"the longest sequence of {state.eval_data.description}"
+    return RANDOM_N, "the length of the build's random test sequences (the model records none)"
 
 
 def _model_name(path: Path) -> str:
@@ -406,6 +473,139 @@ def _model_summary(state: BuildState) -> dict[str, Any]:
             "num_layers": len(spk.layers), "num_classes": spk.num_classes, "encoding": spk.encoding,
             "nonspiking_gate": spk.nonspiking_gate, "weight_bits": spk.weight_bits,
             "baseline_act_bits": next((m.act_bits for m in state.models.values() if hasattr(m, "act_bits")), None)}
+
+
+# ---------------------------------------------------------------------------------- step: budget
+
+def parse_budget(value: float | str) -> float:
+    """A resource budget: a fraction F of the part, 0 < F ≤ 1, from a number or the command
+    line's text; UserError (one line) otherwise."""
+    try:
+        fraction = float(value)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if not 0 < fraction <= 1:  # NaN fails too
+        raise UserError(f"--budget takes a fraction of the part, 0 < F ≤ 1 (e.g. {DEFAULT_BUDGET}), not {value!r}")
+    return fraction
+
+
+def budget_part(board: Any) -> str:
+    """The explorer's name (:data:`~snnhw.flow.explore.PARTS`) of the board's part, of which a
+    budget is a fraction; UserError for a part the explorer does not cost."""
+    from snnhw.flow.explore import PARTS
+
+    part = next((name for name in PARTS if board.part.lower().startswith(name)), None)
+    if part is None:
+        raise UserError(f"--budget: the explorer costs Xilinx 7-series parts ({', '.join(PARTS)}); board "
+                        f"{board.name} has {board.part}")
+    return part
+
+
+def _check_budget_options(opts: BuildOptions) -> None:
+    """One-line errors, before any work, for options that contradict ``--budget`` or need it."""
+    if opts.budget is None:
+        for name, value in (("--explore-dir", opts.explore_dir), ("--explore-grid", opts.explore_grid)):
+            if value is not None:
+                raise UserError(f"{name} applies with --budget only")
+        return
+    from snnhw.flow.boards import find_board
+    from snnhw.flow.explore import GRID_SIZES
+
+    parse_budget(opts.budget)
+    budget_part(find_board(opts.board))
+    given = sorted({name for knobs in opts.knobs.values() for name, value in knobs.to_manifest().items()
+                    if value != type(knobs)().to_manifest()[name]})
+    if given:
+        raise UserError("--budget picks the knobs; drop " + ", ".join("--" + n.replace("_", "-") for n in given))
+    if opts.explore_dir is not None and opts.explore_grid is not None:
+        raise UserError("--explore-grid is the grid the build explores, and with --explore-dir it explores nothing")
+    if opts.explore_grid is not None and opts.explore_grid not in GRID_SIZES:
+        raise UserError(f"--explore-grid takes {' or '.join(GRID_SIZES)}, not {opts.explore_grid!r}")
+
+
+def _explore_doc(state: BuildState, part: str) -> tuple[dict[str, Any], Path]:
+    """The explorer's document for the build's models, and its directory: read from
+    ``--explore-dir`` (explored for these very models), else explored here into
+    ``<out>/explore`` on :func:`~snnhw.flow.explore.build_grid` (resumable: finished points and
+    their Yosys results are reused)."""
+    from snnhw.flow.explore import DEFAULT_SEQUENCES, ExploreOptions, build_grid, run_explore
+    from snnhw.flow.yosys import yosys_missing
+    from snnhw.hw.manifest import model_hash
+
+    opts = state.opts
+    if opts.explore_dir is not None:
+        where = Path(opts.explore_dir)
+        path = where / "explore.json"
+        if not path.is_file():
+            raise UserError(f"--explore-dir {where} holds no explore.json (an snnhw explore output directory)")
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} is not valid JSON ({exc})") from None
+        recorded = doc.get("models") or {}
+        for kind, model in state.models.items():
+            if recorded.get(kind) != model_hash(model):
+                raise UserError(f"{path} was not explored for this build's {core_spec(kind).label} model "
+                                f"({state.out / 'model' / f'{kind}.snnhw'})")
+        _log(opts, f"    picking from {path} ({len(doc['points'])} points)")
+        return doc, where
+    missing = yosys_missing()
+    if missing:
+        raise UserError(f"--budget costs every explored point with Yosys: {missing} (or pick from --explore-dir)")
+    where = state.out / "explore"
+    size = opts.explore_grid or "small"
+    grid = build_grid(state.models, size)
+    inputs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for kind, model in state.models.items():
+        x, lengths, _, what = _test_inputs(state, model, DEFAULT_SEQUENCES)
+        inputs[kind] = (x, lengths)
+    _log(opts, f"    exploring the {size} grid ({sum(map(len, grid.values()))} points) into {where}")
+    doc = run_explore(ExploreOptions(models=dict(state.models), out_dir=where, grid=grid, inputs=inputs,
+                                     inputs_description=what, part=part, progress=opts.progress),
+                      log=lambda line: _log(opts, f"    {line}"))
+    return doc, where
+
+
+def step_budget(state: BuildState) -> dict[str, Any]:
+    """With ``--budget F``: each core's knobs = its fastest explored point costing at most F of
+    the board's part (:func:`snnhw.flow.explore.fastest_within`; cost = max over LUT, FF, DSP,
+    BRAM of used ÷ available, :func:`snnhw.flow.explore.cost_of`), and the pick's record."""
+    from snnhw.flow.boards import find_board
+    from snnhw.flow.explore import PARTS, cost_of, fastest_within, knob_text
+
+    opts = state.opts
+    if opts.budget is None:
+        raise StepSkipped("no --budget: the knobs are the given or automatic ones (load.json)")
+    part = budget_part(find_board(opts.board))
+    doc, where = _explore_doc(state, part)
+    rate = doc["exchange_rates"].get("lut_per_dsp") or 0.0
+    points = []
+    for p in doc["points"]:  # costed for the board's part (an explore may have used another)
+        if p["core"] in state.models and p.get("resources"):
+            fraction, binding, lut_eq = cost_of(p["resources"], PARTS[part], rate)
+            points.append({**p, "cost_fraction": fraction, "cost_binding": binding, "lut_equivalents": lut_eq})
+    picks = fastest_within(points, opts.budget, list(state.models), part)
+    knobs = {kind: core_spec(kind).knobs_type.from_manifest(p["knobs"]) for kind, p in picks.items()}
+    resolved = _resolve_knobs(state, knobs)
+    record: dict[str, Any] = {
+        "budget": opts.budget, "part": part, "part_resources": PARTS[part], "explore_dir": str(where),
+        "explore_grid": None if opts.explore_dir else (opts.explore_grid or "small"),
+        "inputs": doc["inputs"], "sequences": doc["sequences"], "exchange_rates": doc["exchange_rates"],
+        "explored": {kind: sum(p["core"] == kind for p in points) for kind in state.models},
+        "cores": {kind: {k: p[k] for k in BUDGET_FIELDS} for kind, p in picks.items()}}
+    main = main_core().name
+    others = [kind for kind in picks if kind != main]
+    if others:
+        ref, spk = picks[others[0]], picks[main]
+        record["speedup"] = ref["cycles_mean"] / spk["cycles_mean"]
+        record["energy_ratio"] = ref["energy_pj"] / spk["energy_pj"]
+    for kind, p in picks.items():
+        _log(opts, f"    {kind}: {knob_text(p['knobs'], p['mode'])} ({p['mode']}) costs "
+                   f"{100 * p['cost_fraction']:.2f} % of {part}, {p['cycles_mean']:.0f} cycles per sequence")
+    state.budget = record
+    artefacts = {name: _rel(state, where / name) for name in ("explore.json", "explore.md")
+                 if (where / name).is_file()}
+    return {**record, "knobs": resolved, "artefacts": artefacts}
 
 
 # -------------------------------------------------------------------------------- step: generate
@@ -455,7 +655,7 @@ def _test_inputs(state: BuildState, model: Any, count: int, max_length: int = 0
         x_q = quantize_input(model, data.x[:count, :n_max])
         x_q = x_q * (np.arange(n_max)[None, :, None] < lengths[:, None, None])
         return x_q.astype(np.int64), lengths, list(range(count)), what
-    length = min(16, int((model.meta or {}).get("quantizer", {}).get("n_max") or 16))
+    length = min(RANDOM_N, int((model.meta or {}).get("quantizer", {}).get("n_max") or RANDOM_N))
     x, lengths = random_inputs(model, state.opts.seed, count, length, vary_lengths=True)
     return x, lengths, list(range(count)), f"{count} random sequences (seed {state.opts.seed}, N ≤ {length})"
 
@@ -556,13 +756,21 @@ def step_board(state: BuildState) -> dict[str, Any]:
             "input_payload_bits": len(Value.cast(core.i.payload)),
             "output_payload_bits": len(Value.cast(core.o.payload))}
     _write_json(board_dir / "selfcheck_roms.json", roms)
+    artefacts = {"board_dir": _rel(state, board_dir), "roms": _rel(state, board_dir / "selfcheck_roms.json")}
+    for name in sorted(p.name for p in board_dir.iterdir()):
+        artefacts[f"board/{name}"] = _rel(state, board_dir / name)
+    record = {"board": board.to_dict(), "board_clock_mhz": clock_hz / 1e6,
+              "selfcheck": {"sequences": int(len(lengths)), "inputs": what, "input_words": len(in_words),
+                            "expected_words": len(expected), "core_cycles": cycles,
+                            "seconds_at_board_clock": cycles / clock_hz,
+                            "leds": board.to_dict()["leds"]}}
+    if board.flow == "ecp5":
+        return {**record, "how_to_build": f"cd {board_dir} && sh build_{BOARD_TOP}_open.sh  (the pnr step runs it)",
+                "artefacts": artefacts}
     clock_mhz = opts.clock_mhz or clock_hz / 1e6
     period_ns = 1000.0 / clock_mhz
     viv_dir = state.out / "vivado"
     viv_dir.mkdir(parents=True, exist_ok=True)
-    artefacts = {"board_dir": _rel(state, board_dir), "roms": _rel(state, board_dir / "selfcheck_roms.json")}
-    for name in sorted(p.name for p in board_dir.iterdir()):
-        artefacts[f"board/{name}"] = _rel(state, board_dir / name)
     scripts: dict[str, Any] = {}
     for kind, info in state.rtl.items():
         verilog = viv_dir / Path(info["verilog"]).name
@@ -577,11 +785,7 @@ def step_board(state: BuildState) -> dict[str, Any]:
                          "saif": _rel(state, saif) if saif else None}
         artefacts[f"{kind}_ooc_tcl"] = scripts[kind]["tcl"]
     return {
-        "board": board.to_dict(), "board_clock_mhz": clock_hz / 1e6, "ooc_clock_mhz": clock_mhz,
-        "selfcheck": {"sequences": int(len(lengths)), "inputs": what, "input_words": len(in_words),
-                      "expected_words": len(expected), "core_cycles": cycles,
-                      "seconds_at_board_clock": cycles / clock_hz,
-                      "leds": dict(board.leds)},
+        **record, "ooc_clock_mhz": clock_mhz,
         "ooc_scripts": scripts,
         "how_to_build": f"cd {board_dir} && sh build_{BOARD_TOP}.sh  (needs Vivado)",
         "artefacts": artefacts,
@@ -629,6 +833,49 @@ def step_yosys(state: BuildState) -> dict[str, Any]:
     return {"results": results, "artefacts": artefacts, "overlapped_with": ["verify", "board"]}
 
 
+# ------------------------------------------------------------------------------------- step: pnr
+
+def step_pnr(state: BuildState) -> dict[str, Any]:
+    """ECP5 boards: each core placed and routed alone (its own Fmax), then the board top to a
+    ``.bit`` file, with the open flow (:mod:`snnhw.flow.ecp5`).
+
+    The step's record ``<out>/pnr.json`` holds the summaries (:func:`~snnhw.flow.ecp5.parse_nextpnr_report`)
+    of each core (``cores``) and of the board top (``board_top``, with its bitstream); each run's
+    files stay in ``<out>/pnr/<core>/`` and ``<out>/board/``.
+    """
+    from snnhw.flow.boards import find_board
+    from snnhw.flow.ecp5 import board_device, build_bitstream, route_core
+    from snnhw.flow.tools import ecp5_missing
+
+    opts = state.opts
+    board = find_board(opts.board)
+    if board.flow != "ecp5":
+        raise StepSkipped(f"board {board.name} uses the Vivado flow (--board ulx3s-85f routes with open tools)")
+    if not opts.pnr:
+        raise StepSkipped("--no-pnr")
+    missing = ecp5_missing()
+    if missing:
+        raise StepSkipped(missing)
+    device = board_device(board)
+    target = opts.clock_mhz or PNR_TARGET_MHZ
+    pnr_dir, board_dir = state.out / "pnr", state.out / "board"
+    _log(opts, f"    nextpnr-ecp5 {device.part}: the board top {BOARD_TOP} to a bitstream, and "
+               f"{', '.join(state.rtl)} alone at {target:g} MHz ({PNR_WORKERS} runs at a time)")
+    with ThreadPoolExecutor(max_workers=PNR_WORKERS) as pool:  # nextpnr runs on one core
+        top_run = pool.submit(build_bitstream, board_dir, BOARD_TOP, device, freq_mhz=board.clock_hz() / 1e6)
+        core_runs = {kind: pool.submit(route_core, Path(info["verilog"]), info["top"], pnr_dir / kind, device,
+                                       freq_mhz=target) for kind, info in state.rtl.items()}
+        cores = {kind: run.result() for kind, run in core_runs.items()}
+        top = top_run.result()
+    for name, res in (*cores.items(), (BOARD_TOP, top)):
+        _log(opts, f"      {name}: Fmax {res['fmax_min_mhz']:.1f} MHz"
+                   + (" (reused)" if res["reused"] else f" (place and route {res['pnr_seconds']:.0f} s)"))
+    state.pnr = {"device": device.part, "target_mhz": target, "cores": cores, "board_top": top}
+    artefacts = {"bitstream": _rel(state, board_dir / top["bitstream"]),
+                 **{f"{kind}_pnr": _rel(state, pnr_dir / kind / "pnr.json") for kind in cores}}
+    return {**state.pnr, "fmax_mhz": {kind: r["fmax_min_mhz"] for kind, r in cores.items()}, "artefacts": artefacts}
+
+
 # ---------------------------------------------------------------------------------- step: vivado
 
 def step_vivado(state: BuildState) -> dict[str, Any]:
@@ -665,8 +912,35 @@ def step_vivado(state: BuildState) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- step: report
 
+def _clocks(state: BuildState) -> tuple[dict[str, float | None], str]:
+    """(clock in MHz per core kind, where it comes from) of the latency figures: Vivado's achieved
+    clock of each core when Vivado ran, else each core's routed Fmax when the open ECP5 flow
+    routed it, else the target clock for every core (an estimate)."""
+    if state.vivado:
+        return ({kind: v["achieved_mhz"] for kind, v in state.vivado.items()},
+                "Vivado achieved clock of each core (out of context)")
+    if state.pnr:
+        return ({kind: r["fmax_min_mhz"] for kind, r in state.pnr["cores"].items()},
+                f"routed Fmax of each core alone on {state.pnr['device']} (nextpnr-ecp5, open flow)")
+    board = state.records.get("board", {})
+    target = board.get("ooc_clock_mhz") or state.opts.clock_mhz
+    return ({kind: target for kind in state.models},
+            "estimate: the target clock, not a timing result (no Vivado or place-and-route run)")
+
+
+def _pnr_brief(summary: dict[str, Any]) -> dict[str, Any]:
+    """The report's part of a ``pnr.json`` summary: Fmax, whether met, used resources, the
+    critical path's delay and stages."""
+    path = summary["critical_paths"][0] if summary.get("critical_paths") else {}
+    return {"fmax_mhz": summary["fmax_min_mhz"], "met": summary["met"],
+            "used": {name: u["used"] for name, u in summary["utilisation"].items()},
+            "critical_path_ns": path.get("delay_ns"), "critical_path_stages": path.get("logic_stages"),
+            "critical_path": f"{path.get('start')} → {path.get('end')}" if path else None}
+
+
 def _latency(state: BuildState) -> dict[str, Any]:
-    """Cycles per sequence for N in LATENCY_N of every core, and the main core's T·N serial schedule.
+    """Cycles per sequence of every core and of the main core's T·N serial schedule, at the
+    model's own N first (``rows[0]`` = "this model") and then at the :data:`REFERENCE_N` lengths.
 
     The serial figure is the main (wavefront) core's own schedule with the T·N cells of a
     sequence processed one after another (the earlier spiking LSTMs' order) instead of in
@@ -675,19 +949,16 @@ def _latency(state: BuildState) -> dict[str, Any]:
     """
     schedules = {kind: state.schedule(kind).dense() for kind in state.models}
     main = schedules[main_core().name]
-    out: dict[str, Any] = {"N": list(LATENCY_N),
-                           "cores": {kind: [int(s.cycles(n)) for n in LATENCY_N] for kind, s in schedules.items()},
-                           "serial": [int(main.serial_cycles(n)) for n in LATENCY_N],
-                           "formulas": {kind: s.formula() for kind, s in schedules.items()},
-                           "schedules": {kind: s.params() for kind, s in schedules.items()}}
-    if state.vivado:
-        out["clock_mhz"] = min(v["achieved_mhz"] for v in state.vivado.values())
-        out["clock_source"] = "Vivado achieved clock (slowest core, out of context)"
-    else:
-        board = state.records.get("board", {})
-        out["clock_mhz"] = board.get("ooc_clock_mhz") or state.opts.clock_mhz
-        out["clock_source"] = "estimate: the target clock, not a timing result (no Vivado run)"
-    return out
+    model_n, source = state.sequence_length
+    ns = [model_n] + [n for n in REFERENCE_N if n != model_n]
+    clocks, clock_source = _clocks(state)
+    return {"N": ns, "rows": ["this model"] + [f"reference: {REFERENCE_N[n]}" for n in ns[1:]],
+            "model_N_source": source,
+            "cores": {kind: [int(s.cycles(n)) for n in ns] for kind, s in schedules.items()},
+            "serial": [int(main.serial_cycles(n)) for n in ns],
+            "formulas": {kind: s.formula() for kind, s in schedules.items()},
+            "schedules": {kind: s.params() for kind, s in schedules.items()},
+            "clock_mhz": clocks.get(main_core().name), "clocks_mhz": clocks, "clock_source": clock_source}
 
 
 def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
@@ -761,6 +1032,18 @@ def step_report(state: BuildState) -> dict[str, Any]:
         report["resources"] = state.resources
     if state.rtl:
         report["latency"] = _latency(state)
+    if state.budget:
+        clocks, clock_source = _clocks(state)
+        report["budget"] = {**state.budget, "clock_mhz": clocks.get(main_core().name), "clocks_mhz": clocks,
+                            "clock_source": clock_source,
+                            "cores": {kind: {**c, "latency_us": c["cycles_mean"] / clocks[kind]
+                                             if clocks.get(kind) else None}
+                                      for kind, c in state.budget["cores"].items()}}
+    if state.pnr:
+        report["pnr"] = {"device": state.pnr["device"], "target_mhz": state.pnr["target_mhz"],
+                         "cores": {kind: _pnr_brief(r) for kind, r in state.pnr["cores"].items()},
+                         "board_top": {**_pnr_brief(state.pnr["board_top"]),
+                                       "bitstream": f"board/{state.pnr['board_top']['bitstream']}"}}
     if state.verify:
         report["verify"] = state.verify
     if "board" in state.records and state.records["board"]["status"] == "ok":
@@ -804,6 +1087,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
         raise UserError(f"--verify-length must be ≥ 0, got {opts.verify_length}")
     if opts.clock_mhz is not None and not (opts.clock_mhz > 0 and math.isfinite(opts.clock_mhz)):
         raise UserError(f"--clock-mhz must be a positive number, got {opts.clock_mhz}")
+    _check_budget_options(opts)
     start = time.perf_counter()
     from snnhw.flow import default_model
 
@@ -851,8 +1135,9 @@ def _run_locked(opts: BuildOptions, out: Path, start: float) -> BuildResult:
     for stale in (*STEPS, "report", "build"):
         (out / f"{stale}.json").unlink(missing_ok=True)
     state = BuildState(opts=opts, out=out)
-    bodies = {"load": step_load, "generate": step_generate, "verify": step_verify, "board": step_board,
-              "yosys": step_yosys, "vivado": step_vivado, "reports": step_report}
+    bodies = {"load": step_load, "budget": step_budget, "generate": step_generate, "verify": step_verify,
+              "board": step_board, "yosys": step_yosys, "pnr": step_pnr, "vivado": step_vivado,
+              "reports": step_report}
     exit_code = 0
     with ThreadPoolExecutor(max_workers=2) as yosys_pool:  # a failed build still waits for started runs
         for index, name in enumerate(STEPS, start=1):
@@ -862,7 +1147,7 @@ def _run_locked(opts: BuildOptions, out: Path, start: float) -> BuildResult:
                 exit_code = 1
                 break
             except UserError:
-                if name == "load":
+                if name in ("load", "budget"):
                     raise
                 exit_code = 1
                 break
@@ -890,6 +1175,8 @@ def summary_table(result: BuildResult) -> str:
             lines.append(f"| {name} | not run | — | |")
         else:
             lines.append(f"| {name} | {record['status']} | {record['seconds']:.1f} | {record['reason']} |")
+    from snnhw.flow.explore import knob_text
+
     report = result.out_dir / "report.json"
     if report.is_file():
         rep = json.loads(report.read_text())
@@ -906,9 +1193,17 @@ def summary_table(result: BuildResult) -> str:
                 f"{kind} LUT {cells[kind].get('LUT')} FF {cells[kind].get('FF')} DSP {cells[kind].get('DSP48E1')}"
                 for kind in kinds if kind in cells))
         if lat:
-            lines.append(f"cycles at N={lat['N'][-1]}: "
-                         + ", ".join(f"{kind} {lat['cores'][kind][-1]}" for kind in kinds if kind in lat["cores"])
-                         + f", T·N serial {lat['serial'][-1]}")
+            lines.append(f"cycles at the model's N={lat['N'][0]}: "
+                         + ", ".join(f"{kind} {lat['cores'][kind][0]}" for kind in kinds if kind in lat["cores"])
+                         + f", T·N serial {lat['serial'][0]}")
+        budget = rep.get("budget")
+        if budget:
+            lines.append(f"budget {100 * budget['budget']:g} % of {budget['part']}: " + "; ".join(
+                f"{kind} {knob_text(c['knobs'], c['mode'])} ({c['mode']}) {100 * c['cost_fraction']:.2f} %, "
+                f"{c['cycles_mean']:.0f} cycles" for kind, c in budget["cores"].items())
+                + ("" if "speedup" not in budget else
+                   f"; spiking ÷ baseline: {budget['speedup']:.2f}× speed-up, {budget['energy_ratio']:.2f}× "
+                   "less energy"))
         if energy and energy.get("ratio"):
             lines.append(f"energy per inference: spiking {energy['spiking_pj']:.0f} pJ, baseline "
                          f"{energy['baseline_pj']:.0f} pJ (ratio {energy['ratio']:.2f}×)")

@@ -17,8 +17,9 @@ kind (:mod:`snnhw.hw.registry`) is
 3. given the energy per inference of its schedule (:func:`snnhw.quant.energy.energy_report`:
    compute only, and with weight/state memory reads), from the golden model's counters.
 
-Writes ``explore.json`` (every point, the exchange rates, the part), ``points/<key>.json`` per
-point as it completes (a rerun skips finished points), the Pareto plots ``latency_vs_cost.png``
+Writes ``explore.json`` (every point, the exchange rates, the part, the models' hashes),
+``points/<key>.json`` per point as it completes (the key covers the core, the model, the knobs
+and the test sequences: a rerun skips finished points), the Pareto plots ``latency_vs_cost.png``
 and ``energy_vs_cost.png`` (one colour per core kind and mode), and ``explore.md`` with the
 iso-resource table: for each baseline point, the fastest and the most energy-efficient
 spiking point that costs no more (both cost measures).
@@ -30,6 +31,7 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +50,29 @@ PARTS: dict[str, dict[str, int]] = {
 
 LUTS_PER_BRAM36 = 576
 """r_BRAM: a BRAM36's 36 Kib held as distributed RAM in RAM64X1S LUT6s (36,864 / 64)."""
+
+MODES: dict[str, dict[str, Any]] = {
+    "dense": {"event_driven": False},
+    "event-engine": {"event_driven": True, "event_mode": "engine"},
+    "event-shared": {"event_driven": True, "event_mode": "shared"},
+    "event-queue": {"event_driven": True, "event_mode": "queue"},
+}
+"""Spiking-core schedules a grid point can have (``snnhw explore --modes``)."""
+
+GRID_LANES: tuple[int, ...] = (1, 2, 4, 8)
+"""Lanes of the full grid (``snnhw explore``'s default ``--lanes``)."""
+
+GRID_MODES: tuple[str, ...] = ("dense", "event-engine", "event-queue")
+"""Spiking schedules of the full grid (``snnhw explore``'s default ``--modes``)."""
+
+SMALL_GRID_MODES: tuple[str, ...] = ("dense", "event-queue")
+"""Spiking schedules of the small grid: the cheapest and the fastest per adder."""
+
+GRID_SIZES: tuple[str, ...] = ("small", "full")
+"""The grids :func:`build_grid` makes (``snnhw build --explore-grid``)."""
+
+DEFAULT_SEQUENCES = 64
+"""Test sequences the cycles and energy are measured on (``snnhw explore --sequences``)."""
 
 
 @dataclass
@@ -105,6 +130,46 @@ def product_grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Points from value lists: the product, e.g. ``{"lanes": [2, 4], "fanin": [4]}`` → 2 points."""
     keys = sorted(values)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(values[k] for k in keys))]
+
+
+def knob_grid(models: dict[str, Any], lanes: Sequence[int], fanin: Sequence[int] | None = None,
+              engines: Sequence[int] | None = None, proj_fanin: Sequence[int] = (1,),
+              modes: Sequence[str] = GRID_MODES) -> dict[str, list[dict[str, Any]]]:
+    """The grid of every core kind in ``models``: for the main (spiking) core lanes × fanin
+    (default: each point's lanes) × engines (default 1 and T) × proj_fanin × modes (:data:`MODES`);
+    for the other kinds lanes × fanin. Points a model cannot take are skipped by :func:`run_explore`."""
+    from snnhw.hw.registry import main_core
+
+    main = main_core().name
+    engines = engines or sorted({1, models[main].T})
+    widths = [(lane, f) for lane in lanes for f in (fanin or [lane])]
+    grid: dict[str, list[dict[str, Any]]] = {
+        main: [{"lanes": lane, "fanin": f, "engines": e, "proj_fanin": pf, **MODES[mode]}
+               for lane, f in widths for e in engines for pf in proj_fanin for mode in modes]}
+    for kind in models:
+        if kind != main:
+            grid[kind] = [{"lanes": lane, "fanin": f} for lane, f in widths]
+    return grid
+
+
+def build_grid(models: dict[str, Any], size: str) -> dict[str, list[dict[str, Any]]]:
+    """The grid ``snnhw build --budget`` explores (:data:`GRID_SIZES`).
+
+    ``full``: ``snnhw explore``'s defaults (lanes = fanin in :data:`GRID_LANES`, engines 1 and T,
+    :data:`GRID_MODES`). ``small``: the lanes of the full grid within a factor 2 of the automatic
+    width (:func:`snnhw.hw.knobs.auto_width` of the spiking model's largest H), engines 1 and T,
+    :data:`SMALL_GRID_MODES` (for H = 32, T = 4: 12 spiking and 3 baseline points).
+    """
+    from snnhw.hw.knobs import auto_width
+    from snnhw.hw.registry import main_core
+
+    if size == "full":
+        return knob_grid(models, GRID_LANES)
+    if size != "small":
+        raise UserError(f"unknown grid {size!r} (known: {', '.join(GRID_SIZES)})")
+    width = auto_width(max(layer.hidden_size for layer in models[main_core().name].layers))
+    return knob_grid(models, [lane for lane in GRID_LANES if width / 2 <= lane <= 2 * width],
+                     modes=SMALL_GRID_MODES)
 
 
 def _check_points(kind: str, points: list[dict[str, Any]]) -> None:
@@ -172,8 +237,21 @@ def _sequence_stats(schedule: Any, model: Any, result: Any, inputs: np.ndarray, 
     return float(np.mean(cycles)), int(max(cycles)), float(np.mean(utils))
 
 
-def _point_key(kind: str, model_sha: str, knobs: Any) -> str:
-    text = json.dumps({"core": kind, "model": model_sha, "knobs": knobs.to_manifest()}, sort_keys=True)
+def _inputs_hash(x: np.ndarray, lengths: np.ndarray) -> str:
+    """SHA-256 (hex) of a batch of quantized test sequences and their lengths."""
+    digest = hashlib.sha256()
+    for array in (x, lengths):
+        array = np.ascontiguousarray(array, np.int64)
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _point_key(kind: str, model_sha: str, inputs_sha: str, knobs: Any) -> str:
+    """The cache key of a point: its cycles and energy depend on the model, the test sequences
+    and the knobs (the synthesis result is cached separately, by the RTL's hash)."""
+    text = json.dumps({"core": kind, "model": model_sha, "inputs": inputs_sha, "knobs": knobs.to_manifest()},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -223,9 +301,12 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
     if not jobs:
         raise UserError("the grid has no point that the models can take")
 
+    model_shas = {kind: model_hash(model) for kind, model in opts.models.items()}
+    inputs_shas = {kind: _inputs_hash(*opts.inputs[kind]) for kind in opts.models}
+
     def point_of(kind: str, knobs: Any) -> Point:
         spec, model = core_spec(kind), opts.models[kind]
-        key = _point_key(kind, model_hash(model), knobs)
+        key = _point_key(kind, model_shas[kind], inputs_shas[kind], knobs)
         cached = out / "points" / f"{key}.json"
         if cached.is_file():
             doc = json.loads(cached.read_text())
@@ -267,7 +348,7 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
             p.cost_fraction, p.cost_binding, p.lut_equivalents = cost_of(p.resources or {}, part,
                                                                           rates["lut_per_dsp"] or 0.0)
     doc = {"format": "snnhw-explore", "version": 1, "part": opts.part, "part_resources": PARTS[opts.part],
-           "inputs": opts.inputs_description, "sequences": int(sequences),
+           "models": model_shas, "inputs": opts.inputs_description, "sequences": int(sequences),
            "exchange_rates": rates, "grid": opts.grid, "points": [asdict(p) for p in points],
            "iso_resource": iso_resource_table([asdict(p) for p in points], main) if opts.synth else [],
            "wall_s": round(time.perf_counter() - start, 2)}
@@ -326,6 +407,35 @@ def iso_resource_table(points: list[dict[str, Any]], main: str) -> list[dict[str
             }
         rows.append(row)
     return rows
+
+
+def fastest_within(points: list[dict[str, Any]], budget: float, kinds: list[str], part: str
+                   ) -> dict[str, dict[str, Any]]:
+    """Per core kind, the fastest point whose cost (``cost_fraction``, fraction of ``part``) is at
+    most ``budget``: fewest mean cycles per sequence (on the explorer's sequences); a tie goes to
+    the lower energy per inference (pJ, compute), then to the lower cost.
+
+    ``points``: ``explore.json`` points (dicts). A kind without a costed point, or whose every
+    point costs more than ``budget``, is a :class:`~snnhw.errors.UserError` (one line, naming
+    the cheapest point found).
+    """
+    from snnhw.hw.registry import core_spec
+
+    picks: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        label = core_spec(kind).label
+        costed = [p for p in points if p["core"] == kind and p.get("cost_fraction") is not None]
+        if not costed:
+            raise UserError(f"the explored data hold no costed {label} point (explored without synthesis?)")
+        fits = [p for p in costed if p["cost_fraction"] <= budget]
+        if not fits:
+            cheapest = min(costed, key=lambda p: p["cost_fraction"])
+            raise UserError(f"no explored {label} point fits a budget of {100 * budget:.2f} % of {part}: the "
+                            f"cheapest costs {100 * cheapest['cost_fraction']:.2f} % "
+                            f"({knob_text(cheapest['knobs'], cheapest['mode'])}, {cheapest['mode']}; "
+                            f"{cheapest['cost_binding']} binds)")
+        picks[kind] = min(fits, key=lambda p: (p["cycles_mean"], p["energy_pj"], p["cost_fraction"]))
+    return picks
 
 
 def explore_plots(doc: dict[str, Any], out: Path) -> dict[str, str]:

@@ -10,9 +10,24 @@ absent when its step was skipped, and the Markdown says so instead of inventing 
   main core first; every per-core section below is keyed by these names.
 * ``resources``: ``{"source": "yosys"|"vivado", "cores": {name: {...}}}`` with cell counts (LUT,
   FF, CARRY4, DSP48E1, RAMB18E1, RAMB36E1) and ``logic_depth``.
-* ``latency``: ``{"N": [...], "cores": {name: [...]}, "serial": [...], "formulas": {name: text},
-  "schedules": {name: params}, "clock_mhz": f, "clock_source": "..."}``: cycles per sequence for
-  each N (``serial`` is the T·N schedule of earlier spiking LSTMs on the main core's engine).
+* ``latency``: ``{"N": [...], "rows": [...], "model_N_source": "...", "cores": {name: [...]},
+  "serial": [...], "formulas": {name: text}, "schedules": {name: params}, "clock_mhz": f,
+  "clocks_mhz": {name: f}, "clock_source": "..."}``: cycles per sequence for each N (``serial``
+  is the T·N schedule of earlier spiking LSTMs on the main core's engine); each core's latency in
+  µs is its cycles at its own clock ``clocks_mhz[name]`` (``clock_mhz``: the main core's). ``N[0]`` is the model's own sequence length
+  (``rows[0]`` "this model", found as ``model_N_source`` says); the other rows are references
+  (``rows``: "reference: <dataset>").
+* ``budget`` (``--budget`` builds only): ``{"budget": F, "part", "part_resources", "explore_dir",
+  "explore_grid", "inputs", "sequences", "exchange_rates", "explored": {name: points},
+  "cores": {name: {"knobs", "mode", "cost_fraction", "cost_binding", "lut_equivalents",
+  "resources", "cycles_mean", "cycles_max", "energy_pj", "latency_us", ...}}, "speedup",
+  "energy_ratio", "clock_mhz", "clock_source"}``: the explorer point picked per core (the
+  fastest costing at most F of the part), ``speedup`` = baseline ÷ spiking mean cycles and
+  ``energy_ratio`` = baseline ÷ spiking energy (pJ per inference, compute) at that budget.
+* ``pnr`` (ECP5 boards): ``{"device", "target_mhz", "cores": {name: brief}, "board_top": brief}``
+  with ``brief`` = ``{"fmax_mhz", "met", "used": {LUT4, FF, LUTRAM, EBR, MULT18X18D, ...},
+  "critical_path_ns", "critical_path_stages", "critical_path"}`` (and the board top's
+  ``bitstream``): the routed figures of the open flow (``docs/open-flow.md``).
 * ``energy``: ``{"spiking_pj", "baseline_pj", "ratio", "table_source"}`` per inference.
 * ``sparsity``: ``{gate: nonzero fraction}``.
 * ``verify``: ``{"passed": bool, "sequences": int, ...}``.
@@ -109,22 +124,30 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
     else:
         out += ["No synthesis tool available: resources not measured.", ""]
 
+    budget = report.get("budget")
+    if budget:
+        out += _budget_section(budget, names, labels)
+
     lat = report.get("latency")
     out += ["## Latency", ""]
     if lat:
         clock = lat.get("clock_mhz")
+        clocks = lat.get("clocks_mhz") or {}
         cycles = lat.get("cores", {})
         main, others = names[0], [n for n in names[1:] if n in cycles]
         rows = []
-        for k, n in enumerate(lat["N"]):
+        for k, (n, role) in enumerate(zip(lat["N"], lat["rows"])):
             s, r = cycles[main][k], lat["serial"][k]
-            rows.append([str(n), str(s)] + [str(cycles[o][k]) for o in others] + [str(r)]
+            rows.append([str(n), role, str(s)] + [str(cycles[o][k]) for o in others] + [str(r)]
                         + [_fmt(cycles[o][k] / s) for o in others]
-                        + [_fmt(r / s), _fmt(s / clock if clock else None, 3)])
-        out += _table(["N", f"{labels[main]} cycles"] + [f"{labels[o]} cycles" for o in others]
+                        + [_fmt(r / s)] + [_fmt(_us(cycles[c][k], clocks.get(c, clock)), 3) for c in (main, *others)])
+        out += _table(["N", "row", f"{labels[main]} cycles"] + [f"{labels[o]} cycles" for o in others]
                       + ["T·N serial cycles"] + [f"{labels[o]} / {labels[main]}" for o in others]
-                      + [f"serial / {labels[main]}", f"{labels[main]} latency (µs)"], rows)
-        out += ["", f"Clock: {_fmt(clock)} MHz ({lat.get('clock_source', 'estimate')}). "
+                      + [f"serial / {labels[main]}"] + [f"{labels[c]} latency (µs)" for c in (main, *others)], rows)
+        out += ["", f"N = {lat['N'][0]} is this model's sequence length ({lat['model_N_source']}); the reference "
+                "rows are the sequence lengths of the paper's datasets. Event-driven cores are tabulated by "
+                "their dense schedule (their cycles depend on the spikes).",
+                "", f"Clock: {_clock_text(clocks or {main: clock}, labels)} ({lat.get('clock_source', 'estimate')}). "
                 f"Paper: {PAPER['latency_ratio']}; {PAPER['vs_serial_latency']}.", ""]
         if "latency" in plots:
             out += [f"![latency]({plots['latency']})", ""]
@@ -138,6 +161,20 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         out += ["", f"Energy table: {energy.get('table_source', '?')}.", ""]
         if "energy" in plots:
             out += [f"![energy]({plots['energy']})", ""]
+
+    pnr = report.get("pnr")
+    if pnr:
+        out += [f"## Routed on {pnr['device']} (open flow: Yosys, nextpnr-ecp5)", ""]
+        routed = [(labels.get(n, n) + " (alone)", pnr["cores"][n]) for n in names if n in pnr["cores"]]
+        routed.append(("board top", pnr["board_top"]))
+        out += _table(["design", "Fmax (MHz)", "LUT4", "FF", "EBR", "MULT18X18D", "critical path (ns, stages)"],
+                      [[name, _fmt(b["fmax_mhz"], 1), _fmt(b["used"].get("LUT4")), _fmt(b["used"].get("FF")),
+                        _fmt(b["used"].get("EBR")), _fmt(b["used"].get("MULT18X18D")),
+                        f"{_fmt(b['critical_path_ns'], 1)} ({b['critical_path_stages']})"] for name, b in routed])
+        out += ["", f"Each core routed alone in a wrapper that registers its ports, constrained to "
+                f"{_fmt(pnr['target_mhz'])} MHz; the board top at the board's clock, bitstream "
+                f"`{pnr['board_top']['bitstream']}`. These are routed figures for ECP5; the resources above "
+                "are the Kintex-7 figures (Yosys estimates unless Vivado ran). Details: `pnr.json`.", ""]
 
     board = report.get("board")
     if board:
@@ -156,6 +193,37 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         if "sparsity" in plots:
             out += [f"![sparsity]({plots['sparsity']})", ""]
     return "\n".join(out)
+
+
+def _budget_section(budget: dict[str, Any], names: list[str], labels: dict[str, str]) -> list[str]:
+    """report.md's iso-resource comparison of a ``--budget`` build: each core's picked point and
+    the spiking ÷ baseline ratios at that equal budget."""
+    from snnhw.flow.explore import knob_text
+
+    cores = budget["cores"]
+    rows = []
+    for n in (n for n in names if n in cores):
+        c = cores[n]
+        rows.append([labels[n], f"{knob_text(c['knobs'], c['mode'])} ({c['mode']})",
+                     f"{100 * c['cost_fraction']:.2f} % ({c['cost_binding']})", _fmt(c["lut_equivalents"], 0),
+                     _fmt(c["cycles_mean"], 0), _fmt(c.get("latency_us"), 1), _fmt(c["energy_pj"], 0)])
+    where = (f"the {budget['explore_grid']} grid explored into `{budget['explore_dir']}`" if budget["explore_grid"]
+             else f"`{budget['explore_dir']}`")
+    explored = ", ".join(f"{count} {labels.get(n, n)}" for n, count in budget["explored"].items())
+    out = [f"## Iso-resource comparison: budget {100 * budget['budget']:g} % of {budget['part']}", "",
+           f"Each core's knobs are its fastest explored point costing at most {100 * budget['budget']:g} % of the "
+           f"{budget['part']} (cost: max over LUT, FF, DSP48E1, BRAM36 of used ÷ available, Yosys; ties: lower "
+           f"energy, then lower cost), picked from {explored} points of {where}.", ""]
+    out += _table(["core", "knobs (mode)", "cost: % of part (binding)", "LUT-equivalents",
+                   "cycles per sequence (mean)", "latency (µs)", "energy per inference (pJ)"], rows)
+    out += ["", f"Cycles and energy (compute, operation-count model): mean over {budget['sequences']} sequences "
+            f"({budget['inputs']}); latency at {_clock_text(budget.get('clocks_mhz') or {}, labels)} "
+            f"({budget.get('clock_source', 'estimate')}).", ""]
+    if "speedup" in budget:
+        out += [f"At this equal budget, spiking ÷ baseline: **{budget['speedup']:.2f}× speed-up** (baseline "
+                f"cycles ÷ spiking cycles), **{budget['energy_ratio']:.2f}× energy ratio** (baseline pJ ÷ spiking pJ; "
+                "above 1 the spiking core uses less).", ""]
+    return out
 
 
 def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
@@ -195,10 +263,13 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
     lat = report.get("latency")
     if lat:
         fig, ax = plt.subplots(figsize=(7, 3.5))
+        order = sorted(range(len(lat["N"])), key=lambda k: lat["N"][k])
+        ns = [lat["N"][k] for k in order]
         for n, marker in zip([n for n in names if n in lat.get("cores", {})], "osdvp*"):
-            ax.plot(lat["N"], lat["cores"][n], f"{marker}-", label=labels[n])
-        ax.plot(lat["N"], lat["serial"], "^--", label="T·N serial spiking schedule")
-        ax.set_xlabel("sequence length N")
+            ax.plot(ns, [lat["cores"][n][k] for k in order], f"{marker}-", label=labels[n])
+        ax.plot(ns, [lat["serial"][k] for k in order], "^--", label="T·N serial spiking schedule")
+        ax.axvline(lat["N"][0], color="grey", linestyle=":", label=f"this model's N = {lat['N'][0]}")
+        ax.set_xlabel("sequence length N (the others: reference lengths)")
         ax.set_ylabel("cycles per sequence")
         ax.set_yscale("log")
         ax.set_title("Latency vs sequence length")
@@ -243,9 +314,31 @@ def load_report(build_dir: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not valid JSON ({exc})") from None
 
 
+def _us(cycles: float | None, clock_mhz: float | None) -> float | None:
+    """Latency in µs of ``cycles`` at ``clock_mhz``, or None when either is unknown."""
+    return cycles / clock_mhz if cycles is not None and clock_mhz else None
+
+
+def _clock_text(clocks: dict[str, float | None], labels: dict[str, str]) -> str:
+    """``"156 MHz"`` when every core runs at one clock, else ``"spiking core 30.3 MHz, … "``."""
+    values = {_fmt(v, 1) for v in clocks.values()}
+    if len(values) <= 1:
+        return f"{next(iter(values), '—')} MHz"
+    return ", ".join(f"{labels.get(k, k)} {_fmt(v, 1)} MHz" for k, v in clocks.items())
+
+
+def _clock_source_short(source: str | None) -> str:
+    """``routed`` / ``Vivado`` / ``estimate`` from a latency section's ``clock_source``."""
+    if not source:
+        return "—"
+    return "routed" if source.startswith("routed") else "Vivado" if source.startswith("Vivado") else "estimate"
+
+
 def comparison_table(builds: dict[str, dict[str, Any]]) -> str:
-    """A Markdown table comparing several builds (one row each): per core kind its LUT, DSP and
-    cycles at the largest N of the latency table."""
+    """A Markdown table comparing several builds (one row each): per core kind its LUT, DSP,
+    cycles at the model's own N (the latency table's first row), clock (MHz: routed or achieved
+    when the build measured it, else the target) and latency (µs), and the budget the knobs were
+    picked for (— when they were given or automatic)."""
     names: list[str] = []
     labels: dict[str, str] = {}
     for rep in builds.values():
@@ -255,8 +348,9 @@ def comparison_table(builds: dict[str, dict[str, Any]]) -> str:
         labels.update(core_labels(rep))
     header = ["build", "T", "H", "int spiking acc"]
     for n in names:
-        header += [f"{labels[n]} LUT", f"{labels[n]} DSP", f"{labels[n]} cycles"]
-    header += ["N", "energy ratio", "verified"]
+        header += [f"{labels[n]} LUT", f"{labels[n]} DSP", f"{labels[n]} cycles", f"{labels[n]} MHz",
+                   f"{labels[n]} µs"]
+    header += ["N", "clock source", "energy ratio", "budget", "verified"]
     rows = []
     for name, rep in builds.items():
         model = rep.get("model", {})
@@ -268,9 +362,13 @@ def comparison_table(builds: dict[str, dict[str, Any]]) -> str:
         row = [name, _fmt(model.get("T")), _fmt(model.get("hidden_size")), _pct(acc.get("int_spiking"))]
         for n in names:
             cyc = lat.get("cores", {}).get(n)
+            clock = (lat.get("clocks_mhz") or {}).get(n, lat.get("clock_mhz"))
             row += [_fmt(cells.get(n, {}).get("LUT")), _fmt(cells.get(n, {}).get("DSP48E1")),
-                    _fmt(cyc[-1] if cyc else None)]
-        row += [_fmt(lat["N"][-1] if lat else None), _fmt(energy.get("ratio")),
+                    _fmt(cyc[0] if cyc else None), _fmt(clock, 1), _fmt(_us(cyc[0] if cyc else None, clock), 1)]
+        budget = rep.get("budget")
+        row += [_fmt(lat["N"][0] if lat else None), _clock_source_short(lat.get("clock_source")),
+                _fmt(energy.get("ratio")),
+                f"{100 * budget['budget']:g} %" if budget else "—",
                 "—" if not verify else ("pass" if verify.get("passed") else "FAIL")]
         rows.append(row)
     return "\n".join(_table(header, rows))

