@@ -74,6 +74,8 @@ def test_routed_clocks_per_core_and_pnr_section(tmp_path: Path, capsys: pytest.C
     assert "| 128 | this model | 1600 | 4500 | 6000 | 2.81 | 3.75 | 50.000 | 90.000 |" in md
     assert "Clock: spiking core 32.0 MHz, MAC baseline 50.0 MHz (routed Fmax" in md
     assert "## Routed on LFE5U-85F-6BG381 (open flow: Yosys, nextpnr-ecp5)" in md
+    assert "Source: yosys (**estimates**: Yosys `synth_xilinx -family xc7` cell counts, not placed or routed; " \
+           "routed ECP5 figures in \"Routed on LFE5U-85F-6BG381\" below)." in md
     assert "| spiking core (alone) | 32.0 | 18000 | 6000 | 19 | 16 | 31.2 (70) |" in md
     assert "| MAC baseline (alone) | 50.0 |" in md and "`board/snnhw_top.bit`" in md
     assert main(["compare", str(tmp_path / "r")]) == 0

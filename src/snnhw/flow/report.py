@@ -112,12 +112,16 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         out += ["No dataset available to this build: accuracy not measured.", ""]
 
     res = report.get("resources")
-    out += ["## Resources", ""]
+    out += ["## Resources (Kintex-7 XC7K325T)", ""]
     if res:
         cells = res.get("cores", {})
         shown = [n for n in names if n in cells]
         rows = [[key] + [_fmt(cells[n].get(key)) for n in shown] for key in RESOURCE_KEYS]
-        out += [f"Source: {res.get('source')} (estimates unless the source is vivado).", ""]
+        out += [f"Source: {res.get('source')} ("
+                + ("Vivado out-of-context results" if res.get("source") == "vivado" else
+                   "**estimates**: Yosys `synth_xilinx -family xc7` cell counts, not placed or routed")
+                + (f"; routed ECP5 figures in \"Routed on {report['pnr']['device']}\" below" if report.get("pnr") else "")
+                + ").", ""]
         out += _table(["resource"] + [labels[n] for n in shown], rows) + [""]
         if "resources" in plots:
             out += [f"![resources]({plots['resources']})", ""]
