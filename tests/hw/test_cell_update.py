@@ -22,8 +22,8 @@ def _gate_values(rng, gate, n: int) -> np.ndarray:
     return rng.integers(-1, 2, size=n) if gate.__class__.__name__ == "TernaryNeuron" else rng.integers(0, 2, size=n)
 
 
-def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False):
-    dut = CellUpdate(layer, lanes)
+def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False, stages: int = 1):
+    dut = CellUpdate(layer, lanes, stages=stages)
     rng = np.random.default_rng(seed)
     shape = (vectors, lanes)
     s_f = rng.integers(0, 2, size=shape)
@@ -65,16 +65,18 @@ def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False):
     return pairs
 
 
+@pytest.mark.parametrize("stages", [1, 2])
 @pytest.mark.parametrize("ns,leak,sat", [("g", "if", False), ("i", "lif", True), ("g", "gt1", True)])
-def test_cell_update_matches_arith(ns: str, leak: str, sat: bool) -> None:
+def test_cell_update_matches_arith(ns: str, leak: str, sat: bool, stages: int) -> None:
     model = random_frozen_spiking(7, input_size=3, hidden_size=4, T=2, nonspiking_gate=ns, leak=leak, saturate=sat)
-    pairs = _run(model.layers[0], 3, 80, seed=2)
-    assert all(e == g for e, g in pairs)
+    pairs = _run(model.layers[0], 3, 80, seed=2, stages=stages)
+    assert len(pairs) == 80 and all(e == g for e, g in pairs)
 
 
-def test_cell_update_fails_on_corrupted_expectation() -> None:
+@pytest.mark.parametrize("stages", [1, 2])
+def test_cell_update_fails_on_corrupted_expectation(stages: int) -> None:
     model = random_frozen_spiking(7, input_size=3, hidden_size=4, T=2)
-    pairs = _run(model.layers[0], 2, 6, seed=2, corrupt=True)
+    pairs = _run(model.layers[0], 2, 6, seed=2, corrupt=True, stages=stages)
     assert sum(e != g for e, g in pairs) == 1
 
 

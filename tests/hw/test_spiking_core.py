@@ -61,7 +61,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                engines: int | None = None, event_driven: bool = False, event_mode: str = "engine",
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
-               proj_fanin: int = 1, corrupt: str = "") -> list[str]:
+               proj_fanin: int = 1, cell_stages: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -73,7 +73,8 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
         x[b, n:] = 0
     ref = _golden(model, mode, x, lens)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                       input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode)
+                       input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
+                       cell_stages=cell_stages)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -130,6 +131,13 @@ CONFIGS = {
     # (a short sequence right after a long one would wait for the head: the formula is per sequence alone)
     "queue_two_layers_rate_T2_head": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, event_mode="queue",
                                           fanin=4, head=True, lengths=[1, 3]),
+    # two cell-update stages: one more drain cycle per diagonal step, the same results
+    "cell2_direct_T3_E2_lif_saturate": dict(T=3, mode="direct", engines=2, leak="lif", saturate=True,
+                                            cell_stages=2, lengths=[3, 1]),
+    "cell2_two_layers_spikes_T2": dict(T=2, mode="spikes", layers=2, H=4, lanes=2, fanin=4, cell_stages=2,
+                                       lengths=[2, 3]),
+    "cell2_queue_rate_T4_E1_head": dict(T=4, mode="rate", engines=1, event_driven=True, event_mode="queue",
+                                        fanin=2, head=True, cell_stages=2, lengths=[3, 2]),
 }
 
 

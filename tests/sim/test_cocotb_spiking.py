@@ -66,6 +66,8 @@ CASES = [
          Knobs(lanes=2, fanin=2, event_driven=True, event_mode="queue", head_in_hw=True), 116),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
+    Case("T3-direct-lif-E2-cell2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
+         Knobs(lanes=2, fanin=2, engines=2, cell_stages=2), 117),
     # the realistic size (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates
     # fastest: ~1 ms per cycle at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle); about 40 s in all
     Case("realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=2, fanin=16), 114,

@@ -5,7 +5,7 @@ logic. Every product has a spike as one operand: muxes and a negation, no multip
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,7 +16,8 @@ from snnhw.quant.frozen import ClipGate, SpikingLayer
 
 
 class CellUpdate(wiring.Component):
-    """c, s_c, U_c and h of ``lanes`` units of one cell (n, t), registered once.
+    """c, s_c, U_c and h of ``lanes`` units of one cell (n, t), registered once, or twice with
+    ``stages=2`` (the saturated c, U_c(n, t−1) and the o gate registered before c's ternary LIF).
 
     ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
     ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
@@ -24,6 +25,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
+        stages: 1 or 2 pipeline stages (the :attr:`latency`).
         trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
@@ -35,12 +37,15 @@ class CellUpdate(wiring.Component):
         s_c: Out(ArrayLayout(signed(2), lanes)) (``trace`` only), registered with ``h``.
     """
 
-    def __init__(self, layer: SpikingLayer, lanes: int, *, trace: bool = False) -> None:
+    def __init__(self, layer: SpikingLayer, lanes: int, *, stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"CellUpdate lanes must be an integer ≥ 1, not {lanes!r}")
+        if stages not in (1, 2):
+            raise ValueError(f"CellUpdate stages must be 1 or 2, not {stages!r}")
         self.layer = layer
         self.lanes = lanes
+        self.stages = stages
         self.has_trace = bool(trace)
         cw, uw = signed(layer.cell_bits), signed(layer.c.membrane_bits)
         ports = {
@@ -57,8 +62,8 @@ class CellUpdate(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from inputs to ``c``/``uc``/``h``: 1 (one output register)."""
-        return 1
+        """Cycles from inputs to ``c``/``uc``/``h``: ``stages`` (1: one output register)."""
+        return self.stages
 
     def elaborate(self, platform):
         m = Module()
@@ -70,11 +75,17 @@ class CellUpdate(wiring.Component):
             else:
                 q = spike_select_expr(gt["g"], gt["i"])
             c = saturate_expr(m, Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q"), layer.cell_bits)
-            s_c, u_c = ternary_lif_expr(m, self.uc_prev[k], c, layer.c)
+            uc_prev, o = self.uc_prev[k], gt["o"]
+            if self.stages == 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
+                c_reg, uc_reg, o_reg = Signal.like(c, name=f"c_s1_{k}"), Signal.like(uc_prev, name=f"uc_s1_{k}"), \
+                    Signal.like(o, name=f"o_s1_{k}")
+                m.d.sync += [c_reg.eq(c), uc_reg.eq(uc_prev), o_reg.eq(o)]
+                c, uc_prev, o = c_reg, uc_reg, o_reg
+            s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c)
             m.d.sync += [
                 self.c[k].eq(c),
                 self.uc[k].eq(u_c),
-                self.h[k].eq(Mux(gt["o"], s_c, 0)),
+                self.h[k].eq(Mux(o, s_c, 0)),
             ]
             if self.has_trace:
                 m.d.sync += self.s_c[k].eq(s_c)

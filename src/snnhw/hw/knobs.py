@@ -148,6 +148,8 @@ class SpikingKnobs(CoreKnobs):
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
+    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1 or 2 (2: a register between c's saturation and "
+                                   "its ternary LIF; shorter clock path, one more drain cycle per diagonal step)")
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 

@@ -30,7 +30,8 @@ from snnhw.hw.knobs import EventMode, InputMode
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
-"""Cycles from a diagonal step's last beat to its last state write (s0 → s4 of the engine)."""
+"""Cycles from a diagonal step's last beat to its last state write (s0 → s4 of the engine) with a
+one-stage cell update; each further cell-update stage adds one (:attr:`WavefrontSchedule.drain`)."""
 
 BASELINE_LAYER_OVERHEAD = 3
 """Cycles of the MAC core per element and layer beyond its MAC steps (bias load, activation, cell)."""
@@ -124,6 +125,7 @@ class WavefrontSchedule:
     out_words: int
     head_latency: int
     trace_groups: tuple[int, ...] = ()
+    cell_stages: int = 1
 
     kind = "spiking"
     unit_name = "adders"
@@ -153,6 +155,8 @@ class WavefrontSchedule:
             raise ValueError(f"engines ({engines}) must not exceed T ({model.T})")
         if len(model.layers) not in (1, 2):
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
+        if knobs.cell_stages not in (1, 2):
+            raise ValueError(f"cell_stages must be 1 or 2, not {knobs.cell_stages}")
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
@@ -165,7 +169,8 @@ class WavefrontSchedule:
                    proj_fanin=knobs.proj_fanin, proj_latency=proj, head_in_hw=bool(knobs.head_in_hw),
                    out_words=output_words(model, knobs.head_in_hw),
                    head_latency=head_cycles(model, knobs.head_in_hw),
-                   trace_groups=tuple(l.groups for l in layers) if knobs.trace else ())
+                   trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
+                   cell_stages=knobs.cell_stages)
 
     # ---------------------------------------------------------------- geometry
     @property
@@ -177,6 +182,12 @@ class WavefrontSchedule:
     def passes(self) -> int:
         """P = ⌈T/E⌉ passes per diagonal step."""
         return ceil(self.T / self.engines)
+
+    @property
+    def drain(self) -> int:
+        """Cycles from a diagonal step's last beat to its last state write: ``PIPELINE_DRAIN`` + the
+        cell-update stages beyond the first."""
+        return PIPELINE_DRAIN + self.cell_stages - 1
 
     @property
     def has_trace(self) -> bool:
@@ -218,7 +229,7 @@ class WavefrontSchedule:
         (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
-        write); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
+        write; 4 + cell_stages − 1, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
         latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0): element k+1 is accepted and
         projected while step k runs, and step k+1 waits for it when the projection is the longer
         (the second sum); the first element's 1 + X cycles (accept, projection) precede step 0;
@@ -244,8 +255,8 @@ class WavefrontSchedule:
         else:
             beats = [max(self.beats(l) for l in range(self.num_layers))] * K
         X, Q = self.proj_latency, self.trace_cycles
-        steps = sum(b + PIPELINE_DRAIN + Q for b in beats)
-        waits = sum(max(0, X + 1 - (beats[k] + PIPELINE_DRAIN + Q)) for k in range(N - 1))
+        steps = sum(b + self.drain + Q for b in beats)
+        waits = sum(max(0, X + 1 - (beats[k] + self.drain + Q)) for k in range(N - 1))
         return steps + waits + X + self.out_words + 3 + self.head_latency
 
     def sequence_cycles(self, N: int, inputs: np.ndarray | None = None,
@@ -270,7 +281,7 @@ class WavefrontSchedule:
         (the earlier spiking LSTMs' order) instead of in diagonal steps:
         ``cycles(N) − K·S + T·N·layers·S``, S = dense beats + pipeline drain of one step."""
         dense = self.dense()
-        step = max(dense.beats(l) for l in range(self.num_layers)) + PIPELINE_DRAIN + self.trace_cycles
+        step = max(dense.beats(l) for l in range(self.num_layers)) + self.drain + self.trace_cycles
         return dense.cycles(N) - dense.diagonal_steps(N) * step + self.T * N * self.num_layers * step
 
     @property
@@ -279,7 +290,7 @@ class WavefrontSchedule:
         dense schedule (an upper bound for the event-driven one, whose steps skip chunks)."""
         K = self.diagonal_steps(1)
         B = max(self.beats(l) for l in range(self.num_layers))
-        return K * (B + PIPELINE_DRAIN + self.trace_cycles) + self.proj_latency + self.out_words + 3 \
+        return K * (B + self.drain + self.trace_cycles) + self.proj_latency + self.out_words + 3 \
             + self.head_latency
 
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
@@ -385,7 +396,7 @@ class WavefrontSchedule:
     def formula(self) -> str:
         """The cycle formula as text, with this instance's constants (for the manifest)."""
         q = "Q" if self.has_trace else ""
-        drain = "4 + Q" if self.has_trace else "4"
+        drain = f"{self.drain} + Q" if self.has_trace else f"{self.drain}"
         text = (f"cycles(N) = sum_{{k<K}} (B_k + {drain}) + sum_{{k<N-1}} max(0, X + 1 - (B_k + {drain})) "
                 "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
@@ -399,7 +410,7 @@ class WavefrontSchedule:
     def params(self) -> dict[str, Any]:
         """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
         doc = asdict(self)
-        return {"schedule": type(self).__name__, "passes": self.passes, "pipeline_drain": PIPELINE_DRAIN,
+        return {"schedule": type(self).__name__, "passes": self.passes, "pipeline_drain": self.drain,
                 "trace_cycles": self.trace_cycles, "units": self.units, "unit_name": self.unit_name, **doc}
 
 

@@ -77,10 +77,11 @@ class SpikingCore(wiring.Component):
 
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
-                 proj_fanin: int = 1, event_mode: str = "engine", trace: bool = False) -> None:
+                 proj_fanin: int = 1, event_mode: str = "engine", cell_stages: int = 1,
+                 trace: bool = False) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                              event_mode=event_mode, input_mode=input_mode, head_in_hw=head_in_hw,
-                             proj_fanin=proj_fanin, trace=trace)
+                             proj_fanin=proj_fanin, cell_stages=cell_stages, trace=trace)
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
         self.schedule = WavefrontSchedule.from_model(model, knobs)
         """The core's cycle model (:class:`~snnhw.hw.schedule.WavefrontSchedule`)."""
@@ -181,7 +182,8 @@ class SpikingCore(wiring.Component):
             wf = LayerWavefront(layer, T=T, weight_bits=model.weight_bits, lanes=self.lanes, fanin=self.fanin,
                                 engines=self.engines, direct_input=(index == 0 and direct),
                                 event_driven=self.event_driven, readout=(index == nl - 1),
-                                event_mode=self.event_mode, trace=self.has_trace)
+                                event_mode=self.event_mode, cell_stages=self.schedule.cell_stages,
+                                trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
 
@@ -367,7 +369,8 @@ class SpikingCore(wiring.Component):
 def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
-                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, trace=knobs.trace)
+                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, cell_stages=knobs.cell_stages,
+                       trace=knobs.trace)
 
 
 SPEC = CoreSpec(

@@ -75,14 +75,14 @@ class LayerWavefront(wiring.Component):
     Beats per diagonal step (:meth:`beats`): ``B = P·G·C`` dense, with G = ⌈H/L⌉ unit groups and
     C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
     event-driven, ``B = max_q Σ_p G·max(1, nz_{q,p})`` over the issue groups q (one per engine,
-    or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4
-    (:attr:`latency` after the last beat of the slowest group), the cycle of the last state
-    write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
+    or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4 (S+B+5
+    with ``cell_stages=2``: :attr:`latency` after the last beat of the slowest group), the cycle
+    of the last state write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
     """
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
-                 event_mode: str = "engine", trace: bool = False) -> None:
+                 event_mode: str = "engine", cell_stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -92,6 +92,9 @@ class LayerWavefront(wiring.Component):
         if event_mode not in {m.value for m in EventMode}:
             modes = tuple(m.value for m in EventMode)
             raise ValueError(f"LayerWavefront event_mode must be one of {modes}, not {event_mode!r}")
+        if cell_stages not in (1, 2):
+            raise ValueError(f"LayerWavefront cell_stages must be 1 or 2, not {cell_stages!r}")
+        self.cell_stages = cell_stages
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
@@ -127,8 +130,9 @@ class LayerWavefront(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the last beat to ``done`` (the last state write): 4 (s0 → s4)."""
-        return PIPELINE_DRAIN
+        """Cycles from the last beat to ``done`` (the last state write): 4 (s0 → s4), plus the
+        cell-update stages beyond the first."""
+        return PIPELINE_DRAIN + self.cell_stages - 1
 
     @property
     def issue_groups(self) -> list[list[int]]:
@@ -202,7 +206,8 @@ class LayerWavefront(wiring.Component):
         state_depth = P << gbits
         engines, cmems, hmems = [], [], []
         for e in range(E):
-            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, trace=self.has_trace)
+            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, cell_stages=self.cell_stages,
+                         trace=self.has_trace)
             cm = memory.Memory(shape=c_layout, depth=state_depth, init=[])
             hm = memory.Memory(shape=hand_layout, depth=(2 << (gbits + pbits)) if self.per_engine else state_depth,
                                init=[])
@@ -328,10 +333,14 @@ class LayerWavefront(wiring.Component):
                         m.d.sync += pd[k][a].eq(prev[k]["p"][a])
                     m.d.comb += eng.base[a][k].eq(base)
             m.d.sync += pd4.eq(pd)
+            for stage in range(5, 4 + self.cell_stages):  # the projection follows the cell's extra stages
+                pd_next = Signal.like(pd, name=f"p_s{stage}_{e}")
+                m.d.sync += pd_next.eq(pd4)
+                pd4 = pd_next
             p_delay.append(pd4)
 
         # ---- stage s4: writes; done when every group has written its last state ----
-        finals = [st["b4"].final for st in stages]
+        finals = [st["bw"].final for st in stages]
         if len(stages) == 1:
             m.d.comb += self.done.eq(finals[0])
         else:
@@ -344,12 +353,12 @@ class LayerWavefront(wiring.Component):
                     m.d.sync += sn.eq(1)
         for e, eng in enumerate(engines):
             st = stages[group_of[e]]
-            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["b4"].p]
+            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["bw"].p]
             we = eng.out_valid & slot_ok
             c_wr, h_wr = cmems[e][1], hmems[e][1]
             m.d.comb += [
-                c_wr.addr.eq(Cat(st["b4"].g, st["b4"].p)), c_wr.data.eq(eng.c), c_wr.en.eq(we),
-                h_wr.addr.eq(Cat(st["b4"].g, st["b4"].p, *wr_bank)), h_wr.en.eq(we),
+                c_wr.addr.eq(Cat(st["bw"].g, st["bw"].p)), c_wr.data.eq(eng.c), c_wr.en.eq(we),
+                h_wr.addr.eq(Cat(st["bw"].g, st["bw"].p, *wr_bank)), h_wr.en.eq(we),
             ]
             for k in range(L):
                 m.d.comb += h_wr.data[k]["u"].eq(eng.u[k])
@@ -359,9 +368,9 @@ class LayerWavefront(wiring.Component):
         for t in range(T):
             e, pp = t % E, t // E
             eng, st = engines[e], stages[group_of[e]]
-            with m.If(eng.out_valid & (st["b4"].p == pp) & flags[t].valid):
+            with m.If(eng.out_valid & (st["bw"].p == pp) & flags[t].valid):
                 for g in range(G):
-                    with m.If(st["b4"].g == g):
+                    with m.If(st["bw"].g == g):
                         for k in range(L):
                             j = g * L + k
                             if j < H:
@@ -379,7 +388,7 @@ class LayerWavefront(wiring.Component):
             holds_last = []
             for e, eng in enumerate(engines):
                 st = stages[group_of[e]]
-                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["b4"].p]
+                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["bw"].p]
                 holds_last.append(node(m, eng.out_valid & sel, f"readout_en_{e}"))
             with m.If(self.readout_clear):
                 m.d.sync += r.eq(0)
@@ -388,7 +397,7 @@ class LayerWavefront(wiring.Component):
                     g, k = divmod(j, L)
                     total = r[j]
                     for e, eng in enumerate(engines):
-                        g4 = stages[group_of[e]]["b4"].g
+                        g4 = stages[group_of[e]]["bw"].g
                         total = total + Mux(holds_last[e] & (g4 == g), eng.h[k], 0)
                     m.d.sync += r[j].eq(total)
         return m
@@ -400,7 +409,8 @@ class LayerWavefront(wiring.Component):
 
         ``masks``: per pass the chunk mask to issue (event-driven; queue mode: per pass, per lane
         bank), or None (every chunk). ``wmem``: the weight memory (queue mode: one per bank).
-        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (:func:`beat_layout` /
+        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (and ``"b5"`` with two cell
+        stages; ``"bw"`` is the write stage, the last of them) (:func:`beat_layout` /
         :func:`queue_beat_layout`), the weights ``w_data`` (valid in s1; queue mode a list per
         bank) and the bias ``b_data`` (valid in s2).
         """
@@ -428,10 +438,11 @@ class LayerWavefront(wiring.Component):
             layout = beat_layout(P, G, C)
         st: dict = {"w_data": w_data}
         prev = seq.beat
-        for stage in (1, 2, 3, 4):
+        for stage in range(1, 4 + self.cell_stages):
             reg = Signal(layout, name=f"beat{stage}{tag}")
             m.d.sync += reg.eq(prev)
             st[f"b{stage}"] = prev = reg
+        st["bw"] = prev  # the write stage: s4, or s5 with two cell stages
         b_rd = bmem.read_port()
         m.d.comb += b_rd.addr.eq(st["b1"].g)
         st["b_data"] = b_rd.data
