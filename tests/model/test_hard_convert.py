@@ -11,15 +11,6 @@ from snnhw.model import GATES, HardLSTM, ModelConfig, SpikingLSTM, build_model, 
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: one intra-op thread is faster and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def hard_model(seed: int = 0, **kw: object) -> HardLSTM:
     base = dict(input_size=3, num_classes=4, hidden_size=5)
     base.update(kw)

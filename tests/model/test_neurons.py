@@ -20,15 +20,6 @@ from snnhw.model.spiking_lstm import sigmoid_bias_offset
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: one intra-op thread is faster and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _t(v: float) -> torch.Tensor:
     return torch.tensor(v, dtype=F64)
 

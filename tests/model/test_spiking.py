@@ -14,15 +14,6 @@ from snnhw.model.spiking_lstm import TRACE_KEYS
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    """Tiny tensors: one intra-op thread is faster and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(seed: int = 0, **kw: object) -> SpikingLSTM:
     """A float64 spiking model with randomised θ and λ (so that every parameter matters)."""
     base = dict(input_size=3, num_classes=4, hidden_size=6, spiking=True, T=3)

@@ -18,14 +18,6 @@ RTOL = 1e-10
 each tensor's largest entry: the backward pass sums the same terms in another order)."""
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(seed: int, leak: str = "lif", **kw: object) -> SpikingLSTM:
     """A float64 model with large weights and randomised θ (and λ < 1 for "lif", λ = 1 for "if")."""
     base: dict[str, object] = {"input_size": 3, "num_classes": 4, "hidden_size": 6, "spiking": True, "T": 3}
