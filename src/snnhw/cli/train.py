@@ -101,7 +101,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     data.add_argument("--data-opt", action="append", metavar="KEY=VALUE",
                       help="loader option (repeatable)")
     data.add_argument("--val-fraction", type=float, default=None,
-                      help="validation fraction carved from train (default 0.1, or the --init model's)")
+                      help="validation fraction carved from train (default 0.1, or the --init model's); 0: no "
+                           "validation split, every training sequence is trained on and the last epoch kept")
     data.add_argument("--limit-train", type=int, default=None, metavar="K",
                       help="train on a random subset of K training sequences (quick runs)")
     model = p.add_argument_group("model")
@@ -228,12 +229,12 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
                             f"model ({init.cfg.input_size} features, {init.cfg.num_classes} classes)")
         cfg = init.cfg.replace(**conversion_changes(args))
         model = convert_hard_to_spiking(init.build_model(), cfg)
-        converted = evaluate(model, bundle.val)
+        converted = evaluate(model, bundle.val)["accuracy"] if len(bundle.val) else None
         source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
                   "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
-                  "converted_val_accuracy": converted["accuracy"]}
-        if main:
-            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted['accuracy']:.2f} %")
+                  "converted_val_accuracy": converted}
+        if main and converted is not None:
+            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted:.2f} %")
     else:
         fields: dict[str, Any] = {
             "input_size": n_features, "num_classes": n_classes,

@@ -299,6 +299,30 @@ def epoch_learning_rate(lr: float, epoch: int, epochs: int, schedule: str) -> fl
 SELECTIONS = ("best", "last")
 """Which epoch's weights :func:`fit` returns: the best on validation, or the last."""
 
+MIN_VAL_SEQUENCES = 20
+MIN_VAL_PER_CLASS = 2
+"""A validation split with fewer sequences than :data:`MIN_VAL_SEQUENCES`, or fewer than
+:data:`MIN_VAL_PER_CLASS` of some training class, picks the "best" epoch by chance: :func:`fit`
+warns when it would select on one (:func:`small_validation_warning`)."""
+
+
+def small_validation_warning(train: SequenceData, val: SequenceData) -> str | None:
+    """The one-line warning for a non-empty validation split too small to select an epoch on, or None."""
+    train_y, val_y = torch.as_tensor(train.y), torch.as_tensor(val.y)
+    counts = {int(c): int((val_y == c).sum()) for c in torch.unique(train_y)}
+    short = {c: k for c, k in counts.items() if k < MIN_VAL_PER_CLASS}
+    n = len(val_y)
+    if not n or (n >= MIN_VAL_SEQUENCES and not short):
+        return None
+    size = f"{n} sequences"
+    if short:
+        fewest = min(short, key=lambda c: (short[c], c))
+        size = (f"{n} sequences ({short[fewest]} of class {fewest})" if n < MIN_VAL_SEQUENCES
+                else f"{short[fewest]} of class {fewest} ({n} sequences)")
+    return (f"warning: the validation split has only {size}: the best-validation epoch is picked by chance; "
+            "keep the last epoch with --select last, or (validation carved from train) train on every sequence "
+            "with --val-fraction 0")
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -360,7 +384,8 @@ def fit(
             ``nproc`` > 1 it must be picklable (a module-level function).
         grad_clip: maximum global gradient L2 norm, ``None`` for no clipping.
         select: which weights the model holds on return: "best" (the best validation epoch;
-            needs a validation split) or "last" (the last epoch: small datasets, or
+            needs a validation split, and ``log`` gets a warning when it is small, see
+            :func:`small_validation_warning`) or "last" (the last epoch: small datasets, or
             ``val_fraction`` 0; the validation split, when there is one, is still reported,
             and ``patience`` does not apply).
         threads: torch intra-op threads per process (``None`` → 2 or the number of cores if
@@ -421,6 +446,9 @@ def fit(
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError("the model has no trainable parameters")
     target = _device_of(model) if device is None else distributed.resolve_device(device)
+    warning = small_validation_warning(bundle.train, bundle.val) if select == "best" else None
+    if warning is not None and log is not None and distributed.is_main():
+        log(warning)
     plan = _Plan(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience, progress=progress,
                  log=log, grad_clip=grad_clip, threads=threads, time_budget_s=time_budget_s, schedule=schedule,
                  weight_decay=weight_decay, augment_roll=(int(augment_roll[0]), int(augment_roll[1])),
