@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from snnhw.cli._options import add_progress_option, progress_enabled
-from snnhw.errors import UserError
+from snnhw.cli._options import add_progress_option, knob_error, progress_enabled
 from snnhw.flow.build import DEFAULT_BUDGET, parse_budget
 from snnhw.flow.explore import GRID_SIZES
 from snnhw.hw.registry import add_core_options, core_knobs_from_args
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         knobs = core_knobs_from_args(args)
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise knob_error(exc) from None
     opts = BuildOptions(
         models=[Path(m) for m in args.model], baseline_model=Path(args.baseline_model) if args.baseline_model else None,
         board=args.board, out_dir=Path(args.output) if args.output else None,

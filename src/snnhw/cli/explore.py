@@ -68,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
     main = main_core().name
     if main not in models:
         raise UserError(f"explore needs {main_core().model_option} (the {main_core().label}'s model)")
-    for name in ("sequences", "length", "jobs"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name} must be ≥ 1")
-    if min(args.lanes + (args.fanin or []) + (args.engines or []) + args.proj_fanin) < 1:
-        raise UserError("--lanes, --fanin, --engines and --proj-fanin take positive integers")
+    for name in ("sequences", "length", "jobs", "lanes", "fanin", "engines", "proj_fanin"):
+        value = getattr(args, name)  # one integer, a list of them, or None (automatic)
+        low = [v for v in (value if isinstance(value, list) else [value]) if v is not None and v < 1]
+        if low:
+            raise UserError(f"--{name.replace('_', '-')} must be ≥ 1, got {low[0]}")
     grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes)
     inputs = {}
     for kind, model in models.items():

@@ -20,8 +20,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from snnhw.cli._cores import add_model_options, knobs_from, load_models
-from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
+from snnhw.cli._cores import add_model_options, load_models
+from snnhw.cli._options import add_progress_option, checked_knobs, output_dir, progress_enabled
 from snnhw.errors import UserError
 from snnhw.hw.registry import add_core_options
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.hw.generate import generate
 
     models = load_models(args)
-    knobs = knobs_from(args, list(models))
+    knobs = checked_knobs(args, {kind: model for kind, (_, model) in models.items()})
     output_dir(args.out)
     try:
         summary = generate([(model, knobs[kind]) for kind, (_, model) in models.items()], args.out,

@@ -16,27 +16,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from snnhw.cli._cores import add_model_options, knobs_from, load_models
-from snnhw.cli._options import add_progress_option, output_dir, progress_enabled
+from snnhw.cli._cores import add_model_options, load_models
+from snnhw.cli._options import add_progress_option, checked_knobs, output_dir, progress_enabled
+from snnhw.errors import UserError
 from snnhw.hw.registry import add_core_options
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verification; returns 0 when every core matched, 1 otherwise."""
     from snnhw.sim.verify import verify
 
+    for name in ("samples", "length"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name} must be ≥ 1, got {getattr(args, name)}")
     models = load_models(args)
-    knobs = knobs_from(args, list(models) if args.rtl is None else None)
+    knobs = checked_knobs(args, {kind: model for kind, (_, model) in models.items()} if args.rtl is None else None)
     report = verify(
         {kind: model for kind, (_, model) in models.items()},
         output_dir(args.output),
@@ -78,9 +72,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--rtl", help="directory written by snnhw generate (default: generate into OUTPUT/rtl; the "
                                  "knobs then come from its manifests)")
     p.add_argument("--sim", choices=("icarus", "verilator"), help="simulator (default: $SNNHW_SIM or icarus)")
-    p.add_argument("--samples", type=_positive, default=8, help="sequences per core (default 8)")
+    p.add_argument("--samples", type=int, default=8, help="sequences per core (default 8)")
     p.add_argument("--data-dir", help="the model's dataset: verify on its test split (default: random inputs)")
-    p.add_argument("--length", type=_positive, default=8, help="max N of random inputs (default 8)")
+    p.add_argument("--length", type=int, default=8, help="max N of random inputs (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and stall patterns (default 0)")
     p.add_argument("--waves", action="store_true", help="record waveforms; write toggle counts and SAIF files")
     p.add_argument("-o", "--output", default="verify", help="report directory (default ./verify)")

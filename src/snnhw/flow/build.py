@@ -33,19 +33,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from snnhw.errors import UserError
+from snnhw.errors import UserError, option_error
 from snnhw.flow.default_model import Samples
 from snnhw.hw.registry import core_spec, core_specs, main_core, spec_for_model
 
@@ -227,7 +228,16 @@ def _log(opts: BuildOptions, message: str) -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, then a rename, so an
+    interrupted build leaves the previous file or none, never a truncated one."""
+    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_default(value: Any) -> Any:
@@ -335,7 +345,8 @@ def step_load(state: BuildState) -> dict[str, Any]:
     opts = state.opts
     paths = list(opts.models) or [default_model.default_checkpoint()]
     details: dict[str, Any] = {"inputs": [str(p) for p in paths]}
-    frozen_inputs = [p for p in paths if is_frozen_file(p)]
+    # a damaged .snnhw file is reported as such, not as "not a checkpoint"
+    frozen_inputs = [p for p in paths if is_frozen_file(p) or Path(p).suffix == ".snnhw"]
     calib_desc = None
     if frozen_inputs:
         if len(frozen_inputs) != len(paths):
@@ -408,14 +419,14 @@ def step_load(state: BuildState) -> dict[str, Any]:
     if bundle is not None:
         state.eval_data = _eval_from_bundle(bundle)
     state.name = _model_name(paths[0])
+    if opts.budget is None:  # knobs a model cannot take fail before the models are saved
+        details["knobs"] = _resolve_knobs(state, opts.knobs)
+    else:
+        details["knobs"] = f"picked for --budget {opts.budget} (budget.json)"
     model_dir = state.out / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
     artefacts = {kind: _rel(state, save_frozen(model_dir / f"{kind}.snnhw", model))
                  for kind, model in state.models.items()}
-    if opts.budget is None:
-        details["knobs"] = _resolve_knobs(state, opts.knobs)
-    else:
-        details["knobs"] = f"picked for --budget {opts.budget} (budget.json)"
     state.sequence_length = _sequence_length(state)
     details["sequence_length"] = {"N": state.sequence_length[0], "source": state.sequence_length[1]}
     details.update(name=state.name, artefacts=artefacts,
@@ -436,7 +447,7 @@ def _resolve_knobs(state: BuildState, knobs: dict[str, Any]) -> dict[str, Any]:
             resolved = spec.knobs(model, asked)
             spec.schedule(model, resolved)  # knobs the model cannot take fail here, before any step
         except (ValueError, TypeError) as exc:
-            raise UserError(f"{spec.label}: {exc}") from None
+            raise option_error(exc, [f.name for f in fields(spec.knobs_type)], f"{spec.label}: ") from None
         state.knobs[kind] = resolved
         out[kind] = {**resolved.to_manifest(), "automatic": asked.automatic()}
     return out
@@ -1095,7 +1106,10 @@ def run_build(opts: BuildOptions) -> BuildResult:
     out = Path(opts.out_dir) if opts.out_dir else Path("build") / _model_name(first)
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
     with build_lock(out):
         return _run_locked(opts, out, start)
 
@@ -1110,9 +1124,11 @@ def build_lock(out: Path) -> Iterator[None]:
     one-line error while the first runs. The operating system drops the lock when the holder
     exits, so an interrupted build leaves nothing to clean up."""
     import fcntl
-    import os
 
-    handle = open(out / LOCK_FILE, "a+")
+    try:
+        handle = open(out / LOCK_FILE, "a+")
+    except OSError as exc:
+        raise UserError(f"cannot write to the build directory {out}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

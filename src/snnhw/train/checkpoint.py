@@ -14,7 +14,8 @@ File format (``torch.save`` of one plain dict, loadable with ``weights_only=True
 Only tensors and JSON-able plain types are stored, and :func:`load_checkpoint` reads with
 ``torch.load(weights_only=True)``: loading never executes code from the file. A file that
 tries to (a pickle with a ``__reduce__`` payload), a truncated or corrupted file, a foreign
-``.pt`` (e.g. a bare state dict) and a newer format version are refused with a
+``.pt`` (e.g. a bare state dict), a newer format version and tensors that do not fit the
+recorded model config (missing, unexpected or of another shape) are refused with a
 :class:`~snnhw.errors.UserError`. Saving is atomic (temporary file + rename).
 """
 
@@ -82,12 +83,10 @@ class Checkpoint:
         from snnhw.model import build_model
 
         model = build_model(self.cfg)
-        try:
-            model.load_state_dict(self.state_dict, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            detail = " ".join(line.strip() for line in first[:3])
-            raise UserError(f"checkpoint weights do not fit its model config ({detail})") from None
+        mismatch = _state_mismatch(model.state_dict(), self.state_dict)
+        if mismatch:
+            raise UserError(f"checkpoint weights do not fit its model config ({mismatch})")
+        model.load_state_dict(self.state_dict, strict=True)
         model.eval()
         return model
 
@@ -265,7 +264,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     Raises:
         UserError: the file is missing, unreadable, truncated or corrupted, not an snnhw
             checkpoint, from a newer format version, refers to code (unsafe pickle), or
-            holds an inconsistent configuration.
+            holds an inconsistent configuration or tensors that do not fit it.
     """
     source = Path(path)
     if not source.is_file():
@@ -276,6 +275,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files
             payload = torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported operand" in str(exc):  # bytes no pickle writer made: text, a damaged file
+            raise UserError(f"{source} is truncated, corrupted or not a checkpoint (not a torch file)") from None
         if "weights only" in str(exc).lower():
             raise UserError(f"refusing to load {source}: it is not a plain-data snnhw checkpoint "
                             "(it holds Python objects or code that loading would execute)") from None
@@ -324,6 +325,11 @@ def _parse(payload: Any, source: Path) -> Checkpoint:
         raise UserError(f"{source}: checkpoint model config is incomplete ({exc})") from None
     except UserError as exc:
         raise UserError(f"{source}: {exc}") from None
+    from snnhw.model import build_model
+
+    mismatch = _state_mismatch(build_model(cfg).state_dict(), state)
+    if mismatch:
+        raise UserError(f"{source}: checkpoint weights do not fit its model config ({mismatch})")
     return Checkpoint(
         cfg=cfg,
         state_dict=state,
@@ -336,3 +342,18 @@ def _parse(payload: Any, source: Path) -> Checkpoint:
         version=version,
         snnhw_version=str(payload.get("snnhw_version", "unknown")),
     )
+
+
+def _state_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into a model whose state dict is ``expected``: missing
+    tensors, unexpected tensors and tensors of another shape, each listed (the first three) on
+    one line; empty when it fits."""
+    missing = [name for name in expected if name not in state]
+    unexpected = [name for name in state if name not in expected]
+    shapes = [f"{name} {list(state[name].shape)}, expected {list(tensor.shape)}" for name, tensor in expected.items()
+              if name in state and state[name].shape != tensor.shape]
+    problems = []
+    for what, names in (("missing tensors", missing), ("unexpected tensors", unexpected), ("wrong shapes", shapes)):
+        if names:
+            problems.append(f"{what}: {'; '.join(names[:3])}" + (f" and {len(names) - 3} more" if len(names) > 3 else ""))
+    return "; ".join(problems)
