@@ -5,10 +5,12 @@
         --data-dir ../shared/data/uci-hapt [--sequences 64] [--knobs 4,4,1 4,4,2 8,8,1 8,8,4]
 
 No synthesis: for each spiking knob set ``L,F,E`` and schedule (dense, event-driven per engine,
-spike queue) the mean cycles per sequence and the mean adder utilisation (useful accumulations
-÷ adders × cycles, ``WavefrontSchedule.utilisation``) over the first ``--sequences`` test
-sequences, from the golden model's spike trace (the same computation as ``snnhw explore``'s);
-for the baseline at each ``L,F`` its cycles and MAC utilisation. Prints a Markdown table.
+spike queue, shared spike queue) the mean cycles per sequence, the mean adder utilisation
+(useful accumulations ÷ adders × cycles, ``WavefrontSchedule.utilisation``) and the synapse
+weights read per sequence (``WavefrontSchedule.weight_reads``) over the first ``--sequences``
+test sequences, from the golden model's spike trace (the same computation as ``snnhw
+explore``'s); for the baseline at each ``L,F`` its cycles, MAC utilisation and weight reads
+(one per MAC: (D + H)·4H per element and layer). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from snnhw.quant.quantizer import quantize_input
 from snnhw.train.checkpoint import load_checkpoint
 
 MODES = {"dense": {}, "event-engine": {"event_driven": True, "event_mode": "engine"},
-         "event-queue": {"event_driven": True, "event_mode": "queue"}}
+         "event-queue": {"event_driven": True, "event_mode": "queue"},
+         "event-queue-shared": {"event_driven": True, "event_mode": "queue-shared"}}
 
 
 def main() -> None:
@@ -54,17 +57,23 @@ def main() -> None:
         for mode, extra in MODES.items():
             schedule = core_spec("spiking").schedule(models["spiking"],
                                                      SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, **extra))
-            mean, _, util = _sequence_stats(schedule, models["spiking"], results["spiking"], *inputs["spiking"])
-            rows.append(f"| spiking | {lanes}/{fanin}/{engines} | {mode} | {schedule.units} | {mean:,.0f} | {util:.3f} |")
+            mean, _, util, reads = _sequence_stats(schedule, models["spiking"], results["spiking"],
+                                                   *inputs["spiking"])
+            per_sequence = sum(reads.values()) / len(lengths)
+            rows.append(f"| spiking | {lanes}/{fanin}/{engines} | {mode} | {schedule.units} | {mean:,.0f} | {util:.3f} "
+                        f"| {per_sequence:,.0f} |")
     for lanes, fanin in dict.fromkeys(widths):
         schedule = core_spec("baseline").schedule(models["baseline"], BaselineKnobs(lanes=lanes, fanin=fanin))
-        mean, _, util = _sequence_stats(schedule, models["baseline"], results["baseline"], *inputs["baseline"])
-        rows.append(f"| baseline | {lanes}/{fanin} | MAC | {schedule.units} | {mean:,.0f} | {util:.3f} |")
+        mean, _, util, _ = _sequence_stats(schedule, models["baseline"], results["baseline"], *inputs["baseline"])
+        macs = sum((layer.input_size + layer.hidden_size) * 4 * layer.hidden_size for layer in models["baseline"].layers)
+        rows.append(f"| baseline | {lanes}/{fanin} | MAC | {schedule.units} | {mean:,.0f} | {util:.3f} "
+                    f"| {macs * float(lengths.mean()):,.0f} |")
     spikes = np.concatenate([(layer["h"] != 0).ravel() for layer in results["spiking"].trace])
     print(f"{len(lengths)} test sequences (N = {int(lengths.min())}..{int(lengths.max())}); "
           f"nonzero h spikes {spikes.mean():.3f}; {time.monotonic() - start:.1f} s\n")
-    print("| core | L/F/E | schedule | adders (MACs) | cycles per sequence (mean) | utilisation |")
-    print("|---|---|---|---|---|---|")
+    print("| core | L/F/E | schedule | adders (MACs) | cycles per sequence (mean) | utilisation "
+          "| weights read per sequence |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -113,3 +113,14 @@ def test_build_yosys_step_runs_in_background_and_reuses(tmp_path: Path) -> None:
     assert run_build(tiny_options(tmp_path, yosys=True)).exit_code == 0
     again = json.loads((out / "yosys.json").read_text())
     assert all(again["results"][kind]["reused"] for kind in ("spiking", "baseline"))
+
+
+def test_group_cells_counts_distributed_ram_in_lut_sites() -> None:
+    """A RAM64M is four LUT sites, a RAM64X1D two, an SRL one: LUTRAM counts sites, apart from LUT."""
+    from snnhw.flow.explore import PARTS, cost_of
+    from snnhw.flow.yosys import group_cells
+
+    res = group_cells({"LUT6": 10, "LUT2": 5, "RAM64M": 3, "RAM64X1D": 2, "SRLC32E": 1, "FDRE": 7})
+    assert (res["LUT"], res["LUTRAM"], res["FF"]) == (15, 3 * 4 + 2 * 2 + 1, 7)
+    fraction, binding, lut_eq = cost_of({**res, "DSP48E1": 0}, PARTS["xc7k325t"], 200.0)
+    assert binding == "LUT" and fraction == (15 + 17) / PARTS["xc7k325t"]["LUT"] and lut_eq == 15 + 17

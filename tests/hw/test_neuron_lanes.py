@@ -31,8 +31,9 @@ def _expected(layer, z: np.ndarray, u: dict[str, np.ndarray]) -> tuple[dict, dic
     return out, new
 
 
-def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False) -> list[tuple[list, list]]:
-    dut = GateNeurons(layer, lanes)
+def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False,
+         stages: int = 1) -> list[tuple[list, list]]:
+    dut = GateNeurons(layer, lanes, stages=stages)
     rng = np.random.default_rng(seed)
     zlo, zhi = arith.signed_range(layer.acc_bits)
     z = rng.integers(zlo // 4, zhi // 4, size=(vectors, 4, lanes))
@@ -75,17 +76,19 @@ def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False) -> l
     return pairs
 
 
+@pytest.mark.parametrize("stages", [1, 2])
 @pytest.mark.parametrize("ns,leak,sat", [("g", "if", False), ("i", "lif", False), ("g", "gt1", True),
                                          ("i", "if", True)])
-def test_gate_neurons_match_arith(ns: str, leak: str, sat: bool) -> None:
+def test_gate_neurons_match_arith(ns: str, leak: str, sat: bool, stages: int) -> None:
     model = random_frozen_spiking(5, input_size=3, hidden_size=4, T=3, nonspiking_gate=ns, leak=leak, saturate=sat)
-    pairs = _run(model.layers[0], 3, 60, seed=11)
-    assert all(e == g for e, g in pairs)
+    pairs = _run(model.layers[0], 3, 60, seed=11, stages=stages)
+    assert len(pairs) == 60 and all(e == g for e, g in pairs)
 
 
-def test_gate_neurons_fail_on_corrupted_expectation() -> None:
+@pytest.mark.parametrize("stages", [1, 2])
+def test_gate_neurons_fail_on_corrupted_expectation(stages: int) -> None:
     model = random_frozen_spiking(5, input_size=3, hidden_size=4, T=3)
-    pairs = _run(model.layers[0], 2, 10, seed=1, corrupt=True)
+    pairs = _run(model.layers[0], 2, 10, seed=1, corrupt=True, stages=stages)
     assert sum(e != g for e, g in pairs) == 1
 
 
@@ -93,6 +96,8 @@ def test_gate_neurons_reject_bad_parameters() -> None:
     model = random_frozen_spiking(5, input_size=3, hidden_size=4, T=3)
     with pytest.raises(ValueError):
         GateNeurons(model.layers[0], 0)
+    with pytest.raises(ValueError):
+        GateNeurons(model.layers[0], 2, stages=3)
     layer = model.layers[0]
     bad = type(layer)(**{**layer.__dict__, "g": layer.f})
     with pytest.raises(ValueError):

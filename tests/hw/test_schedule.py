@@ -51,3 +51,26 @@ def test_queue_counts_the_fullest_bank() -> None:
     assert (counts("queue", [0, 3]), counts("engine", [0, 3])) == (2, 2)  # bank 0 holds both
     assert (counts("queue", [0, 1, 2]), counts("engine", [0, 1, 2])) == (1, 1)
     assert (counts("queue", []), counts("engine", [])) == (0, 0)
+
+
+def test_weight_reads_count_every_issued_word_once_per_issue_group() -> None:
+    """Direct input, H = 4, L = F = 2 (G = 2 groups, banks {0, 2} and {1, 3}), T = E = 2, N = 2:
+    3 diagonal steps; only h(0, 0) = [1, 0, 0, 0] (read by slot 0 in step 1) and
+    h(0, 1) = [0, 0, 1, 1] (slot 1, step 2) feed a cell. Every issue group issues
+    max(1, fullest bank) = 1 beat per group and step, each reading 4·L·F = 16 weights."""
+    model = random_frozen_spiking(4, input_size=3, hidden_size=4, T=2)
+    h = np.zeros((2, 2, 4), dtype=np.int64)
+    h[0, 0, 0] = 1
+    h[0, 1, 2:] = 1
+
+    def reads(mode: str) -> int:
+        sched = SPIKING.schedule_of(model, SpikingKnobs(lanes=2, fanin=2, engines=2, event_driven=mode != "dense",
+                                                        event_mode="engine" if mode == "dense" else mode))
+        return sched.weight_reads(2, None, [h])[0]
+
+    assert reads("queue") == 16 * 3 * 2 * 2          # 3 steps × 2 engines (own reads) × 2 groups
+    assert reads("queue-shared") == 16 * 3 * 1 * 2   # one broadcast read per group and step
+    assert reads("dense") == 16 * 3 * 2 * 2          # P·G·C = 1·2·2 words per step
+    h[0, 0, 2] = 1                                   # bank 0 of slot 0 now holds two spikes in step 1
+    assert reads("queue") == 16 * 2 * (3 * 2 + 1)
+    assert reads("queue-shared") == 16 * 2 * (3 + 1)

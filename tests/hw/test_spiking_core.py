@@ -61,7 +61,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                engines: int | None = None, event_driven: bool = False, event_mode: str = "engine",
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
-               proj_fanin: int = 1, cell_stages: int = 1, corrupt: str = "") -> list[str]:
+               proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -74,7 +74,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     ref = _golden(model, mode, x, lens)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                        input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
-                       cell_stages=cell_stages)
+                       gate_stages=gate_stages, cell_stages=cell_stages)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -131,6 +131,11 @@ CONFIGS = {
     # (a short sequence right after a long one would wait for the head: the formula is per sequence alone)
     "queue_two_layers_rate_T2_head": dict(T=2, mode="rate", layers=2, H=4, event_driven=True, event_mode="queue",
                                           fanin=4, head=True, lengths=[1, 3]),
+    # shared spike queues: the union of the engines' nonzero spikes per bank, one broadcast read
+    "queue_shared_spikes_T4_E4": dict(T=4, mode="spikes", engines=4, event_driven=True, event_mode="queue-shared",
+                                      fanin=3, D=5, lengths=[3, 2]),
+    "queue_shared_direct_T3_E2_two_layers": dict(T=3, mode="direct", layers=2, H=4, engines=2, event_driven=True,
+                                                 event_mode="queue-shared", fanin=2, lengths=[3, 1]),
     # two cell-update stages: one more drain cycle per diagonal step, the same results
     "cell2_direct_T3_E2_lif_saturate": dict(T=3, mode="direct", engines=2, leak="lif", saturate=True,
                                             cell_stages=2, lengths=[3, 1]),
@@ -138,6 +143,14 @@ CONFIGS = {
                                        lengths=[2, 3]),
     "cell2_queue_rate_T4_E1_head": dict(T=4, mode="rate", engines=1, event_driven=True, event_mode="queue",
                                         fanin=2, head=True, cell_stages=2, lengths=[3, 2]),
+    # two gate-neuron stages (alone and with two cell stages): one more drain cycle each
+    "gate2_direct_T3_E2_lif_saturate": dict(T=3, mode="direct", engines=2, leak="lif", saturate=True,
+                                            gate_stages=2, lengths=[3, 1]),
+    "gate2_cell2_two_layers_rate_T2_nonspiking_i": dict(T=2, mode="rate", layers=2, H=4, ns="i", gate_stages=2,
+                                                        cell_stages=2, lengths=[2, 3]),
+    "gate2_cell2_queue_direct_T4_E2_head": dict(T=4, mode="direct", engines=2, event_driven=True,
+                                                event_mode="queue", fanin=2, head=True, gate_stages=2,
+                                                cell_stages=2, lengths=[3, 2]),
 }
 
 

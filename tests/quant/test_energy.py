@@ -140,3 +140,26 @@ def test_user_table_round_trip_and_validation(tmp_path: Path, table: dict) -> No
         energy.load_energy_table(tmp_path / "bad.json")
     with pytest.raises(UserError):
         energy.load_energy_table(tmp_path / "missing.json")
+
+
+def test_schedule_weight_reads_replace_the_counters_synapse_reads(table: dict) -> None:
+    """A hardware schedule's weight reads replace the counters' synapse weight reads of a layer,
+    priced at the layer's whole weight memory; the projection's reads and the rest stay."""
+    model = synthetic.random_frozen_spiking(2, input_size=3, hidden_size=4, T=2, encoding="direct")
+    x, lengths = synthetic.random_inputs(model, 2, 2, 4, vary_lengths=False)
+    counters = golden.run_spiking(model, x, lengths, counters=True).counters
+    ops = counters["schedules"]["event"]["ops"]
+    replaced = energy.with_weight_reads(ops, {1: 1000})
+    names = [e["name"] for e in replaced]
+    assert names.count("synapse_weight_read") == 1 and "recurrent_weight_read" not in names
+    assert "input_weight_read" in names  # the direct-input projection keeps its own reads
+    entry = next(e for e in replaced if e["name"] == "synapse_weight_read")
+    rec = next(e for e in ops if e["name"] == "recurrent_weight_read")
+    assert (entry["count"], entry["memory_bytes"]) == (1000, rec["memory_bytes"])
+    base = energy.schedule_energy(counters, "event", table)
+    more = energy.schedule_energy(counters, "event", table, weight_reads={1: 2 * rec["count"]})
+    extra = rec["count"] * rec["bits"] / table["read"]["word_bits"] * energy.word_read_energy(table, rec["memory_bytes"])
+    assert more["weight_read_pj"] - base["weight_read_pj"] == pytest.approx(extra / counters["sequences"])
+    assert more["compute_with_head_pj"] == base["compute_with_head_pj"]
+    with pytest.raises(ValueError):
+        energy.with_weight_reads(ops, {2: 5})

@@ -56,13 +56,14 @@ MODES: dict[str, dict[str, Any]] = {
     "event-engine": {"event_driven": True, "event_mode": "engine"},
     "event-shared": {"event_driven": True, "event_mode": "shared"},
     "event-queue": {"event_driven": True, "event_mode": "queue"},
+    "event-queue-shared": {"event_driven": True, "event_mode": "queue-shared"},
 }
 """Spiking-core schedules a grid point can have (``snnhw explore --modes``)."""
 
 GRID_LANES: tuple[int, ...] = (1, 2, 4, 8)
 """Lanes of the full grid (``snnhw explore``'s default ``--lanes``)."""
 
-GRID_MODES: tuple[str, ...] = ("dense", "event-engine", "event-queue")
+GRID_MODES: tuple[str, ...] = ("dense", "event-engine", "event-queue", "event-queue-shared")
 """Spiking schedules of the full grid (``snnhw explore``'s default ``--modes``)."""
 
 SMALL_GRID_MODES: tuple[str, ...] = ("dense", "event-queue")
@@ -195,8 +196,8 @@ def _mode(knobs: Any) -> str:
 def cost_of(resources: dict[str, Any], part: dict[str, int], lut_per_dsp: float) -> tuple[float, str, float]:
     """(fraction of the part, the binding resource, LUT-equivalents) of a synthesis result."""
     bram36 = resources.get("RAMB36E1", 0) + resources.get("RAMB18E1", 0) / 2
-    used = {"LUT": resources.get("LUT", 0), "FF": resources.get("FF", 0), "DSP48E1": resources.get("DSP48E1", 0),
-            "BRAM36": bram36}
+    used = {"LUT": resources.get("LUT", 0) + resources.get("LUTRAM", 0), "FF": resources.get("FF", 0),
+            "DSP48E1": resources.get("DSP48E1", 0), "BRAM36": bram36}
     fractions = {k: used[k] / part[k] for k in used}
     binding = max(fractions, key=fractions.get)
     lut_eq = used["LUT"] + lut_per_dsp * used["DSP48E1"] + LUTS_PER_BRAM36 * bram36
@@ -217,11 +218,15 @@ def _traces(models: dict[str, Any], inputs: dict[str, tuple[np.ndarray, np.ndarr
 
 
 def _sequence_stats(schedule: Any, model: Any, result: Any, inputs: np.ndarray, lengths: np.ndarray
-                    ) -> tuple[float, int, float]:
-    """(mean cycles, max cycles, mean utilisation) of ``schedule`` over the batch."""
+                    ) -> tuple[float, int, float, dict[int, int] | None]:
+    """(mean cycles, max cycles, mean utilisation, weight reads) of ``schedule`` over the batch;
+    the weight reads (spiking cores: per layer, 1-based, the synapse weights read over the whole
+    batch, :meth:`~snnhw.hw.schedule.WavefrontSchedule.weight_reads`) are None for the MAC
+    baseline, whose counters already count one read per MAC."""
     from snnhw.quant import golden
 
     cycles, utils = [], []
+    reads: dict[int, int] | None = {} if getattr(result, "trace", None) is not None else None
     spiking = getattr(result, "trace", None) is not None
     u_all = golden.rate_encode(model, inputs) if spiking and schedule.input_mode != "direct" else None
     for b, n in enumerate(int(v) for v in lengths):
@@ -230,11 +235,13 @@ def _sequence_stats(schedule: Any, model: Any, result: Any, inputs: np.ndarray, 
             h = [layer["h"][b, :n] for layer in result.trace]
             c = schedule.sequence_cycles(n, u, h)
             utils.append(schedule.utilisation(u, h, c))
+            for index, count in enumerate(schedule.weight_reads(n, u, h)):
+                reads[index + 1] = reads.get(index + 1, 0) + count
         else:
             c = schedule.cycles(n)
             utils.append(schedule.utilisation(n, c))
         cycles.append(c)
-    return float(np.mean(cycles)), int(max(cycles)), float(np.mean(utils))
+    return float(np.mean(cycles)), int(max(cycles)), float(np.mean(utils)), reads
 
 
 def _inputs_hash(x: np.ndarray, lengths: np.ndarray) -> str:
@@ -247,11 +254,17 @@ def _inputs_hash(x: np.ndarray, lengths: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+POINT_MODEL_VERSION = 3
+"""Version of the per-point cycle, energy and resource model in the cache key (2: weight reads
+from the hardware schedule; 3: distributed RAM counted in LUT sites); a change of the model
+invalidates cached points, not the synthesis cache (whose cells are regrouped on reuse)."""
+
+
 def _point_key(kind: str, model_sha: str, inputs_sha: str, knobs: Any) -> str:
     """The cache key of a point: its cycles and energy depend on the model, the test sequences
     and the knobs (the synthesis result is cached separately, by the RTL's hash)."""
-    text = json.dumps({"core": kind, "model": model_sha, "inputs": inputs_sha, "knobs": knobs.to_manifest()},
-                      sort_keys=True)
+    text = json.dumps({"core": kind, "model": model_sha, "inputs": inputs_sha, "knobs": knobs.to_manifest(),
+                       "point_model": POINT_MODEL_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -314,8 +327,8 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
                 return Point(**doc)
         schedule = spec.schedule(model, knobs)
         mode = _mode(knobs)
-        mean, worst, util = _sequence_stats(schedule, model, results[kind], *opts.inputs[kind])
-        energy = schedule_energy(results[kind].counters, schedule.energy_schedule)
+        mean, worst, util, reads = _sequence_stats(schedule, model, results[kind], *opts.inputs[kind])
+        energy = schedule_energy(results[kind].counters, schedule.energy_schedule, weight_reads=reads)
         point = Point(core=kind, mode=mode, knobs=knobs.to_manifest(), key=key, units=schedule.units,
                       unit_name=schedule.unit_name, cycles_mean=mean, cycles_max=worst, utilisation_mean=util,
                       energy_pj=energy["compute_with_head_pj"], energy_with_memory_pj=energy["total_pj"])
@@ -528,11 +541,11 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
 
 def knob_text(knobs: dict[str, Any], mode: str) -> str:
     """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode; one
-    cell-update stage, the default, is not shown)."""
+    gate-neuron or cell-update stage, the default, is not shown)."""
     shown = []
     for k, v in knobs.items():
         if v is None or isinstance(v, bool) or k == "event_mode" or (k == "input_mode" and v == "direct") \
-                or (k == "cell_stages" and v == 1):
+                or (k in ("gate_stages", "cell_stages") and v == 1):
             continue
         shown.append(f"{k}={v}")
     return ", ".join(shown)

@@ -40,14 +40,24 @@ FF_CELLS = ("FDRE", "FDSE", "FDCE", "FDPE", "FDRE_1", "FDSE_1", "FDCE_1", "FDPE_
 """Xilinx flip-flop / latch primitives counted as FF."""
 
 
+LUTRAM_SITES = {"RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2,
+                "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+                "SRL16E": 1, "SRLC32E": 1}
+"""6-input LUT sites of each 7-series distributed-RAM / shift-register primitive (UG474: a RAM64M
+is the four LUTs of a SLICEM, a RAM64X1D two, ...)."""
+
+
 def group_cells(cells: dict[str, int]) -> dict[str, int]:
     """Report resources from Yosys cell counts: LUT = Σ LUT1..LUT6, FF = flip-flops, the rest as named.
 
-    ``SRL16E`` / ``SRLC32E`` shift registers and ``RAM*M`` distributed RAMs are LUTs used as
-    memory; they are counted in ``LUTRAM`` (not in LUT), as Vivado's utilisation report does.
+    ``SRL16E`` / ``SRLC32E`` shift registers and ``RAM*`` distributed RAMs are LUTs used as
+    memory; ``LUTRAM`` counts the LUT sites they occupy (:data:`LUTRAM_SITES`; a primitive not in
+    the table counts one), apart from LUT as in Vivado's utilisation report ("LUT as Memory");
+    a part's LUT count holds both.
     """
     lut = sum(n for name, n in cells.items() if re.fullmatch(r"LUT[1-6]", name))
-    lutram = sum(n for name, n in cells.items() if name.startswith(("SRL", "RAM32", "RAM64", "RAM128", "RAM256")))
+    lutram = sum(n * LUTRAM_SITES.get(name, 1) for name, n in cells.items()
+                 if name.startswith(("SRL", "RAM32", "RAM64", "RAM128", "RAM256")))
     ff = sum(cells.get(name, 0) for name in FF_CELLS)
     return {"LUT": lut, "LUTRAM": lutram, "FF": ff, "CARRY4": cells.get("CARRY4", 0),
             "DSP48E1": cells.get("DSP48E1", 0), "RAMB18E1": cells.get("RAMB18E1", 0),
@@ -79,7 +89,9 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
                 "tool_version": tool_version(yosys), "script": script}
     previous = _previous_summary(summary_path)
     if previous is not None and all(previous.get(k) == v for k, v in identity.items()):
-        previous.update(reused=True, seconds=round(time.perf_counter() - start, 2))
+        previous.update(reused=True, seconds=round(time.perf_counter() - start, 2),
+                        resources={**group_cells(previous["cells"]),  # today's grouping of the same cells
+                                   "logic_depth": previous["resources"]["logic_depth"]})
         summary_path.write_text(json.dumps(previous, indent=1) + "\n")
         return previous
     for stale in (log, stat, netlist, summary_path):

@@ -2,7 +2,10 @@
 
 The accumulate-only synapse of the spiking core: every product has a spike as one operand, so
 it is a mux/negate (``arith.spike_select``), and the sum a balanced tree of adders. No
-multiplier.
+multiplier. The tree negates without a negator: ``−w = ~w + 1``, so each term is
+``(w XOR neg) AND nonzero`` — a function of three bits per bit, which synthesis folds into the
+first adder level's LUTs — and the ``+1`` of every negative spike is added once, as the count
+of negative spikes, at the tree's root.
 """
 
 from __future__ import annotations
@@ -71,6 +74,11 @@ class SpikeAdderTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        terms = [spike_select_expr(self.spikes[f], self.weights[f]) for f in range(self.fanin)]
-        m.d.sync += self.sum.eq(tree_sum(terms))
+        terms, negatives = [], []
+        for f in range(self.fanin):
+            s, w = self.spikes[f].as_signed(), self.weights[f].as_unsigned()
+            neg, nonzero = s[1], s.any()  # −1 = 0b11, +1 = 0b01, 0 = 0b00
+            terms.append(Mux(nonzero, w ^ neg.replicate(self.weight_bits), 0).as_signed())  # s·w − [s < 0]
+            negatives.append(neg)
+        m.d.sync += self.sum.eq(tree_sum(terms) + tree_sum(negatives))
         return m

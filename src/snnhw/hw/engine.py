@@ -40,6 +40,7 @@ class Engine(wiring.Component):
 
     Parameters:
         layer: the frozen layer; weight_bits: signed weight width; lanes (≥ 1); fanin (≥ 1).
+        gate_stages: pipeline stages of the gate neurons, 1 or 2 (each adds one cycle to the outputs).
         cell_stages: pipeline stages of the cell update, 1 or 2 (each adds one cycle to the outputs).
         trace: add the debug outputs ``gates`` and ``s_c`` (see the timing).
 
@@ -47,7 +48,7 @@ class Engine(wiring.Component):
         x:   ``beat``, ``weights``, ``spikes`` (this beat's chunk).
         x+1: ``base`` (bias + projection), ``u_prev`` (membranes U(n, t−1)), ``c_prev``
              (c(n−1, t)) — read only when the beat at x was ``last``.
-        x+2+cell_stages (x+3 with one cell stage): ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t));
+        x+1+gate_stages+cell_stages (x+3 with one stage each): ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t));
              with ``trace`` also ``gates`` (s_f, s_o; i, g: spike or clip value, as
              ``neuron_lanes.gates_layout``) and ``s_c`` (c's ternary spike, signed(2)) of the cell.
     A beat may come every cycle; groups follow back to back.
@@ -56,7 +57,7 @@ class Engine(wiring.Component):
     """
 
     def __init__(self, layer: SpikingLayer, *, weight_bits: int, lanes: int, fanin: int,
-                 cell_stages: int = 1, trace: bool = False) -> None:
+                 gate_stages: int = 1, cell_stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("lanes", lanes), ("fanin", fanin)):
             if not isinstance(v, int) or v < 1:
@@ -65,9 +66,10 @@ class Engine(wiring.Component):
             raise ValueError(f"Engine weight_bits must be in 2..16, not {weight_bits!r}")
         self.layer, self.weight_bits, self.lanes, self.fanin = layer, weight_bits, lanes, fanin
         self.has_trace = bool(trace)
-        if cell_stages not in (1, 2):
-            raise ValueError(f"Engine cell_stages must be 1 or 2, not {cell_stages!r}")
-        self.cell_stages = cell_stages
+        for name, v in (("gate_stages", gate_stages), ("cell_stages", cell_stages)):
+            if v not in (1, 2):
+                raise ValueError(f"Engine {name} must be 1 or 2, not {v!r}")
+        self.gate_stages, self.cell_stages = gate_stages, cell_stages
         mem = data.ArrayLayout(membranes_layout(layer), lanes)
         ports = {
             "beat": In(BEAT_LAYOUT),
@@ -88,9 +90,9 @@ class Engine(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a last beat to its outputs: adder tree 1 + gate neurons 1 + cell update
-        ``cell_stages`` (3 with one cell stage)."""
-        return 2 + self.cell_stages
+        """Cycles from a last beat to its outputs: adder tree 1 + gate neurons ``gate_stages`` +
+        cell update ``cell_stages`` (3 with one stage each)."""
+        return 1 + self.gate_stages + self.cell_stages
 
     @property
     def adders(self) -> int:
@@ -101,7 +103,7 @@ class Engine(wiring.Component):
         m = Module()
         layer, L = self.layer, self.lanes
         acc_shape = signed(layer.acc_bits)
-        m.submodules.neurons = neurons = GateNeurons(layer, L)
+        m.submodules.neurons = neurons = GateNeurons(layer, L, stages=self.gate_stages)
         m.submodules.cell = cell = CellUpdate(layer, L, stages=self.cell_stages, trace=self.has_trace)
         beat1 = Signal(BEAT_LAYOUT)
         m.d.sync += beat1.eq(self.beat)
@@ -120,16 +122,21 @@ class Engine(wiring.Component):
         valid2 = Signal()
         c_prev2 = Signal.like(self.c_prev)
         m.d.sync += [valid2.eq(beat1.valid & beat1.last), c_prev2.eq(self.c_prev)]
+        for stage in range(1, self.gate_stages):  # align c(n−1, t) and valid with the gate neurons' outputs
+            valid_reg, c_prev_reg = Signal(name=f"valid_g{stage}"), Signal.like(self.c_prev, name=f"c_prev_g{stage}")
+            m.d.sync += [valid_reg.eq(valid2), c_prev_reg.eq(c_prev2)]
+            valid2, c_prev2 = valid_reg, c_prev_reg
         m.d.comb += [cell.gates.eq(neurons.gates), cell.c_prev.eq(c_prev2)]
         for k in range(L):
             m.d.comb += cell.uc_prev[k].eq(neurons.u_next[k]["c"])
         u_out, valid_out, gates_out = neurons.u_next, valid2, cell.gates
         for stage in range(self.cell_stages):  # align the gate membranes (and trace gates) with the cell's outputs
-            u_reg, valid_reg = Signal.like(self.u, name=f"u_s{3 + stage}"), Signal(name=f"valid_s{3 + stage}")
+            u_reg, valid_reg = Signal.like(self.u, name=f"u_s{2 + self.gate_stages + stage}"), \
+                Signal(name=f"valid_s{2 + self.gate_stages + stage}")
             m.d.sync += [u_reg.eq(u_out), valid_reg.eq(valid_out)]
             u_out, valid_out = u_reg, valid_reg
             if self.has_trace:
-                gates_reg = Signal.like(self.gates, name=f"gates_s{3 + stage}")
+                gates_reg = Signal.like(self.gates, name=f"gates_s{2 + self.gate_stages + stage}")
                 m.d.sync += gates_reg.eq(gates_out)
                 gates_out = gates_reg
         m.d.comb += [self.h.eq(cell.h), self.c.eq(cell.c), self.u.eq(u_out), self.out_valid.eq(valid_out)]

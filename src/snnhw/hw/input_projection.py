@@ -17,6 +17,7 @@ from amaranth.utils import ceil_log2
 
 from snnhw.hw.adder_tree import tree_sum
 from snnhw.hw.engine import gate_lanes_layout, weights_layout
+from snnhw.hw.memories import rom_attrs
 from snnhw.hw.schedule import projection_latency
 from snnhw.hw.sequencer import ChunkSequencer, beat_layout
 from snnhw.quant.arith import signed_bits
@@ -87,7 +88,7 @@ class InputProjection(wiring.Component):
                             if j < H and d < D:
                                 words[(g << cbits) | c][a][k][f] = int(self.layer.w_x[a * H + j, d])
         m.submodules.wmem = wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F),
-                                                 depth=G << cbits, init=words)
+                                                 depth=G << cbits, init=words, attrs=rom_attrs(G << cbits))
         rd = wmem.read_port()
         x = Signal(data.ArrayLayout(signed(self.input_bits), C * F))
         with m.If(self.start):

@@ -50,15 +50,31 @@ class EventMode(enum.StrEnum):
     """Spike queues (address events): the synapses are banked by lane (bank f: synapses m·F + f),
     each engine issues per beat the next nonzero spike of every bank, reading each bank's weight
     column from its own memory; a unit group takes max(1, the fullest bank) beats."""
+    QUEUE_SHARED = "queue-shared"
+    """Spike queues shared by the engines of a pass: a bank's queue holds the synapses that are
+    nonzero in any engine, one weight column read per bank and beat is broadcast to all engines
+    (each adds it under its own spike), so an engine-independent synapse is read once per pass;
+    a unit group takes max(1, the fullest bank of the union) beats."""
+
+    @property
+    def per_engine(self) -> bool:
+        """Every engine has its own sequencer and weight read ports (the engines leave lockstep)."""
+        return self in (EventMode.ENGINE, EventMode.QUEUE)
+
+    @property
+    def queued(self) -> bool:
+        """Beats issue spike addresses from per-bank queues (one weight memory per lane bank)."""
+        return self in (EventMode.QUEUE, EventMode.QUEUE_SHARED)
 
 
 AUTO = "automatic"
 """Help-text marker of a knob whose default is sized to the model."""
 
 
-def int_knob(default: int | None, help: str, *, minimum: int = 1) -> Any:
-    """An integer knob ≥ ``minimum``; ``default`` None means "sized to the model" (:meth:`CoreKnobs.resolved`)."""
-    return field(default=default, metadata={"kind": "int", "help": help, "minimum": minimum})
+def int_knob(default: int | None, help: str, *, minimum: int = 1, maximum: int | None = None) -> Any:
+    """An integer knob in ``minimum..maximum`` (no upper bound when ``maximum`` is None);
+    ``default`` None means "sized to the model" (:meth:`CoreKnobs.resolved`)."""
+    return field(default=default, metadata={"kind": "int", "help": help, "minimum": minimum, "maximum": maximum})
 
 
 def bool_knob(help: str) -> Any:
@@ -95,8 +111,11 @@ class CoreKnobs:
             if value is None and f.default is None:
                 continue
             if meta["kind"] == "int":
-                if not isinstance(value, int) or isinstance(value, bool) or value < meta["minimum"]:
-                    raise ValueError(f"{f.name} must be an integer ≥ {meta['minimum']}, not {value!r}")
+                low, high = meta["minimum"], meta["maximum"]
+                if (not isinstance(value, int) or isinstance(value, bool) or value < low
+                        or (high is not None and value > high)):
+                    allowed = f"≥ {low}" if high is None else f"in {low}..{high}"
+                    raise ValueError(f"{f.name} must be an integer {allowed}, not {value!r}")
             elif meta["kind"] == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{f.name} must be true or false, not {value!r}")
@@ -142,14 +161,19 @@ class SpikingKnobs(CoreKnobs):
     event_driven: bool = bool_knob("spiking core skips synapse chunks whose spikes are all zero")
     event_mode: str = choice_knob(EventMode.ENGINE.value, EventMode,
                                   "event-driven variant: engine (each engine skips its all-zero chunks), "
-                                  "shared (one broadcast weight read) or queue (per-lane spike queues: "
-                                  "beats follow the nonzero spikes)")
+                                  "shared (one broadcast weight read), queue (per-lane spike queues: "
+                                  "beats follow the nonzero spikes) or queue-shared (one queue per lane bank "
+                                  "for the union of the engines' spikes, one broadcast weight read)")
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
+    gate_stages: int = int_knob(1, "gate-neuron pipeline stages, 1 or 2 (2: the pre-activations and the leaked "
+                                   "membranes registered before the LIF; shorter clock path, one more drain cycle "
+                                   "per diagonal step)", maximum=2)
     cell_stages: int = int_knob(1, "cell-update pipeline stages, 1 or 2 (2: a register between c's saturation and "
-                                   "its ternary LIF; shorter clock path, one more drain cycle per diagonal step)")
+                                   "its ternary LIF; shorter clock path, one more drain cycle per diagonal step)",
+                                maximum=2)
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 

@@ -20,6 +20,41 @@ from amaranth.lib.wiring import In, Out
 from snnhw.quant.arith import signed_bits
 
 
+BLOCK_ROM_MIN_DEPTH = 128
+"""ROMs this deep or deeper are asked for block RAM (:func:`rom_attrs`)."""
+
+
+def rom_attrs(depth: int) -> dict[str, str]:
+    """Synthesis attributes of a ROM of ``depth`` words: ``rom_style = "block"`` from
+    :data:`BLOCK_ROM_MIN_DEPTH` words on, none below (the tool decides).
+
+    Mapped to logic, every bit of a word of a ROM with 2^7 or more words costs at least two
+    6-input LUTs and a wide multiplexer, where one block RAM (512 × 72 bits on a 7-series
+    RAMB36E1) delivers 72 bits; Yosys' cost model nevertheless maps some deep, wide ROMs to
+    logic (a 256 × 256-bit weight ROM of the H = 128 spiking core became thousands of LUTs
+    instead of four RAMB36E1; docs/explore.md). Vivado, Yosys ``synth_xilinx`` and
+    ``synth_ecp5`` all honour the attribute.
+    """
+    return {"rom_style": "block"} if depth >= BLOCK_ROM_MIN_DEPTH else {}
+
+
+DISTRIBUTED_RAM_MAX_DEPTH = 128
+"""State RAMs this shallow or shallower are asked for distributed (LUT) RAM (:func:`ram_attrs`)."""
+
+
+def ram_attrs(depth: int) -> dict[str, str]:
+    """Synthesis attributes of a state RAM of ``depth`` words: ``ram_style = "distributed"`` up to
+    :data:`DISTRIBUTED_RAM_MAX_DEPTH` words, none above (the tool decides).
+
+    The wavefront's state memories are shallow and wide (the handover memory of 8 lanes holds
+    ~1,000 bits per word, 128 words deep at H = 128, E = 1): as block RAM each 72 bits of width
+    take a whole RAMB36E1 (14 of them there), as 7-series LUT RAM a bit costs ≈ 1.3 (64 words)
+    to 2.7 (128 words) LUTs — less in both of the explorer's cost measures (a RAMB36E1 is
+    576 LUT-equivalents, and 1/445 of an xc7k325t's block RAM against 1/203,800 of its LUTs).
+    """
+    return {"ram_style": "distributed"} if depth <= DISTRIBUTED_RAM_MAX_DEPTH else {}
+
+
 def values_width(values: np.ndarray) -> int:
     """Smallest signed width (bits, ≥ 1) that holds every entry of an integer array."""
     values = np.asarray(values, dtype=np.int64)
@@ -108,7 +143,8 @@ class PackedRom(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.word_width), depth=self.depth, init=self.words)
+        m.submodules.mem = mem = Memory(shape=unsigned(self.word_width), depth=self.depth, init=self.words,
+                                        attrs=rom_attrs(self.depth))
         port = mem.read_port(domain="sync")
         m.d.comb += [
             port.addr.eq(self.addr),

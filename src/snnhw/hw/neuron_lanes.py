@@ -5,7 +5,7 @@ clip (the non-spiking gate) — the contract's ``arith.binary_lif`` / ``arith.te
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Value, signed
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,22 +16,32 @@ from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeur
 GATES = ("f", "i", "g", "o")
 
 
-def binary_lif_expr(m: Module, u_prev: Value, z: Value, n: BinaryNeuron) -> tuple[Value, Value]:
-    """``v = sat(leak(u_prev) + z)``, ``s = [v > θ]``, ``u = v − θ·s``; returns ``(s, u)`` (1 bit, signed)."""
-    v = saturate_expr(m, leak_expr(u_prev, n.leak) + z, n.membrane_bits)
-    s = node(m, v > n.theta, "spike")
-    return s, node(m, Mux(s, v - n.theta, v), "u")
+def lif_drive_expr(m: Module, z: Value, n: BinaryNeuron | TernaryNeuron) -> Value:
+    """A LIF neuron's input term: ``z`` (binary), or the ternary neuron's sign-dependent shifted
+    input ``y' = y + σ⁺`` (y > 0), ``y − σ⁻`` (y < 0), ``0`` (y = 0)."""
+    if isinstance(n, BinaryNeuron):
+        return z
+    y = node(m, Value.cast(z).as_signed(), "y")
+    return node(m, Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y)), "y_shift")
 
 
-def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
-    """The ternary LIF with sign-dependent input shift; returns ``(s, u)`` with ``s`` signed(2)."""
-    y = node(m, Value.cast(y).as_signed(), "y")
-    y_shift = node(m, Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y)), "y_shift")
-    v = saturate_expr(m, leak_expr(u_prev, n.leak) + y_shift, n.membrane_bits)
+def lif_fire_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
+    """From the leaked membrane ``leak(U_prev)`` and the drive (:func:`lif_drive_expr`):
+    ``v = sat(leaked + drive)``, the spike and the reset membrane; returns ``(s, u)``
+    (``s`` 1 bit for a binary neuron, signed(2) for a ternary one)."""
+    v = saturate_expr(m, leaked + drive, n.membrane_bits)
+    if isinstance(n, BinaryNeuron):
+        s = node(m, v > n.theta, "spike")
+        return s, node(m, Mux(s, v - n.theta, v), "u")
     pos = node(m, v > n.theta_pos, "pos")
     neg = node(m, v < -n.theta_neg, "neg")
     s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
     return node(m, s, "spike"), node(m, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v)), "u")
+
+
+def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
+    """The ternary LIF with sign-dependent input shift; returns ``(s, u)`` with ``s`` signed(2)."""
+    return lif_fire_expr(m, leak_expr(u_prev, n.leak), lif_drive_expr(m, y, n), n)
 
 
 def validate_layer(layer: SpikingLayer) -> None:
@@ -76,26 +86,32 @@ def membranes_layout(layer: SpikingLayer) -> data.StructLayout:
 
 
 class GateNeurons(wiring.Component):
-    """The four gates of ``lanes`` units of one cell (n, t), registered once.
+    """The four gates of ``lanes`` units of one cell (n, t), in one or two pipeline stages.
 
     Parameters:
         layer: the frozen layer (thresholds, leaks, widths are constants).
         lanes: hidden units processed in parallel (≥ 1).
+        stages: 1 (one output register) or 2 (the leaked membranes ``leak(U(n, t−1))``, the
+            neuron drives — z, or the ternary neuron's shifted input — and the clip gate's z
+            registered first; the saturating add, threshold and reset run in the second cycle).
 
     Ports (lane k):
         z: In(ArrayLayout(ArrayLayout(signed(acc_bits), lanes), 4)): pre-activations by gate f,i,g,o.
         u_prev: In(ArrayLayout(membranes_layout, lanes)): U(n, t−1) (the ``c`` field is ignored).
         gates: Out(ArrayLayout(gates_layout, lanes)): s_f, s_o; i, g (spike or clip value).
         u_next: Out(ArrayLayout(membranes_layout, lanes)): U(n, t) of the spiking gates
-            (the ``c`` field passes ``u_prev.c`` through for the cell update).
+            (the ``c`` field passes ``u_prev.c`` through, delayed by :attr:`latency`, for the cell update).
     """
 
-    def __init__(self, layer: SpikingLayer, lanes: int) -> None:
+    def __init__(self, layer: SpikingLayer, lanes: int, *, stages: int = 1) -> None:
         validate_layer(layer)
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"GateNeurons lanes must be an integer ≥ 1, not {lanes!r}")
+        if stages not in (1, 2):
+            raise ValueError(f"GateNeurons stages must be 1 or 2, not {stages!r}")
         self.layer = layer
         self.lanes = lanes
+        self.stages = stages
         self.mem_layout = membranes_layout(layer)
         self.gate_layout = gates_layout(layer)
         super().__init__({
@@ -107,8 +123,16 @@ class GateNeurons(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``z``/``u_prev`` to ``gates``/``u_next``: 1 (one output register)."""
-        return 1
+        """Cycles from ``z``/``u_prev`` to ``gates``/``u_next``: :attr:`stages`."""
+        return self.stages
+
+    def _staged(self, m: Module, value: Value, name: str) -> Value:
+        """``value`` itself (one stage) or registered once (two stages: the first stage's output)."""
+        if self.stages == 1:
+            return value
+        reg = Signal(Value.cast(value).shape(), name=name)
+        m.d.sync += reg.eq(value)
+        return reg
 
     def elaborate(self, platform):
         m = Module()
@@ -119,12 +143,11 @@ class GateNeurons(wiring.Component):
                 n = getattr(layer, a)
                 z = self.z[gi][k]
                 if isinstance(n, ClipGate):
-                    m.d.sync += go[a].eq(clip_expr(m, z, n.lo, n.hi))
-                elif isinstance(n, BinaryNeuron):
-                    s, u = binary_lif_expr(m, up[a], z, n)
-                    m.d.sync += [go[a].eq(s), un[a].eq(u)]
-                else:
-                    s, u = ternary_lif_expr(m, up[a], z, n)
-                    m.d.sync += [go[a].eq(s), un[a].eq(u)]
-            m.d.sync += un["c"].eq(up["c"])
+                    m.d.sync += go[a].eq(clip_expr(m, self._staged(m, z, f"z_s1_{a}_{k}"), n.lo, n.hi))
+                    continue
+                leaked = self._staged(m, leak_expr(up[a], n.leak), f"leaked_s1_{a}_{k}")
+                drive = self._staged(m, lif_drive_expr(m, z, n), f"drive_s1_{a}_{k}")
+                s, u = lif_fire_expr(m, leaked, drive, n)
+                m.d.sync += [go[a].eq(s), un[a].eq(u)]
+            m.d.sync += un["c"].eq(self._staged(m, up["c"], f"uc_s1_{k}"))
         return m

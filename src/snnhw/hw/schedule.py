@@ -31,7 +31,7 @@ from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
 """Cycles from a diagonal step's last beat to its last state write (s0 → s4 of the engine) with a
-one-stage cell update; each further cell-update stage adds one (:attr:`WavefrontSchedule.drain`)."""
+one-stage gate neurons and cell update; each further stage adds one (:attr:`WavefrontSchedule.drain`)."""
 
 BASELINE_LAYER_OVERHEAD = 3
 """Cycles of the MAC core per element and layer beyond its MAC steps (bias load, activation, cell)."""
@@ -126,6 +126,7 @@ class WavefrontSchedule:
     head_latency: int
     trace_groups: tuple[int, ...] = ()
     cell_stages: int = 1
+    gate_stages: int = 1
 
     kind = "spiking"
     unit_name = "adders"
@@ -155,8 +156,9 @@ class WavefrontSchedule:
             raise ValueError(f"engines ({engines}) must not exceed T ({model.T})")
         if len(model.layers) not in (1, 2):
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
-        if knobs.cell_stages not in (1, 2):
-            raise ValueError(f"cell_stages must be 1 or 2, not {knobs.cell_stages}")
+        for name in ("gate_stages", "cell_stages"):
+            if getattr(knobs, name) not in (1, 2):
+                raise ValueError(f"{name} must be 1 or 2, not {getattr(knobs, name)}")
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
@@ -170,7 +172,7 @@ class WavefrontSchedule:
                    out_words=output_words(model, knobs.head_in_hw),
                    head_latency=head_cycles(model, knobs.head_in_hw),
                    trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
-                   cell_stages=knobs.cell_stages)
+                   cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages)
 
     # ---------------------------------------------------------------- geometry
     @property
@@ -186,8 +188,8 @@ class WavefrontSchedule:
     @property
     def drain(self) -> int:
         """Cycles from a diagonal step's last beat to its last state write: ``PIPELINE_DRAIN`` + the
-        cell-update stages beyond the first."""
-        return PIPELINE_DRAIN + self.cell_stages - 1
+        gate-neuron and cell-update stages beyond the first of each."""
+        return PIPELINE_DRAIN + self.gate_stages - 1 + self.cell_stages - 1
 
     @property
     def has_trace(self) -> bool:
@@ -208,7 +210,7 @@ class WavefrontSchedule:
     def issue_groups(self) -> list[list[int]]:
         """Engines that share a sequencer and a weight read (per layer): all E, or each alone
         (event-driven with ``event_mode`` "engine" or "queue")."""
-        if self.event_driven and self.event_mode in (EventMode.ENGINE, EventMode.QUEUE):
+        if self.event_driven and EventMode(self.event_mode).per_engine:
             return [[e] for e in range(self.engines)]
         return [list(range(self.engines))]
 
@@ -272,6 +274,31 @@ class WavefrontSchedule:
             raise ValueError("an event-driven core's cycle count needs the sequence's spikes")
         return self.cycles(N, self.event_chunk_counts(inputs, h))
 
+    def weight_reads(self, N: int, inputs: np.ndarray | None = None,
+                     h: Sequence[np.ndarray] | None = None) -> list[int]:
+        """Weights read from each layer's synapse weight memory in one N-element sequence.
+
+        Every beat of an issue group reads one word of 4·L·F weights (dense, "engine", "shared":
+        the chunk's word; "queue", "queue-shared": one 4·L-weight column of each of the F lane
+        banks), whether or not the beat's spikes are all nonzero, and one read serves every
+        engine of the group (the wavefront's broadcast). So the count is ``4·L·F·Σ_k Σ_q Σ_p
+        G_l·max(1, nz_{k,l,q,p})`` event-driven and ``4·L·F·K·P·G_l·C_l`` dense: the reuse each
+        schedule really has. The direct-input projection's reads are not included (they are the
+        same in every schedule). ``inputs``/``h`` as in :meth:`sequence_cycles` (needed when
+        event-driven).
+        """
+        if N < 1:
+            raise ValueError("a sequence has N ≥ 1 elements")
+        word = 4 * self.lanes * self.fanin
+        K = self.diagonal_steps(N)
+        if not self.event_driven:
+            return [K * layer.beats(self.passes) * word for layer in self.layers]
+        if h is None:
+            raise ValueError("an event-driven core's weight reads need the sequence's spikes")
+        counts = self.event_chunk_counts(inputs, h)
+        return [word * sum(layer.groups * max(1, int(n)) for step in counts for group in step[index] for n in group)
+                for index, layer in enumerate(self.layers)]
+
     def dense(self) -> "WavefrontSchedule":
         """The same core without event skipping (its cycles do not depend on the data)."""
         return replace(self, event_driven=False)
@@ -296,8 +323,8 @@ class WavefrontSchedule:
     def event_chunk_counts(self, inputs: np.ndarray | None, h: Sequence[np.ndarray]) -> list[list[list[list[int]]]]:
         """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
 
-        ``event_mode`` "engine"/"shared": the chunks holding a nonzero spike; "queue": the
-        fullest bank's nonzero spikes (bank f holds synapse f of every chunk).
+        ``event_mode`` "engine"/"shared": the chunks holding a nonzero spike; "queue"/"queue-shared":
+        the fullest bank's nonzero spikes (bank f holds synapse f of every chunk).
 
         Args:
             inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
@@ -311,7 +338,7 @@ class WavefrontSchedule:
         N = h[0].shape[0]
         K = self.diagonal_steps(N)
         E, P, F, T = self.engines, self.passes, self.fanin, self.T
-        queue = self.event_mode == EventMode.QUEUE
+        queue = EventMode(self.event_mode).queued
         out = []
         for k in range(K):
             per_layer = []
@@ -401,7 +428,7 @@ class WavefrontSchedule:
                 "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
                 f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}), "
-                f"nz = {'the fullest lane bank' if self.event_mode == EventMode.QUEUE else 'the nonzero chunks'}; "
+                f"nz = {'the fullest lane bank' if EventMode(self.event_mode).queued else 'the nonzero chunks'}; "
                 f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
         if q:
             text += f", Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)"

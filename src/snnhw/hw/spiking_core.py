@@ -24,6 +24,7 @@ from snnhw.hw.engine import gate_lanes_layout
 from snnhw.hw.fc_head import FCHead
 from snnhw.hw.knobs import InputMode, SpikingKnobs
 from snnhw.hw.registry import CoreSpec
+from snnhw.hw.memories import ram_attrs
 from snnhw.hw.schedule import WavefrontSchedule
 from snnhw.hw.input_projection import InputProjection
 from snnhw.hw.rate_encoder import RateEncoder
@@ -77,11 +78,11 @@ class SpikingCore(wiring.Component):
 
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
-                 proj_fanin: int = 1, event_mode: str = "engine", cell_stages: int = 1,
+                 proj_fanin: int = 1, event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
                  trace: bool = False) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                              event_mode=event_mode, input_mode=input_mode, head_in_hw=head_in_hw,
-                             proj_fanin=proj_fanin, cell_stages=cell_stages, trace=trace)
+                             proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages, trace=trace)
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
         self.schedule = WavefrontSchedule.from_model(model, knobs)
         """The core's cycle model (:class:`~snnhw.hw.schedule.WavefrontSchedule`)."""
@@ -182,7 +183,8 @@ class SpikingCore(wiring.Component):
             wf = LayerWavefront(layer, T=T, weight_bits=model.weight_bits, lanes=self.lanes, fanin=self.fanin,
                                 engines=self.engines, direct_input=(index == 0 and direct),
                                 event_driven=self.event_driven, readout=(index == nl - 1),
-                                event_mode=self.event_mode, cell_stages=self.schedule.cell_stages,
+                                event_mode=self.event_mode, gate_stages=self.schedule.gate_stages,
+                                cell_stages=self.schedule.cell_stages,
                                 trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
@@ -229,7 +231,7 @@ class SpikingCore(wiring.Component):
             gbits = len(wfs[0].p_addr)
             # two banks: the element in slot 0 reads one while the next element is projected
             pmem = memory.Memory(shape=gate_lanes_layout(model.layers[0].acc_bits, self.lanes),
-                                 depth=2 << gbits, init=[])
+                                 depth=2 << gbits, init=[], attrs=ram_attrs(2 << gbits))
             m.submodules.pmem = pmem
             pw, pr = pmem.write_port(), pmem.read_port()
             proj_busy, proj_bank, read_bank, pend_bank = Signal(), Signal(), Signal(), Signal()
@@ -369,7 +371,8 @@ class SpikingCore(wiring.Component):
 def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
-                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, cell_stages=knobs.cell_stages,
+                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, gate_stages=knobs.gate_stages,
+                       cell_stages=knobs.cell_stages,
                        trace=knobs.trace)
 
 

@@ -38,6 +38,7 @@ from amaranth.utils import ceil_log2
 from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import node
+from snnhw.hw.memories import ram_attrs, rom_attrs
 from snnhw.hw.knobs import EventMode
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
@@ -76,13 +77,14 @@ class LayerWavefront(wiring.Component):
     C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
     event-driven, ``B = max_q Σ_p G·max(1, nz_{q,p})`` over the issue groups q (one per engine,
     or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4 (S+B+5
-    with ``cell_stages=2``: :attr:`latency` after the last beat of the slowest group), the cycle
+    with one more gate or cell stage: :attr:`latency` after the last beat of the slowest group), the cycle
     of the last state write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
     """
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
-                 event_mode: str = "engine", cell_stages: int = 1, trace: bool = False) -> None:
+                 event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
+                 trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -92,16 +94,17 @@ class LayerWavefront(wiring.Component):
         if event_mode not in {m.value for m in EventMode}:
             modes = tuple(m.value for m in EventMode)
             raise ValueError(f"LayerWavefront event_mode must be one of {modes}, not {event_mode!r}")
-        if cell_stages not in (1, 2):
-            raise ValueError(f"LayerWavefront cell_stages must be 1 or 2, not {cell_stages!r}")
-        self.cell_stages = cell_stages
+        for name, v in (("gate_stages", gate_stages), ("cell_stages", cell_stages)):
+            if v not in (1, 2):
+                raise ValueError(f"LayerWavefront {name} must be 1 or 2, not {v!r}")
+        self.gate_stages, self.cell_stages = gate_stages, cell_stages
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
         self.event_mode = event_mode
         self.has_trace = bool(trace)
-        self.per_engine = event_driven and event_mode in (EventMode.ENGINE, EventMode.QUEUE)
-        self.queue = event_driven and event_mode == EventMode.QUEUE
+        self.per_engine = event_driven and EventMode(event_mode).per_engine
+        self.queue = event_driven and EventMode(event_mode).queued
         self.H, self.D = layer.hidden_size, layer.input_size
         self.geometry = WavefrontLayer.of(layer, lanes, fanin, direct_input)
         """G, C_in, C_rec of this layer (:class:`~snnhw.hw.schedule.WavefrontLayer`)."""
@@ -131,13 +134,13 @@ class LayerWavefront(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last beat to ``done`` (the last state write): 4 (s0 → s4), plus the
-        cell-update stages beyond the first."""
-        return PIPELINE_DRAIN + self.cell_stages - 1
+        gate-neuron and cell-update stages beyond the first of each."""
+        return PIPELINE_DRAIN + self.gate_stages - 1 + self.cell_stages - 1
 
     @property
     def issue_groups(self) -> list[list[int]]:
         """Engines that share a sequencer and a weight read: all of them, or each alone
-        (event-driven, ``event_mode`` "engine" or "queue")."""
+        (event-driven, ``event_mode`` "engine" or "queue"; "shared" and "queue-shared" share one)."""
         return [[e] for e in range(self.engines)] if self.per_engine else [list(range(self.engines))]
 
     def beats(self, nz: list[list[int]] | None = None) -> int:
@@ -182,16 +185,15 @@ class LayerWavefront(wiring.Component):
 
         # ---- memories: weights and bias (broadcast), c and handover per engine ----
         words = self._weight_words()
-        if self.queue:  # one memory per lane bank f: its synapse of every chunk, own address per beat
-            wmem = [memory.Memory(shape=data.ArrayLayout(data.ArrayLayout(signed(self.weight_bits), L), 4),
-                                  depth=G << cbits, init=[[[lanes[f] for lanes in gate] for gate in word]
-                                                          for word in words])
-                    for f in range(F)]
+        if self.queue:  # lane bank f: its synapse of every chunk, own address per beat
+            wmem = self._bank_memories(words)
         else:
-            wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F), depth=G << cbits, init=words)
+            wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F), depth=G << cbits, init=words,
+                                 attrs=rom_attrs(G << cbits))
         bias_words = [[[int(layer.bias[a * H + g * L + k]) if g * L + k < H else 0
                         for k in range(L)] for a in range(4)] for g in range(G)]
-        bmem = memory.Memory(shape=gate_lanes_layout(layer.acc_bits, L), depth=G, init=bias_words)
+        bmem = memory.Memory(shape=gate_lanes_layout(layer.acc_bits, L), depth=G, init=bias_words,
+                             attrs=rom_attrs(G))
         if self.queue:
             for f, mem in enumerate(wmem):
                 m.submodules[f"wmem_{f}"] = mem
@@ -206,11 +208,12 @@ class LayerWavefront(wiring.Component):
         state_depth = P << gbits
         engines, cmems, hmems = [], [], []
         for e in range(E):
-            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, cell_stages=self.cell_stages,
+            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, gate_stages=self.gate_stages,
+                         cell_stages=self.cell_stages,
                          trace=self.has_trace)
-            cm = memory.Memory(shape=c_layout, depth=state_depth, init=[])
-            hm = memory.Memory(shape=hand_layout, depth=(2 << (gbits + pbits)) if self.per_engine else state_depth,
-                               init=[])
+            hand_depth = (2 << (gbits + pbits)) if self.per_engine else state_depth
+            cm = memory.Memory(shape=c_layout, depth=state_depth, init=[], attrs=ram_attrs(state_depth))
+            hm = memory.Memory(shape=hand_layout, depth=hand_depth, init=[], attrs=ram_attrs(hand_depth))
             m.submodules[f"engine_{e}"], m.submodules[f"cmem_{e}"], m.submodules[f"hmem_{e}"] = eng, cm, hm
             engines.append(eng)
             cmems.append((cm.read_port(), cm.write_port()))
@@ -333,7 +336,7 @@ class LayerWavefront(wiring.Component):
                         m.d.sync += pd[k][a].eq(prev[k]["p"][a])
                     m.d.comb += eng.base[a][k].eq(base)
             m.d.sync += pd4.eq(pd)
-            for stage in range(5, 4 + self.cell_stages):  # the projection follows the cell's extra stages
+            for stage in range(5, self.latency + 1):  # the projection follows the extra gate and cell stages
                 pd_next = Signal.like(pd, name=f"p_s{stage}_{e}")
                 m.d.sync += pd_next.eq(pd4)
                 pd4 = pd_next
@@ -402,15 +405,30 @@ class LayerWavefront(wiring.Component):
                     m.d.sync += r[j].eq(total)
         return m
 
+    def _bank_memories(self, words: list) -> list[memory.Memory]:
+        """The queue mode's weight memories, one per lane bank f: its column of 4·L weights of every
+        (group g, chunk c) at address ``g·2^cbits + c`` (``words``: the broadcast words).
+
+        (Pairing two banks in one two-port block RAM does not pay on 7-series: a RAMB36E1 read
+        through both ports is 36 bits wide per port instead of 72, so the H = 128 core's eight
+        256 × 256-bit banks took 60 RAMB18E1 paired against 32 RAMB36E1 apart; docs/explore.md.)
+        """
+        shape = data.ArrayLayout(data.ArrayLayout(signed(self.weight_bits), self.lanes), 4)
+        return [memory.Memory(shape=shape, depth=len(words), init=[[[lanes[f] for lanes in gate] for gate in word]
+                                                                  for word in words],
+                              attrs=rom_attrs(len(words)))
+                for f in range(self.fanin)]
+
     def _issue(self, m: Module, masks: list | None, wmem: Any, bmem: memory.Memory, tag: str) -> dict:
         """One issue group's sequencer (stage s0: :class:`~snnhw.hw.sequencer.ChunkSequencer`, or
         :class:`~snnhw.hw.sequencer.QueueSequencer` in queue mode) with its weight and bias read
         ports and the beat registered through stages s1..s4.
 
         ``masks``: per pass the chunk mask to issue (event-driven; queue mode: per pass, per lane
-        bank), or None (every chunk). ``wmem``: the weight memory (queue mode: one per bank).
-        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (and ``"b5"`` with two cell
-        stages; ``"bw"`` is the write stage, the last of them) (:func:`beat_layout` /
+        bank), or None (every chunk). ``wmem``: the weight memory (queue mode: the
+        :meth:`_bank_memories`).
+        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (and ``"b5"``, ``"b6"`` with
+        more gate or cell stages; ``"bw"`` is the write stage, the last of them) (:func:`beat_layout` /
         :func:`queue_beat_layout`), the weights ``w_data`` (valid in s1; queue mode a list per
         bank) and the bias ``b_data`` (valid in s2).
         """
@@ -438,11 +456,11 @@ class LayerWavefront(wiring.Component):
             layout = beat_layout(P, G, C)
         st: dict = {"w_data": w_data}
         prev = seq.beat
-        for stage in range(1, 4 + self.cell_stages):
+        for stage in range(1, self.latency + 1):
             reg = Signal(layout, name=f"beat{stage}{tag}")
             m.d.sync += reg.eq(prev)
             st[f"b{stage}"] = prev = reg
-        st["bw"] = prev  # the write stage: s4, or s5 with two cell stages
+        st["bw"] = prev  # the write stage: s4, or later with more gate or cell stages
         b_rd = bmem.read_port()
         m.d.comb += b_rd.addr.eq(st["b1"].g)
         st["b_data"] = b_rd.data

@@ -180,16 +180,57 @@ def _schedule_energy(ops: list[dict[str, Any]], head: list[dict[str, Any]], tabl
     return parts
 
 
-def schedule_energy(counters: dict[str, Any], schedule: str, table: dict[str, Any] | None = None) -> dict[str, Any]:
+SYNAPSE_WEIGHT_READS = ("input_weight_read", "recurrent_weight_read")
+"""Counter entries of the weights a spiking layer reads per synapse accumulation."""
+
+
+def with_weight_reads(ops: list[dict[str, Any]], reads: dict[int, int]) -> list[dict[str, Any]]:
+    """``ops`` with the synapse weight reads of layer l replaced by ``reads[l]`` weight reads from
+    one memory holding them all (its size the sum of the replaced entries' memories).
+
+    The counters price the model's operation count (one read per accumulation, or one broadcast
+    per diagonal step); a hardware schedule knows the reads it really issues
+    (:meth:`~snnhw.hw.schedule.WavefrontSchedule.weight_reads`). A layer whose accumulations
+    have no weight-read entry of their own (the direct-input projection's reads, entry
+    ``input_weight_read`` beside ``input_mult``) keeps them.
+    """
+    projection_layers = {e["layer"] for e in ops if e["name"] == "input_mult"}
+    out: list[dict[str, Any]] = []
+    merged: dict[int, dict[str, Any]] = {}
+    for entry in ops:
+        layer = entry["layer"]
+        if (layer not in reads or entry["name"] not in SYNAPSE_WEIGHT_READS
+                or (entry["name"] == "input_weight_read" and layer in projection_layers)):
+            out.append(entry)
+            continue
+        if layer not in merged:  # the layer's one weight memory, at its first read entry's place
+            merged[layer] = {**entry, "name": "synapse_weight_read", "count": int(reads[layer]), "memory_bytes": 0}
+            out.append(merged[layer])
+        elif merged[layer]["bits"] != entry["bits"]:
+            raise ValueError(f"layer {layer}: weight reads of {merged[layer]['bits']} and {entry['bits']} bits")
+        merged[layer]["memory_bytes"] += entry["memory_bytes"]
+    missing = set(reads) - set(merged)
+    if missing:
+        raise ValueError(f"no synapse weight reads to replace in layer(s) {sorted(missing)}")
+    return out
+
+
+def schedule_energy(counters: dict[str, Any], schedule: str, table: dict[str, Any] | None = None,
+                    weight_reads: dict[int, int] | None = None) -> dict[str, Any]:
     """Energy per inference (pJ) of one schedule of a counters record: ``"dense"`` or ``"event"``
     for a spiking model's counters, ``"sequential"`` for the MAC baseline's (the schedule objects'
     ``energy_schedule``). Returns the breakdown of :func:`energy_report` for that schedule
-    (``compute_with_head_pj``, ``total_pj`` with memory reads, ...)."""
+    (``compute_with_head_pj``, ``total_pj`` with memory reads, ...).
+
+    ``weight_reads``: per layer (1-based), the synapse weights a hardware schedule reads over the
+    counters' sequences (:func:`with_weight_reads`); None: the counters' own count."""
     table = validate_energy_table(table if table is not None else load_energy_table())
     if schedule not in counters["schedules"]:
         raise UserError(f"unknown schedule {schedule!r}; use one of {sorted(counters['schedules'])}")
-    return _schedule_energy(counters["schedules"][schedule]["ops"], counters["head"]["ops"], table,
-                            counters["sequences"])
+    ops = counters["schedules"][schedule]["ops"]
+    if weight_reads is not None:
+        ops = with_weight_reads(ops, weight_reads)
+    return _schedule_energy(ops, counters["head"]["ops"], table, counters["sequences"])
 
 
 def energy_report(
