@@ -3,6 +3,8 @@
 Usage (from the repository root; one simulator at a time, run it under ``nice``)::
 
     nice -n 15 .venv/bin/python bench/mutants.py --count 40 --sequences 32 --n-max 16 --slow-sink 0.9 --out runs/mutants
+    # the same with exactly the modes of tests/sim (isolated, stalls, slow-sink)
+    nice -n 15 .venv/bin/python bench/mutants.py --count 40 --sequences 32 --n-max 16 --regression-modes --out runs/mutants2
     .venv/bin/python bench/mutants.py --list                                 # the sample only
     # one survivor again, on another stimulus or configuration (docs/verification.md)
     nice -n 15 .venv/bin/python bench/mutants.py --core baseline --only bypass-8e59bfdcfb --fanin 4 --no-equiv
@@ -19,7 +21,9 @@ wall-clock limit per mutant). Each mutant is killed (data mismatch, wrong ``last
 count off, lost words / timeout, extra words, hang, simulation error), survives, or is
 stillborn (does not compile: left out of the kill rate). A survivor's module is handed to
 Yosys for an equivalence proof (``--no-equiv`` skips it). ``--slow-sink P`` adds a mode whose
-sink stalls with probability P (output buffers fill up); ``--stimulus-seed``, ``--hidden``,
+sink stalls with probability P (output buffers fill up); ``--regression-modes`` runs exactly the
+modes of ``tests/sim`` instead (``regression_modes(seed)``: isolated, stalls, slow-sink with
+P = 0.9; no back-to-back); ``--stimulus-seed``, ``--hidden``,
 ``--lanes``, ``--fanin`` and ``--saturate`` change the stimulus or the configuration, and
 ``--only`` / ``--grep`` pick mutants, to examine a survivor.
 
@@ -61,7 +65,12 @@ from snnhw.sim.mutants import (  # noqa: E402
     summarize,
 )
 from snnhw.sim.runner import simulate, simulator_missing  # noqa: E402
-from snnhw.sim.stimulus import Mode, build_stimulus, default_modes  # noqa: E402
+from snnhw.sim.stimulus import (  # noqa: E402
+    SLOW_SINK_STALL,
+    build_stimulus,
+    default_modes,
+    regression_modes,
+)
 
 
 @dataclass(frozen=True)
@@ -175,11 +184,10 @@ def run_core(cfg: CoreConfig, args: argparse.Namespace, root: Path, doc: dict[st
     text = verilog.read_text()
     stimulus_seed = cfg.seed if args.stimulus_seed is None else args.stimulus_seed
     x, lengths = batch_inputs(model, stimulus_seed, args.sequences, args.n_max)
-    modes = default_modes(cfg.seed, back_to_back=True)
-    if args.slow_sink:
-        # the sink drains slower than the core computes: output buffers fill (a stimulus property
-        # the standard modes lack: their sink is ready 60 % of the cycles or always)
-        modes.append(Mode("slow-sink", "none", f"random:{args.slow_sink}", False, cfg.seed + 3))
+    if args.regression_modes:
+        modes = regression_modes(cfg.seed)
+    else:
+        modes = default_modes(cfg.seed, back_to_back=True, slow_sink=args.slow_sink)
     stim = build_stimulus(model, schedule, x, lengths, modes=modes)
     stim_path = stim.save(root / cfg.core / "stimulus.json")
     c0 = time.perf_counter()
@@ -230,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="seed of the input sequences (default: the configuration's seed, as in tests/sim)")
     ap.add_argument("--slow-sink", type=float, default=0.0, metavar="P",
                     help="add a mode whose sink is not ready with probability P per cycle (0: no such mode)")
+    ap.add_argument("--regression-modes", action="store_true",
+                    help=f"exactly the modes of tests/sim (isolated, stalls, slow-sink with P = {SLOW_SINK_STALL}) "
+                         "instead of isolated, stalls, back-to-back and the --slow-sink mode")
     ap.add_argument("--sim", choices=("icarus", "verilator"), default="icarus")
     ap.add_argument("--wall-limit", type=float, default=60.0,
                     help="least wall-clock seconds a mutant may run (at least 10 × the control run)")
@@ -248,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not try a Yosys equivalence proof of each survivor's module")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "mutants", help="report directory")
     args = ap.parse_args(argv)
+    if args.regression_modes and args.slow_sink:
+        ap.error(f"--slow-sink and --regression-modes exclude each other (the regression's slow-sink P is "
+                 f"{SLOW_SINK_STALL})")
     cores = ["spiking", "baseline"] if args.core == "both" else [args.core]
 
     if args.list:

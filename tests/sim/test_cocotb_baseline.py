@@ -1,7 +1,8 @@
 """Regression: the generated MAC baseline core is bit-exact to ``golden.run_baseline`` with exact cycles.
 
-Same protocol as ``test_cocotb_spiking.py`` (own directory per configuration, isolated +
-stalled modes, lengths varied with an N = 1 sequence, seeds printed; ``--seed <seed>`` replays).
+Same protocol as ``test_cocotb_spiking.py`` (own directory per configuration, the regression's
+isolated, stalled and slow-sink modes, lengths varied with an N = 1 sequence, seeds printed;
+``--seed <seed>`` replays).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from snnhw.quant.synthetic import random_frozen_baseline
-from snnhw.sim.stimulus import default_modes
+from snnhw.sim.stimulus import regression_modes
 from snnhw.hw.knobs import BaselineKnobs as Knobs
 from snnhw.sim.verify import verify_core
 
@@ -42,6 +43,9 @@ CASES = [
     Case("w2-L1-F1", {**SMALL, "weight_bits": 2}, Knobs(lanes=1, fanin=1), 503),
     Case("w16-saturate-L4-F2-head", {**SMALL, "weight_bits": 16, "saturate": True},
          Knobs(lanes=4, fanin=2, head_in_hw=True), 504),
+    # fanin = H: one recurrent chunk per unit group and two groups, so a group's first recurrent
+    # chunk is also its last and the bias address moves on right after it
+    Case("1layer-L2-F4-2groups", SMALL, Knobs(lanes=2, fanin=4), 506),
     Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=8, fanin=8), 505,
          batch=2, n_max=3),
     Case("slow-H32-D8-2layer-head", {"input_size": 8, "hidden_size": 32, "num_layers": 2, "head_hidden": 8},
@@ -61,7 +65,7 @@ def test_baseline_core_matches_golden(case: Case, simulator: str, tmp_path, requ
         pytest.skip(f"the baseline core rejects {case.knobs}: {exc}")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
     report = verify_core(model, schedule, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
-                         modes=default_modes(seed))
+                         modes=regression_modes(seed))
     assert report.passed, f"seed={seed}: {report.message}"
     assert [c["measured"] for c in report.cycles] == [c["expected"] for c in report.cycles]
     assert len(report.cycles) == case.batch

@@ -1,9 +1,10 @@
 """Regression: the generated spiking core is bit-exact to ``golden.run_spiking`` with exact cycles.
 
 Each configuration (model shape × core knobs) is generated through ``snnhw.hw.generate``,
-simulated in its own directory (pytest-xdist safe) in the standard modes (isolated sequences
-at full rate with the published cycle count checked exactly; back to back under random
-idle/backpressure), on a batch of random sequences of varied length including N = 1.
+simulated in its own directory (pytest-xdist safe) in the regression's modes
+(``regression_modes``: isolated sequences at full rate with the published cycle count checked
+exactly; back to back under random idle/backpressure; back to back with a sink that stalls 90 %
+of the cycles), on a batch of random sequences of varied length including N = 1.
 The seed of every configuration is printed; ``--seed <seed>`` replays it.
 
 The "debug" configurations (``trace=True``) also compare, in every mode, each record of the
@@ -19,7 +20,7 @@ import pytest
 
 from snnhw.quant.synthetic import random_frozen_spiking
 from snnhw.sim.runner import simulate
-from snnhw.sim.stimulus import build_stimulus, default_modes
+from snnhw.sim.stimulus import build_stimulus, default_modes, regression_modes
 from snnhw.hw.knobs import SpikingKnobs as Knobs
 from snnhw.sim.verify import verify_core
 
@@ -30,7 +31,9 @@ pytestmark = pytest.mark.sim
 
 @dataclass
 class Case:
-    """One regression configuration: model arguments, core knobs, batch shape, default seed."""
+    """One regression configuration: model arguments, core knobs, batch shape, default seed, and
+    whether the slow-sink mode runs (False where a sequence's computation always outlasts the
+    slow sink's draining of its output words, so the mode reaches no state the others miss)."""
 
     name: str
     model: dict[str, Any]
@@ -39,6 +42,7 @@ class Case:
     batch: int = 3
     n_max: int = 4
     marks: list[Any] = field(default_factory=list)
+    slow_sink: bool = True
 
 
 SMALL = {"input_size": 3, "hidden_size": 4}
@@ -62,16 +66,26 @@ CASES = [
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="shared"), 113),
     Case("T4-spikes-queue-E2", {"input_size": 5, "hidden_size": 4, "T": 4, "encoding": "rate"},
          Knobs(lanes=2, fanin=3, engines=2, event_driven=True, event_mode="queue", input_mode="spikes"), 115),
+    Case("T4-rate-queue-shared-E4", {**SMALL, "T": 4, "encoding": "rate", "leak": "lif"},
+         Knobs(lanes=2, fanin=2, engines=4, event_driven=True, event_mode="queue-shared"), 119),
     Case("T2-direct-2layer-queue-head", {**SMALL, "T": 2, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=2, fanin=2, event_driven=True, event_mode="queue", head_in_hw=True), 116),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
     Case("T3-direct-lif-E2-cell2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
          Knobs(lanes=2, fanin=2, engines=2, cell_stages=2), 117),
+    Case("T4-direct-queue-E2-gate2-cell2", {**SMALL, "T": 4, "leak": "lif", "nonspiking_gate": "i"},
+         Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="queue", gate_stages=2, cell_stages=2), 118),
     # the realistic size (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates
-    # fastest: ~1 ms per cycle at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle); about 40 s in all
+    # fastest: ~1 ms per cycle at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle); about 40 s in all.
+    # No slow-sink mode: a sequence takes ≥ 9600 cycles (N = 1), the slow sink takes its 128 words in
+    # ≈ 1300 (the mode would add ~40 s and find the serializer always drained)
     Case("realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=2, fanin=16), 114,
-         batch=2, n_max=3),
+         batch=2, n_max=3, slow_sink=False),
+    # H / lanes = 8 unit groups: the layer's wavefront (64 beats) outlasts the input
+    # projection (26 cycles), so the next element is already projected when a wavefront ends
+    Case("T2-direct-H8-L1-head", {"input_size": 3, "hidden_size": 8, "T": 2}, Knobs(lanes=1, fanin=2, head_in_hw=True),
+         120),
     # --runslow: the realistic size on the throughput knobs (Icarus needs minutes per H = 128 sequence),
     # more seeds, larger shapes
     Case("slow-realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=8, fanin=8), 112,
@@ -95,8 +109,9 @@ def test_spiking_core_matches_golden(case: Case, simulator: str, tmp_path, reque
     except ValueError as exc:
         pytest.skip(f"the spiking core rejects {case.knobs}: {exc}")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max, spikes=case.knobs.input_mode == "spikes")
+    modes = regression_modes(seed) if case.slow_sink else default_modes(seed)
     report = verify_core(model, schedule, verilog, x, lengths, tmp_path / "run", knobs=case.knobs, sim=simulator,
-                         modes=default_modes(seed))
+                         modes=modes)
     assert report.passed, f"seed={seed}: {report.message}"
     assert report.sequences == case.batch
     assert [c["measured"] for c in report.cycles] == [c["expected"] for c in report.cycles]
@@ -118,7 +133,7 @@ def test_debug_core_trace_matches_golden(case: Case, simulator: str, tmp_path, r
     model = random_frozen_spiking(seed, **case.model)
     schedule, verilog = generate_core(model, case.knobs, tmp_path / "rtl")
     x, lengths = batch_inputs(model, seed, case.batch, case.n_max)
-    stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
+    stim = build_stimulus(model, schedule, x, lengths, modes=regression_modes(seed))
     run = simulate(stim, [verilog], tmp_path / "run", sim=simulator)
     assert run.passed, f"seed={seed}: {run.sim.messages}"
     records = sum(len(seq.trace_records) for seq in stim.sequences)

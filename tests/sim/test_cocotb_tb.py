@@ -2,7 +2,8 @@
 
 Proves that the testbench passes a correct core under stalls, that each kind of comparison
 bites (a corrupted data word, a wrong ``last``, a wrong cycle count, a missing word) and that
-the failure is located (mode, sequence, word, expected vs got).
+the failure is located (mode, sequence, word, expected vs got); the regression's slow-sink mode
+alone also fails located on a corrupted word.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from snnhw.sim.runner import simulate
-from snnhw.sim.stimulus import Mode, SequenceCase, Stimulus, split_output_payload
+from snnhw.sim.stimulus import Mode, SequenceCase, Stimulus, regression_modes, split_output_payload
 
 from simfixtures import HERE, seed_for
 
@@ -35,7 +36,12 @@ def echo_stimulus(seed: int, lengths: list[int]) -> Stimulus:
     return Stimulus(core="echo", toplevel="echo_core", in_payload_bits=W + 1, out_data_bits=W,
                     sequences=seqs, timeout_cycles=200,
                     modes=[Mode("full-rate", seed=seed), Mode("isolated", seed=seed, isolate=True), Mode("stalls", "random:0.3", "random:0.5", False, seed + 1),
-                           Mode("periodic", "every:3", "every:2", False, seed + 2)])
+                           Mode("periodic", "every:3", "every:2", False, seed + 2), slow_sink_mode(seed)])
+
+
+def slow_sink_mode(seed: int) -> Mode:
+    """The regression's slow-sink mode (sink not ready 90 % of the cycles) of ``seed``."""
+    return next(m for m in regression_modes(seed) if m.name == "slow-sink")
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +58,12 @@ def echo_runs(tmp_path_factory: pytest.TempPathFactory, simulator: str, request:
     wrong_last = echo_stimulus(seed, [1, 3, 5, 2])
     wrong_last.sequences[1].expected.pop()  # the core's 3rd word arrives with last where 2 were due
     wrong_last.sequences[1].labels.pop()
+    slow_only = base.corrupted(2, 3)
+    slow_only.modes = [slow_sink_mode(seed)]  # only the slow-sink mode: the mismatch must be found there
     cases = {
         "ok": base,
         "data": base.corrupted(2, 3),
+        "slow-sink-data": slow_only,
         "cycles": base.with_cycles_offset(1, -1),
         "missing": missing,
         "last": wrong_last,
@@ -72,13 +81,13 @@ def test_correct_core_passes_in_every_mode(echo_runs) -> None:
     run = echo_runs["ok"]
     assert run.passed, run.sim.messages
     modes = run.report["modes"]
-    assert [m["name"] for m in modes] == ["full-rate", "isolated", "stalls", "periodic"]
+    assert [m["name"] for m in modes] == ["full-rate", "isolated", "stalls", "periodic", "slow-sink"]
     for m in modes:
         assert [s["status"] for s in m["sequences"]] == ["ok"] * 4
     for m in modes[:2]:
         assert [s["cycles_measured"] for s in m["sequences"]] == [2, 4, 6, 3]
-    # isolation and stalls only slow the run down
-    assert modes[0]["sim_cycles"] < modes[1]["sim_cycles"] < modes[2]["sim_cycles"]
+    # isolation and stalls only slow the run down; the slow sink (ready 10 % of the cycles) most
+    assert modes[0]["sim_cycles"] < modes[1]["sim_cycles"] < modes[2]["sim_cycles"] < modes[4]["sim_cycles"]
 
 
 def test_corrupted_expected_word_fails_located(echo_runs) -> None:
@@ -88,6 +97,15 @@ def test_corrupted_expected_word_fails_located(echo_runs) -> None:
     assert (m["mode"], m["kind"], m["sequence"], m["word"], m["label"]) == ("full-rate", "data", 2, 3, "x[3]")
     assert m["expected"] == m["got"] + 1
     assert "sequence 2 (sample 2), word 3 (x[3])" in run.sim.messages[0]
+
+
+def test_corrupted_word_fails_located_in_the_slow_sink_mode(echo_runs) -> None:
+    run = echo_runs["slow-sink-data"]
+    assert not run.passed
+    m = run.first_mismatch
+    assert (m["mode"], m["kind"], m["sequence"], m["word"], m["label"]) == ("slow-sink", "data", 2, 3, "x[3]")
+    assert m["expected"] == m["got"] + 1
+    assert [s["status"] for s in run.report["modes"][0]["sequences"]] == ["ok", "ok", "mismatch", "ok"]
 
 
 def test_wrong_cycle_count_fails(echo_runs) -> None:

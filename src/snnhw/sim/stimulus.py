@@ -155,20 +155,37 @@ def check_inserter(spec: str) -> str:
     raise UserError(f"bad stall pattern {spec!r}: use none, random:P (0 <= P < 1) or every:K (K >= 2)")
 
 
-def default_modes(seed: int, stalls: bool = True, back_to_back: bool = False) -> list[Mode]:
+SLOW_SINK_STALL = 0.9
+"""Stall probability per cycle of the regression's slow-sink sink (:func:`regression_modes`)."""
+
+
+def default_modes(seed: int, stalls: bool = True, back_to_back: bool = False, slow_sink: float = 0.0) -> list[Mode]:
     """The standard runs over all sequences.
 
     1. "isolated": full rate, each sequence alone in the core, cycle counts checked exactly;
     2. "stalls" (``stalls``): back to back under random source idles (P = 0.3) and sink
        backpressure (P = 0.4), data checked;
-    3. "back-to-back" (``back_to_back``): full rate, sequences back to back, data checked.
+    3. "back-to-back" (``back_to_back``): full rate, sequences back to back, data checked;
+    4. "slow-sink" (``slow_sink`` = P > 0): sequences back to back at full input rate, the sink
+       not ready with probability P per cycle, data checked. The output side drains slower
+       than the core computes, so a result waits behind words not yet sent (in "stalls" the
+       sink is ready 60 % of the cycles and an output buffer has always drained before the
+       next result comes).
     """
     modes = [Mode("isolated", "none", "none", True, seed, isolate=True)]
     if stalls:
         modes.append(Mode("stalls", "random:0.3", "random:0.4", False, seed + 1))
     if back_to_back:
         modes.append(Mode("back-to-back", "none", "none", False, seed + 2))
+    if slow_sink:
+        modes.append(Mode("slow-sink", "none", check_inserter(f"random:{slow_sink}"), False, seed + 3))
     return modes
+
+
+def regression_modes(seed: int) -> list[Mode]:
+    """The modes of the cocotb regression (``tests/sim``, ``bench/mutants.py --regression-modes``):
+    isolated, stalls and slow-sink with P = :data:`SLOW_SINK_STALL`."""
+    return default_modes(seed, slow_sink=SLOW_SINK_STALL)
 
 
 @dataclass
