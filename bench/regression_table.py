@@ -26,7 +26,7 @@ import test_cocotb_spiking  # noqa: E402
 from simfixtures import batch_inputs  # noqa: E402
 
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking  # noqa: E402
-from snnhw.sim.stimulus import default_modes  # noqa: E402
+from snnhw.sim.stimulus import default_modes, regression_modes  # noqa: E402
 
 
 def knob_text(knobs, spiking: bool) -> str:  # type: ignore[no-untyped-def]
@@ -63,7 +63,7 @@ def rows() -> list[dict]:
             model = make(case.seed, **case.model)
             spikes = getattr(case.knobs, "input_mode", None) == "spikes"
             _, lengths = batch_inputs(model, case.seed, case.batch, case.n_max, spikes=spikes)
-            modes = len(default_modes(case.seed))
+            modes = len(regression_modes(case.seed) if getattr(case, "slow_sink", True) else default_modes(case.seed))
             slow = any(getattr(m, "name", "") == "slow" for m in case.marks)
             out.append({"core": core, "id": case.name, "shape": shape_text(case.model),
                         "knobs": knob_text(case.knobs, core.startswith("spiking")), "sequences": case.batch,
