@@ -240,16 +240,18 @@ def test_a_bad_checkpoint_is_refused(command: str, case: str, tmp_path: Path,
 BASELINE = "+baseline"
 """Marks a case that gives the MAC baseline model too."""
 
-INT_KNOB_OPTIONS = sorted({"--" + f.name.replace("_", "-") for spec in core_specs() for f in fields(spec.knobs_type)
-                           if f.metadata["kind"] == "int"})
-"""Every integer knob option of the registered cores (--lanes, --fanin, --engines, --proj-fanin, ...)."""
+INT_KNOB_RANGES = {"--" + f.name.replace("_", "-"): ("≥ 1" if f.metadata["maximum"] is None
+                                                     else f"in 1..{f.metadata['maximum']}")
+                   for spec in core_specs() for f in fields(spec.knobs_type) if f.metadata["kind"] == "int"}
+"""Every integer knob option of the registered cores (--lanes, --fanin, --engines, --proj-fanin, ...)
+with its allowed range as the messages state it."""
 
 KNOB_CASES = [
     # (command, options, fragments: the option and its allowed range)
-    *[(command, [option, "0"], (f"{option} must be an integer ≥ 1, not 0",))
-      for command in ("generate", "verify", "build") for option in INT_KNOB_OPTIONS],
-    *[(command, ["--cell-stages", "3"], ("--cell-stages must be 1 or 2, not 3",)) for command in ("generate", "verify",
-                                                                                                  "build")],
+    *[(command, [option, "0"], (f"{option} must be an integer {allowed}, not 0",))
+      for command in ("generate", "verify", "build") for option, allowed in sorted(INT_KNOB_RANGES.items())],
+    *[(command, [option, "3"], (f"{option} must be an integer in 1..2, not 3",))
+      for command in ("generate", "verify", "build") for option in ("--cell-stages", "--gate-stages")],
     *[(command, ["--engines", "3"], ("--engines (3) must not exceed T (2)",)) for command in ("generate", "verify",
                                                                                              "build")],
     *[(command, [BASELINE, "--lanes", "3"], ("MAC baseline core: --lanes=3 does not divide", "hidden size 4"))
