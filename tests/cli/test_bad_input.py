@@ -240,18 +240,19 @@ def test_a_bad_checkpoint_is_refused(command: str, case: str, tmp_path: Path,
 BASELINE = "+baseline"
 """Marks a case that gives the MAC baseline model too."""
 
-INT_KNOB_RANGES = {"--" + f.name.replace("_", "-"): ("≥ 1" if f.metadata["maximum"] is None
-                                                     else f"in 1..{f.metadata['maximum']}")
-                   for spec in core_specs() for f in fields(spec.knobs_type) if f.metadata["kind"] == "int"}
+INT_KNOBS = {"--" + f.name.replace("_", "-"): f.metadata["maximum"]
+             for spec in core_specs() for f in fields(spec.knobs_type) if f.metadata["kind"] == "int"}
 """Every integer knob option of the registered cores (--lanes, --fanin, --engines, --proj-fanin, ...)
-with its allowed range as the messages state it."""
+and its largest value (None: no upper bound)."""
+INT_KNOB_RANGES = {option: "≥ 1" if top is None else f"in 1..{top}" for option, top in INT_KNOBS.items()}
+"""The allowed range of each as the messages state it."""
 
 KNOB_CASES = [
     # (command, options, fragments: the option and its allowed range)
     *[(command, [option, "0"], (f"{option} must be an integer {allowed}, not 0",))
       for command in ("generate", "verify", "build") for option, allowed in sorted(INT_KNOB_RANGES.items())],
-    *[(command, [option, "3"], (f"{option} must be an integer in 1..2, not 3",))
-      for command in ("generate", "verify", "build") for option in ("--cell-stages", "--gate-stages")],
+    *[(command, [option, str(top + 1)], (f"{option} must be an integer in 1..{top}, not {top + 1}",))
+      for command in ("generate", "verify", "build") for option, top in sorted(INT_KNOBS.items()) if top],
     *[(command, ["--engines", "3"], ("--engines (3) must not exceed T (2)",)) for command in ("generate", "verify",
                                                                                              "build")],
     *[(command, [BASELINE, "--lanes", "3"], ("MAC baseline core: --lanes=3 does not divide", "hidden size 4"))

@@ -77,7 +77,7 @@ def _simulate(core: SpikingCore, model, mode: str, seqs: list[np.ndarray], stall
 def check_trace(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", leak: str = "if", H: int = 5,
                 D: int = 3, lanes: int = 2, fanin: int = 2, engines: int | None = None, event_driven: bool = False,
                 event_mode: str = "engine", head: bool = False, lengths: list[int] = (3, 1, 2),
-                stall: float = 0.0, seed: int = 1, cell_stages: int = 1,
+                stall: float = 0.0, seed: int = 1, gate_stages: int = 1, cell_stages: int = 1,
                 flip: tuple[int, int, int, int, str, int] | None = None) -> list[str]:
     """Run one traced configuration; returns the mismatches (empty when trace, readout and cycles are exact).
 
@@ -95,7 +95,8 @@ def check_trace(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g",
     else:
         ref = golden.run_spiking(model, x, lens, trace=True)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                       input_mode=mode, head_in_hw=head, event_mode=event_mode, cell_stages=cell_stages, trace=True)
+                       input_mode=mode, head_in_hw=head, event_mode=event_mode, gate_stages=gate_stages, cell_stages=cell_stages,
+                       trace=True)
     fields = core.trace_fields()
     expected_trace = [dict(layer) for layer in ref.trace]
     if flip is not None:
@@ -161,6 +162,8 @@ CONFIGS = {
     "direct_T1_H2": dict(T=1, mode="direct", H=2, lanes=2, lengths=[2, 1]),
     "cell2_spikes_2layer_T3_H4_E2": dict(T=3, mode="spikes", layers=2, H=4, lanes=2, engines=2, cell_stages=2,
                                          lengths=[3, 2]),
+    "gate2_cell3_direct_T3_H4_E2": dict(T=3, mode="direct", H=4, lanes=2, engines=2, gate_stages=2, cell_stages=3,
+                                        lengths=[3, 2]),
 }
 
 

@@ -10,14 +10,17 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
-from snnhw.hw.leak_unit import node, saturate_expr
-from snnhw.hw.neuron_lanes import gates_layout, ternary_lif_expr, validate_layer
+from snnhw.hw.knobs import CELL_STAGES
+from snnhw.hw.leak_unit import leak_expr, node, saturate_expr
+from snnhw.hw.neuron_lanes import gates_layout, lif_drive_expr, lif_fire_expr, ternary_lif_expr, validate_layer
 from snnhw.quant.frozen import ClipGate, SpikingLayer
 
 
 class CellUpdate(wiring.Component):
     """c, s_c, U_c and h of ``lanes`` units of one cell (n, t), registered once, or twice with
-    ``stages=2`` (the saturated c, U_c(n, t−1) and the o gate registered before c's ternary LIF).
+    ``stages=2`` (the saturated c, U_c(n, t−1) and the o gate registered before c's ternary LIF),
+    or three times with ``stages=3`` (then also c's shifted input y' and the leaked membrane
+    λ·U_c(n, t−1) registered before the LIF's saturating add, threshold and reset).
 
     ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
     ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
@@ -25,7 +28,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
-        stages: 1 or 2 pipeline stages (the :attr:`latency`).
+        stages: 1..3 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
         trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
@@ -41,8 +44,8 @@ class CellUpdate(wiring.Component):
         validate_layer(layer)
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"CellUpdate lanes must be an integer ≥ 1, not {lanes!r}")
-        if stages not in (1, 2):
-            raise ValueError(f"CellUpdate stages must be 1 or 2, not {stages!r}")
+        if stages not in CELL_STAGES:
+            raise ValueError(f"CellUpdate stages must be in {CELL_STAGES[0]}..{CELL_STAGES[-1]}, not {stages!r}")
         self.layer = layer
         self.lanes = lanes
         self.stages = stages
@@ -76,12 +79,20 @@ class CellUpdate(wiring.Component):
                 q = spike_select_expr(gt["g"], gt["i"])
             c = saturate_expr(m, Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q"), layer.cell_bits)
             uc_prev, o = self.uc_prev[k], gt["o"]
-            if self.stages == 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
+            if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
                 c_reg, uc_reg, o_reg = Signal.like(c, name=f"c_s1_{k}"), Signal.like(uc_prev, name=f"uc_s1_{k}"), \
                     Signal.like(o, name=f"o_s1_{k}")
                 m.d.sync += [c_reg.eq(c), uc_reg.eq(uc_prev), o_reg.eq(o)]
                 c, uc_prev, o = c_reg, uc_reg, o_reg
-            s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c)
+            if self.stages == 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
+                drive, leaked = lif_drive_expr(m, c, layer.c), leak_expr(uc_prev, layer.c.leak)
+                regs = [Signal.like(v, name=f"{n}_s2_{k}") for n, v in (("drive", drive), ("leaked", leaked),
+                                                                        ("c", c), ("o", o))]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (drive, leaked, c, o))]
+                drive, leaked, c, o = regs
+                s_c, u_c = lif_fire_expr(m, leaked, drive, layer.c)
+            else:
+                s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c)
             m.d.sync += [
                 self.c[k].eq(c),
                 self.uc[k].eq(u_c),

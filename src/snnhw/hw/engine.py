@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, SpikeAdderTree
 from snnhw.hw.cell_update import CellUpdate
+from snnhw.hw.knobs import check_stages
 from snnhw.hw.neuron_lanes import GateNeurons, gates_layout, membranes_layout, validate_layer
 from snnhw.quant.frozen import SpikingLayer
 
@@ -41,7 +42,7 @@ class Engine(wiring.Component):
     Parameters:
         layer: the frozen layer; weight_bits: signed weight width; lanes (≥ 1); fanin (≥ 1).
         gate_stages: pipeline stages of the gate neurons, 1 or 2 (each adds one cycle to the outputs).
-        cell_stages: pipeline stages of the cell update, 1 or 2 (each adds one cycle to the outputs).
+        cell_stages: pipeline stages of the cell update, 1..3 (each adds one cycle to the outputs).
         trace: add the debug outputs ``gates`` and ``s_c`` (see the timing).
 
     Timing (cycle x = a beat's cycle):
@@ -66,9 +67,7 @@ class Engine(wiring.Component):
             raise ValueError(f"Engine weight_bits must be in 2..16, not {weight_bits!r}")
         self.layer, self.weight_bits, self.lanes, self.fanin = layer, weight_bits, lanes, fanin
         self.has_trace = bool(trace)
-        for name, v in (("gate_stages", gate_stages), ("cell_stages", cell_stages)):
-            if v not in (1, 2):
-                raise ValueError(f"Engine {name} must be 1 or 2, not {v!r}")
+        check_stages("Engine ", gate_stages, cell_stages)
         self.gate_stages, self.cell_stages = gate_stages, cell_stages
         mem = data.ArrayLayout(membranes_layout(layer), lanes)
         ports = {

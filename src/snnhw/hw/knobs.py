@@ -67,6 +67,20 @@ class EventMode(enum.StrEnum):
         return self in (EventMode.QUEUE, EventMode.QUEUE_SHARED)
 
 
+GATE_STAGES = (1, 2)
+"""Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
+CELL_STAGES = (1, 2, 3)
+"""Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
+
+
+def check_stages(owner: str, gate_stages: int, cell_stages: int) -> None:
+    """Raise ``ValueError`` (naming ``owner``) unless the stage counts are in :data:`GATE_STAGES`
+    and :data:`CELL_STAGES` (the one check the schedule, the engine and the layer all use)."""
+    for name, value, allowed in (("gate_stages", gate_stages, GATE_STAGES), ("cell_stages", cell_stages, CELL_STAGES)):
+        if value not in allowed:
+            raise ValueError(f"{owner}{name} must be in {allowed[0]}..{allowed[-1]}, not {value!r}")
+
+
 AUTO = "automatic"
 """Help-text marker of a knob whose default is sized to the model."""
 
@@ -170,10 +184,11 @@ class SpikingKnobs(CoreKnobs):
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
     gate_stages: int = int_knob(1, "gate-neuron pipeline stages, 1 or 2 (2: the pre-activations and the leaked "
                                    "membranes registered before the LIF; shorter clock path, one more drain cycle "
-                                   "per diagonal step)", maximum=2)
-    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1 or 2 (2: a register between c's saturation and "
-                                   "its ternary LIF; shorter clock path, one more drain cycle per diagonal step)",
-                                maximum=2)
+                                   "per diagonal step)", maximum=GATE_STAGES[-1])
+    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..3 (2: a register between c's saturation and "
+                                   "its ternary LIF; 3: another between the LIF's shifted input and leak and its "
+                                   "saturating add; each a shorter clock path and one more drain cycle per "
+                                   "diagonal step)", maximum=CELL_STAGES[-1])
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 

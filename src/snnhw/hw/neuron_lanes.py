@@ -9,6 +9,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from snnhw.hw.knobs import GATE_STAGES
 from snnhw.hw.leak_unit import clip_expr, leak_expr, node, saturate_expr
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeuron
@@ -107,8 +108,8 @@ class GateNeurons(wiring.Component):
         validate_layer(layer)
         if not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"GateNeurons lanes must be an integer ≥ 1, not {lanes!r}")
-        if stages not in (1, 2):
-            raise ValueError(f"GateNeurons stages must be 1 or 2, not {stages!r}")
+        if stages not in GATE_STAGES:
+            raise ValueError(f"GateNeurons stages must be in {GATE_STAGES[0]}..{GATE_STAGES[-1]}, not {stages!r}")
         self.layer = layer
         self.lanes = lanes
         self.stages = stages

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from snnhw.hw.knobs import EventMode, InputMode
+from snnhw.hw.knobs import EventMode, InputMode, check_stages
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
@@ -156,9 +156,7 @@ class WavefrontSchedule:
             raise ValueError(f"engines ({engines}) must not exceed T ({model.T})")
         if len(model.layers) not in (1, 2):
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
-        for name in ("gate_stages", "cell_stages"):
-            if getattr(knobs, name) not in (1, 2):
-                raise ValueError(f"{name} must be 1 or 2, not {getattr(knobs, name)}")
+        check_stages("", knobs.gate_stages, knobs.cell_stages)
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")

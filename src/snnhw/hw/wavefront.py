@@ -39,7 +39,7 @@ from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import node
 from snnhw.hw.memories import ram_attrs, rom_attrs
-from snnhw.hw.knobs import EventMode
+from snnhw.hw.knobs import EventMode, check_stages
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
 from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_layout, queue_beat_layout
@@ -94,9 +94,7 @@ class LayerWavefront(wiring.Component):
         if event_mode not in {m.value for m in EventMode}:
             modes = tuple(m.value for m in EventMode)
             raise ValueError(f"LayerWavefront event_mode must be one of {modes}, not {event_mode!r}")
-        for name, v in (("gate_stages", gate_stages), ("cell_stages", cell_stages)):
-            if v not in (1, 2):
-                raise ValueError(f"LayerWavefront {name} must be 1 or 2, not {v!r}")
+        check_stages("LayerWavefront ", gate_stages, cell_stages)
         self.gate_stages, self.cell_stages = gate_stages, cell_stages
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
