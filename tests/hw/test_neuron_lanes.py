@@ -76,7 +76,7 @@ def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False,
     return pairs
 
 
-@pytest.mark.parametrize("stages", [1, 2])
+@pytest.mark.parametrize("stages", [1, 2, 3])
 @pytest.mark.parametrize("ns,leak,sat", [("g", "if", False), ("i", "lif", False), ("g", "gt1", True),
                                          ("i", "if", True)])
 def test_gate_neurons_match_arith(ns: str, leak: str, sat: bool, stages: int) -> None:
@@ -85,7 +85,7 @@ def test_gate_neurons_match_arith(ns: str, leak: str, sat: bool, stages: int) ->
     assert len(pairs) == 60 and all(e == g for e, g in pairs)
 
 
-@pytest.mark.parametrize("stages", [1, 2])
+@pytest.mark.parametrize("stages", [1, 2, 3])
 def test_gate_neurons_fail_on_corrupted_expectation(stages: int) -> None:
     model = random_frozen_spiking(5, input_size=3, hidden_size=4, T=3)
     pairs = _run(model.layers[0], 2, 10, seed=1, corrupt=True, stages=stages)
@@ -97,7 +97,7 @@ def test_gate_neurons_reject_bad_parameters() -> None:
     with pytest.raises(ValueError):
         GateNeurons(model.layers[0], 0)
     with pytest.raises(ValueError):
-        GateNeurons(model.layers[0], 2, stages=3)
+        GateNeurons(model.layers[0], 2, stages=4)
     layer = model.layers[0]
     bad = type(layer)(**{**layer.__dict__, "g": layer.f})
     with pytest.raises(ValueError):

@@ -150,6 +150,8 @@ CONFIGS = {
                                                         cell_stages=2, lengths=[2, 3]),
     "gate2_cell3_spikes_T3_E3_lif_saturate": dict(T=3, mode="spikes", engines=3, leak="lif", saturate=True,
                                                   gate_stages=2, cell_stages=3, lengths=[3, 2]),
+    "gate3_cell4_rate_T2_two_layers_nonspiking_i": dict(T=2, mode="rate", layers=2, H=4, ns="i", leak="lif",
+                                                        gate_stages=3, cell_stages=4, lengths=[3, 2]),
     "gate2_cell2_queue_direct_T4_E2_head": dict(T=4, mode="direct", engines=2, event_driven=True,
                                                 event_mode="queue", fanin=2, head=True, gate_stages=2,
                                                 cell_stages=2, lengths=[3, 2]),

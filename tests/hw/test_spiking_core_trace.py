@@ -164,6 +164,7 @@ CONFIGS = {
                                          lengths=[3, 2]),
     "gate2_cell3_direct_T3_H4_E2": dict(T=3, mode="direct", H=4, lanes=2, engines=2, gate_stages=2, cell_stages=3,
                                         lengths=[3, 2]),
+    "gate3_cell4_spikes_T2_H4": dict(T=2, mode="spikes", H=4, lanes=2, gate_stages=3, cell_stages=4, lengths=[3, 2]),
 }
 
 

@@ -5,14 +5,15 @@ logic. Every product has a spike as one operand: muxes and a negation, no multip
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
 from snnhw.hw.knobs import CELL_STAGES
 from snnhw.hw.leak_unit import leak_expr, node, saturate_expr
-from snnhw.hw.neuron_lanes import gates_layout, lif_drive_expr, lif_fire_expr, ternary_lif_expr, validate_layer
+from snnhw.hw.neuron_lanes import (gates_layout, lif_drive_expr, lif_sum_expr, lif_threshold_expr, ternary_lif_expr,
+                                   validate_layer)
 from snnhw.quant.frozen import ClipGate, SpikingLayer
 
 
@@ -20,7 +21,8 @@ class CellUpdate(wiring.Component):
     """c, s_c, U_c and h of ``lanes`` units of one cell (n, t), registered once, or twice with
     ``stages=2`` (the saturated c, U_c(n, t−1) and the o gate registered before c's ternary LIF),
     or three times with ``stages=3`` (then also c's shifted input y' and the leaked membrane
-    λ·U_c(n, t−1) registered before the LIF's saturating add, threshold and reset).
+    λ·U_c(n, t−1) registered before the LIF's saturating add, threshold and reset), or four
+    times with ``stages=4`` (the saturated sum registered before the threshold and reset too).
 
     ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
     ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
@@ -28,7 +30,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
-        stages: 1..3 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
+        stages: 1..4 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
         trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
@@ -68,6 +70,13 @@ class CellUpdate(wiring.Component):
         """Cycles from inputs to ``c``/``uc``/``h``: ``stages`` (1: one output register)."""
         return self.stages
 
+    @staticmethod
+    def _registered(m: Module, lane: int, stage: int, **values: Value) -> list[Signal]:
+        """Registers ``<name>_s<stage>_<lane>`` holding ``values`` one cycle later (in order)."""
+        regs = [Signal.like(v, name=f"{name}_s{stage}_{lane}") for name, v in values.items()]
+        m.d.sync += [r.eq(v) for r, v in zip(regs, values.values())]
+        return regs
+
     def elaborate(self, platform):
         m = Module()
         layer = self.layer
@@ -84,13 +93,13 @@ class CellUpdate(wiring.Component):
                     Signal.like(o, name=f"o_s1_{k}")
                 m.d.sync += [c_reg.eq(c), uc_reg.eq(uc_prev), o_reg.eq(o)]
                 c, uc_prev, o = c_reg, uc_reg, o_reg
-            if self.stages == 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
+            if self.stages >= 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
                 drive, leaked = lif_drive_expr(m, c, layer.c), leak_expr(uc_prev, layer.c.leak)
-                regs = [Signal.like(v, name=f"{n}_s2_{k}") for n, v in (("drive", drive), ("leaked", leaked),
-                                                                        ("c", c), ("o", o))]
-                m.d.sync += [r.eq(v) for r, v in zip(regs, (drive, leaked, c, o))]
-                drive, leaked, c, o = regs
-                s_c, u_c = lif_fire_expr(m, leaked, drive, layer.c)
+                drive, leaked, c, o = self._registered(m, k, 2, drive=drive, leaked=leaked, c=c, o=o)
+                v = lif_sum_expr(m, leaked, drive, layer.c)
+                if self.stages == 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle
+                    v, c, o = self._registered(m, k, 3, v=v, c=c, o=o)
+                s_c, u_c = lif_threshold_expr(m, v, layer.c)
             else:
                 s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c)
             m.d.sync += [

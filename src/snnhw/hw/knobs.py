@@ -67,9 +67,9 @@ class EventMode(enum.StrEnum):
         return self in (EventMode.QUEUE, EventMode.QUEUE_SHARED)
 
 
-GATE_STAGES = (1, 2)
+GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
-CELL_STAGES = (1, 2, 3)
+CELL_STAGES = (1, 2, 3, 4)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
 
 
@@ -182,13 +182,14 @@ class SpikingKnobs(CoreKnobs):
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
-    gate_stages: int = int_knob(1, "gate-neuron pipeline stages, 1 or 2 (2: the pre-activations and the leaked "
-                                   "membranes registered before the LIF; shorter clock path, one more drain cycle "
-                                   "per diagonal step)", maximum=GATE_STAGES[-1])
-    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..3 (2: a register between c's saturation and "
+    gate_stages: int = int_knob(1, "gate-neuron pipeline stages, 1..3 (2: the pre-activations and the leaked "
+                                   "membranes registered before the LIF; 3: the saturated sum registered before the "
+                                   "threshold too; each a shorter clock path and one more drain cycle per diagonal "
+                                   "step)", maximum=GATE_STAGES[-1])
+    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..4 (2: a register between c's saturation and "
                                    "its ternary LIF; 3: another between the LIF's shifted input and leak and its "
-                                   "saturating add; each a shorter clock path and one more drain cycle per "
-                                   "diagonal step)", maximum=CELL_STAGES[-1])
+                                   "saturating add; 4: another before its threshold; each a shorter clock path and "
+                                   "one more drain cycle per diagonal step)", maximum=CELL_STAGES[-1])
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 

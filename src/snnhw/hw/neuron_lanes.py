@@ -26,11 +26,15 @@ def lif_drive_expr(m: Module, z: Value, n: BinaryNeuron | TernaryNeuron) -> Valu
     return node(m, Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y)), "y_shift")
 
 
-def lif_fire_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
-    """From the leaked membrane ``leak(U_prev)`` and the drive (:func:`lif_drive_expr`):
-    ``v = sat(leaked + drive)``, the spike and the reset membrane; returns ``(s, u)``
+def lif_sum_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> Value:
+    """``v = sat(leaked + drive)`` from the leaked membrane ``leak(U_prev)`` and the drive
+    (:func:`lif_drive_expr`): the membrane before the threshold (signed ``membrane_bits``)."""
+    return saturate_expr(m, leaked + drive, n.membrane_bits)
+
+
+def lif_threshold_expr(m: Module, v: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
+    """The spike and the reset membrane of ``v`` (:func:`lif_sum_expr`); returns ``(s, u)``
     (``s`` 1 bit for a binary neuron, signed(2) for a ternary one)."""
-    v = saturate_expr(m, leaked + drive, n.membrane_bits)
     if isinstance(n, BinaryNeuron):
         s = node(m, v > n.theta, "spike")
         return s, node(m, Mux(s, v - n.theta, v), "u")
@@ -38,6 +42,11 @@ def lif_fire_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | Tern
     neg = node(m, v < -n.theta_neg, "neg")
     s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
     return node(m, s, "spike"), node(m, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v)), "u")
+
+
+def lif_fire_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
+    """:func:`lif_threshold_expr` of :func:`lif_sum_expr` in one cycle; returns ``(s, u)``."""
+    return lif_threshold_expr(m, lif_sum_expr(m, leaked, drive, n), n)
 
 
 def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
@@ -92,9 +101,10 @@ class GateNeurons(wiring.Component):
     Parameters:
         layer: the frozen layer (thresholds, leaks, widths are constants).
         lanes: hidden units processed in parallel (≥ 1).
-        stages: 1 (one output register) or 2 (the leaked membranes ``leak(U(n, t−1))``, the
+        stages: 1 (one output register), 2 (the leaked membranes ``leak(U(n, t−1))``, the
             neuron drives — z, or the ternary neuron's shifted input — and the clip gate's z
-            registered first; the saturating add, threshold and reset run in the second cycle).
+            registered first; the saturating add, threshold and reset run in the second cycle)
+            or 3 (the saturated sum ``v`` registered too: threshold and reset in the third).
 
     Ports (lane k):
         z: In(ArrayLayout(ArrayLayout(signed(acc_bits), lanes), 4)): pre-activations by gate f,i,g,o.
@@ -127,9 +137,9 @@ class GateNeurons(wiring.Component):
         """Cycles from ``z``/``u_prev`` to ``gates``/``u_next``: :attr:`stages`."""
         return self.stages
 
-    def _staged(self, m: Module, value: Value, name: str) -> Value:
-        """``value`` itself (one stage) or registered once (two stages: the first stage's output)."""
-        if self.stages == 1:
+    def _staged(self, m: Module, value: Value, name: str, from_stages: int = 2) -> Value:
+        """``value`` itself, or registered once when the block has ``from_stages`` stages or more."""
+        if self.stages < from_stages:
             return value
         reg = Signal(Value.cast(value).shape(), name=name)
         m.d.sync += reg.eq(value)
@@ -144,11 +154,14 @@ class GateNeurons(wiring.Component):
                 n = getattr(layer, a)
                 z = self.z[gi][k]
                 if isinstance(n, ClipGate):
-                    m.d.sync += go[a].eq(clip_expr(m, self._staged(m, z, f"z_s1_{a}_{k}"), n.lo, n.hi))
+                    z = self._staged(m, self._staged(m, z, f"z_s1_{a}_{k}"), f"z_s2_{a}_{k}", from_stages=3)
+                    m.d.sync += go[a].eq(clip_expr(m, z, n.lo, n.hi))
                     continue
                 leaked = self._staged(m, leak_expr(up[a], n.leak), f"leaked_s1_{a}_{k}")
                 drive = self._staged(m, lif_drive_expr(m, z, n), f"drive_s1_{a}_{k}")
-                s, u = lif_fire_expr(m, leaked, drive, n)
+                v = self._staged(m, lif_sum_expr(m, leaked, drive, n), f"v_s2_{a}_{k}", from_stages=3)
+                s, u = lif_threshold_expr(m, v, n)
                 m.d.sync += [go[a].eq(s), un[a].eq(u)]
-            m.d.sync += un["c"].eq(self._staged(m, up["c"], f"uc_s1_{k}"))
+            uc = self._staged(m, self._staged(m, up["c"], f"uc_s1_{k}"), f"uc_s2_{k}", from_stages=3)
+            m.d.sync += un["c"].eq(uc)
         return m

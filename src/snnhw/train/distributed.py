@@ -192,6 +192,10 @@ def process_group(backend: str, init_method: str, rank_: int | None = None,
     """
     options: dict[str, int] = {} if rank_ is None else {"rank": rank_, "world_size": world or 1}
     dist.init_process_group(backend, init_method=init_method, **options)
+    # every rank has finished connecting before any may leave: a rank whose work is done at once
+    # would otherwise destroy the group while another still connects (gloo: "Connection closed
+    # by peer" in init_process_group, which hid that rank's own error)
+    dist.barrier()
     try:
         yield
     finally:
