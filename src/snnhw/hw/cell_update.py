@@ -89,10 +89,7 @@ class CellUpdate(wiring.Component):
             c = saturate_expr(m, Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q"), layer.cell_bits)
             uc_prev, o = self.uc_prev[k], gt["o"]
             if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
-                c_reg, uc_reg, o_reg = Signal.like(c, name=f"c_s1_{k}"), Signal.like(uc_prev, name=f"uc_s1_{k}"), \
-                    Signal.like(o, name=f"o_s1_{k}")
-                m.d.sync += [c_reg.eq(c), uc_reg.eq(uc_prev), o_reg.eq(o)]
-                c, uc_prev, o = c_reg, uc_reg, o_reg
+                c, uc_prev, o = self._registered(m, k, 1, c=c, uc=uc_prev, o=o)
             if self.stages >= 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
                 drive, leaked = lif_drive_expr(m, c, layer.c), leak_expr(uc_prev, layer.c.leak)
                 drive, leaked, c, o = self._registered(m, k, 2, drive=drive, leaked=leaked, c=c, o=o)
