@@ -30,7 +30,8 @@ from snnhw.sim.stimulus import default_modes, regression_modes  # noqa: E402
 
 
 def knob_text(knobs, spiking: bool) -> str:  # type: ignore[no-untyped-def]
-    """Lanes, fanin, engines (spiking; E=T by default) and the non-default switches of a ``Knobs``."""
+    """Lanes, fanin, engines (spiking; E=T by default), the non-default switches and pipeline stages
+    of a ``Knobs``."""
     parts = [f"L{knobs.lanes} F{knobs.fanin}"]
     if spiking:
         parts.append(f"E{knobs.engines}" if knobs.engines else "E=T")
@@ -41,6 +42,9 @@ def knob_text(knobs, spiking: bool) -> str:  # type: ignore[no-untyped-def]
         parts.append(f"event_mode={knobs.event_mode}")
     if getattr(knobs, "input_mode", None):
         parts.append(f"input={knobs.input_mode}")
+    for name in ("tree_stages", "gate_stages", "cell_stages", "mac_stages", "act_stages"):
+        if getattr(knobs, name, 1) != 1:
+            parts.append(f"{name}={getattr(knobs, name)}")
     return ", ".join(parts)
 
 

@@ -385,7 +385,7 @@ def test_an_interrupted_build_reruns_to_completion(models: dict[str, Path], tmp_
     assert main(argv) == 130
     assert capsys.readouterr().err == "snnhw: interrupted\n"
     records = _step_records(out)
-    assert list(records) == ["load", "budget", "generate", "verify"]  # this run's; the earlier run's are gone
+    assert list(records) == ["load", "budget", "timing", "generate", "verify"]  # this run's; the earlier run's are gone
     assert not (out / "build.json").exists() and not (out / "report.json").exists()
     with open(out / LOCK_FILE) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

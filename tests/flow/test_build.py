@@ -45,7 +45,8 @@ def test_build_writes_every_step_and_the_report(tmp_path: Path) -> None:
     for step in STEPS:
         record = json.loads((out / f"{step}.json").read_text())
         assert record["step"] == step and record["seconds"] >= 0
-        assert record["status"] == ("skipped" if step in ("budget", "verify", "yosys", "pnr", "vivado") else "ok"), step
+        assert record["status"] == ("skipped" if step in ("budget", "timing", "verify", "yosys", "pnr", "vivado")
+                                    else "ok"), step
     assert json.loads((out / "verify.json").read_text())["reason"] == "--no-verify"
     assert json.loads((out / "budget.json").read_text())["reason"].startswith("no --budget")
     assert json.loads((out / "yosys.json").read_text())["reason"] == "--no-yosys"

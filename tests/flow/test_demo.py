@@ -29,8 +29,8 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str
     result = json.loads((out / "demo.json").read_text())
     for stage in ("data", "train", "convert", "fine-tune", "build", "build.load", "build.reports"):
         assert stage in result["seconds"], stage
-    assert result["steps"] == {"load": "ok", "budget": "skipped", "generate": "ok", "verify": "skipped",
-                               "board": "ok", "yosys": "skipped", "pnr": "skipped", "vivado": "skipped",
+    assert result["steps"] == {"load": "ok", "budget": "skipped", "timing": "skipped", "generate": "ok",
+                               "verify": "skipped", "board": "ok", "yosys": "skipped", "pnr": "skipped", "vivado": "skipped",
                                "reports": "ok"}
     for name in ("hard.pt", "spiking.pt", "data/toy.npz", "build/report.md", "build/rtl/spiking_core.v",
                  "build/board/snnhw_top.v"):

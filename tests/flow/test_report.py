@@ -80,3 +80,23 @@ def test_routed_clocks_per_core_and_pnr_section(tmp_path: Path, capsys: pytest.C
     assert "| MAC baseline (alone) | 50.0 |" in md and "`board/snnhw_top.bit`" in md
     assert main(["compare", str(tmp_path / "r")]) == 0
     assert "| 1600 | 32.0 | 50.0 | 3000 | 64 | 4500 | 50.0 | 90.0 | 128 | routed |" in capsys.readouterr().out
+
+
+def test_timing_closure_rounds_in_the_report(tmp_path: Path) -> None:
+    report = sample_report()
+    brief = {"fmax_mhz": 56.4, "met": False, "used": {"LUT4": 17000, "FF": 12000, "EBR": 19, "MULT18X18D": 16},
+             "critical_path_ns": 17.7, "critical_path_stages": 17, "critical_path": "a → b"}
+    report["pnr"] = {"device": "LFE5U-85F-6BG381", "target_mhz": 60.0, "cores": {"spiking": brief},
+                     "board_top": {**brief, "met": True, "bitstream": "board/snnhw_top.bit"}}
+    stages = {"lanes": 4, "tree_stages": 1, "gate_stages": 3, "cell_stages": 4}
+    report["timing"] = {"target_mhz": 60.0, "cores": {"spiking": {
+        "met": False, "fmax_mhz": 58.0, "stopped": "the critical path runs through tree_stages, with no deeper stage left",
+        "rounds": [{"knobs": stages, "fmax_mhz": 56.43, "met": False, "blocks": {"tree_stages": 18},
+                    "deepened": "tree_stages"},
+                   {"knobs": {**stages, "tree_stages": 2}, "fmax_mhz": 58.0, "met": False,
+                    "blocks": {"tree_stages": 3, "gate_stages": 1}, "deepened": None}]}}}
+    md = Path(write_report(report, tmp_path)["markdown"]).read_text()
+    assert "### Timing closure at 60 MHz" in md
+    assert "| spiking core | 0 | tree_stages=1, gate_stages=3, cell_stages=4 | 56.4 | tree_stages 18 | tree_stages |" in md
+    assert ("| spiking core | 1 | tree_stages=2, gate_stages=3, cell_stages=4 | 58.0 | tree_stages 3, gate_stages 1 "
+            "| the critical path runs through tree_stages, with no deeper stage left |") in md

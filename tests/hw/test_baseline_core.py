@@ -39,12 +39,13 @@ def _model(seed: int, *, D: int = 3, H: int = 4, layers: int = 1, C: int = 3, ce
 
 
 def _run(model: FrozenBaseline, seqs: list[np.ndarray], *, lanes: int, fanin: int, head: bool = False,
-         stall: float = 0.0, seed: int = 0, reset_after: int | None = None):
+         stall: float = 0.0, seed: int = 0, reset_after: int | None = None, mac_stages: int = 1,
+         act_stages: int = 1):
     """Stream ``seqs`` through a BaselineCore; returns (core, output records, cycle logs).
 
     ``reset_after``: assert ``rst`` for one cycle after that many cycles, then send ``seqs``.
     """
-    dut = BaselineCore(model, lanes=lanes, fanin=fanin, head_in_hw=head)
+    dut = BaselineCore(model, lanes=lanes, fanin=fanin, head_in_hw=head, mac_stages=mac_stages, act_stages=act_stages)
     top = Module()
     top.domains.sync = cd = ClockDomain()
     top.submodules.dut = dut
@@ -189,9 +190,69 @@ def test_describe_and_knob_validation():
     assert info["cycles"]["per_element"] == 1 + dut.schedule.element_cycles
     assert info["knobs"]["lanes"] == 4
     assert {p["name"] for p in info["ports"]} >= {"i__payload", "o__payload", "clk", "rst"}
-    for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9}):
+    for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9},
+                {"lanes": 2, "fanin": 2, "mac_stages": 3}, {"lanes": 2, "fanin": 2, "act_stages": 0}):
         with pytest.raises(ValueError):
             BaselineCore(model, **bad)
+    staged = BaselineCore(model, lanes=4, fanin=8, mac_stages=2, act_stages=2).describe()
+    assert staged["knobs"]["mac_stages"] == staged["knobs"]["act_stages"] == 2
+    assert staged["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (1 + 3)  # 2 layers
+    assert "+ 7))" in staged["cycles"]["formula"] and "+ 3))" in info["cycles"]["formula"]
+
+
+STAGES = [(2, 1), (1, 2), (2, 2)]
+"""(mac_stages, act_stages) beyond the default (1, 1)."""
+
+
+@pytest.mark.parametrize("mac_stages,act_stages", STAGES)
+@pytest.mark.parametrize("layers,lanes,fanin", [(1, 2, 4), (1, 1, 1), (2, 2, 2)])
+def test_pipeline_stages_exact_and_cycles(layers, lanes, fanin, mac_stages, act_stages):
+    """Bit-exact and cycle-exact with the extra stages; fanin = H = 4 makes a group's only recurrent
+    chunk its rebase step and its last step (the bias address moves on right after it)."""
+    model = _model(10 + layers, layers=layers, H=4, D=3)
+    seqs = _inputs(model, [3, 1, 2], seed=lanes + fanin)
+    dut, records, log = _run(model, seqs, lanes=lanes, fanin=fanin, mac_stages=mac_stages, act_stages=act_stages)
+    assert dut.schedule.layer_overhead == 3 + (mac_stages - 1) + 3 * (act_stages - 1)
+    _check(model, seqs, records, head=False)
+    _check_cycles(dut, seqs, log)
+
+
+@pytest.mark.parametrize("mac_stages,act_stages", STAGES)
+@pytest.mark.parametrize("hidden_head", [None, 3])
+def test_pipeline_stages_head_in_hardware(hidden_head, mac_stages, act_stages):
+    model = _model(3, H=4, hidden_head=hidden_head)
+    seqs = _inputs(model, [2, 5], seed=4)
+    dut, records, log = _run(model, seqs, lanes=4, fanin=2, head=True, mac_stages=mac_stages, act_stages=act_stages)
+    _check(model, seqs, records, head=True)
+    _check_cycles(dut, seqs, log)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_pipeline_stages_stalls_and_reset(layers):
+    """Both knobs at 2: back-to-back sequences under random stalls, and a reset mid-sequence
+    (with products and activations in flight) leaving a clean state."""
+    model = _model(4 + layers, layers=layers, H=6, D=3)
+    seqs = _inputs(model, [1, 3, 1, 2], seed=layers)
+    _, records, _ = _run(model, seqs, lanes=3, fanin=4, head=True, stall=0.35, seed=layers, mac_stages=2,
+                         act_stages=2)
+    _check(model, seqs, records, head=True)
+    for reset_after in (4, 9):
+        _, records, _ = _run(model, seqs[:2], lanes=3, fanin=2, reset_after=reset_after, mac_stages=2,
+                             act_stages=2)
+        _check(model, seqs[:2], records, head=False)
+
+
+def test_pipeline_stages_corrupted_schedule_fails(monkeypatch):
+    """A schedule that ignores the extra stages fails the cycle check (the data still match)."""
+    from snnhw.hw.schedule import BaselineSchedule
+
+    model = _model(11, H=4, D=3)
+    seqs = _inputs(model, [2], seed=1)
+    dut, records, log = _run(model, seqs, lanes=2, fanin=4, mac_stages=2, act_stages=2)
+    _check(model, seqs, records, head=False)
+    monkeypatch.setattr(BaselineSchedule, "layer_overhead", property(lambda self: 3))
+    with pytest.raises(AssertionError, match="sequence 0"):
+        _check_cycles(dut, seqs, log)
 
 
 @pytest.mark.parametrize("layers,saturate", [(1, True), (2, False)])

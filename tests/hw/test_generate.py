@@ -42,7 +42,7 @@ def test_generate_baseline_files_and_manifest(tmp_path: Path):
     assert ports["o__payload"][0] == "out"
     for name, (direction, width) in ports.items():  # every manifest port is a Verilog port
         assert f"{'input' if direction == 'in' else 'output'} " in text and name in text
-    assert manifest["knobs"] == {"lanes": 2, "fanin": 2, "head_in_hw": True}
+    assert manifest["knobs"] == {"lanes": 2, "fanin": 2, "head_in_hw": True, "mac_stages": 1, "act_stages": 1}
     assert manifest["core"]["multipliers"]["mac_array"] == 16
     assert "N·" in manifest["core"]["cycles"]["formula"] and "N·" in manifest["cycle_formula"]
     assert manifest["source_model"]["sha256"] == model_hash(model) != model_hash(_baseline(1))

@@ -15,10 +15,11 @@ from snnhw.quant.synthetic import random_frozen_spiking
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
-def _run(model, lanes: int, fanin: int, elements: int, seed: int, corrupt: bool = False):
+def _run(model, lanes: int, fanin: int, elements: int, seed: int, corrupt: bool = False, stages: int = 1):
     layer = model.layers[0]
     H = layer.hidden_size
-    dut = InputProjection(layer, input_bits=model.input_bits, weight_bits=model.weight_bits, lanes=lanes, fanin=fanin)
+    dut = InputProjection(layer, input_bits=model.input_bits, weight_bits=model.weight_bits, lanes=lanes, fanin=fanin,
+                          stages=stages)
     rng = np.random.default_rng(seed)
     lo, hi = arith.signed_range(model.input_bits)
     x = rng.integers(lo, hi + 1, size=(elements, model.input_size))
@@ -60,10 +61,11 @@ def _run(model, lanes: int, fanin: int, elements: int, seed: int, corrupt: bool 
     return results
 
 
-@pytest.mark.parametrize("lanes,fanin,shift_seed", [(2, 1, 1), (3, 2, 2), (1, 4, 3), (4, 3, 4)])
-def test_projection_matches_golden(lanes: int, fanin: int, shift_seed: int) -> None:
+@pytest.mark.parametrize("lanes,fanin,shift_seed,stages", [(2, 1, 1, 1), (3, 2, 2, 1), (1, 4, 3, 1), (4, 3, 4, 1),
+                                                           (2, 1, 5, 2), (3, 2, 6, 2)])
+def test_projection_matches_golden(lanes: int, fanin: int, shift_seed: int, stages: int) -> None:
     model = random_frozen_spiking(shift_seed, input_size=4, hidden_size=5, T=2, encoding="direct", input_bits=6)
-    results = _run(model, lanes, fanin, elements=3, seed=shift_seed)
+    results = _run(model, lanes, fanin, elements=3, seed=shift_seed, stages=stages)
     assert all(np.array_equal(e, g) for e, g in results)
 
 
@@ -77,6 +79,10 @@ def test_projection_latency_and_multipliers() -> None:
     model = random_frozen_spiking(1, input_size=5, hidden_size=7, T=2, encoding="direct")
     dut = InputProjection(model.layers[0], input_bits=8, weight_bits=8, lanes=3, fanin=2)
     assert dut.latency == 3 * 3 + 2 and dut.multipliers == 24
+    deeper = InputProjection(model.layers[0], input_bits=8, weight_bits=8, lanes=3, fanin=2, stages=2)
+    assert deeper.latency == 3 * 3 + 3
+    with pytest.raises(ValueError, match="stages must be 1 or 2"):
+        InputProjection(model.layers[0], input_bits=8, weight_bits=8, lanes=3, fanin=2, stages=3)
     with pytest.raises(ValueError):
         InputProjection(model.layers[0], input_bits=8, weight_bits=8, lanes=0, fanin=2)
     gc.collect()

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""MacArray: accumulate / init semantics, exact products, latency 1."""
+"""MacArray: accumulate / init semantics, exact products, latency 1 (2 with product registers)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from snnhw.hw.memories import pack_rows, unpack_word
 from snnhw.quant.golden import exact_matmul
 
 
-def _run(rows: int, fanin: int, steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]]) -> list[list[int]]:
-    """Apply (weights [rows, fanin], inputs [fanin], init [rows], en, accumulate) per cycle; return acc after each."""
-    dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24)
+Step = tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]
+"""(weights [rows, fanin], inputs [fanin], init [rows], en, accumulate) of one cycle."""
+
+
+def _run(rows: int, fanin: int, steps: list[Step], product_registers: bool = False) -> list[list[int]]:
+    """Apply one step per cycle; return acc after each."""
+    dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24, product_registers=product_registers)
     seen: list[list[int]] = []
 
     async def tb(ctx):
@@ -35,12 +39,25 @@ def _run(rows: int, fanin: int, steps: list[tuple[np.ndarray, np.ndarray, np.nda
     return seen
 
 
+def _expected(steps: list[Step], latency: int) -> list[list[int]]:
+    """acc after each cycle: a step's products reach the accumulators ``latency − 1`` cycles after
+    its ``en``, together with the ``init`` of that later cycle."""
+    acc = np.zeros(len(steps[0][2]), dtype=np.int64)
+    trace = []
+    for c in range(len(steps)):
+        if c >= latency - 1:
+            w, x, _, en, accumulate = steps[c - (latency - 1)]
+            if en:
+                acc = (acc if accumulate else steps[c][2]) + exact_matmul(x[None, :], w.T)[0]
+        trace.append(acc.tolist())
+    return trace
+
+
+@pytest.mark.parametrize("product_registers", [False, True])
 @pytest.mark.parametrize("rows,fanin", [(1, 1), (4, 3), (8, 4)])
-def test_mac_array_matches_dot_products(rows, fanin):
+def test_mac_array_matches_dot_products(rows, fanin, product_registers):
     rng = np.random.default_rng(rows * 10 + fanin)
     steps = []
-    expected = np.zeros(rows, dtype=np.int64)
-    trace = []
     for k in range(12):
         w = rng.integers(-128, 128, (rows, fanin))
         x = rng.integers(-256, 256, fanin)
@@ -48,19 +65,31 @@ def test_mac_array_matches_dot_products(rows, fanin):
             w[:] = -128  # the extreme product (−128)·(−256)
             x[:] = -256
         init = rng.integers(-1000, 1000, rows)
-        en = k % 5 != 3
+        en = k % 5 != 3 and k < 11  # the last cycle lets the registered products land
         accumulate = k % 4 != 0
         steps.append((w, x, init, en, accumulate))
-        if en:
-            expected = (expected if accumulate else init) + exact_matmul(x[None, :], w.T)[0]
-        trace.append(expected.tolist())
-    assert _run(rows, fanin, steps) == trace
+    assert _run(rows, fanin, steps, product_registers) == _expected(steps, 2 if product_registers else 1)
+
+
+def test_product_registers_delay_the_step_not_its_init():
+    """With product registers a step lands one cycle later and takes the init of that cycle
+    (so an init computed from acc sees every earlier step)."""
+    w, x = np.array([[3, -2]]), np.array([5, 7])
+    zero_w = np.zeros_like(w)
+    steps = [(w, x, np.array([10]), True, False), (zero_w, x, np.array([100]), False, True),
+             (zero_w, x, np.array([1000]), False, True)]
+    assert _run(1, 2, steps, product_registers=False) == [[11], [11], [11]]
+    assert _run(1, 2, steps, product_registers=True) == [[0], [101], [101]]
+    assert MacArray(1, 2, 8, 8, 16).latency == 1 and MacArray(1, 2, 8, 8, 16, product_registers=True).latency == 2
 
 
 def test_corrupted_expectation_fails():
     w, x = np.array([[3, -2]]), np.array([5, 7])
     got = _run(1, 2, [(w, x, np.array([10]), True, False)])
     assert got == [[10 + 15 - 14]] and got != [[12]]
+    steps = [(w, x, np.array([10]), True, False), (w, x, np.array([20]), False, True)]
+    got = _run(1, 2, steps, product_registers=True)
+    assert got == _expected(steps, 2) != _expected(steps, 1)  # the expectation of the wrong latency
 
 
 def test_validation():

@@ -74,3 +74,25 @@ def test_weight_reads_count_every_issued_word_once_per_issue_group() -> None:
     h[0, 0, 2] = 1                                   # bank 0 of slot 0 now holds two spikes in step 1
     assert reads("queue") == 16 * 2 * (3 * 2 + 1)
     assert reads("queue-shared") == 16 * 2 * (3 + 1)
+
+
+@pytest.mark.parametrize("mac_stages,act_stages,overhead", [(1, 1, 3), (2, 1, 4), (1, 2, 6), (2, 2, 7)])
+def test_baseline_overhead_follows_the_stages(mac_stages: int, act_stages: int, overhead: int) -> None:
+    """V = 3 + (mac_stages − 1) + 3·(act_stages − 1) cycles per layer and element, in the count,
+    the formula text and the published parameters (which rebuild the schedule)."""
+    from dataclasses import fields
+
+    from snnhw.hw.knobs import BaselineKnobs
+    from snnhw.hw.schedule import BaselineLayer, BaselineSchedule
+    from snnhw.quant.synthetic import random_frozen_baseline
+
+    model = random_frozen_baseline(0, input_size=5, hidden_size=8, num_layers=2)
+    base = BaselineSchedule.from_model(model, BaselineKnobs(lanes=4, fanin=3))
+    sched = BaselineSchedule.from_model(model, BaselineKnobs(lanes=4, fanin=3, mac_stages=mac_stages,
+                                                             act_stages=act_stages))
+    assert sched.layer_overhead == overhead
+    assert sched.cycles(5) - base.cycles(5) == 5 * 2 * (overhead - 3)  # N = 5, two layers
+    assert sched.params()["layer_overhead"] == overhead and f" + {overhead})" in sched.formula()
+    params = {k: v for k, v in sched.params().items() if k in {f.name for f in fields(BaselineSchedule)}}
+    params["layers"] = tuple(BaselineLayer(**layer) for layer in params["layers"])
+    assert BaselineSchedule(**params) == sched

@@ -61,7 +61,8 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                engines: int | None = None, event_driven: bool = False, event_mode: str = "engine",
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
-               proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, corrupt: str = "") -> list[str]:
+               proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, tree_stages: int = 1,
+               proj_stages: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -74,7 +75,8 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     ref = _golden(model, mode, x, lens)
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                        input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
-                       gate_stages=gate_stages, cell_stages=cell_stages)
+                       gate_stages=gate_stages, cell_stages=cell_stages, tree_stages=tree_stages,
+                       proj_stages=proj_stages)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -155,6 +157,21 @@ CONFIGS = {
     "gate2_cell2_queue_direct_T4_E2_head": dict(T=4, mode="direct", engines=2, event_driven=True,
                                                 event_mode="queue", fanin=2, head=True, gate_stages=2,
                                                 cell_stages=2, lengths=[3, 2]),
+    # a register in front of the adder trees (alone, and with the deepest gate and cell stages in
+    # every event mode that has its own spike selection): one more drain cycle per diagonal step
+    "tree2_proj2_direct_T3_E2_lif_saturate": dict(T=3, mode="direct", engines=2, leak="lif", saturate=True,
+                                                  tree_stages=2, proj_stages=2, lengths=[3, 1]),
+    # a second projection stage: one more cycle of projection latency X (the wavefront outlasts it
+    # at 4 unit groups, the projection outlasts the wavefront at proj_fanin 1 and D = 7)
+    "proj2_direct_T2_H8_L1": dict(T=2, mode="direct", H=8, lanes=1, fanin=2, proj_stages=2, lengths=[3, 2]),
+    "proj2_direct_T2_D7_E1_head": dict(T=2, mode="direct", D=7, engines=1, head=True, proj_stages=2,
+                                       lengths=[3, 1]),
+    "tree2_gate3_cell4_queue_shared_spikes_T3_E2": dict(T=3, mode="spikes", layers=2, H=4, engines=2,
+                                                        event_driven=True, event_mode="queue-shared", fanin=2,
+                                                        tree_stages=2, gate_stages=3, cell_stages=4,
+                                                        lengths=[3, 2]),
+    "tree2_engine_rate_T4_E2_head_nonspiking_i": dict(T=4, mode="rate", engines=2, event_driven=True, ns="i",
+                                                      head=True, tree_stages=2, cell_stages=2, lengths=[2, 3]),
 }
 
 

@@ -72,8 +72,8 @@ CASES = [
          Knobs(lanes=2, fanin=2, event_driven=True, event_mode="queue", head_in_hw=True), 116),
     Case("T3-direct-2layer-lif-E1", {**SMALL, "T": 3, "num_layers": 2, "leak": "lif"},
          Knobs(lanes=1, fanin=4, engines=1), 111),
-    Case("T3-direct-lif-E2-cell2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
-         Knobs(lanes=2, fanin=2, engines=2, cell_stages=2), 117),
+    Case("T3-direct-lif-E2-tree2-cell2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
+         Knobs(lanes=2, fanin=2, engines=2, tree_stages=2, cell_stages=2), 117),
     Case("T4-direct-queue-E2-gate3-cell4", {**SMALL, "T": 4, "leak": "lif", "nonspiking_gate": "i"},
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="queue", gate_stages=3, cell_stages=4), 118),
     # the realistic size (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates

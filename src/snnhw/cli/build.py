@@ -6,8 +6,10 @@ Examples::
     snnhw build --model spiking.pt --board kc705 -o build/har
     snnhw build --model model.snnhw model.baseline.snnhw --no-verify --no-yosys
     snnhw build --budget 0.05 --no-verify             # knobs: the fastest explored within 5 % of the part
+    snnhw build --board ulx3s-85f --target-mhz 60     # pipeline stages added until each core routes at 60 MHz
 
-Every step writes ``<out>/<step>.json`` (load, budget, generate, verify, board, yosys, vivado, report);
+Every step writes ``<out>/<step>.json`` (load, budget, timing, generate, verify, board, yosys, pnr, vivado,
+report);
 the report is ``report.md`` / ``report.json`` with PNG plots. See ``docs/build.md``.
 """
 
@@ -57,6 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="run Vivado (out-of-context runs and the bitstream) when it is on PATH")
     tools.add_argument("--clock-mhz", type=float, help="target clock of the out-of-context scripts "
                        "(default: the board clock)")
+    tools.add_argument("--target-mhz", type=float, metavar="MHZ",
+                       help="ECP5 boards: route each core alone and add pipeline stages where its critical path "
+                            "runs until it meets MHZ (timing closure; docs/open-flow.md); the stage knobs given "
+                            "are the starting point")
     add_core_options(p)
     budget = p.add_argument_group("resource budget (knobs picked from the explorer; docs/build.md)")
     budget.add_argument("--budget", nargs="?", const=str(DEFAULT_BUDGET), metavar="F",
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress_enabled(args),
         budget=None if args.budget is None else parse_budget(args.budget),
         explore_dir=Path(args.explore_dir) if args.explore_dir else None, explore_grid=args.explore_grid,
+        target_mhz=args.target_mhz,
     )
     result = run_build(opts)
     print(summary_table(result))

@@ -10,20 +10,25 @@ Steps (each writes ``<out>/<step>.json``: ``status`` ok / skipped / failed, ``re
 2. ``budget``: with ``--budget F`` only, each core's knobs from the explorer
    (:mod:`snnhw.flow.explore`, run into ``<out>/explore/`` or read from ``--explore-dir``): the
    fastest explored point costing at most F of the board's part;
-3. ``generate``: both cores' Verilog and manifests (:func:`snnhw.hw.generate.generate`) in ``rtl/``;
-4. ``verify``: a short bit-exact cocotb run of both cores (:func:`snnhw.sim.verify.verify_core`) on
+3. ``timing``: with ``--target-mhz F`` only (ECP5 boards), each core routed alone and its
+   pipeline deepened where the routed critical path runs until it meets F
+   (:mod:`snnhw.flow.timing_closure`, rounds in ``timing/``);
+4. ``generate``: both cores' Verilog and manifests (:func:`snnhw.hw.generate.generate`) in ``rtl/``;
+5. ``verify``: a short bit-exact cocotb run of both cores (:func:`snnhw.sim.verify.verify_core`) on
    a few sequences, with switching activity (SAIF) from the waveform; a mismatch fails the build;
-5. ``board``: the self-checking top (:class:`~snnhw.flow.selfcheck.SelfCheckTop` with ROMs of test
+6. ``board``: the self-checking top (:class:`~snnhw.flow.selfcheck.SelfCheckTop` with ROMs of test
    sequences and the golden model's expected words) wrapped for the board
-   (:class:`~snnhw.flow.selfcheck.BoardSelfCheck`) and written as the board's Vivado build plan
+   (:class:`~snnhw.flow.selfcheck.BoardSelfCheck`) and written as the board's build plan
    (``board/``, amaranth-boards; no Vivado needed), plus out-of-context Vivado scripts for each
    core alone (``vivado/``);
-6. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth
-   (both runs start in the background as soon as ``generate`` is done, overlapping steps 4–5);
-7. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
+7. ``yosys``: ``synth_xilinx -family xc7`` of each core: LUT, FF, CARRY4, DSP48E1, BRAM, logic depth
+   (both runs start in the background as soon as ``generate`` is done, overlapping steps 5–6);
+8. ``pnr``: ECP5 boards, each core placed and routed alone (its own Fmax) and the board top to a
+   bitstream with the open flow (:mod:`snnhw.flow.ecp5`);
+9. ``vivado``: with ``--vivado`` and ``vivado`` on PATH, the out-of-context runs (utilisation,
    achieved clock, power with the simulation's activity) and the board bitstream;
-8. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
-   step's own record is ``reports.json`` (``report.json`` is the report itself).
+10. ``reports``: ``report.json``, ``report.md`` and PNG plots (:mod:`snnhw.flow.report`); the
+    step's own record is ``reports.json`` (``report.json`` is the report itself).
 
 Missing tools skip the steps that need them, with the reason in the step's JSON; nothing is
 estimated in their place.
@@ -50,7 +55,7 @@ from snnhw.errors import UserError, option_error
 from snnhw.flow.default_model import Samples
 from snnhw.hw.registry import core_spec, core_specs, main_core, spec_for_model
 
-STEPS = ("load", "budget", "generate", "verify", "board", "yosys", "pnr", "vivado", "reports")
+STEPS = ("load", "budget", "timing", "generate", "verify", "board", "yosys", "pnr", "vivado", "reports")
 """The build steps, in order; each writes ``<out>/<step>.json``."""
 
 REFERENCE_N: dict[int, str] = {28: "T-MNIST rows", 81: "GSC frames", 128: "UCI HAR samples"}
@@ -135,6 +140,9 @@ class BuildOptions:
             only); None: explore into ``<out>/explore/`` (resumable).
         explore_grid: the grid the build explores (:data:`~snnhw.flow.explore.GRID_SIZES`; None:
             ``small``).
+        target_mhz: with a value (ECP5 boards), each core's pipeline is deepened where its routed
+            critical path runs until it meets this clock (:mod:`snnhw.flow.timing_closure`), and
+            the per-core routes use it as their target; None: the knobs' stages as given.
     """
 
     models: list[Path] = field(default_factory=list)
@@ -163,6 +171,7 @@ class BuildOptions:
     budget: float | None = None
     explore_dir: Path | None = None
     explore_grid: str | None = None
+    target_mhz: float | None = None
 
 
 @dataclass
@@ -193,6 +202,9 @@ class BuildState:
     """The model's own sequence length N and where it comes from (:func:`_sequence_length`)."""
     budget: dict[str, Any] | None = None
     """The ``budget`` step's pick (None without ``--budget``)."""
+    timing: dict[str, Any] = field(default_factory=dict)
+    """The ``timing`` step's closure per core kind (:func:`~snnhw.flow.timing_closure.close_timing`;
+    empty without ``--target-mhz``)."""
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     rtl: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] | None = None
@@ -534,6 +546,15 @@ def _check_budget_options(opts: BuildOptions) -> None:
         raise UserError(f"--explore-grid takes {' or '.join(GRID_SIZES)}, not {opts.explore_grid!r}")
 
 
+def _check_timing_options(opts: BuildOptions) -> None:
+    """One-line errors, before any work, when ``--target-mhz`` cannot be honoured."""
+    if opts.target_mhz is None:
+        return
+    if not (isinstance(opts.target_mhz, (int, float)) and math.isfinite(opts.target_mhz) and opts.target_mhz > 0):
+        raise UserError(f"--target-mhz must be a positive clock in MHz, not {opts.target_mhz!r}")
+    _timing_device(opts)
+
+
 def _explore_doc(state: BuildState, part: str) -> tuple[dict[str, Any], Path]:
     """The explorer's document for the build's models, and its directory: read from
     ``--explore-dir`` (explored for these very models), else explored here into
@@ -617,6 +638,55 @@ def step_budget(state: BuildState) -> dict[str, Any]:
     artefacts = {name: _rel(state, where / name) for name in ("explore.json", "explore.md")
                  if (where / name).is_file()}
     return {**record, "knobs": resolved, "artefacts": artefacts}
+
+
+# ---------------------------------------------------------------------------------- step: timing
+
+def _timing_device(opts: BuildOptions) -> Any:
+    """The ECP5 device that ``--target-mhz`` closes timing on (UserError when the board, the
+    options or the installed tools cannot: nothing would close it)."""
+    from snnhw.flow.boards import find_board
+    from snnhw.flow.ecp5 import board_device
+    from snnhw.flow.tools import ecp5_missing
+
+    board = find_board(opts.board)
+    if board.flow != "ecp5":
+        raise UserError(f"--target-mhz closes timing with the open ECP5 flow, and board {board.name} uses Vivado "
+                        "(use --clock-mhz for its scripts, or an ECP5 board such as --board ulx3s-85f)")
+    if not opts.pnr:
+        raise UserError("--target-mhz needs place and route; it cannot be combined with --no-pnr")
+    missing = ecp5_missing()
+    if missing:
+        raise UserError(f"--target-mhz needs the open ECP5 tools: {missing}")
+    return board_device(board)
+
+
+def step_timing(state: BuildState) -> dict[str, Any]:
+    """With ``--target-mhz``: each core routed alone and its pipeline deepened where the critical
+    path runs until it meets the target (:func:`~snnhw.flow.timing_closure.close_timing`); the
+    knobs of the last round are the build's. Rounds in ``<out>/timing/<core>/r<k>/``."""
+    from snnhw.flow.timing_closure import close_timing
+
+    opts = state.opts
+    if opts.target_mhz is None:
+        raise StepSkipped("no --target-mhz: the pipeline stages are the given ones")
+    device = _timing_device(opts)
+    _log(opts, f"    closing timing at {opts.target_mhz:g} MHz on {device.part} "
+               f"({', '.join(state.models)}; {PNR_WORKERS} routes at a time)")
+    with ThreadPoolExecutor(max_workers=PNR_WORKERS) as pool:  # nextpnr runs on one core
+        runs = {kind: pool.submit(close_timing, core_spec(kind), model, state.knobs[kind],
+                                  state.out / "timing" / kind, device, target_mhz=opts.target_mhz,
+                                  log=lambda line: _log(opts, line))
+                for kind, model in state.models.items()}
+        results = {kind: run.result() for kind, run in runs.items()}
+    for kind, res in results.items():
+        state.knobs[kind] = core_spec(kind).knobs_type.from_manifest(res["knobs"])
+    state.timing = results
+    return {"target_mhz": opts.target_mhz, "device": device.part,
+            "met": {kind: r["met"] for kind, r in results.items()},
+            "fmax_mhz": {kind: r["fmax_mhz"] for kind, r in results.items()},
+            "knobs": {kind: state.knobs[kind].to_manifest() for kind in results},
+            "cores": {kind: {k: r[k] for k in ("met", "fmax_mhz", "stopped", "rounds")} for kind, r in results.items()}}
 
 
 # -------------------------------------------------------------------------------- step: generate
@@ -868,13 +938,16 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
     if missing:
         raise StepSkipped(missing)
     device = board_device(board)
-    target = opts.clock_mhz or PNR_TARGET_MHZ
+    target = opts.target_mhz or opts.clock_mhz or PNR_TARGET_MHZ
     pnr_dir, board_dir = state.out / "pnr", state.out / "board"
+    # a core whose timing was closed is routed where its last round was: the same inputs, reused
+    core_dirs = {kind: Path(state.timing[kind]["pnr_dir"]) if kind in state.timing else pnr_dir / kind
+                 for kind in state.rtl}
     _log(opts, f"    nextpnr-ecp5 {device.part}: the board top {BOARD_TOP} to a bitstream, and "
                f"{', '.join(state.rtl)} alone at {target:g} MHz ({PNR_WORKERS} runs at a time)")
     with ThreadPoolExecutor(max_workers=PNR_WORKERS) as pool:  # nextpnr runs on one core
         top_run = pool.submit(build_bitstream, board_dir, BOARD_TOP, device, freq_mhz=board.clock_hz() / 1e6)
-        core_runs = {kind: pool.submit(route_core, Path(info["verilog"]), info["top"], pnr_dir / kind, device,
+        core_runs = {kind: pool.submit(route_core, Path(info["verilog"]), info["top"], core_dirs[kind], device,
                                        freq_mhz=target) for kind, info in state.rtl.items()}
         cores = {kind: run.result() for kind, run in core_runs.items()}
         top = top_run.result()
@@ -883,7 +956,7 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
                    + (" (reused)" if res["reused"] else f" (place and route {res['pnr_seconds']:.0f} s)"))
     state.pnr = {"device": device.part, "target_mhz": target, "cores": cores, "board_top": top}
     artefacts = {"bitstream": _rel(state, board_dir / top["bitstream"]),
-                 **{f"{kind}_pnr": _rel(state, pnr_dir / kind / "pnr.json") for kind in cores}}
+                 **{f"{kind}_pnr": _rel(state, core_dirs[kind] / "pnr.json") for kind in cores}}
     return {**state.pnr, "fmax_mhz": {kind: r["fmax_min_mhz"] for kind, r in cores.items()}, "artefacts": artefacts}
 
 
@@ -1055,6 +1128,12 @@ def step_report(state: BuildState) -> dict[str, Any]:
                          "cores": {kind: _pnr_brief(r) for kind, r in state.pnr["cores"].items()},
                          "board_top": {**_pnr_brief(state.pnr["board_top"]),
                                        "bitstream": f"board/{state.pnr['board_top']['bitstream']}"}}
+    if state.timing:
+        report["timing"] = {"target_mhz": state.opts.target_mhz,
+                            "cores": {kind: {"met": r["met"], "fmax_mhz": r["fmax_mhz"], "stopped": r["stopped"],
+                                             "rounds": [{k: rd[k] for k in ("knobs", "fmax_mhz", "met", "blocks",
+                                                                              "deepened")} for rd in r["rounds"]]}
+                                      for kind, r in state.timing.items()}}
     if state.verify:
         report["verify"] = state.verify
     if "board" in state.records and state.records["board"]["status"] == "ok":
@@ -1099,6 +1178,7 @@ def run_build(opts: BuildOptions) -> BuildResult:
     if opts.clock_mhz is not None and not (opts.clock_mhz > 0 and math.isfinite(opts.clock_mhz)):
         raise UserError(f"--clock-mhz must be a positive number, got {opts.clock_mhz}")
     _check_budget_options(opts)
+    _check_timing_options(opts)
     start = time.perf_counter()
     from snnhw.flow import default_model
 
@@ -1151,7 +1231,8 @@ def _run_locked(opts: BuildOptions, out: Path, start: float) -> BuildResult:
     for stale in (*STEPS, "report", "build"):
         (out / f"{stale}.json").unlink(missing_ok=True)
     state = BuildState(opts=opts, out=out)
-    bodies = {"load": step_load, "budget": step_budget, "generate": step_generate, "verify": step_verify,
+    bodies = {"load": step_load, "budget": step_budget, "timing": step_timing, "generate": step_generate,
+              "verify": step_verify,
               "board": step_board, "yosys": step_yosys, "pnr": step_pnr, "vivado": step_vivado,
               "reports": step_report}
     exit_code = 0
@@ -1163,7 +1244,7 @@ def _run_locked(opts: BuildOptions, out: Path, start: float) -> BuildResult:
                 exit_code = 1
                 break
             except UserError:
-                if name in ("load", "budget"):
+                if name in ("load", "budget", "timing"):
                     raise
                 exit_code = 1
                 break

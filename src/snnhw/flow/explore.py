@@ -540,12 +540,12 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
 
 
 def knob_text(knobs: dict[str, Any], mode: str) -> str:
-    """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode; one
-    gate-neuron or cell-update stage, the default, is not shown)."""
+    """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode; a
+    pipeline knob ``*_stages`` at its default of one stage is not shown)."""
     shown = []
     for k, v in knobs.items():
         if v is None or isinstance(v, bool) or k == "event_mode" or (k == "input_mode" and v == "direct") \
-                or (k in ("gate_stages", "cell_stages") and v == 1):
+                or (k.endswith("_stages") and v == 1):
             continue
         shown.append(f"{k}={v}")
     return ", ".join(shown)

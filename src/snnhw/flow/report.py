@@ -28,6 +28,9 @@ absent when its step was skipped, and the Markdown says so instead of inventing 
   with ``brief`` = ``{"fmax_mhz", "met", "used": {LUT4, FF, LUTRAM, EBR, MULT18X18D, ...},
   "critical_path_ns", "critical_path_stages", "critical_path"}`` (and the board top's
   ``bitstream``): the routed figures of the open flow (``docs/open-flow.md``).
+* ``timing`` (``--target-mhz`` builds only): ``{"target_mhz", "cores": {name: {"met", "fmax_mhz",
+  "stopped", "rounds": [{"knobs", "fmax_mhz", "blocks", "deepened"}, ...]}}}``: the timing
+  closure's rounds per core (:mod:`snnhw.flow.timing_closure`).
 * ``energy``: ``{"spiking_pj", "baseline_pj", "ratio", "table_source"}`` per inference.
 * ``sparsity``: ``{gate: nonzero fraction}``.
 * ``verify``: ``{"passed": bool, "sequences": int, ...}``.
@@ -179,6 +182,21 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
                 f"{_fmt(pnr['target_mhz'])} MHz; the board top at the board's clock, bitstream "
                 f"`{pnr['board_top']['bitstream']}`. These are routed figures for ECP5; the resources above "
                 "are the Kintex-7 figures (Yosys estimates unless Vivado ran). Details: `pnr.json`.", ""]
+    timing = report.get("timing")
+    if timing:
+        out += [f"### Timing closure at {timing['target_mhz']:g} MHz", ""]
+        rows = []
+        for name in names:
+            closure = timing["cores"].get(name)
+            for k, r in enumerate(closure["rounds"] if closure else []):
+                stages = ", ".join(f"{knob}={v}" for knob, v in r["knobs"].items() if knob.endswith("_stages"))
+                blocks = ", ".join(f"{b} {n}" for b, n in r["blocks"].items()) or "—"
+                rows.append([labels.get(name, name), str(k), stages, _fmt(r["fmax_mhz"], 1), blocks,
+                             r["deepened"] or ("met" if r["met"] else closure["stopped"])])
+        out += _table(["core", "round", "stages", "Fmax (MHz)", "critical path cells by block", "next"], rows)
+        out += ["", "Each round routes the core alone; while the target is missed one stage is added to the "
+                "pipeline knob whose block holds the most cells of the critical path. The build's cores are "
+                "the last round's (`timing.json`).", ""]
 
     board = report.get("board")
     if board:

@@ -4,7 +4,8 @@ One engine, sequential over the elements n (element n starts when h(n−1) of ev
 complete). Per cycle a :class:`~snnhw.hw.mac_array.MacArray` of ``4·lanes`` rows (the four gates
 of ``lanes`` hidden units) takes ``fanin`` synapses per row; an activation pipeline of three
 stages turns each finished group of ``lanes`` units into f, i, g, o, then c, then h, while the
-MAC array already works on the next group. See ``docs/hw-baseline-core.md``.
+MAC array already works on the next group (a stage is one cycle, or two with ``act_stages`` = 2).
+See ``docs/hw-baseline-core.md``.
 
 Schedule of layer l (hidden size H_l, input size D_l) for one element:
 
@@ -16,16 +17,21 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
   word of ``4·lanes`` per group.
 * Stage A (gates, constant-coefficient multiplies), stage B (cell c: f·c + i·g), stage C
   (tanh(c), h = o·tc, and, after the last group, the commit h(n−1) ← h(n)).
+* Pipeline depth (knobs): ``mac_stages`` = 2 registers the MAC array's products before its adder
+  trees (a step's sum, its rebase init and its bias word one cycle later); ``act_stages`` = 2
+  splits each activation stage after its multipliers: A1 (z·M) >> S | A2 clip; B1 f·c(n−1), i·g |
+  B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h).
 
 Cycle count (``docs/hw-interface.md``; computed by :class:`~snnhw.hw.schedule.BaselineSchedule`):
-with E = Σ_l (K_l + 3),
+with V = 3 + (mac_stages − 1) + 3·(act_stages − 1) and E = Σ_l (K_l + V),
 
     cycles(N) = N·(1 + E) + 2 + W  (+ head_steps + 3 with the head in hardware)
 
 W = words per sequence (H, or H + C + 1 with the head). Derivation: element n is accepted in
-cycle a_n and its first MAC step issues in a_n + 1; layer l occupies K_l + 3 cycles (K_l issue
-cycles, the last sum arriving one cycle later, then stages A, B, C) and the next layer starts in
-its stage-C cycle, so the last layer's stage C (which commits h) falls in a_n + 1 + E, the cycle
+cycle a_n and its first MAC step issues in a_n + 1; layer l occupies K_l + V cycles (K_l issue
+cycles, the last sum arriving mac_stages cycles after its issue, then the 3·act_stages
+activation cycles) and the next layer starts in the last of them, the commit cycle (its first
+operands are read a cycle later), so the last layer's commit falls in a_n + 1 + E, the cycle
 in which the next element is accepted: a_(n+1) = a_n + 1 + E. After the last element the readout
 is handed to the serializer in a_N + 2 + E (to the head instead, which answers head_steps + 3
 cycles later) and the W words move in the W following cycles:
@@ -46,6 +52,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.fc_head import FCHead
 from snnhw.hw.knobs import BaselineKnobs
+from snnhw.hw.leak_unit import delayed
 from snnhw.hw.mac_array import MacArray
 from snnhw.hw.memories import PackedRom, values_width
 from snnhw.hw.stream_io import (
@@ -56,7 +63,7 @@ from snnhw.hw.stream_io import (
     output_word_width,
     readout_range,
 )
-from snnhw.hw.registry import CoreSpec
+from snnhw.hw.registry import CoreSpec, PipelineCut
 from snnhw.hw.schedule import BaselineSchedule
 from snnhw.hw.sequencer import ChunkSequencer
 from snnhw.quant import golden
@@ -85,6 +92,10 @@ class BaselineCore(wiring.Component):
         lanes: hidden units computed in parallel (must divide every layer's H).
         fanin: synapses per MAC row per cycle (1..max(D, H)).
         head_in_hw: also compute the FC head (logits and class words on ``o``).
+        mac_stages: 1..2 cycles from a MAC step's operands to its sum (2: the products
+            registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`).
+        act_stages: 1..2 cycles per activation stage A, B, C (2: a register after each
+            multiplier, see :meth:`elaborate`).
 
     Ports (``docs/hw-interface.md``):
         i: ``In(stream.Signature(StructLayout({"data": unsigned(D·input_bits), "last": 1})))``.
@@ -95,12 +106,15 @@ class BaselineCore(wiring.Component):
     (f·c, i·g, o·tc); the head 1 when in hardware.
     """
 
-    def __init__(self, model: FrozenBaseline, *, lanes: int, fanin: int, head_in_hw: bool = False) -> None:
+    def __init__(self, model: FrozenBaseline, *, lanes: int, fanin: int, head_in_hw: bool = False,
+                 mac_stages: int = 1, act_stages: int = 1) -> None:
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
-        schedule = BaselineSchedule.from_model(model, BaselineKnobs(lanes=lanes, fanin=fanin,
-                                                                    head_in_hw=bool(head_in_hw)))
+        knobs = BaselineKnobs(lanes=lanes, fanin=fanin, head_in_hw=bool(head_in_hw), mac_stages=mac_stages,
+                              act_stages=act_stages)
+        schedule = BaselineSchedule.from_model(model, knobs)
         self.model = model
         self.lanes, self.fanin, self.head_in_hw = lanes, fanin, bool(head_in_hw)
+        self.mac_stages, self.act_stages = mac_stages, act_stages
         q_one = 1 << model.frac_bits
         self.h_bits = signed_bits(-q_one, q_one)
         self.x_bits = max(model.input_bits, self.h_bits)
@@ -190,6 +204,7 @@ class BaselineCore(wiring.Component):
                 {"name": "o__ready", "direction": "in", "width": 1},
             ],
             "knobs": {"lanes": self.lanes, "fanin": self.fanin, "head_in_hw": self.head_in_hw,
+                      "mac_stages": self.mac_stages, "act_stages": self.act_stages,
                       "input_mode": "direct", "engines": 1},
             "dims": {"D": self.model.input_size, "H": [l.hidden_size for l in self.model.layers],
                      "layers": len(self.model.layers), "C": self.model.num_classes},
@@ -198,7 +213,8 @@ class BaselineCore(wiring.Component):
                        "cell": [l.cell_bits for l in self.model.layers], "output_word": self.word_bits},
             "output_words_per_sequence": self.n_words,
             "cycles": {
-                "formula": "N·(1 + Σ_l ((H_l/lanes)·(ceil(D_l/fanin) + ceil(H_l/fanin)) + 3)) + 2 + W"
+                "formula": "N·(1 + Σ_l ((H_l/lanes)·(ceil(D_l/fanin) + ceil(H_l/fanin)) + "
+                           f"{self.schedule.layer_overhead})) + 2 + W"
                            + (" + head_steps + 3" if self.head_in_hw else ""),
                 "instance": self.schedule.formula(),
                 "per_element": 1 + self.schedule.element_cycles,
@@ -223,7 +239,8 @@ class BaselineCore(wiring.Component):
         q_one = 1 << q
         rows = 4 * lanes
 
-        m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits)
+        m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits,
+                                          product_registers=self.mac_stages == 2)
         m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits)
         m.submodules.brom = brom = PackedRom(self.bias_rom())
         m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
@@ -277,7 +294,9 @@ class BaselineCore(wiring.Component):
                              last_k.eq(seq.beat.last), last_g.eq(seq.beat.g == groups[l] - 1)]
         kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
         base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
-        m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(baddr), brom.en.eq(1)]
+        # with mac_stages = 2 the bias word is read a cycle later, when its step's sum is accumulated
+        bias_addr = baddr if self.mac_stages == 1 else delayed(m, baddr, "baddr_p")
+        m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(bias_addr), brom.en.eq(1)]
 
         # Step stage (ROM data valid): the MAC array.
         s_valid = Signal()
@@ -304,19 +323,37 @@ class BaselineCore(wiring.Component):
             mac.accumulate.eq(~s_first & ~s_rebase),
         ]
         m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
+        # Accumulate stage (the step's sum enters acc): the step stage, or with mac_stages = 2 the
+        # cycle after (the MAC array's product registers); the init of a rebase then sees acc
+        # after the group's last input chunk, and the bias word of its delayed address.
+        t_first, t_layer, t_group, t_last, t_final = s_first, s_layer, s_group, s_last, s_final
+        if self.mac_stages == 2:
+            t_first, t_layer, t_group, t_last, t_final = (
+                delayed(m, v, "t" + v.name[1:]) for v in (s_first, s_layer, s_group, s_last, s_final))
         for r in range(rows):
             x_shift = layers[0].x_shift[r // lanes]
             shifted = mac.acc[r] >> x_shift
             if n_layers > 1:  # layers ≥ 2 have no shift
-                shifted = Mux(s_layer == 0, shifted, mac.acc[r])
-            m.d.comb += mac.init[r].eq(Mux(s_first, 0, shifted + brom.data[r]))
+                shifted = Mux(t_layer == 0, shifted, mac.acc[r])
+            m.d.comb += mac.init[r].eq(Mux(t_first, 0, shifted + brom.data[r]))
 
-        # Stage A (cycle after a group's last step; acc holds z): the gate activations.
+        # The activation stages A, B, C; with act_stages = 2 each splits after its multipliers
+        # (A1 | A2, B1 | B2, C1 | C2): ``cut`` registers a value crossing the split, and each
+        # stage's (valid, layer, group, final) tags are registered along (``split_tags``).
+        split = self.act_stages == 2
+
+        def cut(value: Value, name: str) -> Value:
+            return delayed(m, value, name) if split else value
+
+        def split_tags(tags: tuple[Signal, ...], stage: str) -> tuple[Signal, ...]:
+            return tuple(delayed(m, v, stage + v.name[1:]) for v in tags) if split else tags
+
+        # Stage A (cycle after a group's last accumulation; acc holds z): the gate activations.
         a_valid = Signal()
         a_layer = Signal(layer_rng)
         a_group = Signal.like(i_group)
         a_final = Signal()
-        m.d.sync += [a_valid.eq(s_last), a_layer.eq(s_layer), a_group.eq(s_group), a_final.eq(s_final)]
+        m.d.sync += [a_valid.eq(t_last), a_layer.eq(t_layer), a_group.eq(t_group), a_final.eq(t_final)]
         S = layers[0].act_shift  # equal in every layer (checked in __init__)
         gate_regs = {g: [Signal(signed(self.h_bits), name=f"{g}_{j}") for j in range(lanes)] for g in GATES}
         mult = {g: [_coefficient([int(layer.act_mult[g][s]) for layer in layers]) for s in (0, 1)] for g in GATES}
@@ -329,10 +366,11 @@ class BaselineCore(wiring.Component):
                 z = mac.acc[a * lanes + j]
                 m_pos, m_neg = coeff(mult[g][0], a_layer), coeff(mult[g][1], a_layer)
                 if g == "g":
-                    value = _clip((z * Mux(z >= 0, m_pos, m_neg)) >> S, -q_one, q_one)
+                    value = _clip(cut((z * Mux(z >= 0, m_pos, m_neg)) >> S, f"zm{g}_{j}"), -q_one, q_one)
                 else:  # sigmoid gates: M+ = M− (checked in __init__)
-                    value = _clip(((z * m_pos) >> S) + q_one // 2, 0, q_one)
+                    value = _clip(cut((z * m_pos) >> S, f"zm{g}_{j}") + q_one // 2, 0, q_one)
                 m.d.sync += gate_regs[g][j].eq(value)
+        a_valid, a_layer, a_group, a_final = split_tags((a_valid, a_layer, a_group, a_final), "a2")  # A2's
 
         # Stage B: c(n) = sat((f·c(n−1) + i·g) >> q), written back in place.
         b_valid = Signal()
@@ -343,16 +381,20 @@ class BaselineCore(wiring.Component):
         group_base = np.cumsum([0] + groups[:-1]).tolist()
         unit_sel = Signal(range(sum(groups) + 1))
         m.d.comb += unit_sel.eq(Array(Const(v, range(sum(groups) + 1)) for v in group_base)[b_layer] + b_group)
+        b_valid, b_layer, b_group, b_final = split_tags((b_valid, b_layer, b_group, b_final), "b2")  # B2's
         c_new = [Signal(signed(max(l.cell_bits for l in layers)), name=f"cn_{j}") for j in range(lanes)]
         o_c = [Signal(signed(self.h_bits), name=f"oc_{j}") for j in range(lanes)]
         for j in range(lanes):
             c_prev = Array(c_reg[l][g * lanes + j] for l in range(n_layers) for g in range(groups[l]))[unit_sel]
-            total = (gate_regs["f"][j] * c_prev + gate_regs["i"][j] * gate_regs["g"][j]) >> q
+            fc = cut(gate_regs["f"][j] * c_prev, f"fc_{j}")  # B1: c(n−1) read by unit_sel, the products
+            ig = cut(gate_regs["i"][j] * gate_regs["g"][j], f"ig_{j}")
+            o = cut(gate_regs["o"][j], f"ob_{j}")
+            total = (fc + ig) >> q
             bounds = [(-(1 << (l.cell_bits - 1)), (1 << (l.cell_bits - 1)) - 1) for l in layers]
             sat = _clip(total, *bounds[0])
             if len(set(bounds)) > 1:
                 sat = Mux(b_layer == 0, sat, _clip(total, *bounds[1]))
-            m.d.sync += [c_new[j].eq(sat), o_c[j].eq(gate_regs["o"][j])]
+            m.d.sync += [c_new[j].eq(sat), o_c[j].eq(o)]
             with m.If(b_valid):
                 for l in range(n_layers):
                     for g in range(groups[l]):
@@ -370,8 +412,11 @@ class BaselineCore(wiring.Component):
         for j in range(lanes):
             cv = c_new[j]
             mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
-            tc = _clip((cv * mc) >> S, -q_one, q_one)
-            h_fresh.append((o_c[j] * tc) >> q)
+            tc = cut(_clip((cv * mc) >> S, -q_one, q_one), f"tc_{j}")  # C1: tc; C2: h
+            h_fresh.append((cut(o_c[j], f"ot_{j}") * tc) >> q)
+        # the stage before the commit (B, or C1 with act_stages = 2): its last group ends DRAIN
+        pre_valid, pre_layer, pre_final = (c_valid, c_layer, c_final) if split else (b_valid, b_layer, b_final)
+        c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c2")  # C2's
         with m.If(c_valid):
             for l in range(n_layers):
                 for g in range(groups[l]):
@@ -401,9 +446,10 @@ class BaselineCore(wiring.Component):
                     with m.If(last_g):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
-                # Wait for stage B of the layer's last group; leave in the stage-C cycle.
-                with m.If(b_valid & b_final):
-                    with m.If(b_layer != n_layers - 1):
+                # Wait for the stage before the commit of the layer's last group (B, or C1 with
+                # act_stages = 2); leave in the commit cycle (C, or C2).
+                with m.If(pre_valid & pre_final):
+                    with m.If(pre_layer != n_layers - 1):
                         m.d.sync += i_layer.eq(i_layer + 1)
                         m.d.comb += [issue_start.eq(1), start_layer.eq(i_layer + 1)]
                         m.next = "ISSUE"
@@ -440,12 +486,19 @@ class BaselineCore(wiring.Component):
 
 
 def _component(model: FrozenBaseline, knobs: BaselineKnobs) -> BaselineCore:
-    return BaselineCore(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw)
+    return BaselineCore(model, lanes=knobs.lanes, fanin=knobs.fanin, head_in_hw=knobs.head_in_hw,
+                        mac_stages=knobs.mac_stages, act_stages=knobs.act_stages)
 
 
 SPEC = CoreSpec(
     name="baseline", label="MAC baseline core", top="mac_lstm_core", verilog_file="baseline_core.v",
     model_type=FrozenBaseline, model_option="--baseline", knobs_type=BaselineKnobs, component=_component,
     schedule=BaselineSchedule.from_model, golden=golden.run_baseline,
+    pipeline_cuts=(
+        PipelineCut("mac_stages", r"(^|\.)mac\."),  # the MAC array: products, adder trees, accumulators
+        # the activation stages live in the core's own module: their registers (gates, c, h and
+        # the act_stages = 2 split registers) name the paths that end in them
+        PipelineCut("act_stages", r"\.((zm[figo]|[figo]|cn|oc|fc|ig|ob|tc|ot)_\d+|c\d+_\d+|hn\d+_\d+)_TRELLIS"),
+    ),
 )
 """The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""

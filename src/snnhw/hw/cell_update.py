@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
 from snnhw.hw.knobs import CELL_STAGES
-from snnhw.hw.leak_unit import leak_expr, node, saturate_expr
+from snnhw.hw.leak_unit import delayed, leak_expr, node, saturate_expr
 from snnhw.hw.neuron_lanes import (gates_layout, lif_drive_expr, lif_sum_expr, lif_threshold_expr, ternary_lif_expr,
                                    validate_layer)
 from snnhw.quant.frozen import ClipGate, SpikingLayer
@@ -73,9 +73,7 @@ class CellUpdate(wiring.Component):
     @staticmethod
     def _registered(m: Module, lane: int, stage: int, **values: Value) -> list[Signal]:
         """Registers ``<name>_s<stage>_<lane>`` holding ``values`` one cycle later (in order)."""
-        regs = [Signal.like(v, name=f"{name}_s{stage}_{lane}") for name, v in values.items()]
-        m.d.sync += [r.eq(v) for r, v in zip(regs, values.values())]
-        return regs
+        return [delayed(m, v, f"{name}_s{stage}_{lane}") for name, v in values.items()]
 
     def elaborate(self, platform):
         m = Module()

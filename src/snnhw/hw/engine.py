@@ -18,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 from snnhw.hw.adder_tree import SPIKE_SHAPE, SpikeAdderTree
 from snnhw.hw.cell_update import CellUpdate
 from snnhw.hw.knobs import check_stages
+from snnhw.hw.leak_unit import delayed
 from snnhw.hw.neuron_lanes import GateNeurons, gates_layout, membranes_layout, validate_layer
 from snnhw.quant.frozen import SpikingLayer
 
@@ -41,15 +42,18 @@ class Engine(wiring.Component):
 
     Parameters:
         layer: the frozen layer; weight_bits: signed weight width; lanes (≥ 1); fanin (≥ 1).
-        gate_stages: pipeline stages of the gate neurons, 1 or 2 (each adds one cycle to the outputs).
-        cell_stages: pipeline stages of the cell update, 1..3 (each adds one cycle to the outputs).
+        tree_stages: 1, or 2 to register every input (beat, weights, spikes; one cycle later base,
+            u_prev, c_prev) in front of the adder trees: the path from the beat through the
+            wavefront's spike selection ends there. Adds one cycle to the outputs.
+        gate_stages: pipeline stages of the gate neurons, 1..3 (each adds one cycle to the outputs).
+        cell_stages: pipeline stages of the cell update, 1..4 (each adds one cycle to the outputs).
         trace: add the debug outputs ``gates`` and ``s_c`` (see the timing).
 
     Timing (cycle x = a beat's cycle):
         x:   ``beat``, ``weights``, ``spikes`` (this beat's chunk).
         x+1: ``base`` (bias + projection), ``u_prev`` (membranes U(n, t−1)), ``c_prev``
              (c(n−1, t)) — read only when the beat at x was ``last``.
-        x+1+gate_stages+cell_stages (x+3 with one stage each): ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t));
+        x+tree_stages+gate_stages+cell_stages (x+3 with one stage each): ``out_valid`` (the beat at x was valid and last), ``h``, ``c``, ``u`` (U(n, t));
              with ``trace`` also ``gates`` (s_f, s_o; i, g: spike or clip value, as
              ``neuron_lanes.gates_layout``) and ``s_c`` (c's ternary spike, signed(2)) of the cell.
     A beat may come every cycle; groups follow back to back.
@@ -58,7 +62,7 @@ class Engine(wiring.Component):
     """
 
     def __init__(self, layer: SpikingLayer, *, weight_bits: int, lanes: int, fanin: int,
-                 gate_stages: int = 1, cell_stages: int = 1, trace: bool = False) -> None:
+                 tree_stages: int = 1, gate_stages: int = 1, cell_stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("lanes", lanes), ("fanin", fanin)):
             if not isinstance(v, int) or v < 1:
@@ -67,8 +71,8 @@ class Engine(wiring.Component):
             raise ValueError(f"Engine weight_bits must be in 2..16, not {weight_bits!r}")
         self.layer, self.weight_bits, self.lanes, self.fanin = layer, weight_bits, lanes, fanin
         self.has_trace = bool(trace)
-        check_stages("Engine ", gate_stages, cell_stages)
-        self.gate_stages, self.cell_stages = gate_stages, cell_stages
+        check_stages("Engine ", gate_stages, cell_stages, tree_stages)
+        self.tree_stages, self.gate_stages, self.cell_stages = tree_stages, gate_stages, cell_stages
         mem = data.ArrayLayout(membranes_layout(layer), lanes)
         ports = {
             "beat": In(BEAT_LAYOUT),
@@ -89,9 +93,9 @@ class Engine(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a last beat to its outputs: adder tree 1 + gate neurons ``gate_stages`` +
-        cell update ``cell_stages`` (3 with one stage each)."""
-        return 1 + self.gate_stages + self.cell_stages
+        """Cycles from a last beat to its outputs: adder tree ``tree_stages`` + gate neurons
+        ``gate_stages`` + cell update ``cell_stages`` (3 with one stage each)."""
+        return self.tree_stages + self.gate_stages + self.cell_stages
 
     @property
     def adders(self) -> int:
@@ -104,23 +108,30 @@ class Engine(wiring.Component):
         acc_shape = signed(layer.acc_bits)
         m.submodules.neurons = neurons = GateNeurons(layer, L, stages=self.gate_stages)
         m.submodules.cell = cell = CellUpdate(layer, L, stages=self.cell_stages, trace=self.has_trace)
+        beat, weights, spikes = self.beat, self.weights, self.spikes
+        base, u_prev, c_prev = self.base, self.u_prev, self.c_prev
+        if self.tree_stages == 2:  # every input one cycle later: the adder trees start from registers
+            beat, weights, spikes, base, u_prev, c_prev = (
+                delayed(m, port, f"{name}_t") for port, name in (
+                    (beat, "beat"), (weights, "weights"), (spikes, "spikes"),
+                    (base, "base"), (u_prev, "u_prev"), (c_prev, "c_prev")))
         beat1 = Signal(BEAT_LAYOUT)
-        m.d.sync += beat1.eq(self.beat)
+        m.d.sync += beat1.eq(beat)
         for a in range(4):
             for k in range(L):
                 tree = SpikeAdderTree(self.weight_bits, self.fanin)
                 m.submodules[f"tree_{a}_{k}"] = tree
-                m.d.comb += [tree.weights.eq(self.weights[a][k]), tree.spikes.eq(self.spikes)]
+                m.d.comb += [tree.weights.eq(weights[a][k]), tree.spikes.eq(spikes)]
                 acc = Signal(acc_shape, name=f"acc_{a}_{k}")
                 acc_next = Signal(acc_shape, name=f"acc_next_{a}_{k}")
                 m.d.comb += acc_next.eq(Mux(beat1.first, 0, acc) + tree.sum)
                 with m.If(beat1.valid):
                     m.d.sync += acc.eq(acc_next)
-                m.d.comb += neurons.z[a][k].eq(acc_next + self.base[a][k])
-        m.d.comb += neurons.u_prev.eq(self.u_prev)
+                m.d.comb += neurons.z[a][k].eq(acc_next + base[a][k])
+        m.d.comb += neurons.u_prev.eq(u_prev)
         valid2 = Signal()
         c_prev2 = Signal.like(self.c_prev)
-        m.d.sync += [valid2.eq(beat1.valid & beat1.last), c_prev2.eq(self.c_prev)]
+        m.d.sync += [valid2.eq(beat1.valid & beat1.last), c_prev2.eq(c_prev)]
         for stage in range(1, self.gate_stages):  # align c(n−1, t) and valid with the gate neurons' outputs
             valid_reg, c_prev_reg = Signal(name=f"valid_g{stage}"), Signal.like(self.c_prev, name=f"c_prev_g{stage}")
             m.d.sync += [valid_reg.eq(valid2), c_prev_reg.eq(c_prev2)]
@@ -145,3 +156,4 @@ class Engine(wiring.Component):
             m.d.comb += [self.gates.eq(gates_out),  # the gates of the cell that h, c belong to
                          self.s_c.eq(cell.s_c)]
         return m
+

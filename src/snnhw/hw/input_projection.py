@@ -17,6 +17,7 @@ from amaranth.utils import ceil_log2
 
 from snnhw.hw.adder_tree import tree_sum
 from snnhw.hw.engine import gate_lanes_layout, weights_layout
+from snnhw.hw.leak_unit import delayed
 from snnhw.hw.memories import rom_attrs
 from snnhw.hw.schedule import projection_latency
 from snnhw.hw.sequencer import ChunkSequencer, beat_layout
@@ -31,6 +32,8 @@ class InputProjection(wiring.Component):
     Parameters:
         layer: the first layer (direct encoding). input_bits: signed width of x_q.
         weight_bits: signed weight width. lanes (L ≥ 1), fanin (F ≥ 1).
+        stages: 1, or 2 to register the weight word and the input chunk once more before the
+            multipliers (the block RAM's slow clock-to-output then has a cycle of its own).
 
     Ports:
         start: In(1); x: In(ArrayLayout(signed(input_bits), D)) sampled in the ``start`` cycle.
@@ -39,17 +42,20 @@ class InputProjection(wiring.Component):
         done: Out(1): high in the cycle of the last write.
 
     Timing: ``start`` in cycle A → beats A+1 .. A+G·C → ``done`` (last write) in cycle
-    A + :attr:`latency`, ``latency = G·C + 2`` with G = ⌈H/L⌉ and C = ⌈D/F⌉.
+    A + :attr:`latency`, ``latency = G·C + 1 + stages`` with G = ⌈H/L⌉ and C = ⌈D/F⌉.
     Multipliers: 4·L·F (weight × input, both non-constant).
     """
 
-    def __init__(self, layer: SpikingLayer, *, input_bits: int, weight_bits: int, lanes: int, fanin: int) -> None:
+    def __init__(self, layer: SpikingLayer, *, input_bits: int, weight_bits: int, lanes: int, fanin: int,
+                 stages: int = 1) -> None:
         for name, v in (("lanes", lanes), ("fanin", fanin)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"InputProjection {name} must be an integer ≥ 1, not {v!r}")
         if not isinstance(input_bits, int) or input_bits < 2:
             raise ValueError(f"InputProjection input_bits must be an integer ≥ 2, not {input_bits!r}")
-        self.layer, self.input_bits, self.weight_bits = layer, input_bits, weight_bits
+        if stages not in (1, 2):
+            raise ValueError(f"InputProjection stages must be 1 or 2, not {stages!r}")
+        self.layer, self.input_bits, self.weight_bits, self.stages = layer, input_bits, weight_bits, stages
         self.lanes, self.fanin = lanes, fanin
         self.H, self.D = layer.hidden_size, layer.input_size
         self.G, self.C = ceil(self.H / lanes), ceil(self.D / fanin)
@@ -66,8 +72,8 @@ class InputProjection(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``start`` to ``done`` (the last write): ``G·C + 2``."""
-        return projection_latency(self.H, self.D, self.lanes, self.fanin)
+        """Cycles from ``start`` to ``done`` (the last write): ``G·C + 1 + stages``."""
+        return projection_latency(self.H, self.D, self.lanes, self.fanin, self.stages)
 
     @property
     def multipliers(self) -> int:
@@ -98,16 +104,21 @@ class InputProjection(wiring.Component):
         m.d.comb += [seq.start.eq(self.start), rd.addr.eq(Cat(seq.beat.c, seq.beat.g))]
         b1 = Signal(beat_layout(1, G, C))
         m.d.sync += b1.eq(seq.beat)
+        # the beat's input chunk is selected in the sequencer's cycle and registered beside the ROM's
+        # read, so the multipliers start from registers (no selection multiplexer in front of them)
         chunks = Array([Cat(*[x[c * F + f] for f in range(F)]) for c in range(C)])
         xc = Signal(data.ArrayLayout(signed(self.input_bits), F))
-        m.d.comb += xc.eq(chunks[b1.c])
+        m.d.sync += xc.eq(chunks[seq.beat.c])
 
+        w = rd.data
+        if self.stages == 2:  # the read word and the chunk once more through registers
+            w, xc, b1 = delayed(m, w, "w_p2"), delayed(m, xc, "xc_p2"), delayed(m, b1, "b1_p2")
         b2 = Signal(beat_layout(1, G, C))
         m.d.sync += b2.eq(b1)
         for a in range(4):
             for k in range(L):
                 s = Signal(signed(self.mac_bits), name=f"sum_{a}_{k}")
-                m.d.sync += s.eq(tree_sum([rd.data[a][k][f] * xc[f] for f in range(F)]))
+                m.d.sync += s.eq(tree_sum([w[a][k][f] * xc[f] for f in range(F)]))
                 acc = Signal(signed(self.mac_bits), name=f"acc_{a}_{k}")
                 acc_next = Signal(signed(self.mac_bits), name=f"acc_next_{a}_{k}")
                 m.d.comb += acc_next.eq(Mux(b2.first, 0, acc) + s)

@@ -67,16 +67,20 @@ class EventMode(enum.StrEnum):
         return self in (EventMode.QUEUE, EventMode.QUEUE_SHARED)
 
 
+TREE_STAGES = (1, 2)
+"""Pipeline depths in front of the synapse adder trees (:class:`~snnhw.hw.engine.Engine`)."""
 GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
 CELL_STAGES = (1, 2, 3, 4)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
 
 
-def check_stages(owner: str, gate_stages: int, cell_stages: int) -> None:
-    """Raise ``ValueError`` (naming ``owner``) unless the stage counts are in :data:`GATE_STAGES`
-    and :data:`CELL_STAGES` (the one check the schedule, the engine and the layer all use)."""
-    for name, value, allowed in (("gate_stages", gate_stages, GATE_STAGES), ("cell_stages", cell_stages, CELL_STAGES)):
+def check_stages(owner: str, gate_stages: int, cell_stages: int, tree_stages: int = 1) -> None:
+    """Raise ``ValueError`` (naming ``owner``) unless the stage counts are in :data:`GATE_STAGES`,
+    :data:`CELL_STAGES` and :data:`TREE_STAGES` (the one check the schedule, the engine and the
+    layer all use)."""
+    for name, value, allowed in (("gate_stages", gate_stages, GATE_STAGES), ("cell_stages", cell_stages, CELL_STAGES),
+                                 ("tree_stages", tree_stages, TREE_STAGES)):
         if value not in allowed:
             raise ValueError(f"{owner}{name} must be in {allowed[0]}..{allowed[-1]}, not {value!r}")
 
@@ -182,6 +186,13 @@ class SpikingKnobs(CoreKnobs):
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
+    proj_stages: int = int_knob(1, "direct-input projection pipeline stages, 1..2 (2: the weight word read from its "
+                                   "block RAM and the input chunk registered before the multipliers; one more cycle "
+                                   "of projection latency per element)", maximum=2)
+    tree_stages: int = int_knob(1, "adder-tree pipeline stages, 1..2 (2: the selected spikes and the weight word "
+                                   "registered in front of the synapse adder trees, cutting the path from the beat "
+                                   "through the spike selection into the trees; one more drain cycle per diagonal "
+                                   "step)", maximum=TREE_STAGES[-1])
     gate_stages: int = int_knob(1, "gate-neuron pipeline stages, 1..3 (2: the pre-activations and the leaked "
                                    "membranes registered before the LIF; 3: the saturated sum registered before the "
                                    "threshold too; each a shorter clock path and one more drain cycle per diagonal "
@@ -210,6 +221,12 @@ class BaselineKnobs(CoreKnobs):
     lanes: int | None = int_knob(None, "hidden units in parallel (must divide every layer's H)")
     fanin: int | None = int_knob(None, "synapses per lane per cycle")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
+    mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..2 (2: every row's products registered before "
+                                  "its adder tree and accumulator; one more cycle per layer and element)",
+                               maximum=2)
+    act_stages: int = int_knob(1, "activation pipeline stages per step, 1..2 (2: a register after each "
+                                  "multiplier of the gate, cell and hidden steps, at most one multiplier per "
+                                  "clock path; three more cycles per layer and element)", maximum=2)
 
     def resolved(self, model: Any) -> "BaselineKnobs":
         """``lanes`` None → the largest divisor of every layer's H not above :func:`auto_width`;

@@ -46,6 +46,14 @@ def node(m: Module, value: Value, name: str = "node") -> Signal:
     return sig
 
 
+def delayed(m: Module, value: Value, name: str) -> Signal:
+    """``value`` one cycle later: a pipeline register named ``name`` of ``value``'s shape (a view
+    keeps its layout)."""
+    reg = Signal.like(value, name=name)
+    m.d.sync += reg.eq(value)
+    return reg
+
+
 def saturate_expr(m: Module, x: Value, bits: int) -> Signal:
     """``sat_bits(x)``: clamp a signed value to the signed ``bits``-bit range (contract ``saturate``)."""
     lo, hi = signed_range(bits)

@@ -7,6 +7,10 @@ Every enabled cycle each row r computes
 i.e. ``fanin`` true (variable × variable) products summed by an adder tree into a registered
 accumulator. The input vector is shared by all rows (one chunk of x or h broadcast), the weights
 are one ROM word. ``rows × fanin`` multipliers in all (DSP48 slices on 7-series).
+
+With ``product_registers`` the products are registered first and summed into the accumulator
+one cycle later (``en`` and ``accumulate`` delayed with them), so that no clock path holds both a
+multiplier and the adder tree.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from snnhw.hw.leak_unit import delayed
 
 
 class MacArray(wiring.Component):
@@ -26,21 +32,26 @@ class MacArray(wiring.Component):
         input_bits: signed width of an input (activation) value.
         acc_bits: signed width of an accumulator; the caller sizes it so no partial sum
             overflows (it wraps otherwise, like any register).
+        product_registers: register the ``rows·fanin`` products (``weight_bits + input_bits``
+            bits each) before the adder trees: one more cycle of latency.
 
     Ports:
         weights: ``In(ArrayLayout(signed(weight_bits), rows·fanin))``, weight k of row r at
             index ``r·fanin + k``.
         inputs: ``In(ArrayLayout(signed(input_bits), fanin))``, shared by every row.
         init: ``In(ArrayLayout(signed(acc_bits), rows))``, the start value when not
-            accumulating.
-        en: ``In(1)``, update the accumulators this cycle.
-        accumulate: ``In(1)``, add to the accumulator (1) or to ``init`` (0).
+            accumulating, sampled when the step reaches the accumulators (``latency − 1``
+            cycles after its ``en``), so that it may depend on ``acc`` after every earlier step.
+        en: ``In(1)``, a step: its products go into the accumulators.
+        accumulate: ``In(1)``, add them to the accumulator (1) or to ``init`` (0).
         acc: ``Out(ArrayLayout(signed(acc_bits), rows))``, the accumulators.
 
-    Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1).
+    Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1),
+    with ``product_registers`` a cycle later (2); steps follow one per cycle.
     """
 
-    def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int) -> None:
+    def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int, *,
+                 product_registers: bool = False) -> None:
         for name, value in (("rows", rows), ("fanin", fanin), ("weight_bits", weight_bits),
                             ("input_bits", input_bits), ("acc_bits", acc_bits)):
             if not isinstance(value, int) or value < 1:
@@ -49,6 +60,7 @@ class MacArray(wiring.Component):
             raise ValueError(f"acc_bits {acc_bits} is narrower than one product ({weight_bits + input_bits} bits)")
         self.rows, self.fanin = rows, fanin
         self.weight_bits, self.input_bits, self.acc_bits = weight_bits, input_bits, acc_bits
+        self.product_registers = bool(product_registers)
         super().__init__(
             {
                 "weights": In(data.ArrayLayout(signed(weight_bits), rows * fanin)),
@@ -62,8 +74,8 @@ class MacArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an enabled step to its sum in ``acc`` (1)."""
-        return 1
+        """Cycles from an enabled step to its sum in ``acc`` (1, 2 with ``product_registers``)."""
+        return 2 if self.product_registers else 1
 
     @property
     def multipliers(self) -> int:
@@ -74,10 +86,15 @@ class MacArray(wiring.Component):
         m = Module()
         acc = Signal(data.ArrayLayout(signed(self.acc_bits), self.rows))
         m.d.comb += self.acc.eq(acc)
+        en, accumulate = self.en, self.accumulate
+        if self.product_registers:
+            en, accumulate = delayed(m, en, "en_p"), delayed(m, accumulate, "accumulate_p")
         for r in range(self.rows):
             terms = [self.weights[r * self.fanin + k] * self.inputs[k] for k in range(self.fanin)]
+            if self.product_registers:
+                terms = [delayed(m, term, f"product_{r}_{k}") for k, term in enumerate(terms)]
             while len(terms) > 1:  # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
-            with m.If(self.en):
-                m.d.sync += acc[r].eq(Mux(self.accumulate, acc[r], self.init[r]) + terms[0])
+            with m.If(en):
+                m.d.sync += acc[r].eq(Mux(accumulate, acc[r], self.init[r]) + terms[0])
         return m

@@ -5,12 +5,12 @@ clip (the non-spiking gate) — the contract's ``arith.binary_lif`` / ``arith.te
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Mux, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.knobs import GATE_STAGES
-from snnhw.hw.leak_unit import clip_expr, leak_expr, node, saturate_expr
+from snnhw.hw.leak_unit import clip_expr, delayed, leak_expr, node, saturate_expr
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeuron
 
@@ -141,9 +141,7 @@ class GateNeurons(wiring.Component):
         """``value`` itself, or registered once when the block has ``from_stages`` stages or more."""
         if self.stages < from_stages:
             return value
-        reg = Signal(Value.cast(value).shape(), name=name)
-        m.d.sync += reg.eq(value)
-        return reg
+        return delayed(m, value, name)
 
     def elaborate(self, platform):
         m = Module()

@@ -24,6 +24,22 @@ main core: the one the board's self-checking top runs)."""
 
 
 @dataclass(frozen=True)
+class PipelineCut:
+    """A pipeline-depth knob of a core and the block whose paths its next stage shortens.
+
+    Attributes:
+        knob: an integer knob of the core (its ``maximum`` bounds the deepening).
+        pattern: regular expression matched against the hierarchical names of the cells on a
+            routed critical path (nextpnr keeps the Amaranth hierarchy, e.g.
+            ``core.layer_0.engine_1.tree_1_1.sum_TRELLIS_FF_Q_1``): the cells of the block this
+            knob pipelines.
+    """
+
+    knob: str
+    pattern: str
+
+
+@dataclass(frozen=True)
 class CoreSpec:
     """Everything the flows need to know about one core kind.
 
@@ -41,6 +57,8 @@ class CoreSpec:
         schedule: ``(model, resolved knobs) → schedule`` (pure; same errors).
         golden: ``(model, inputs, lengths, **options) → golden result`` (readout, logits, classes,
             counters, trace).
+        pipeline_cuts: the core's pipeline-depth knobs and the blocks they cut
+            (:class:`PipelineCut`), for timing closure (:mod:`snnhw.flow.timing_closure`).
     """
 
     name: str
@@ -53,6 +71,7 @@ class CoreSpec:
     component: Callable[[Any, Any], Any]
     schedule: Callable[[Any, Any], Any]
     golden: Callable[..., Any]
+    pipeline_cuts: tuple[PipelineCut, ...] = ()
 
     @property
     def manifest_file(self) -> str:

@@ -31,16 +31,26 @@ from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
 """Cycles from a diagonal step's last beat to its last state write (s0 → s4 of the engine) with a
-one-stage gate neurons and cell update; each further stage adds one (:attr:`WavefrontSchedule.drain`)."""
+one-stage adder trees, gate neurons and cell update; each further stage adds one
+(:func:`pipeline_drain`)."""
+
+
+def pipeline_drain(tree_stages: int, gate_stages: int, cell_stages: int) -> int:
+    """Cycles from a diagonal step's last beat to its last state write: :data:`PIPELINE_DRAIN` plus
+    the adder-tree, gate-neuron and cell-update stages beyond the first of each (the one rule the
+    schedule and the wavefront both use)."""
+    return PIPELINE_DRAIN + tree_stages - 1 + gate_stages - 1 + cell_stages - 1
 
 BASELINE_LAYER_OVERHEAD = 3
-"""Cycles of the MAC core per element and layer beyond its MAC steps (bias load, activation, cell)."""
+"""Cycles of the MAC core per element and layer beyond its MAC steps with one MAC-array and one
+activation stage (the last sum, gates, cell); :attr:`BaselineSchedule.layer_overhead` adds the
+further stages."""
 
 
-def projection_latency(hidden: int, inputs: int, lanes: int, proj_fanin: int) -> int:
+def projection_latency(hidden: int, inputs: int, lanes: int, proj_fanin: int, proj_stages: int = 1) -> int:
     """Cycles of the direct-input projection from ``start`` to its last write:
-    ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2``."""
-    return ceil(hidden / lanes) * ceil(inputs / proj_fanin) + 2
+    ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages``."""
+    return ceil(hidden / lanes) * ceil(inputs / proj_fanin) + 1 + proj_stages
 
 
 def head_cycles(model: FrozenSpiking | FrozenBaseline, head_in_hw: bool) -> int:
@@ -127,6 +137,8 @@ class WavefrontSchedule:
     trace_groups: tuple[int, ...] = ()
     cell_stages: int = 1
     gate_stages: int = 1
+    tree_stages: int = 1
+    proj_stages: int = 1
 
     kind = "spiking"
     unit_name = "adders"
@@ -156,13 +168,14 @@ class WavefrontSchedule:
             raise ValueError(f"engines ({engines}) must not exceed T ({model.T})")
         if len(model.layers) not in (1, 2):
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
-        check_stages("", knobs.gate_stages, knobs.cell_stages)
+        check_stages("", knobs.gate_stages, knobs.cell_stages, knobs.tree_stages)
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
         layers = tuple(WavefrontLayer.of(layer, lanes, fanin, direct_input=(index == 0 and direct))
                        for index, layer in enumerate(model.layers))
-        proj = projection_latency(model.layers[0].hidden_size, model.input_size, lanes, knobs.proj_fanin) \
+        proj = projection_latency(model.layers[0].hidden_size, model.input_size, lanes, knobs.proj_fanin,
+                                  knobs.proj_stages) \
             if direct else 0
         return cls(T=model.T, engines=engines, lanes=lanes, fanin=fanin, layers=layers, input_mode=input_mode,
                    event_driven=bool(knobs.event_driven), event_mode=str(knobs.event_mode),
@@ -170,7 +183,8 @@ class WavefrontSchedule:
                    out_words=output_words(model, knobs.head_in_hw),
                    head_latency=head_cycles(model, knobs.head_in_hw),
                    trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
-                   cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages)
+                   cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages, tree_stages=knobs.tree_stages,
+                   proj_stages=knobs.proj_stages)
 
     # ---------------------------------------------------------------- geometry
     @property
@@ -185,9 +199,8 @@ class WavefrontSchedule:
 
     @property
     def drain(self) -> int:
-        """Cycles from a diagonal step's last beat to its last state write: ``PIPELINE_DRAIN`` + the
-        gate-neuron and cell-update stages beyond the first of each."""
-        return PIPELINE_DRAIN + self.gate_stages - 1 + self.cell_stages - 1
+        """Cycles from a diagonal step's last beat to its last state write: :func:`pipeline_drain`."""
+        return pipeline_drain(self.tree_stages, self.gate_stages, self.cell_stages)
 
     @property
     def has_trace(self) -> bool:
@@ -229,8 +242,8 @@ class WavefrontSchedule:
         (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
-        write; 4 + cell_stages − 1, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
-        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 2`` (direct input, else 0): element k+1 is accepted and
+        write; 4 + the extra tree, gate and cell stages, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
+        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted and
         projected while step k runs, and step k+1 waits for it when the projection is the longer
         (the second sum); the first element's 1 + X cycles (accept, projection) precede step 0;
         after the final step's commit, 1 cycle for the readout to enter the output serializer, 1
@@ -461,7 +474,9 @@ class BaselineLayer:
 class BaselineSchedule:
     """Cycle model of the MAC baseline core (:class:`~snnhw.hw.baseline_core.BaselineCore`).
 
-    One MAC array of 4·L·F multipliers, sequential over the elements (each waits for h(n−1)).
+    One MAC array of 4·L·F multipliers, sequential over the elements (each waits for h(n−1));
+    ``mac_stages`` (1..2) cycles from a MAC step's operands to its sum, ``act_stages`` (1..2)
+    cycles for each of the three activation steps (gates, cell, hidden).
     """
 
     lanes: int
@@ -470,6 +485,8 @@ class BaselineSchedule:
     head_in_hw: bool
     out_words: int
     head_latency: int
+    mac_stages: int = 1
+    act_stages: int = 1
 
     kind = "baseline"
     unit_name = "MACs"
@@ -512,18 +529,28 @@ class BaselineSchedule:
                                      recurrent_chunks=ceil(l.hidden_size / fanin))
                        for l in model.layers)
         return cls(lanes=lanes, fanin=fanin, layers=layers, head_in_hw=bool(knobs.head_in_hw),
-                   out_words=output_words(model, knobs.head_in_hw), head_latency=head_cycles(model, knobs.head_in_hw))
+                   out_words=output_words(model, knobs.head_in_hw), head_latency=head_cycles(model, knobs.head_in_hw),
+                   mac_stages=knobs.mac_stages, act_stages=knobs.act_stages)
+
+    @property
+    def layer_overhead(self) -> int:
+        """V = 3 + (mac_stages − 1) + 3·(act_stages − 1): cycles per element and layer beyond its
+        K_l MAC steps (from the last step's issue: mac_stages cycles to the last sum, then
+        3·act_stages activation cycles, the next layer or element starting in the last of them)."""
+        return BASELINE_LAYER_OVERHEAD + (self.mac_stages - 1) + 3 * (self.act_stages - 1)
 
     @property
     def element_cycles(self) -> int:
-        """Σ_l (K_l + 3): cycles from an element's first MAC step to the next acceptance."""
-        return sum(layer.steps + BASELINE_LAYER_OVERHEAD for layer in self.layers)
+        """E = Σ_l (K_l + V): cycles from an element's first MAC step to the next acceptance
+        (V = :attr:`layer_overhead`)."""
+        return sum(layer.steps + self.layer_overhead for layer in self.layers)
 
     def cycles(self, N: int, spike_counts: Any = None) -> int:
         """Exact cycles of one N-element sequence (``docs/hw-interface.md`` definition).
 
-        ``N·(1 + E) + 2 + W + Y`` with E = Σ_l (K_l + 3), K_l = (H_l/L)·(⌈D_l/F⌉ + ⌈H_l/F⌉),
-        W = output words, Y = ``head_steps + 3`` with the head in hardware (else 0).
+        ``N·(1 + E) + 2 + W + Y`` with E = Σ_l (K_l + V), K_l = (H_l/L)·(⌈D_l/F⌉ + ⌈H_l/F⌉),
+        V = 3 + (mac_stages − 1) + 3·(act_stages − 1) (:attr:`layer_overhead`), W = output words,
+        Y = ``head_steps + 3`` with the head in hardware (else 0).
         ``spike_counts`` is not used (the MAC core's schedule does not depend on the data).
         """
         if N < 1:
@@ -562,7 +589,7 @@ class BaselineSchedule:
 
     def formula(self) -> str:
         """The cycle formula with this instance's numbers filled in."""
-        terms = " + ".join(f"({l.groups}·({l.input_chunks}+{l.recurrent_chunks}) + {BASELINE_LAYER_OVERHEAD})"
+        terms = " + ".join(f"({l.groups}·({l.input_chunks}+{l.recurrent_chunks}) + {self.layer_overhead})"
                            for l in self.layers)
         head = f" + {self.head_latency}" if self.head_in_hw else ""
         fixed = self.cycles(1) - (1 + self.element_cycles)
@@ -572,6 +599,6 @@ class BaselineSchedule:
         """The machine-readable schedule: the class name and every parameter of :meth:`cycles`."""
         doc = asdict(self)
         return {"schedule": type(self).__name__, "element_cycles": self.element_cycles,
-                "layer_overhead": BASELINE_LAYER_OVERHEAD, "per_element": 1 + self.element_cycles,
+                "layer_overhead": self.layer_overhead, "per_element": 1 + self.element_cycles,
                 "fixed": self.cycles(1) - (1 + self.element_cycles), "units": self.units,
                 "unit_name": self.unit_name, **doc}

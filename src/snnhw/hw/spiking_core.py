@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from snnhw.hw.engine import gate_lanes_layout
 from snnhw.hw.fc_head import FCHead
 from snnhw.hw.knobs import InputMode, SpikingKnobs
-from snnhw.hw.registry import CoreSpec
+from snnhw.hw.registry import CoreSpec, PipelineCut
 from snnhw.hw.memories import ram_attrs
 from snnhw.hw.schedule import WavefrontSchedule
 from snnhw.hw.input_projection import InputProjection
@@ -79,10 +79,11 @@ class SpikingCore(wiring.Component):
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
                  proj_fanin: int = 1, event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 trace: bool = False) -> None:
+                 tree_stages: int = 1, proj_stages: int = 1, trace: bool = False) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                              event_mode=event_mode, input_mode=input_mode, head_in_hw=head_in_hw,
-                             proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages, trace=trace)
+                             proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages,
+                             tree_stages=tree_stages, proj_stages=proj_stages, trace=trace)
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
         self.schedule = WavefrontSchedule.from_model(model, knobs)
         """The core's cycle model (:class:`~snnhw.hw.schedule.WavefrontSchedule`)."""
@@ -184,7 +185,7 @@ class SpikingCore(wiring.Component):
                                 engines=self.engines, direct_input=(index == 0 and direct),
                                 event_driven=self.event_driven, readout=(index == nl - 1),
                                 event_mode=self.event_mode, gate_stages=self.schedule.gate_stages,
-                                cell_stages=self.schedule.cell_stages,
+                                cell_stages=self.schedule.cell_stages, tree_stages=self.schedule.tree_stages,
                                 trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
@@ -226,7 +227,7 @@ class SpikingCore(wiring.Component):
                 in_word = word
         else:
             proj = InputProjection(model.layers[0], input_bits=model.input_bits, weight_bits=model.weight_bits,
-                                   lanes=self.lanes, fanin=self.proj_fanin)
+                                   lanes=self.lanes, fanin=self.proj_fanin, stages=self.schedule.proj_stages)
             m.submodules.projection = proj
             gbits = len(wfs[0].p_addr)
             # two banks: the element in slot 0 reads one while the next element is projected
@@ -372,7 +373,7 @@ def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
                        proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, gate_stages=knobs.gate_stages,
-                       cell_stages=knobs.cell_stages,
+                       cell_stages=knobs.cell_stages, tree_stages=knobs.tree_stages, proj_stages=knobs.proj_stages,
                        trace=knobs.trace)
 
 
@@ -380,5 +381,12 @@ SPEC = CoreSpec(
     name="spiking", label="spiking wavefront core", top="snn_lstm_core", verilog_file="spiking_core.v",
     model_type=FrozenSpiking, model_option="--golden", knobs_type=SpikingKnobs, component=_component,
     schedule=WavefrontSchedule.from_model, golden=golden.run_spiking,
+    pipeline_cuts=(
+        # the spike selection (flags, chunk and queue multiplexers) and the adder trees
+        PipelineCut("tree_stages", r"\.tree_\d+_\d+\.|\bflags\b|\.(spikes|weights|beat)_t\b"),
+        PipelineCut("gate_stages", r"\.neurons\."),  # the gate neurons: leak, saturating sum, threshold
+        PipelineCut("cell_stages", r"\.cell\."),  # c's saturation, its ternary LIF, h
+        PipelineCut("proj_stages", r"\.projection\."),  # the direct-input projection MAC
+    ),
 )
 """The spiking wavefront core's registration (:mod:`snnhw.hw.registry`)."""

@@ -41,7 +41,7 @@ from snnhw.hw.leak_unit import node
 from snnhw.hw.memories import ram_attrs, rom_attrs
 from snnhw.hw.knobs import EventMode, check_stages
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
-from snnhw.hw.schedule import PIPELINE_DRAIN, WavefrontLayer
+from snnhw.hw.schedule import WavefrontLayer, pipeline_drain
 from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_layout, queue_beat_layout
 from snnhw.hw.trace_io import layer_trace_unit_layout
 from snnhw.quant.arith import signed_bits
@@ -77,14 +77,14 @@ class LayerWavefront(wiring.Component):
     C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
     event-driven, ``B = max_q Σ_p G·max(1, nz_{q,p})`` over the issue groups q (one per engine,
     or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4 (S+B+5
-    with one more gate or cell stage: :attr:`latency` after the last beat of the slowest group), the cycle
+    with one more tree, gate or cell stage: :attr:`latency` after the last beat of the slowest group), the cycle
     of the last state write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
     """
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
                  event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 trace: bool = False) -> None:
+                 tree_stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -94,8 +94,8 @@ class LayerWavefront(wiring.Component):
         if event_mode not in {m.value for m in EventMode}:
             modes = tuple(m.value for m in EventMode)
             raise ValueError(f"LayerWavefront event_mode must be one of {modes}, not {event_mode!r}")
-        check_stages("LayerWavefront ", gate_stages, cell_stages)
-        self.gate_stages, self.cell_stages = gate_stages, cell_stages
+        check_stages("LayerWavefront ", gate_stages, cell_stages, tree_stages)
+        self.gate_stages, self.cell_stages, self.tree_stages = gate_stages, cell_stages, tree_stages
         self.layer, self.T, self.weight_bits = layer, T, weight_bits
         self.lanes, self.fanin, self.engines = lanes, fanin, engines
         self.direct_input, self.event_driven, self.has_readout = direct_input, event_driven, readout
@@ -132,8 +132,9 @@ class LayerWavefront(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last beat to ``done`` (the last state write): 4 (s0 → s4), plus the
-        gate-neuron and cell-update stages beyond the first of each."""
-        return PIPELINE_DRAIN + self.gate_stages - 1 + self.cell_stages - 1
+        adder-tree, gate-neuron and cell-update stages beyond the first of each
+        (:func:`~snnhw.hw.schedule.pipeline_drain`)."""
+        return pipeline_drain(self.tree_stages, self.gate_stages, self.cell_stages)
 
     @property
     def issue_groups(self) -> list[list[int]]:
@@ -206,9 +207,8 @@ class LayerWavefront(wiring.Component):
         state_depth = P << gbits
         engines, cmems, hmems = [], [], []
         for e in range(E):
-            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, gate_stages=self.gate_stages,
-                         cell_stages=self.cell_stages,
-                         trace=self.has_trace)
+            eng = Engine(layer, weight_bits=self.weight_bits, lanes=L, fanin=F, tree_stages=self.tree_stages,
+                         gate_stages=self.gate_stages, cell_stages=self.cell_stages, trace=self.has_trace)
             hand_depth = (2 << (gbits + pbits)) if self.per_engine else state_depth
             cm = memory.Memory(shape=c_layout, depth=state_depth, init=[], attrs=ram_attrs(state_depth))
             hm = memory.Memory(shape=hand_layout, depth=hand_depth, init=[], attrs=ram_attrs(hand_depth))

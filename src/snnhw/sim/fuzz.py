@@ -8,7 +8,7 @@ the campaign's size limits (:class:`FuzzLimits`) and sequence count:
   (:mod:`snnhw.quant.synthetic`: D, H, T, layers, classes, widths, encoding, non-spiking gate,
   leak shape, head, saturating registers) and a value for every knob of the kind's knob class
   (:mod:`snnhw.hw.knobs`: lanes, fanin, engines, event-driven variant, input mode, head in
-  hardware, projection fanin, gate and cell stages, trace port). A draw that the generator
+  hardware, projection fanin, pipeline stages, trace port). A draw that the generator
   rejects — the model factory, or the core's schedule (where :func:`snnhw.hw.generate.generate`
   checks every knob against the model) raising ``ValueError``/``TypeError`` — is redrawn,
   never reported;
@@ -156,8 +156,12 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "fanin": lambda model, lim: (1, lim.max_width),
     "engines": lambda model, lim: (1, model.T),
     "proj_fanin": lambda model, lim: (1, model.input_size),
+    "tree_stages": lambda model, lim: (1, 2),
+    "proj_stages": lambda model, lim: (1, 2),
     "gate_stages": lambda model, lim: (1, 2),
     "cell_stages": lambda model, lim: (1, 2),
+    "mac_stages": lambda model, lim: (1, 2),
+    "act_stages": lambda model, lim: (1, 2),
 }
 """Inclusive range of every integer knob, from the model and the limits (a knob without one is
 an error: a new knob must be given its range here)."""
