@@ -4,7 +4,7 @@ One engine, sequential over the elements n (element n starts when h(n−1) of ev
 complete). Per cycle a :class:`~snnhw.hw.mac_array.MacArray` of ``4·lanes`` rows (the four gates
 of ``lanes`` hidden units) takes ``fanin`` synapses per row; an activation pipeline of three
 stages turns each finished group of ``lanes`` units into f, i, g, o, then c, then h, while the
-MAC array already works on the next group (a stage is one cycle, or two with ``act_stages`` = 2).
+MAC array already works on the next group (a stage is ``act_stages`` = 1..3 cycles).
 See ``docs/hw-baseline-core.md``.
 
 Schedule of layer l (hidden size H_l, input size D_l) for one element:
@@ -20,7 +20,10 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
 * Pipeline depth (knobs): ``mac_stages`` = 2 registers the MAC array's products before its adder
   trees (a step's sum, its rebase init and its bias word one cycle later); ``act_stages`` = 2
   splits each activation stage after its multipliers: A1 (z·M) >> S | A2 clip; B1 f·c(n−1), i·g |
-  B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h).
+  B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h); ``act_stages`` = 3
+  also splits the carry chains after them, so that no cycle holds a multiplier and an add or
+  compare: A1 (z·M) >> S | A2 clip | A3 + Q/2; B1 f·c(n−1), i·g | B2 add | B3 shift, saturate;
+  C1 (c·Mc) >> S | C2 clip (tc) | C3 o·tc, shift (h).
 
 Cycle count (``docs/hw-interface.md``; computed by :class:`~snnhw.hw.schedule.BaselineSchedule`):
 with V = 3 + (mac_stages − 1) + 3·(act_stages − 1) and E = Σ_l (K_l + V),
@@ -94,8 +97,8 @@ class BaselineCore(wiring.Component):
         head_in_hw: also compute the FC head (logits and class words on ``o``).
         mac_stages: 1..2 cycles from a MAC step's operands to its sum (2: the products
             registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`).
-        act_stages: 1..2 cycles per activation stage A, B, C (2: a register after each
-            multiplier, see :meth:`elaborate`).
+        act_stages: 1..3 cycles per activation stage A, B, C (2: a register after each
+            multiplier; 3: another after the add or clip that follows it, see :meth:`elaborate`).
 
     Ports (``docs/hw-interface.md``):
         i: ``In(stream.Signature(StructLayout({"data": unsigned(D·input_bits), "last": 1})))``.
@@ -338,15 +341,30 @@ class BaselineCore(wiring.Component):
             m.d.comb += mac.init[r].eq(Mux(t_first, 0, shifted + brom.data[r]))
 
         # The activation stages A, B, C; with act_stages = 2 each splits after its multipliers
-        # (A1 | A2, B1 | B2, C1 | C2): ``cut`` registers a value crossing the split, and each
-        # stage's (valid, layer, group, final) tags are registered along (``split_tags``).
-        split = self.act_stages == 2
+        # (A1 | A2, B1 | B2, C1 | C2), with act_stages = 3 also after its first carry chain
+        # (A1 | A2 | A3, B1 | B2 | B3, C1 | C2 | C3): ``cut`` registers a value crossing the first
+        # split, ``cut3`` one crossing the second, and each stage's (valid, layer, group, final)
+        # tags are registered along (``split_tags``).
+        split = self.act_stages >= 2
+        third = self.act_stages == 3
 
         def cut(value: Value, name: str) -> Value:
             return delayed(m, value, name) if split else value
 
+        def cut3(value: Value, name: str) -> Value:
+            return delayed(m, value, name) if third else value
+
+        def narrow(value: Value, name: str) -> Signal:
+            """``value`` (within ±Q) registered at the activation width (act_stages = 3)."""
+            reg = Signal(signed(self.h_bits), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+
         def split_tags(tags: tuple[Signal, ...], stage: str) -> tuple[Signal, ...]:
-            return tuple(delayed(m, v, stage + v.name[1:]) for v in tags) if split else tags
+            return tuple(delayed(m, v, stage + v.name[v.name.index("_"):]) for v in tags) if split else tags
+
+        def split3_tags(tags: tuple[Signal, ...], stage: str) -> tuple[Signal, ...]:
+            return split_tags(tags, stage) if third else tags
 
         # Stage A (cycle after a group's last accumulation; acc holds z): the gate activations.
         a_valid = Signal()
@@ -365,12 +383,20 @@ class BaselineCore(wiring.Component):
             for a, g in enumerate(GATES):
                 z = mac.acc[a * lanes + j]
                 m_pos, m_neg = coeff(mult[g][0], a_layer), coeff(mult[g][1], a_layer)
-                if g == "g":
+                if third:
+                    # A1: (z·M) >> S; A2: the clip, moved before the offset (clip(x + k, lo, hi) =
+                    # clip(x, lo − k, hi − k) + k); A3: + Q/2 for the sigmoid gates
+                    offset = 0 if g == "g" else q_one // 2
+                    zm = cut((z * (Mux(z >= 0, m_pos, m_neg) if g == "g" else m_pos)) >> S, f"zm{g}_{j}")
+                    za = narrow(_clip(zm, (-q_one if g == "g" else 0) - offset, q_one - offset), f"za{g}_{j}")
+                    value = za + offset if offset else za
+                elif g == "g":
                     value = _clip(cut((z * Mux(z >= 0, m_pos, m_neg)) >> S, f"zm{g}_{j}"), -q_one, q_one)
                 else:  # sigmoid gates: M+ = M− (checked in __init__)
                     value = _clip(cut((z * m_pos) >> S, f"zm{g}_{j}") + q_one // 2, 0, q_one)
                 m.d.sync += gate_regs[g][j].eq(value)
         a_valid, a_layer, a_group, a_final = split_tags((a_valid, a_layer, a_group, a_final), "a2")  # A2's
+        a_valid, a_layer, a_group, a_final = split3_tags((a_valid, a_layer, a_group, a_final), "a3")  # A3's
 
         # Stage B: c(n) = sat((f·c(n−1) + i·g) >> q), written back in place.
         b_valid = Signal()
@@ -380,8 +406,13 @@ class BaselineCore(wiring.Component):
         m.d.sync += [b_valid.eq(a_valid), b_layer.eq(a_layer), b_group.eq(a_group), b_final.eq(a_final & a_valid)]
         group_base = np.cumsum([0] + groups[:-1]).tolist()
         unit_sel = Signal(range(sum(groups) + 1))
-        m.d.comb += unit_sel.eq(Array(Const(v, range(sum(groups) + 1)) for v in group_base)[b_layer] + b_group)
+        unit_base = Array(Const(v, range(sum(groups) + 1)) for v in group_base)
+        if third:  # registered from A3's tags: no adder before B1's multipliers
+            m.d.sync += unit_sel.eq(unit_base[a_layer] + a_group)
+        else:
+            m.d.comb += unit_sel.eq(unit_base[b_layer] + b_group)
         b_valid, b_layer, b_group, b_final = split_tags((b_valid, b_layer, b_group, b_final), "b2")  # B2's
+        b_valid, b_layer, b_group, b_final = split3_tags((b_valid, b_layer, b_group, b_final), "b3")  # B3's
         c_new = [Signal(signed(max(l.cell_bits for l in layers)), name=f"cn_{j}") for j in range(lanes)]
         o_c = [Signal(signed(self.h_bits), name=f"oc_{j}") for j in range(lanes)]
         for j in range(lanes):
@@ -389,7 +420,8 @@ class BaselineCore(wiring.Component):
             fc = cut(gate_regs["f"][j] * c_prev, f"fc_{j}")  # B1: c(n−1) read by unit_sel, the products
             ig = cut(gate_regs["i"][j] * gate_regs["g"][j], f"ig_{j}")
             o = cut(gate_regs["o"][j], f"ob_{j}")
-            total = (fc + ig) >> q
+            total = cut3(fc + ig, f"cs_{j}") >> q  # act_stages = 3: B2 the sum; B3 shift, saturate
+            o = cut3(o, f"ob3_{j}")
             bounds = [(-(1 << (l.cell_bits - 1)), (1 << (l.cell_bits - 1)) - 1) for l in layers]
             sat = _clip(total, *bounds[0])
             if len(set(bounds)) > 1:
@@ -412,11 +444,18 @@ class BaselineCore(wiring.Component):
         for j in range(lanes):
             cv = c_new[j]
             mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
-            tc = cut(_clip((cv * mc) >> S, -q_one, q_one), f"tc_{j}")  # C1: tc; C2: h
-            h_fresh.append((cut(o_c[j], f"ot_{j}") * tc) >> q)
-        # the stage before the commit (B, or C1 with act_stages = 2): its last group ends DRAIN
+            if third:  # C1: c·Mc >> S; C2: the clip (tc); C3: h
+                tc = narrow(_clip(cut((cv * mc) >> S, f"cm_{j}"), -q_one, q_one), f"tc_{j}")
+                h_fresh.append((cut3(cut(o_c[j], f"ot_{j}"), f"ot3_{j}") * tc) >> q)
+            else:
+                tc = cut(_clip((cv * mc) >> S, -q_one, q_one), f"tc_{j}")  # C1: tc; C2: h
+                h_fresh.append((cut(o_c[j], f"ot_{j}") * tc) >> q)
+        # the stage before the commit (B, C1 or C2 with act_stages 1, 2, 3): its last group ends DRAIN
         pre_valid, pre_layer, pre_final = (c_valid, c_layer, c_final) if split else (b_valid, b_layer, b_final)
         c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c2")  # C2's
+        if third:
+            pre_valid, pre_layer, pre_final = c_valid, c_layer, c_final
+            c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c3")  # C3's
         with m.If(c_valid):
             for l in range(n_layers):
                 for g in range(groups[l]):
@@ -446,8 +485,8 @@ class BaselineCore(wiring.Component):
                     with m.If(last_g):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
-                # Wait for the stage before the commit of the layer's last group (B, or C1 with
-                # act_stages = 2); leave in the commit cycle (C, or C2).
+                # Wait for the stage before the commit of the layer's last group (B, C1 or C2
+                # with act_stages = 1, 2, 3); leave in the commit cycle (C, C2 or C3).
                 with m.If(pre_valid & pre_final):
                     with m.If(pre_layer != n_layers - 1):
                         m.d.sync += i_layer.eq(i_layer + 1)
@@ -497,8 +536,9 @@ SPEC = CoreSpec(
     pipeline_cuts=(
         PipelineCut("mac_stages", r"(^|\.)mac\."),  # the MAC array: products, adder trees, accumulators
         # the activation stages live in the core's own module: their registers (gates, c, h and
-        # the act_stages = 2 split registers) name the paths that end in them
-        PipelineCut("act_stages", r"\.((zm[figo]|[figo]|cn|oc|fc|ig|ob|tc|ot)_\d+|c\d+_\d+|hn\d+_\d+)_TRELLIS"),
+        # the act_stages = 2, 3 split registers) name the paths that end in them
+        PipelineCut("act_stages",
+                    r"\.((z[ma][figo]|[figo]|cn|oc|fc|ig|ob3?|cs|cm|tc|ot3?)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
     ),
 )
 """The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""

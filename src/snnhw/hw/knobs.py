@@ -224,9 +224,11 @@ class BaselineKnobs(CoreKnobs):
     mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..2 (2: every row's products registered before "
                                   "its adder tree and accumulator; one more cycle per layer and element)",
                                maximum=2)
-    act_stages: int = int_knob(1, "activation pipeline stages per step, 1..2 (2: a register after each "
+    act_stages: int = int_knob(1, "activation pipeline stages per step, 1..3 (2: a register after each "
                                   "multiplier of the gate, cell and hidden steps, at most one multiplier per "
-                                  "clock path; three more cycles per layer and element)", maximum=2)
+                                  "clock path; 3: another after the add or clip that follows it, a multiplier "
+                                  "or a carry chain per clock path; each three more cycles per layer and "
+                                  "element)", maximum=3)
 
     def resolved(self, model: Any) -> "BaselineKnobs":
         """``lanes`` None → the largest divisor of every layer's H not above :func:`auto_width`;
