@@ -19,3 +19,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_sim_builds(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Compiled simulators go to a directory of this test session (``snnhw verify`` keeps them
+    in the user's cache, ``snnhw.sim.runner.sim_build_cache``), so tests leave nothing behind."""
+    from snnhw.sim import runner, verify
+
+    root = tmp_path_factory.mktemp("sim-builds")
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (runner, verify):
+            patch.setattr(module, "sim_build_cache", lambda: root)
+        yield root

@@ -89,6 +89,31 @@ def test_one_case_campaign_passes(simulator: str, tmp_path: Path, capsys: pytest
     assert not (tmp_path / "fixtures").exists() and not (out / "work" / "case-00000").exists()
 
 
+def test_models_per_config_draw_one_configuration_per_group() -> None:
+    """M = 1 is the campaign as before; with M = 2 cases 2k and 2k+1 share group k's configuration,
+    the second with permuted weights (same value ranges, other memory contents)."""
+    assert make_case(4, 1, 3, TINY, models_per_config=1).config == make_case(4, 1, 3, TINY).config
+    first, second = (make_case(4, k, 3, TINY, models_per_config=2) for k in (2, 3))
+    assert first.config == make_case(4, 1, 3, TINY).config
+    assert second.config.weights_seed is not None and first.config.weights_seed is None
+    assert {**second.config.__dict__, "weights_seed": None} == first.config.__dict__
+    a, b = first.config.build_model(), second.config.build_model()
+    assert any(not np.array_equal(x.w_h, y.w_h) for x, y in zip(a.layers, b.layers))
+    assert all(np.array_equal(np.sort(x.w_h, axis=1), np.sort(y.w_h, axis=1)) for x, y in zip(a.layers, b.layers))
+
+
+@pytest.mark.sim
+def test_models_of_one_configuration_share_a_build(simulator: str, tmp_path: Path) -> None:
+    report = campaign(tmp_path / "fz", seed=4, cases=2, sequences=3, sim=simulator, limits=TINY, models_per_config=2,
+                      progress=False)
+    first, second = (c["outcome"] for c in report.cases)
+    assert first["passed"] and second["passed"]
+    assert not first["build_reused"] and second["build_reused"]
+    assert report.totals()["builds_reused"] == 1
+    assert "--models-per-config 2" in report.cases[1]["replay"]
+    assert not (tmp_path / "fz" / "work" / "builds").exists()
+
+
 @pytest.mark.sim
 def test_corrupted_expectation_is_shrunk_to_a_replaying_fixture(simulator: str, tmp_path: Path) -> None:
     """A wrong expected word (test hook) is a located mismatch; the case shrinks (one sequence,
@@ -142,8 +167,9 @@ def test_time_budget_stops_cleanly(simulator: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--cases", "0"], "--cases, --sequences and --jobs must be at least 1"),
-    (["--jobs", "0"], "--cases, --sequences and --jobs must be at least 1"),
+    (["--cases", "0"], "--cases, --sequences, --jobs and --models-per-config must be at least 1"),
+    (["--jobs", "0"], "--cases, --sequences, --jobs and --models-per-config must be at least 1"),
+    (["--models-per-config", "0"], "--cases, --sequences, --jobs and --models-per-config must be at least 1"),
     (["--seed", "-1"], "--seed and --case must be ≥ 0"),
     (["--max-hidden", "0"], "--max-hidden must be an integer ≥ 1, not 0"),
     (["--time-budget", "0"], "--time-budget must be a positive number of seconds"),

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         shrink_runs=args.shrink_runs,
         keep=args.keep,
         progress=progress_enabled(args),
+        models_per_config=args.models_per_config,
     )
     print("\n".join(summary_lines(report, out)))
     return 0 if report.totals()["failed"] == 0 else 1
@@ -96,7 +97,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="most simulations spent shrinking one failing case (0: no shrinking; default 24)")
     p.add_argument("--fixtures-dir", help="where shrunk failing cases are written (default: tests/sim/fuzz_fixtures "
                                           "in a checkout, else OUTPUT/fixtures)")
-    p.add_argument("--keep", action="store_true", help="keep the work directories of passing cases")
+    p.add_argument("--models-per-config", type=int, default=1, metavar="M",
+                   help="cases per drawn configuration: the first with its model, the others with its weights and "
+                        "biases permuted; one simulator build serves them (default 1)")
+    p.add_argument("--keep", action="store_true", help="keep the work directories of passing cases and the "
+                                                       "compiled simulators")
     p.add_argument("-o", "--output", default="fuzz", help="report directory (default ./fuzz)")
     limits = p.add_argument_group("size limits", "bounds of the drawn configurations and sequences")
     default = FuzzLimits()

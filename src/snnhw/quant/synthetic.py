@@ -335,3 +335,25 @@ def random_inputs(
     active = np.arange(n_max)[None, :] < lengths[:, None]
     values = values * active.reshape(active.shape + (1,) * (values.ndim - 2))
     return values.astype(np.int64), lengths
+
+
+def permuted_weights(model: FrozenSpiking | FrozenBaseline, seed: int) -> FrozenSpiking | FrozenBaseline:
+    """``model`` with each weight row's entries (``w_x``, ``w_h`` of every layer) and each gate's
+    H biases permuted (seeded): other weights and biases with the same per-row and per-gate value
+    ranges, so every width derived from them, hence the generated core's structure apart from its
+    memory contents, stays the same (one compiled simulator serves both; ``snnhw fuzz
+    --models-per-config``). Everything else (thresholds, leaks, shifts, head) is kept.
+    """
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+
+    def rows(w: np.ndarray) -> np.ndarray:
+        return np.stack([rng.permutation(row) for row in w])
+
+    def gates(b: np.ndarray) -> np.ndarray:
+        return np.concatenate([rng.permutation(part) for part in np.split(b, 4)])
+
+    layers = [dataclasses.replace(layer, w_x=rows(layer.w_x), w_h=rows(layer.w_h), bias=gates(layer.bias))
+              for layer in model.layers]
+    return dataclasses.replace(model, layers=layers)

@@ -161,7 +161,7 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "gate_stages": lambda model, lim: (1, 2),
     "cell_stages": lambda model, lim: (1, 2),
     "mac_stages": lambda model, lim: (1, 2),
-    "act_stages": lambda model, lim: (1, 2),
+    "act_stages": lambda model, lim: (1, 3),
 }
 """Inclusive range of every integer knob, from the model and the limits (a knob without one is
 an error: a new knob must be given its range here)."""
@@ -201,12 +201,16 @@ class FuzzConfig:
         model_seed: seed of the random model factory.
         model: the factory's keyword arguments (JSON-able).
         knobs: the knob values as drawn (``to_manifest`` form; None = automatic).
+        weights_seed: None: the factory's model; else its weights and biases permuted with this
+            seed (:func:`~snnhw.quant.synthetic.permuted_weights`: the same core structure, so
+            the compiled simulator of the configuration serves it).
     """
 
     core: str
     model_seed: int
     model: dict[str, Any]
     knobs: dict[str, Any]
+    weights_seed: int | None = None
 
     @property
     def spec(self) -> Any:
@@ -216,8 +220,11 @@ class FuzzConfig:
         return core_spec(self.core)
 
     def build_model(self) -> Any:
-        """The frozen model (deterministic in ``model_seed`` and ``model``)."""
-        return _model_factories()[self.core][1](self.model_seed, **self.model)
+        """The frozen model (deterministic in ``model_seed``, ``model`` and ``weights_seed``)."""
+        from snnhw.quant.synthetic import permuted_weights
+
+        model = _model_factories()[self.core][1](self.model_seed, **self.model)
+        return model if self.weights_seed is None else permuted_weights(model, self.weights_seed)
 
     def core_knobs(self) -> Any:
         """The knobs as the kind's knob class (unresolved)."""
@@ -238,6 +245,8 @@ class FuzzConfig:
             f" layers={m['num_layers']} C{m['num_classes']} w{m['weight_bits']}"
         extra = [f"{k}={v}" for k, v in m.items() if k in ("encoding", "nonspiking_gate") or
                  (k == "saturate" and v) or (k == "head_hidden" and v)]
+        if self.weights_seed is not None:
+            extra.append(f"weights#{self.weights_seed}")
         knobs = [f"{k}={v}" for k, v in self.knobs.items() if v not in (None, False)]
         return " ".join([self.core, shape, *extra, "|", *knobs])
 
@@ -394,10 +403,21 @@ class FuzzCase:
 
 
 def make_case(seed: int, index: int, sequences: int, lim: FuzzLimits, *, kinds: list[str] | None = None,
-              corrupt: tuple[int, int] | None = None) -> FuzzCase:
-    """Case ``index`` of campaign ``seed`` with ``sequences`` sequences (a pure function of the arguments)."""
-    rng = case_rng(seed, index)
+              corrupt: tuple[int, int] | None = None, models_per_config: int = 1) -> FuzzCase:
+    """Case ``index`` of campaign ``seed`` with ``sequences`` sequences (a pure function of the arguments).
+
+    With ``models_per_config`` M > 1, cases come in groups of M: case K takes the configuration
+    of group K // M (drawn from :func:`case_rng` ``(seed, K // M)``), the first case of a group
+    its model as drawn, the others its weights and biases permuted (``weights_seed``), so one
+    compiled simulator serves the group; sequences and modes come from the stream (seed, K, M).
+    M = 1 gives the cases of earlier campaigns.
+    """
+    rng = case_rng(seed, index // models_per_config)
     config = draw_config(rng, lim, kinds)
+    if models_per_config > 1:
+        rng = np.random.default_rng([int(seed), int(index), int(models_per_config)])
+        if index % models_per_config:
+            config = replace(config, weights_seed=int(rng.integers(0, 2**31)))
     model = config.build_model()
     mode = config.spec.schedule_of(model, config.core_knobs()).input_mode
     seq_kinds, inputs = draw_sequences(rng, model, mode, sequences, lim)
@@ -431,6 +451,7 @@ class CaseOutcome:
         cycles_checked / cycles_exact: isolated-mode sequences with a cycle count / matching it.
         sim_cycles: clock cycles simulated over all modes.
         generate_s / build_s / run_s: Verilog generation, simulator build, simulation (s).
+        build_reused: the compiled simulator of an earlier case or run served (no build).
     """
 
     passed: bool
@@ -448,6 +469,7 @@ class CaseOutcome:
     generate_s: float
     build_s: float
     run_s: float
+    build_reused: bool = False
 
 
 def _stream_words(stim: Stimulus, report: dict[str, Any]) -> tuple[int, int]:
@@ -469,10 +491,11 @@ def _stream_words(stim: Stimulus, report: dict[str, Any]) -> tuple[int, int]:
     return 0, 0
 
 
-def run_case(case: FuzzCase, work_dir: Path, sim: str) -> CaseOutcome:
+def run_case(case: FuzzCase, work_dir: Path, sim: str, build_root: Path | None = None) -> CaseOutcome:
     """Generate, build and simulate ``case`` once (every sequence in every mode); compare with
-    the golden model. The simulator build lives in ``work_dir/build-<config key>`` and is reused
-    by later runs of the same configuration (shrinking)."""
+    the golden model. The compiled simulators live in ``build_root`` (default ``work_dir/builds``),
+    one per core structure (:func:`snnhw.sim.runner.simulate`): reused by later runs of the same
+    configuration (shrinking) and by other models of it (``weights_seed``)."""
     from snnhw.hw.generate import generate
     from snnhw.sim.runner import simulate
     from snnhw.sim.stimulus import build_stimulus
@@ -503,7 +526,7 @@ def run_case(case: FuzzCase, work_dir: Path, sim: str) -> CaseOutcome:
         if seq < len(stim.sequences):
             stim = stim.corrupted(seq, word % len(stim.sequences[seq].expected))
     try:
-        run = simulate(stim, [verilog], work_dir / "run", sim=sim, build_dir=work_dir / f"build-{config.key()}")
+        run = simulate(stim, [verilog], work_dir / "run", sim=sim, build_dir=build_root or work_dir / "builds")
     except RuntimeError as exc:  # the simulator could not build the generated Verilog
         return broken(str(exc), generate_s)
     modes = run.report.get("modes", [])
@@ -526,6 +549,7 @@ def run_case(case: FuzzCase, work_dir: Path, sim: str) -> CaseOutcome:
         generate_s=round(generate_s, 3),
         build_s=round(run.sim.build_s, 3),
         run_s=round(run.sim.test_s, 3),
+        build_reused=run.sim.build_reused,
     )
 
 
@@ -566,7 +590,8 @@ def _config_candidates(config: FuzzConfig) -> Iterator[tuple[str, FuzzConfig]]:
         yield f"H = {hidden}", replace(config, model={**m, "hidden_size": hidden})
 
 
-def shrink(case: FuzzCase, outcome: CaseOutcome, work_dir: Path, sim: str, *, max_runs: int = 24) -> ShrinkResult:
+def shrink(case: FuzzCase, outcome: CaseOutcome, work_dir: Path, sim: str, *, max_runs: int = 24,
+           build_root: Path | None = None) -> ShrinkResult:
     """Reduce a failing case while it still fails (greedy; at most ``max_runs`` simulations).
 
     Order, all on the same build: modes (the failing one alone), sequences (the failing one
@@ -574,13 +599,14 @@ def shrink(case: FuzzCase, outcome: CaseOutcome, work_dir: Path, sim: str, *, ma
     not reset between sequences, so a failure may need its predecessors), elements of each
     sequence (the shortest failing prefix among N = 1, 2, 4, ...); then the configuration
     (:func:`_config_candidates`; one rebuild each, a candidate the generator rejects is skipped).
+    ``build_root``: as in :func:`run_case`.
     """
     best, best_out, runs, steps = case, outcome, 0, []
 
     def attempt(candidate: FuzzCase) -> CaseOutcome | None:
         nonlocal runs
         runs += 1
-        result = run_case(candidate, work_dir, sim)
+        result = run_case(candidate, work_dir, sim, build_root)
         return None if result.passed else result
 
     def subset(keep: list[int]) -> FuzzCase:
@@ -701,33 +727,38 @@ class CaseRecord:
     fixture: str | None = None
 
 
-def _replay_command(seed: int, index: int, sequences: int, lim: FuzzLimits, kinds: list[str] | None) -> str:
+def _replay_command(seed: int, index: int, sequences: int, lim: FuzzLimits, kinds: list[str] | None,
+                    models_per_config: int = 1) -> str:
     """The ``snnhw fuzz`` command line that replays one case."""
     default = FuzzLimits()
     opts = [f"--{f.name.replace('_', '-')} {getattr(lim, f.name)}" for f in fields(lim)
             if getattr(lim, f.name) != getattr(default, f.name)]
     opts += [f"--core {k}" for k in kinds or []]
+    opts += [f"--models-per-config {models_per_config}"] if models_per_config != 1 else []
     return " ".join(["snnhw fuzz", f"--seed {seed}", f"--case {index}", f"--sequences {sequences}", *opts])
 
 
 def fuzz_case(seed: int, index: int, sequences: int, lim: FuzzLimits, work_root: Path, sim: str, *,
               kinds: list[str] | None = None, fixtures_dir: Path | None = None, shrink_runs: int = 24,
-              keep: bool = False, corrupt: tuple[int, int] | None = None) -> dict[str, Any]:
+              keep: bool = False, corrupt: tuple[int, int] | None = None,
+              models_per_config: int = 1) -> dict[str, Any]:
     """Draw, run and (on a failure) shrink and record case ``index``; returns its ``fuzz.json`` entry.
 
-    The case's work directory (``work_root/case-<K>``) is removed after a pass unless ``keep``.
+    The case's work directory (``work_root/case-<K>``) is removed after a pass unless ``keep``;
+    the compiled simulators are shared by every case in ``work_root/builds``.
     A failure is shrunk with at most ``shrink_runs`` simulations (0: not shrunk) and written as a
     fixture into ``fixtures_dir`` (None: no fixture).
     """
-    case = make_case(seed, index, sequences, lim, kinds=kinds, corrupt=corrupt)
+    case = make_case(seed, index, sequences, lim, kinds=kinds, corrupt=corrupt, models_per_config=models_per_config)
     work = Path(work_root) / f"case-{index:05d}"
-    outcome = run_case(case, work, sim)
+    builds = Path(work_root) / "builds"
+    outcome = run_case(case, work, sim, builds)
     record = CaseRecord(case=index, seed=seed, config=asdict(case.config), label=case.config.label(),
                         sequence_kinds={k: case.kinds.count(k) for k in sorted(set(case.kinds))},
                         modes=[asdict(m) for m in case.modes], outcome=asdict(outcome),
-                        replay=_replay_command(seed, index, sequences, lim, kinds))
+                        replay=_replay_command(seed, index, sequences, lim, kinds, models_per_config))
     if not outcome.passed:
-        result = shrink(case, outcome, work, sim, max_runs=shrink_runs)
+        result = shrink(case, outcome, work, sim, max_runs=shrink_runs, build_root=builds)
         record.shrink = {"runs": result.runs, "steps": result.steps, "label": result.case.config.label(),
                          "sequences": len(result.case.inputs), "elements": result.outcome.elements,
                          "message": result.outcome.message}
@@ -774,6 +805,7 @@ class CampaignReport:
             "generate_s": round(sum(o["generate_s"] for o in outs), 2),
             "build_s": round(sum(o["build_s"] for o in outs), 2),
             "build_s_max": max((o["build_s"] for o in outs), default=0.0),
+            "builds_reused": sum(o.get("build_reused", False) for o in outs),
             "run_s": round(run_s, 2),
             "sequence_runs_per_s": round(runs / run_s, 2) if run_s else None,
         }
@@ -809,6 +841,7 @@ def campaign(
     keep: bool = False,
     progress: bool = True,
     corrupt: tuple[int, int] | None = None,
+    models_per_config: int = 1,
 ) -> CampaignReport:
     """Run cases 0..``cases``−1 of campaign ``seed`` (or only ``case``); write ``out_dir/fuzz.json``.
 
@@ -825,17 +858,20 @@ def campaign(
         kinds: core kinds to draw from (default every registered kind).
         fixtures_dir: where shrunk failing cases are written (None: none written).
         shrink_runs: most simulations spent shrinking one failing case (0: no shrinking).
-        keep: keep the work directories of passing cases.
+        keep: keep the work directories of passing cases and the compiled simulators
+            (``work/builds``; removed at the end otherwise).
         progress: tqdm bar over the cases.
         corrupt: test hook (:class:`FuzzCase`): every case gets one wrong expected word.
+        models_per_config: M models per drawn configuration (:func:`make_case`); one build
+            serves the M cases of a group.
     """
     from tqdm import tqdm
 
     from snnhw.sim.runner import default_simulator, simulator_missing
 
     t0 = time.perf_counter()
-    if cases < 1 or sequences < 1 or jobs < 1:
-        raise UserError("--cases, --sequences and --jobs must be at least 1")
+    if cases < 1 or sequences < 1 or jobs < 1 or models_per_config < 1:
+        raise UserError("--cases, --sequences, --jobs and --models-per-config must be at least 1")
     if seed < 0 or (case is not None and case < 0):
         raise UserError("--seed and --case must be ≥ 0")
     if time_budget is not None and time_budget <= 0:
@@ -856,7 +892,8 @@ def campaign(
     work_root = out_dir / "work"
     indices = [case] if case is not None else list(range(cases))
     deadline = None if time_budget is None else t0 + time_budget
-    args = {"kinds": kinds, "fixtures_dir": fixtures_dir, "shrink_runs": shrink_runs, "keep": keep, "corrupt": corrupt}
+    args = {"kinds": kinds, "fixtures_dir": fixtures_dir, "shrink_runs": shrink_runs, "keep": keep, "corrupt": corrupt,
+            "models_per_config": models_per_config}
     records: list[dict[str, Any]] = []
     stopped = False
     bar = tqdm(total=len(indices), desc="fuzz", unit="case", disable=not progress)
@@ -899,6 +936,8 @@ def campaign(
                     for fut in finished:
                         done(fut.result())
     bar.close()
+    if not keep:
+        shutil.rmtree(work_root / "builds", ignore_errors=True)
     return write()
 
 
@@ -915,7 +954,7 @@ def summary_lines(report: CampaignReport, out_dir: Path) -> list[str]:
         (f"  mismatching sequence runs {t['mismatches']}, lost words {t['lost_words']}, extra words "
          f"{t['extra_words']}; cycle counts exact {t['cycles_exact']}/{t['cycles_checked']}"),
         (f"  time: wall {report.wall_s} s; generate {t['generate_s']} s, build {t['build_s']} s "
-         f"(max {t['build_s_max']} s), simulate {t['run_s']} s ({t['sequence_runs_per_s']} sequence runs/s)"),
+         f"(max {t['build_s_max']} s; {t['builds_reused']} cases reused a build), simulate {t['run_s']} s ({t['sequence_runs_per_s']} sequence runs/s)"),
     ]
     for c in report.cases:
         if not c["outcome"]["passed"]:

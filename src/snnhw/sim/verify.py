@@ -12,6 +12,10 @@ published cycles per sequence, simulator wall times, and optionally the switchin
 Outputs in the report directory: ``verify.json``, ``verify.junit.xml`` and per core a work
 directory with the stimulus, the testbench report, the simulator logs (and the waveform,
 ``activity.json`` and ``activity.saif`` with ``waves``).
+
+The memory contents (weights, biases) are read from ``$readmemh`` files at run time and the
+compiled simulators are kept in :func:`~snnhw.sim.runner.sim_build_cache`, so verifying another
+model of the same shape, knobs and logic constants reuses an earlier build.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ import numpy as np
 from snnhw.errors import UserError
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 from snnhw.sim.junit import JUnitCase, write_junit
-from snnhw.sim.runner import default_simulator, simulate, simulator_missing
+from snnhw.sim.runner import (
+    default_simulator,
+    sim_build_cache,
+    simulate,
+    simulator_missing,
+)
 from snnhw.sim.stimulus import Mode, build_stimulus, default_modes, describe_mismatch
 
 VERIFY_FORMAT = "snnhw-verify"
@@ -56,6 +65,8 @@ class CoreReport:
         activity: toggle summary and SAIF path (waves only), else None.
         work_dir: directory with stimulus, logs and testbench report.
         trace_records: debug cores (``trace``): trace records compared in each mode, else None.
+        build_reused: the compiled simulator of an earlier run with the same structure served
+            (:func:`snnhw.sim.runner.simulate`; ``build_s`` ≈ 0).
     """
 
     kind: str
@@ -76,6 +87,7 @@ class CoreReport:
     activity: dict[str, Any] | None
     work_dir: str
     trace_records: int | None = None
+    build_reused: bool = False
 
 
 def failure_message(m: dict[str, Any] | None, messages: list[str]) -> str:
@@ -114,7 +126,8 @@ def verify_core(
         waves: record a waveform and derive the switching activity and a SAIF file.
         modes: run modes (default :func:`default_modes` seeded 0).
         sample_ids: the samples' source indices.
-        build_dir: simulator build directory (default inside ``work_dir``).
+        build_dir: root of the compiled simulators (default inside ``work_dir``;
+            :func:`snnhw.sim.runner.simulate`).
     """
     sim = sim or default_simulator()
     stim = build_stimulus(model, schedule, inputs, lengths, modes=modes if modes is not None else default_modes(0),
@@ -154,6 +167,7 @@ def verify_core(
         activity=activity,
         work_dir=str(work_dir),
         trace_records=(sum(len(s.trace_records) for s in stim.sequences) if stim.trace_fields is not None else None),
+        build_reused=run.sim.build_reused,
     )
 
 
@@ -320,7 +334,8 @@ def verify(
         x, lengths, ids, what = _inputs_for(model, k, data_dir, samples, seed, length)
         inputs_desc[spec.name] = what
         reports.append(verify_core(model, spec.schedule(model, k), vfile, x, lengths, out_dir / spec.name, knobs=k,
-                                   sim=sim, waves=waves, modes=default_modes(seed), sample_ids=ids))
+                                   sim=sim, waves=waves, modes=default_modes(seed), sample_ids=ids,
+                                   build_dir=sim_build_cache()))
     report = VerifyReport(passed=all(r.passed for r in reports), simulator=sim, inputs=inputs_desc, cores=reports,
                           rtl_dir=str(rtl), wall_s=round(time.perf_counter() - t0, 3))
     (out_dir / "verify.json").write_text(json.dumps(report.to_json(), indent=1) + "\n")
