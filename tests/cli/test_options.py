@@ -14,6 +14,7 @@ import pytest
 import snnhw
 from snnhw.cli import build_parser, main
 from snnhw.cli._options import progress_enabled
+from snnhw.cli.quantize import report_path
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 from snnhw.quant.frozen_io import load_frozen
 from snnhw.train.checkpoint import load_checkpoint, save_checkpoint
@@ -65,7 +66,7 @@ def test_convert_quantize_eval_energy_outputs_into_missing_directories(
     assert "MAC baseline" in out
     assert isinstance(load_frozen(frozen), FrozenSpiking)
     assert isinstance(load_frozen(frozen.with_name("m.baseline.snnhw")), FrozenBaseline)
-    assert frozen.with_suffix(".json").is_file()
+    assert report_path(frozen).is_file() and not frozen.with_suffix(".json").exists()
 
     record = tmp_path / "e" / "v" / "eval.json"
     _ok(capsys, ["eval", "--model", str(frozen), "--json", str(record), "--no-progress"])

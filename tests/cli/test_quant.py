@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from snnhw.cli import main
+from snnhw.cli.quantize import report_path
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 from snnhw.quant.frozen_io import is_frozen_file, load_frozen
 from snnhw.quant.golden import run_baseline, run_spiking
@@ -62,7 +63,7 @@ def test_quantize_eval_energy(models: dict[str, Path], capsys: pytest.CaptureFix
     ckpt = load_checkpoint(models["spk"])
     assert spiking.meta["data_meta"] == ckpt.data_meta and spiking.meta["normalisation"] == ckpt.normalisation
     assert spiking.meta["quantizer"]["calibration_samples"] == 40
-    report = json.loads(out_path.with_suffix(".json").read_text())
+    report = json.loads(report_path(out_path).read_text())
     assert report["spiking"]["layers"][0]["acc_bits"] == spiking.layers[0].acc_bits
     assert "saturation_calibration" in report["baseline"] and report["calibration_samples"] == 40
 

@@ -191,7 +191,7 @@ def test_describe_and_knob_validation():
     assert info["knobs"]["lanes"] == 4
     assert {p["name"] for p in info["ports"]} >= {"i__payload", "o__payload", "clk", "rst"}
     for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9},
-                {"lanes": 2, "fanin": 2, "mac_stages": 3}, {"lanes": 2, "fanin": 2, "act_stages": 0},
+                {"lanes": 2, "fanin": 2, "mac_stages": 4}, {"lanes": 2, "fanin": 2, "act_stages": 0},
                 {"lanes": 2, "fanin": 2, "act_stages": 4}):
         with pytest.raises(ValueError):
             BaselineCore(model, **bad)
@@ -202,9 +202,13 @@ def test_describe_and_knob_validation():
     deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=2, act_stages=3).describe()
     assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (1 + 6)  # 2 layers
     assert "+ 10))" in deepest["cycles"]["formula"]
+    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=3, act_stages=3).describe()
+    assert deepest["knobs"]["mac_stages"] == 3
+    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (2 + 6)  # 2 layers
+    assert "+ 11))" in deepest["cycles"]["formula"]
 
 
-STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3)]
+STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3)]
 """(mac_stages, act_stages) beyond the default (1, 1)."""
 
 
@@ -231,31 +235,33 @@ def test_pipeline_stages_head_in_hardware(hidden_head, mac_stages, act_stages):
     _check_cycles(dut, seqs, log)
 
 
-@pytest.mark.parametrize("act_stages", [2, 3])
+@pytest.mark.parametrize("mac_stages,act_stages", [(2, 2), (2, 3), (3, 3)])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_pipeline_stages_stalls_and_reset(layers, act_stages):
-    """mac_stages 2, act_stages 2 or 3: back-to-back sequences under random stalls, and a reset
-    mid-sequence (with products and activations in flight) leaving a clean state."""
+def test_pipeline_stages_stalls_and_reset(layers, mac_stages, act_stages):
+    """mac_stages 2 or 3, act_stages 2 or 3: back-to-back sequences under random stalls, and a reset
+    mid-sequence (with operands, products and activations in flight) leaving a clean state."""
     model = _model(4 + layers, layers=layers, H=6, D=3)
     seqs = _inputs(model, [1, 3, 1, 2], seed=layers)
-    _, records, _ = _run(model, seqs, lanes=3, fanin=4, head=True, stall=0.35, seed=layers, mac_stages=2,
-                         act_stages=act_stages)
+    _, records, _ = _run(model, seqs, lanes=3, fanin=4, head=True, stall=0.35, seed=layers,
+                         mac_stages=mac_stages, act_stages=act_stages)
     _check(model, seqs, records, head=True)
     for reset_after in (4, 9):
-        _, records, _ = _run(model, seqs[:2], lanes=3, fanin=2, reset_after=reset_after, mac_stages=2,
-                             act_stages=act_stages)
+        _, records, _ = _run(model, seqs[:2], lanes=3, fanin=2, reset_after=reset_after,
+                             mac_stages=mac_stages, act_stages=act_stages)
         _check(model, seqs[:2], records, head=False)
 
 
-@pytest.mark.parametrize("act_stages,ignored", [(2, 3), (3, 7)])
-def test_pipeline_stages_corrupted_schedule_fails(monkeypatch, act_stages, ignored):
+@pytest.mark.parametrize("mac_stages,act_stages,ignored", [(2, 2, 3), (2, 3, 7), (3, 1, 4), (3, 3, 10)])
+def test_pipeline_stages_corrupted_schedule_fails(monkeypatch, mac_stages, act_stages, ignored):
     """A schedule that ignores the extra stages (all of them; act_stages = 3: only the third,
-    V = 7 as with act_stages = 2) fails the cycle check (the data still match)."""
+    V = 7 as with act_stages = 2; mac_stages = 3: only the third MAC stage, V as with mac_stages
+    = 2) fails the cycle check (the data still match)."""
     from snnhw.hw.schedule import BaselineSchedule
 
     model = _model(11, H=4, D=3)
     seqs = _inputs(model, [2], seed=1)
-    dut, records, log = _run(model, seqs, lanes=2, fanin=4, mac_stages=2, act_stages=act_stages)
+    dut, records, log = _run(model, seqs, lanes=2, fanin=4, mac_stages=mac_stages, act_stages=act_stages)
+    assert dut.schedule.layer_overhead > ignored
     _check(model, seqs, records, head=False)
     monkeypatch.setattr(BaselineSchedule, "layer_overhead", property(lambda self: ignored))
     with pytest.raises(AssertionError, match="sequence 0"):

@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""MacArray: accumulate / init semantics, exact products, latency 1 (2 with product registers)."""
+"""MacArray: accumulate / init semantics, exact products, latency 1 (+1 with product registers,
++1 with operand registers)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ Step = tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]
 """(weights [rows, fanin], inputs [fanin], init [rows], en, accumulate) of one cycle."""
 
 
-def _run(rows: int, fanin: int, steps: list[Step], product_registers: bool = False) -> list[list[int]]:
+def _run(rows: int, fanin: int, steps: list[Step], product_registers: bool = False,
+         operand_registers: bool = False) -> list[list[int]]:
     """Apply one step per cycle; return acc after each."""
-    dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24, product_registers=product_registers)
+    dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24, product_registers=product_registers,
+                   operand_registers=operand_registers)
     seen: list[list[int]] = []
 
     async def tb(ctx):
@@ -53,9 +56,9 @@ def _expected(steps: list[Step], latency: int) -> list[list[int]]:
     return trace
 
 
-@pytest.mark.parametrize("product_registers", [False, True])
+@pytest.mark.parametrize("product_registers,operand_registers", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("rows,fanin", [(1, 1), (4, 3), (8, 4)])
-def test_mac_array_matches_dot_products(rows, fanin, product_registers):
+def test_mac_array_matches_dot_products(rows, fanin, product_registers, operand_registers):
     rng = np.random.default_rng(rows * 10 + fanin)
     steps = []
     for k in range(12):
@@ -65,10 +68,11 @@ def test_mac_array_matches_dot_products(rows, fanin, product_registers):
             w[:] = -128  # the extreme product (−128)·(−256)
             x[:] = -256
         init = rng.integers(-1000, 1000, rows)
-        en = k % 5 != 3 and k < 11  # the last cycle lets the registered products land
+        en = k % 5 != 3 and k < 10  # the last cycles let the registered operands and products land
         accumulate = k % 4 != 0
         steps.append((w, x, init, en, accumulate))
-    assert _run(rows, fanin, steps, product_registers) == _expected(steps, 2 if product_registers else 1)
+    latency = 1 + product_registers + operand_registers
+    assert _run(rows, fanin, steps, product_registers, operand_registers) == _expected(steps, latency)
 
 
 def test_product_registers_delay_the_step_not_its_init():
@@ -83,6 +87,20 @@ def test_product_registers_delay_the_step_not_its_init():
     assert MacArray(1, 2, 8, 8, 16).latency == 1 and MacArray(1, 2, 8, 8, 16, product_registers=True).latency == 2
 
 
+def test_operand_registers_keep_weights_and_inputs_with_their_step():
+    """With operand and product registers a step lands two cycles later, with the weights and the
+    inputs of its own cycle (those of the following cycles differ) and the init of the landing
+    cycle."""
+    w, x = np.array([[3, -2]]), np.array([5, 7])
+    other_w, other_x = np.array([[-4, 6]]), np.array([-9, 2])
+    steps = [(w, x, np.array([10]), True, False), (other_w, other_x, np.array([100]), False, True),
+             (other_w, other_x, np.array([1000]), False, True), (other_w, other_x, np.array([10000]), False, True)]
+    got = _run(1, 2, steps, product_registers=True, operand_registers=True)
+    assert got == [[0], [0], [1001], [1001]] == _expected(steps, 3)
+    assert MacArray(1, 2, 8, 8, 16, product_registers=True, operand_registers=True).latency == 3
+    assert MacArray(1, 2, 8, 8, 16, operand_registers=True).latency == 2
+
+
 def test_corrupted_expectation_fails():
     w, x = np.array([[3, -2]]), np.array([5, 7])
     got = _run(1, 2, [(w, x, np.array([10]), True, False)])
@@ -90,6 +108,9 @@ def test_corrupted_expectation_fails():
     steps = [(w, x, np.array([10]), True, False), (w, x, np.array([20]), False, True)]
     got = _run(1, 2, steps, product_registers=True)
     assert got == _expected(steps, 2) != _expected(steps, 1)  # the expectation of the wrong latency
+    steps.append((w, x, np.array([30]), False, True))
+    got = _run(1, 2, steps, product_registers=True, operand_registers=True)
+    assert got == _expected(steps, 3) != _expected(steps, 2)  # operand registers: one cycle more
 
 
 def test_validation():

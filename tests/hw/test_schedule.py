@@ -77,7 +77,8 @@ def test_weight_reads_count_every_issued_word_once_per_issue_group() -> None:
 
 
 @pytest.mark.parametrize("mac_stages,act_stages,overhead",
-                         [(1, 1, 3), (2, 1, 4), (1, 2, 6), (2, 2, 7), (1, 3, 9), (2, 3, 10)])
+                         [(1, 1, 3), (2, 1, 4), (1, 2, 6), (2, 2, 7), (1, 3, 9), (2, 3, 10), (3, 1, 5),
+                          (3, 2, 8), (3, 3, 11)])
 def test_baseline_overhead_follows_the_stages(mac_stages: int, act_stages: int, overhead: int) -> None:
     """V = 3 + (mac_stages − 1) + 3·(act_stages − 1) cycles per layer and element, in the count,
     the formula text and the published parameters (which rebuild the schedule)."""

@@ -46,11 +46,12 @@ CASES = [
     # fanin = H: one recurrent chunk per unit group and two groups, so a group's first recurrent
     # chunk is also its last and the bias address moves on right after it
     Case("1layer-L2-F4-2groups", SMALL, Knobs(lanes=2, fanin=4), 506),
-    # the pipelined core (mac_stages = 2): product registers before the adder trees (the rebase
-    # init and the bias word one cycle later; fanin = H again puts the rebase on a group's last
-    # step) and the six activation stages (act_stages = 2) with one layer, the nine (act_stages
-    # = 3: a register after each multiplier and each add or clip) with two layers and the head
-    Case("1layer-L2-F4-mac2-act2", SMALL, Knobs(lanes=2, fanin=4, mac_stages=2, act_stages=2), 507),
+    # the pipelined core: with one layer mac_stages = 3 (operand registers before the multipliers
+    # and product registers before the adder trees: the rebase init and the bias word two cycles
+    # later; fanin = H again puts the rebase on a group's last step) and the six activation
+    # stages (act_stages = 2); with two layers and the head mac_stages = 2 and the nine
+    # activation stages (act_stages = 3: a register after each multiplier and each add or clip)
+    Case("1layer-L2-F4-mac3-act2", SMALL, Knobs(lanes=2, fanin=4, mac_stages=3, act_stages=2), 507),
     Case("2layer-L2-F2-head-mac2-act3", {**SMALL, "num_layers": 2},
          Knobs(lanes=2, fanin=2, head_in_hw=True, mac_stages=2, act_stages=3), 508),
     Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=8, fanin=8), 505,

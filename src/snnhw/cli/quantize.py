@@ -6,8 +6,9 @@ Example::
 
 Writes the spiking frozen model to ``-o``, the MAC baseline (the non-spiking source hard LSTM,
 quantized to the same weight width) beside it as ``<name>.baseline.snnhw``, and a JSON
-quantization report (``<name>.json``: widths, scales, saturation counts on the calibration
-data). A hard-LSTM checkpoint gives only the baseline, written to ``-o``. Calibration data are
+quantization report (``<name>.snnhw.json`` — the frozen file's full name plus ``.json``, so it never
+overwrites the ``<name>.json`` that ``snnhw train`` writes beside a checkpoint of the same stem —:
+widths, scales, saturation counts on the calibration data). A hard-LSTM checkpoint gives only the baseline, written to ``-o``. Calibration data are
 ``--calib-samples`` sequences of the checkpoint's training split (rebuilt from the data
 settings stored in the checkpoint; ``--data-dir`` when the data moved).
 
@@ -27,6 +28,12 @@ import numpy as np
 from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.cli.train import existing_file, output_path, write_json
 from snnhw.errors import UserError
+
+
+def report_path(frozen: Path) -> Path:
+    """Where ``snnhw quantize`` writes the quantization report of frozen file ``frozen``:
+    ``<name>.snnhw.json`` beside it."""
+    return frozen.with_name(frozen.name + ".json")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         report["baseline"] = _summary(base, hard_out, sat)
         lines.append(f"saved {hard_out}: MAC baseline, {base.weight_bits}-bit weights, {base.act_bits}-bit "
                      f"activations, saturated updates on calibration data: {sat['total']}")
-    write_json(out.with_suffix(".json"), report)
+    write_json(report_path(out), report)
     for line in lines:
         print(line)
     return 0

@@ -18,7 +18,9 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
 * Stage A (gates, constant-coefficient multiplies), stage B (cell c: f·c + i·g), stage C
   (tanh(c), h = o·tc, and, after the last group, the commit h(n−1) ← h(n)).
 * Pipeline depth (knobs): ``mac_stages`` = 2 registers the MAC array's products before its adder
-  trees (a step's sum, its rebase init and its bias word one cycle later); ``act_stages`` = 2
+  trees (a step's sum, its rebase init and its bias word one cycle later), ``mac_stages`` = 3 also
+  its operands (the selected chunk and the weight word) before the multipliers (another cycle
+  later; the chunk is still selected in the step stage, after the commit); ``act_stages`` = 2
   splits each activation stage after its multipliers: A1 (z·M) >> S | A2 clip; B1 f·c(n−1), i·g |
   B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h); ``act_stages`` = 3
   also splits the carry chains after them, so that no cycle holds a multiplier and an add or
@@ -95,8 +97,9 @@ class BaselineCore(wiring.Component):
         lanes: hidden units computed in parallel (must divide every layer's H).
         fanin: synapses per MAC row per cycle (1..max(D, H)).
         head_in_hw: also compute the FC head (logits and class words on ``o``).
-        mac_stages: 1..2 cycles from a MAC step's operands to its sum (2: the products
-            registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`).
+        mac_stages: 1..3 cycles from a MAC step's operands to its sum (2: the products
+            registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`; 3: the
+            operands too, before the multipliers).
         act_stages: 1..3 cycles per activation stage A, B, C (2: a register after each
             multiplier; 3: another after the add or clip that follows it, see :meth:`elaborate`).
 
@@ -243,7 +246,8 @@ class BaselineCore(wiring.Component):
         rows = 4 * lanes
 
         m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits,
-                                          product_registers=self.mac_stages == 2)
+                                          product_registers=self.mac_stages >= 2,
+                                          operand_registers=self.mac_stages == 3)
         m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits)
         m.submodules.brom = brom = PackedRom(self.bias_rom())
         m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
@@ -297,8 +301,13 @@ class BaselineCore(wiring.Component):
                              last_k.eq(seq.beat.last), last_g.eq(seq.beat.g == groups[l] - 1)]
         kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
         base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
-        # with mac_stages = 2 the bias word is read a cycle later, when its step's sum is accumulated
-        bias_addr = baddr if self.mac_stages == 1 else delayed(m, baddr, "baddr_p")
+        # with mac_stages = 2 (3) the bias word is read a cycle (two) later, when its step's sum is
+        # accumulated
+        bias_addr = baddr
+        if self.mac_stages == 3:
+            bias_addr = delayed(m, bias_addr, "baddr_m")
+        if self.mac_stages >= 2:
+            bias_addr = delayed(m, bias_addr, "baddr_p")
         m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(bias_addr), brom.en.eq(1)]
 
         # Step stage (ROM data valid): the MAC array.
@@ -327,12 +336,17 @@ class BaselineCore(wiring.Component):
         ]
         m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
         # Accumulate stage (the step's sum enters acc): the step stage, or with mac_stages = 2 the
-        # cycle after (the MAC array's product registers); the init of a rebase then sees acc
-        # after the group's last input chunk, and the bias word of its delayed address.
+        # cycle after (the MAC array's product registers), with mac_stages = 3 two cycles after
+        # (its operand registers, then the product registers; the operands are still selected
+        # here, in the step stage); the init of a rebase then sees acc after the group's last
+        # input chunk, and the bias word of its delayed address.
         t_first, t_layer, t_group, t_last, t_final = s_first, s_layer, s_group, s_last, s_final
-        if self.mac_stages == 2:
+        if self.mac_stages == 3:  # the multiply cycle's copies (m_*)
             t_first, t_layer, t_group, t_last, t_final = (
-                delayed(m, v, "t" + v.name[1:]) for v in (s_first, s_layer, s_group, s_last, s_final))
+                delayed(m, v, "m" + v.name[1:]) for v in (t_first, t_layer, t_group, t_last, t_final))
+        if self.mac_stages >= 2:
+            t_first, t_layer, t_group, t_last, t_final = (
+                delayed(m, v, "t" + v.name[1:]) for v in (t_first, t_layer, t_group, t_last, t_final))
         for r in range(rows):
             x_shift = layers[0].x_shift[r // lanes]
             shifted = mac.acc[r] >> x_shift
@@ -534,7 +548,7 @@ SPEC = CoreSpec(
     model_type=FrozenBaseline, model_option="--baseline", knobs_type=BaselineKnobs, component=_component,
     schedule=BaselineSchedule.from_model, golden=golden.run_baseline,
     pipeline_cuts=(
-        PipelineCut("mac_stages", r"(^|\.)mac\."),  # the MAC array: products, adder trees, accumulators
+        PipelineCut("mac_stages", r"(^|\.)mac\."),  # the MAC array: operands, products, adder trees, accumulators
         # the activation stages live in the core's own module: their registers (gates, c, h and
         # the act_stages = 2, 3 split registers) name the paths that end in them
         PipelineCut("act_stages",

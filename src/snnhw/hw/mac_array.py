@@ -10,7 +10,10 @@ are one ROM word. ``rows × fanin`` multipliers in all (DSP48 slices on 7-series
 
 With ``product_registers`` the products are registered first and summed into the accumulator
 one cycle later (``en`` and ``accumulate`` delayed with them), so that no clock path holds both a
-multiplier and the adder tree.
+multiplier and the adder tree. With ``operand_registers`` the operands (``weights`` and
+``inputs``, together, so that they stay aligned) are registered before the multipliers as well
+(``en`` and ``accumulate`` along): the logic that selects them (a ROM read, an operand
+multiplexer) and the multipliers are in different cycles.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class MacArray(wiring.Component):
             overflows (it wraps otherwise, like any register).
         product_registers: register the ``rows·fanin`` products (``weight_bits + input_bits``
             bits each) before the adder trees: one more cycle of latency.
+        operand_registers: register ``weights`` and ``inputs`` before the multipliers: one more
+            cycle of latency.
 
     Ports:
         weights: ``In(ArrayLayout(signed(weight_bits), rows·fanin))``, weight k of row r at
@@ -47,11 +52,12 @@ class MacArray(wiring.Component):
         acc: ``Out(ArrayLayout(signed(acc_bits), rows))``, the accumulators.
 
     Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1),
-    with ``product_registers`` a cycle later (2); steps follow one per cycle.
+    a cycle later with ``product_registers`` and another with ``operand_registers`` (2 or 3);
+    steps follow one per cycle.
     """
 
     def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int, *,
-                 product_registers: bool = False) -> None:
+                 product_registers: bool = False, operand_registers: bool = False) -> None:
         for name, value in (("rows", rows), ("fanin", fanin), ("weight_bits", weight_bits),
                             ("input_bits", input_bits), ("acc_bits", acc_bits)):
             if not isinstance(value, int) or value < 1:
@@ -61,6 +67,7 @@ class MacArray(wiring.Component):
         self.rows, self.fanin = rows, fanin
         self.weight_bits, self.input_bits, self.acc_bits = weight_bits, input_bits, acc_bits
         self.product_registers = bool(product_registers)
+        self.operand_registers = bool(operand_registers)
         super().__init__(
             {
                 "weights": In(data.ArrayLayout(signed(weight_bits), rows * fanin)),
@@ -74,8 +81,9 @@ class MacArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an enabled step to its sum in ``acc`` (1, 2 with ``product_registers``)."""
-        return 2 if self.product_registers else 1
+        """Cycles from an enabled step to its sum in ``acc``: 1, plus 1 with ``product_registers``,
+        plus 1 with ``operand_registers``."""
+        return 1 + int(self.product_registers) + int(self.operand_registers)
 
     @property
     def multipliers(self) -> int:
@@ -87,10 +95,14 @@ class MacArray(wiring.Component):
         acc = Signal(data.ArrayLayout(signed(self.acc_bits), self.rows))
         m.d.comb += self.acc.eq(acc)
         en, accumulate = self.en, self.accumulate
+        weights, inputs = self.weights, self.inputs
+        if self.operand_registers:
+            en, accumulate = delayed(m, en, "en_o"), delayed(m, accumulate, "accumulate_o")
+            weights, inputs = delayed(m, weights, "weights_o"), delayed(m, inputs, "inputs_o")
         if self.product_registers:
             en, accumulate = delayed(m, en, "en_p"), delayed(m, accumulate, "accumulate_p")
         for r in range(self.rows):
-            terms = [self.weights[r * self.fanin + k] * self.inputs[k] for k in range(self.fanin)]
+            terms = [weights[r * self.fanin + k] * inputs[k] for k in range(self.fanin)]
             if self.product_registers:
                 terms = [delayed(m, term, f"product_{r}_{k}") for k, term in enumerate(terms)]
             while len(terms) > 1:  # balanced adder tree

@@ -160,7 +160,7 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "proj_stages": lambda model, lim: (1, 2),
     "gate_stages": lambda model, lim: (1, 2),
     "cell_stages": lambda model, lim: (1, 2),
-    "mac_stages": lambda model, lim: (1, 2),
+    "mac_stages": lambda model, lim: (1, 3),
     "act_stages": lambda model, lim: (1, 3),
 }
 """Inclusive range of every integer knob, from the model and the limits (a knob without one is
