@@ -195,3 +195,33 @@ def test_corrupt_expected_word() -> None:
         corrupt_expected_word(RTLIL_ROM, 2)
     with pytest.raises(UserError, match="no exp_rom"):
         corrupt_expected_word(RTLIL_ROM.replace("exp_rom", "in_rom"), 0)
+
+
+def test_router1_timeout_falls_back_to_router2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A router1 run that does not finish within its budget is run again with router2 (and the
+    summary says which one finished); a router2 timeout is the run's one-line error."""
+    from snnhw.flow import ecp5
+    from snnhw.flow.tools import ToolTimeout
+
+    calls: list[tuple[str, float]] = []
+
+    def fake_run_tool(command: list[str], *, what: str, timeout_s: float, **_: object) -> None:
+        router = command[command.index("--router") + 1]
+        calls.append((router, timeout_s))
+        if router in hang:
+            raise ToolTimeout(f"{what} did not finish within {timeout_s:.0f} s")
+
+    monkeypatch.setattr(ecp5, "run_tool", fake_run_tool)
+    monkeypatch.setattr(ecp5, "find_nextpnr_ecp5", lambda: ["nextpnr-ecp5"])
+    args = dict(freq_mhz=100, seed=1, report="r.json", log="p.log", extra=[], what="nextpnr-ecp5 on x")
+    device = Ecp5Device("LFE5U-85F", "BG381", "6")
+    hang = {"router1"}
+    assert ecp5._nextpnr(tmp_path, device, "n.json", timeout_s=3600, **args) == "router2"
+    assert [c[0] for c in calls] == ["router1", "router2"] and calls[0][1] == ecp5.ROUTER1_BUDGET_S
+    assert calls[1][1] <= 3600  # what is left of the run's limit
+    calls.clear()
+    hang = set()
+    assert ecp5._nextpnr(tmp_path, device, "n.json", timeout_s=3600, **args) == "router1" and len(calls) == 1
+    hang = {"router1", "router2"}
+    with pytest.raises(UserError, match=r"nextpnr-ecp5 on x \(router2\) did not finish"):
+        ecp5._nextpnr(tmp_path, device, "n.json", timeout_s=3600, **args)

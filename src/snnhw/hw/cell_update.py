@@ -22,7 +22,9 @@ class CellUpdate(wiring.Component):
     ``stages=2`` (the saturated c, U_c(n, t−1) and the o gate registered before c's ternary LIF),
     or three times with ``stages=3`` (then also c's shifted input y' and the leaked membrane
     λ·U_c(n, t−1) registered before the LIF's saturating add, threshold and reset), or four
-    times with ``stages=4`` (the saturated sum registered before the threshold and reset too).
+    times with ``stages=4`` (the saturated sum registered before the threshold and reset too),
+    or five times with ``stages=5`` (also c's unsaturated sum ``(s_f ? c_prev : 0) + q``
+    registered before its saturation).
 
     ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
     ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
@@ -30,7 +32,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
-        stages: 1..4 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
+        stages: 1..5 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
         trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
@@ -84,15 +86,18 @@ class CellUpdate(wiring.Component):
                 q = Mux(gt["i"].as_unsigned()[0], gt["g"], 0)
             else:
                 q = spike_select_expr(gt["g"], gt["i"])
-            c = saturate_expr(m, Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q"), layer.cell_bits)
+            total = Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q")
             uc_prev, o = self.uc_prev[k], gt["o"]
+            if self.stages == 5:  # register (s_f ? c_prev : 0) + q: its saturation runs in the next cycle
+                total, uc_prev, o = self._registered(m, k, 0, total=total, uc=uc_prev, o=o)
+            c = saturate_expr(m, total, layer.cell_bits)
             if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
                 c, uc_prev, o = self._registered(m, k, 1, c=c, uc=uc_prev, o=o)
             if self.stages >= 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
                 drive, leaked = lif_drive_expr(m, c, layer.c), leak_expr(uc_prev, layer.c.leak)
                 drive, leaked, c, o = self._registered(m, k, 2, drive=drive, leaked=leaked, c=c, o=o)
                 v = lif_sum_expr(m, leaked, drive, layer.c)
-                if self.stages == 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle
+                if self.stages >= 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle
                     v, c, o = self._registered(m, k, 3, v=v, c=c, o=o)
                 s_c, u_c = lif_threshold_expr(m, v, layer.c)
             else:

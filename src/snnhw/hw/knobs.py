@@ -71,7 +71,7 @@ TREE_STAGES = (1, 2)
 """Pipeline depths in front of the synapse adder trees (:class:`~snnhw.hw.engine.Engine`)."""
 GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
-CELL_STAGES = (1, 2, 3, 4)
+CELL_STAGES = (1, 2, 3, 4, 5)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
 
 
@@ -197,10 +197,11 @@ class SpikingKnobs(CoreKnobs):
                                    "membranes registered before the LIF; 3: the saturated sum registered before the "
                                    "threshold too; each a shorter clock path and one more drain cycle per diagonal "
                                    "step)", maximum=GATE_STAGES[-1])
-    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..4 (2: a register between c's saturation and "
+    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..5 (2: a register between c's saturation and "
                                    "its ternary LIF; 3: another between the LIF's shifted input and leak and its "
-                                   "saturating add; 4: another before its threshold; each a shorter clock path and "
-                                   "one more drain cycle per diagonal step)", maximum=CELL_STAGES[-1])
+                                   "saturating add; 4: another before its threshold; 5: another between c's sum and "
+                                   "its saturation; each a shorter clock path and one more drain cycle per diagonal "
+                                   "step)", maximum=CELL_STAGES[-1])
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 
