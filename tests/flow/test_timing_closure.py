@@ -50,6 +50,11 @@ def test_the_block_with_most_path_cells_is_deepened() -> None:
     spec = core_spec("spiking")
     assert path_blocks(spec, NEURON_PATH) == {"gate_stages": 7}
     assert next_cut(spec, SpikingKnobs(), NEURON_PATH) == "gate_stages"
+    # a path through two blocks: the one holding more of its cells is deepened
+    into_cell = {**NEURON_PATH, "cells": NEURON_PATH["cells"] + ["core.layer_0.engine_0.cell.sat_LUT4.A->F"] * 2}
+    assert path_blocks(spec, into_cell) == {"gate_stages": 7, "cell_stages": 2}
+    assert next_cut(spec, SpikingKnobs(), into_cell) == "gate_stages"
+    assert next_cut(spec, SpikingKnobs(gate_stages=3), into_cell) == "cell_stages"
     assert next_cut(spec, SpikingKnobs(gate_stages=knob_maximum(spec, "gate_stages")), NEURON_PATH) is None
     assert next_cut(spec, SpikingKnobs(), {"start": "core.x", "end": "core.y", "cells": ["core.z.LUT4"]}) is None
 
