@@ -18,7 +18,8 @@ from simfixtures import batch_inputs, generate_core
 
 from snnhw.hw.knobs import SpikingKnobs
 from snnhw.quant.synthetic import permuted_weights, random_frozen_spiking
-from snnhw.sim.memory_files import read_hex_file, split_memories, write_hex_files
+from snnhw.errors import UserError
+from snnhw.sim.memory_files import split_memories, write_hex_files
 from snnhw.sim.runner import SIMULATORS, simulator_missing
 from snnhw.sim.stimulus import default_modes
 from snnhw.sim.verify import verify_core
@@ -39,6 +40,21 @@ def two_models(tmp_path_factory: pytest.TempPathFactory):
         schedule, verilog = generate_core(m, KNOBS, root / name)
         out.append((m, schedule, verilog))
     return out
+
+
+def read_hex_file(path: Path, width: int) -> list[int]:
+    """The words of a ``$readmemh`` file written by :func:`~snnhw.sim.memory_files.write_hex_files`
+    (each checked to fit ``width`` bits)."""
+    words = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        try:
+            value = int(line, 16)
+        except ValueError:
+            raise UserError(f"{path}:{number}: {line!r} is not a hex word") from None
+        if value >> width:
+            raise UserError(f"{path}:{number}: {line} does not fit {width} bits")
+        words.append(value)
+    return words
 
 
 def inline_block(name: str, width: int, words: list[int], indent: str = "  ") -> str:

@@ -256,21 +256,23 @@ def _nextpnr(work: Path, device: Ecp5Device, netlist: str, *, freq_mhz: float, s
     (``--timing-allow-fail``), a failed placement or route is a one-line ``UserError``. Tries the
     :data:`ROUTERS` in order (the first within :data:`ROUTER1_BUDGET_S`, the last within what is
     left of ``timeout_s``); returns the router that finished."""
-    start = time.monotonic()
-    for index, router in enumerate(ROUTERS):
-        last = index == len(ROUTERS) - 1
-        budget = timeout_s - (time.monotonic() - start) if last else min(ROUTER1_BUDGET_S, timeout_s)
+
+    def run(router: str, budget_s: float) -> None:
         command = [*_require(find_nextpnr_ecp5(), "nextpnr-ecp5"), "--quiet", "--timing-allow-fail",
                    *device.nextpnr_args(), "--router", router, "--json", netlist, "--freq", f"{freq_mhz:g}",
                    "--seed", str(seed), "--report", report, "--log", log, *extra]
+        run_tool(command, what=f"{what} ({router})", timeout_s=budget_s, cwd=work, log=work / log,
+                 tool_writes_log=True, outputs=[work / report, *(work / o for o in outputs)])
+
+    start = time.monotonic()
+    for router in ROUTERS[:-1]:
         try:
-            run_tool(command, what=f"{what} ({router})", timeout_s=budget, cwd=work, log=work / log,
-                     tool_writes_log=True, outputs=[work / report, *(work / o for o in outputs)])
+            run(router, min(ROUTER1_BUDGET_S, timeout_s))
             return router
         except ToolTimeout:
-            if last:
-                raise
-    raise AssertionError("unreachable: the last router either returns or raises")
+            pass
+    run(ROUTERS[-1], timeout_s - (time.monotonic() - start))
+    return ROUTERS[-1]
 
 
 def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_mhz: float,

@@ -46,9 +46,8 @@ def next_cut(spec: CoreSpec, knobs: Any, path: dict[str, Any]) -> str | None:
     """The knob to deepen for ``path``: of the blocks it runs through whose knob is below its
     maximum, the one holding the most of its cells (ties: the core's order); None when none."""
     blocks = path_blocks(spec, path)
-    growable = [(n, -index, cut.knob) for index, cut in enumerate(spec.pipeline_cuts)
-                if cut.knob in blocks and getattr(knobs, cut.knob) < knob_maximum(spec, cut.knob)
-                for n in (blocks[cut.knob],)]
+    growable = [(blocks[cut.knob], -index, cut.knob) for index, cut in enumerate(spec.pipeline_cuts)
+                if cut.knob in blocks and getattr(knobs, cut.knob) < knob_maximum(spec, cut.knob)]
     return max(growable)[2] if growable else None
 
 

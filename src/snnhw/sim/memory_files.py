@@ -35,7 +35,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snnhw.errors import UserError
 
 _MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)")
 _DECL = re.compile(r"^\s*reg\s+\[(\d+):0\]\s+(\\\S+ |[A-Za-z_][\w$]*)\s*\[(\d+):0\];\s*$")
@@ -167,16 +166,3 @@ def write_hex_files(design: SplitDesign, directory: Path) -> list[Path]:
         paths.append(path)
     return paths
 
-
-def read_hex_file(path: Path, width: int) -> list[int]:
-    """The words of a ``$readmemh`` file written by :func:`write_hex_files` (each checked to fit ``width`` bits)."""
-    words = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        try:
-            value = int(line, 16)
-        except ValueError:
-            raise UserError(f"{path}:{number}: {line!r} is not a hex word") from None
-        if value >> width:
-            raise UserError(f"{path}:{number}: {line} does not fit {width} bits")
-        words.append(value)
-    return words
