@@ -7,6 +7,9 @@ Examples::
     snnhw train --data mnist --data-dir ../shared/data/mnist-10k --spiking --T 2 -o snn.pt
     snnhw train --data har --data-dir ../shared/data/uci-hapt --nproc 2 -o hard.pt  # 2 processes
 
+``--folds K`` chooses the number of epochs by K-fold cross-validation on the training sequences
+and then trains the kept model on all of them (small datasets; see docs/training.md).
+
 ``--nproc K`` trains data-parallel in K processes (DistributedDataParallel; the same model as one
 process, to float rounding; ``--batch-size`` stays the global batch); under ``torchrun`` each
 rank runs this command and the group comes from torchrun's environment (see docs/training.md).
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +34,7 @@ from snnhw.errors import UserError
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 DEVICES = ("auto", "cpu", "cuda")
 """Values of ``--device`` (those of :data:`snnhw.train.distributed.DEVICES`, kept here so that
@@ -125,10 +131,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="AdamW decoupled weight decay (default 0: plain Adam)")
     fit.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
     fit.add_argument("--patience", type=int, default=5,
-                     help="stop after this many epochs without a better validation accuracy; 0: never")
+                     help="stop after this many epochs without a better validation accuracy; 0: never "
+                          "(does not apply with --folds)")
     fit.add_argument("--select", choices=("best", "last"), default=None,
                      help="weights kept: the best validation epoch, or the last epoch (default: best, or last "
-                          "when there is no validation split, e.g. --val-fraction 0)")
+                          "when there is no validation split, e.g. --val-fraction 0, or with --folds)")
+    fit.add_argument("--folds", type=int, default=None, metavar="K",
+                     help="small datasets: K-fold cross-validation (K ≥ 2, at most the smallest class count) "
+                          "on all training sequences (no validation split is held out); each fold trains a "
+                          "fresh model for --epochs epochs without early stopping (--patience does not "
+                          "apply), then the model kept is trained on all of them for the epoch count E* "
+                          "with the best mean fold accuracy; not with --nproc > 1 or torchrun, "
+                          "--val-fraction > 0, --select best or --time-limit")
     fit.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
                      help="random circular shift of each training sequence by up to this many elements and "
                           "features (row-wise images: a translation; default 0 0)")
@@ -159,19 +173,46 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.train import distributed
 
     distributed.check_nproc(args.nproc)
+    if args.folds is not None:
+        check_fold_options(args)
     out = output_path(args.output)
     with distributed.session(args.device) as device:
         return _train(args, out, device)
 
 
+def check_fold_options(args: argparse.Namespace) -> None:
+    """Refuse (UserError) ``--folds`` settings that cannot work: K < 2; several processes (the
+    folds run one after another in one process); a validation split (every training sequence
+    is validated on in its fold); ``--select best`` (the final model has no validation split and
+    keeps its last, the E*-th, epoch); ``--time-limit`` (every fold must run all epochs)."""
+    from snnhw.data.base import check_folds
+    from snnhw.train import distributed
+
+    check_folds(args.folds)
+    if args.nproc > 1 or distributed.launched_by_torchrun():
+        where = f"--nproc {args.nproc}" if args.nproc > 1 else "torchrun"
+        raise UserError(f"--folds runs its folds one after another in one process: not with {where}")
+    if args.val_fraction is not None and args.val_fraction != 0:
+        raise UserError(f"--folds validates on each fold in turn and holds no validation split out: "
+                        f"drop --val-fraction {args.val_fraction}")
+    if args.select == "best":
+        raise UserError("--folds keeps the last epoch of the final model (E* epochs chosen by "
+                        "cross-validation): drop --select best")
+    if args.time_limit is not None:
+        raise UserError("--folds trains every fold for all --epochs epochs: drop --time-limit")
+
+
 def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
     """The body of ``snnhw train`` on ``device`` (a ``torch.device``), as one process or one rank;
     only rank 0 prints and writes the checkpoint and its JSON summary."""
+    import numpy as np
+
     from snnhw.data.base import Normalisation
     from snnhw.data.registry import load_dataset, parse_option_strings
     from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
     from snnhw.train import distributed
     from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
+    from snnhw.train.folds import cross_validate, fit_final, pooled_training
     from snnhw.train.seed import seed_everything, set_threads
     from snnhw.train.trainer import evaluate, fit, subsample
 
@@ -203,21 +244,24 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
     if not Path(data_dir).exists():
         raise UserError(f"data path {data_dir} does not exist")
     val_fraction = args.val_fraction
-    if val_fraction is None:
+    if args.folds is not None:
+        val_fraction = 0.0  # the folds validate; a validation split the source defines is pooled below
+    elif val_fraction is None:
         val_fraction = float(init.data_meta.get("val_fraction", 0.1)) if init is not None else 0.1
     split_seed = int(init.data_meta.get("seed", args.seed)) if init is not None and args.data is None else args.seed
     # A converted model must see its source's input scaling: reuse the stored normalisation.
     normalisation = Normalisation.from_dict(init.normalisation) if init is not None else None
     bundle = load_dataset(name, data_dir, seed=split_seed, val_fraction=val_fraction, options=options,
                           progress=progress, normalisation=normalisation)
+    if args.folds is not None:
+        bundle.train = pooled_training(bundle.train, bundle.val)
+        bundle.val = bundle.val.subset(np.zeros(0, dtype=np.int64))
     if args.limit_train is not None:
         bundle.train = subsample(bundle.train, args.limit_train, args.seed)
     n_features = int(bundle.train.x.shape[2])
     n_classes = len(bundle.class_names)
 
     # Model.
-    seed_everything(args.seed)
-    source: dict[str, Any] | None = None
     if init is not None:
         for flag, field in (("hidden", "hidden_size"), ("layers", "num_layers"), ("head_hidden", "head_hidden")):
             given = getattr(args, flag)
@@ -228,13 +272,6 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
             raise UserError(f"the data ({n_features} features, {n_classes} classes) do not fit the --init "
                             f"model ({init.cfg.input_size} features, {init.cfg.num_classes} classes)")
         cfg = init.cfg.replace(**conversion_changes(args))
-        model = convert_hard_to_spiking(init.build_model(), cfg)
-        converted = evaluate(model, bundle.val)["accuracy"] if len(bundle.val) else None
-        source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
-                  "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
-                  "converted_val_accuracy": converted}
-        if main and converted is not None:
-            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted:.2f} %")
     else:
         fields: dict[str, Any] = {
             "input_size": n_features, "num_classes": n_classes,
@@ -245,27 +282,61 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         if args.spiking:
             fields.update(conversion_changes(args))
         cfg = ModelConfig(**fields)
-        model = build_model(cfg)
 
-    select = args.select or ("best" if len(bundle.val) else "last")
-    result = fit(model, bundle, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                 patience=args.patience, progress=progress, time_budget_s=args.time_limit,
-                 schedule=args.schedule, threads=args.threads, weight_decay=args.weight_decay,
-                 augment_roll=tuple(args.augment_roll), select=select, nproc=args.nproc, device=device)
+    def make_model() -> nn.Module:
+        """A fresh model with the initial weights of ``--seed`` (converted from ``--init`` when given)."""
+        seed_everything(args.seed)
+        return convert_hard_to_spiking(init.build_model(), cfg) if init is not None else build_model(cfg)
+
+    model = make_model()
+    source: dict[str, Any] | None = None
+    if init is not None:
+        converted = evaluate(model, bundle.val)["accuracy"] if len(bundle.val) else None
+        source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
+                  "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
+                  "converted_val_accuracy": converted}
+        if main and converted is not None:
+            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted:.2f} %")
+
+    options: dict[str, Any] = {
+        "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "progress": progress,
+        "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
+        "augment_roll": tuple(args.augment_roll), "device": device,
+    }
+    cv = None
+    if args.folds is None:
+        select = args.select or ("best" if len(bundle.val) else "last")
+        result = fit(model, bundle, epochs=args.epochs, patience=args.patience, time_budget_s=args.time_limit,
+                     select=select, nproc=args.nproc, **options)
+    else:
+        cv = cross_validate(make_model, bundle.train, args.folds, split_seed=split_seed, epochs=args.epochs,
+                            log=partial(print, file=sys.stderr, flush=True), **options)
+        print(f"cross-validation, {cv.folds} folds: validation accuracy per epoch")
+        print("\n".join(cv.table()))
+        print(f"final model: {len(bundle.train)} sequences, {cv.best_epoch} epoch{'s' if cv.best_epoch != 1 else ''}",
+              flush=True)
+        result = fit_final(model, bundle.train, cv, **options)
     test = evaluate(model, bundle.test)
     if not main:
         return 0
     metrics = {**result.to_dict(), "val_accuracy": result.best_val_accuracy,
                "test_accuracy": test["accuracy"], "test_loss": test["loss"], "test_n": test["n"],
                "torch_threads": result.settings["threads"]}
+    if cv is not None:
+        metrics["cross_validation"] = cv.to_dict()
     save_checkpoint(out, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
                     class_names=bundle.class_names, normalisation=bundle.normalisation,
                     metrics=metrics, history=result.history, source=source)
     write_json(out.with_suffix(".json"), {"checkpoint": str(out), "config": cfg.to_dict(), "metrics": metrics,
                                           "history": result.history, "source": source})
-    kept = (f"best val {100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}"
-            if select == "best" else f"last epoch {result.epochs_run} kept"
-            + ("" if len(bundle.val) else " (no validation split)"))
+    if cv is not None:
+        chosen = cv.best_epoch - 1
+        kept = (f"{cv.best_epoch} epoch{'s' if cv.best_epoch != 1 else ''} chosen by {cv.folds}-fold cross-validation (mean val "
+                f"{100 * cv.mean_val_accuracy[chosen]:.2f} ± {100 * cv.std_val_accuracy[chosen]:.2f} %)")
+    elif select == "best":
+        kept = f"best val {100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}"
+    else:
+        kept = f"last epoch {result.epochs_run} kept" + ("" if len(bundle.val) else " (no validation split)")
     print(f"saved {out}: test accuracy {100 * test['accuracy']:.2f} % (n={test['n']}), {kept}, "
           f"{result.seconds_per_epoch:.1f} s/epoch")
     return 0

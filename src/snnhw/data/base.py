@@ -287,8 +287,48 @@ def stratified_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -
     return np.flatnonzero(keep).astype(np.int64), held_idx
 
 
+MIN_FOLDS = 2
+"""The fewest folds a cross-validation can have (one to train on, one to validate on)."""
+
+
+def check_folds(k: int, y: np.ndarray | None = None) -> None:
+    """Refuse (UserError) ``k`` stratified folds: fewer than :data:`MIN_FOLDS`, or, with the
+    class labels ``y`` given, more than the sequences of its smallest class (every fold
+    validates on at least one sequence of every class)."""
+    if k < MIN_FOLDS:
+        raise UserError(f"--folds must be ≥ {MIN_FOLDS}, got {k}")
+    if y is None:
+        return
+    classes, counts = np.unique(np.asarray(y), return_counts=True)
+    if len(classes) and k > counts.min():
+        smallest = int(np.argmin(counts))
+        raise UserError(f"--folds {k} is more than the {int(counts[smallest])} training sequences of class "
+                        f"{int(classes[smallest])}, its smallest class: use at most --folds {int(counts[smallest])}")
+
+
+def stratified_folds(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Partition indices ``0..len(y)-1`` into ``k`` stratified folds (cross-validation).
+
+    The classes are dealt in ascending order: the members of each class, in a random order
+    drawn with ``rng``, go round-robin to the folds, each class starting at the fold after the
+    one the previous class ended on. So every fold holds ``floor`` or ``ceil`` of ``count / k``
+    members of each class and the fold sizes differ by at most one. ``k`` is checked by
+    :func:`check_folds`. Returns ``k`` index arrays, each sorted ascending.
+    """
+    y = np.asarray(y)
+    check_folds(k, y)
+    fold_of = np.empty(len(y), dtype=np.int64)
+    start = 0
+    for cls in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == cls))
+        fold_of[members] = (start + np.arange(len(members))) % k
+        start = (start + len(members)) % k
+    return [np.flatnonzero(fold_of == fold).astype(np.int64) for fold in range(k)]
+
+
 def split_rng(seed: int, purpose: int) -> np.random.Generator:
-    """Independent generator for one split decision (purpose 1: test split, 2: validation)."""
+    """Independent generator for one split decision (purpose 1: test split, 2: validation,
+    3: cross-validation folds)."""
     return np.random.default_rng([int(seed), int(purpose)])
 
 
@@ -394,6 +434,7 @@ def describe_dir(path: Path, limit: int = 6) -> str:
 
 __all__ = [
     "SequenceDataset", "Normalisation", "DataBundle", "RawSplits", "Option", "STD_FLOOR",
-    "resolve_options", "options_help", "stratified_split", "split_rng", "assemble_bundle", "cached",
+    "resolve_options", "options_help", "stratified_split", "MIN_FOLDS", "check_folds", "stratified_folds",
+    "split_rng", "assemble_bundle", "cached",
     "require_dir", "encode_labels", "describe_dir",
 ]

@@ -339,6 +339,7 @@ class _Plan:
     threads: int | None
     time_budget_s: float | None
     schedule: str
+    schedule_epochs: int
     weight_decay: float
     augment_roll: tuple[int, int]
     select: str
@@ -359,6 +360,7 @@ def fit(
     threads: int | None = None,
     time_budget_s: float | None = None,
     schedule: str = "constant",
+    schedule_epochs: int | None = None,
     weight_decay: float = 0.0,
     augment_roll: tuple[int, int] = (0, 0),
     select: str = "best",
@@ -396,6 +398,9 @@ def fit(
             epoch always runs. Rank 0's clock decides for every rank.
         schedule: learning-rate schedule over ``epochs``: ``"constant"`` (``lr`` throughout)
             or ``"cosine"`` (epoch e of E uses ``lr · (1 + cos(π (e − 1) / E)) / 2``).
+        schedule_epochs: the E the schedule spans (≥ ``epochs``; ``None``: ``epochs``): training
+            then runs the first ``epochs`` epochs of an E-epoch schedule (the final model of a
+            cross-validation, :mod:`snnhw.train.folds`).
         weight_decay: AdamW's decoupled weight decay (0: plain Adam).
         augment_roll: maximum random circular shift (elements, features) of each training
             sequence (:func:`random_roll`; ``(0, 0)``: none). Element shifts need sequences that
@@ -428,6 +433,10 @@ def fit(
         raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
         raise UserError(f"the time budget must be > 0 s, got {time_budget_s}")
+    if schedule_epochs is None:
+        schedule_epochs = epochs
+    if schedule_epochs < epochs:
+        raise UserError(f"the schedule must span at least the {epochs} epochs trained, got {schedule_epochs}")
     x, _, lengths = split_tensors(bundle.train)
     n = x.shape[0]
     if n == 0:
@@ -451,8 +460,8 @@ def fit(
         log(warning)
     plan = _Plan(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience, progress=progress,
                  log=log, grad_clip=grad_clip, threads=threads, time_budget_s=time_budget_s, schedule=schedule,
-                 weight_decay=weight_decay, augment_roll=(int(augment_roll[0]), int(augment_roll[1])),
-                 select=select)
+                 schedule_epochs=schedule_epochs, weight_decay=weight_decay,
+                 augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select)
     if nproc == 1:
         return _train(model, bundle, target, plan)
     state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
@@ -487,7 +496,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         "epochs": epochs, "lr": plan.lr, "batch_size": batch_size, "seed": seed,
         "patience": plan.patience, "grad_clip": plan.grad_clip, "threads": threads, "optimizer": "AdamW",
         "weight_decay": plan.weight_decay, "augment_roll": list(augment_roll),
-        "train_size": n, "time_budget_s": plan.time_budget_s, "schedule": plan.schedule, "select": select,
+        "train_size": n, "time_budget_s": plan.time_budget_s, "schedule": plan.schedule,
+        "schedule_epochs": plan.schedule_epochs, "select": select,
         "world_size": world, "device": str(device),
     })
     module = model.to(device)
@@ -503,7 +513,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         epoch_bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, file=sys.stderr)
         for epoch in epoch_bar:
             start = time.perf_counter()
-            epoch_lr = epoch_learning_rate(plan.lr, epoch, epochs, plan.schedule)
+            epoch_lr = epoch_learning_rate(plan.lr, epoch, plan.schedule_epochs, plan.schedule)
             for group in optimizer.param_groups:
                 group["lr"] = epoch_lr
             net.train()
