@@ -120,7 +120,9 @@ def test_parse_nextpnr_report(tmp_path: Path) -> None:
 
 def test_ecp5_recipe_replaces_abc9() -> None:
     script = synth_ecp5_script(["top.il", "core.v"], "top", stat_json="s.json", netlist_json="n.json")
-    assert script.startswith("read_rtlil top.il; read_verilog core.v; synth_ecp5 -top top -run :map_luts;")
+    assert script.startswith("read_rtlil top.il; read_verilog core.v; synth_ecp5 -top top -run :coarse; proc; "
+                             "memory_collect a:snnhw_role=constants; memory_map a:snnhw_role=constants; "
+                             "synth_ecp5 -top top -run coarse:map_luts;")
     assert "abc -lut 4" in script and "abc9" not in script and script.endswith("write_json n.json")
 
 

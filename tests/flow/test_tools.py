@@ -13,13 +13,16 @@ from snnhw.flow.tools import read_stat_cells, run_tool, synth_xilinx_script, yos
 
 
 def test_one_recipe_for_build_and_dsp_check() -> None:
-    # The build's script text is part of its result cache key: this is the exact text it had.
+    # The build's script text is part of its result cache key: this is the exact text it has.
+    fold = "proc; memory_collect a:snnhw_role=constants; memory_map a:snnhw_role=constants"
     script = synth_xilinx_script("../rtl/core.v", "snn_lstm_core", stat_json="stat.json", netlist_json="netlist.json")
+    synth = "synth_xilinx -family xc7 -noiopad -flatten -top snn_lstm_core"
     assert script == (
-        "read_verilog ../rtl/core.v; synth_xilinx -family xc7 -noiopad -flatten -top snn_lstm_core; "
+        f"read_verilog ../rtl/core.v; {synth} -run :prepare; {fold}; {synth} -run prepare:; "
         "tee -q -o stat.json stat -json; write_json netlist.json")
+    synth = "synth_xilinx -family xc7 -noiopad -flatten -top top"
     assert synth_xilinx_script("core.v", "top", stat_json="top.stat.json") == (
-        "read_verilog core.v; synth_xilinx -family xc7 -noiopad -flatten -top top; tee -q -o top.stat.json stat -json")
+        f"read_verilog core.v; {synth} -run :prepare; {fold}; {synth} -run prepare:; tee -q -o top.stat.json stat -json")
 
 
 def test_read_stat_cells(tmp_path: Path) -> None:

@@ -124,3 +124,37 @@ def test_group_cells_counts_distributed_ram_in_lut_sites() -> None:
     assert (res["LUT"], res["LUTRAM"], res["FF"]) == (15, 3 * 4 + 2 * 2 + 1, 7)
     fraction, binding, lut_eq = cost_of({**res, "DSP48E1": 0}, PARTS["xc7k325t"], 200.0)
     assert binding == "LUT" and fraction == (15 + 17) / PARTS["xc7k325t"]["LUT"] and lut_eq == 15 + 17
+
+
+def _threshold_design(constants_in_memory: bool) -> str:
+    """Verilog of a registered LIF threshold and reset (``s = v > θ``, ``u = v − θ·s``) beside a
+    256-word weight ROM asked for block RAM; θ, σ inline or read from a constant memory."""
+    import numpy as np
+    from amaranth.back import verilog
+    from amaranth.hdl import Const, Module, Mux, Signal, signed
+
+    from snnhw.hw.memories import PackedRom, constant_words
+
+    m = Module()
+    v, u, s, a = Signal(signed(12)), Signal(signed(12)), Signal(), Signal(8)
+    if constants_in_memory:
+        theta, sigma = constant_words(m, "constants", [37, -5], 12)
+    else:
+        theta, sigma = Const(37, signed(12)), Const(-5, signed(12))
+    m.submodules.rom = rom = PackedRom(np.arange(256 * 4).reshape(256, 4) % 97 - 48, 8)
+    w = Signal(32)
+    m.d.comb += [rom.addr.eq(a), rom.en.eq(1), w.eq(rom.data.as_value())]
+    m.d.sync += [s.eq(v > theta), u.eq(Mux(v > theta, v - theta, v + sigma))]
+    return verilog.convert(m, ports=[v, u, s, a, w], name="top")
+
+
+@pytest.mark.skipif(yosys_missing() is not None, reason=str(yosys_missing()))
+def test_constant_memories_synthesise_as_inline_constants(tmp_path: Path) -> None:
+    cells = {}
+    for inline in (True, False):
+        source = tmp_path / f"{'inline' if inline else 'memory'}.v"
+        source.write_text(_threshold_design(constants_in_memory=not inline))
+        cells[inline] = synth_xc7(source, "top", tmp_path / source.stem)["cells"]
+    assert "snnhw_role" in (tmp_path / "memory.v").read_text()
+    assert cells[True] == cells[False], cells
+    assert cells[True].get("RAMB18E1", 0) + cells[True].get("RAMB36E1", 0) == 1, "the weight ROM stays a block RAM"

@@ -95,8 +95,8 @@ def test_models_per_config_draw_one_configuration_per_group() -> None:
     assert make_case(4, 1, 3, TINY, models_per_config=1).config == make_case(4, 1, 3, TINY).config
     first, second = (make_case(4, k, 3, TINY, models_per_config=2) for k in (2, 3))
     assert first.config == make_case(4, 1, 3, TINY).config
-    assert second.config.weights_seed is not None and first.config.weights_seed is None
-    assert {**second.config.__dict__, "weights_seed": None} == first.config.__dict__
+    assert second.config.twin_seed is not None and first.config.twin_seed is None
+    assert {**second.config.__dict__, "twin_seed": None} == first.config.__dict__
     a, b = first.config.build_model(), second.config.build_model()
     assert any(not np.array_equal(x.w_h, y.w_h) for x, y in zip(a.layers, b.layers))
     assert all(np.array_equal(np.sort(x.w_h, axis=1), np.sort(y.w_h, axis=1)) for x, y in zip(a.layers, b.layers))

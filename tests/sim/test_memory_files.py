@@ -2,8 +2,9 @@
 
 * The rewrite round-trips: the hex files hold exactly the words of the inline ``initial``
   blocks, and rebuilding those blocks from the files gives the generated Verilog byte for byte.
-* Two models that differ only in weights and biases (the second: each weight row and each
-  gate's biases permuted, ``permuted_weights``) have one structure: the second model's run
+* Two models that differ in weights, biases and neuron constants (the second: each weight row
+  and each gate's biases permuted, every threshold, bias shift and clip bound moved by ±1,
+  ``same_structure_twin``) have one structure: the second model's run
   reuses the first one's compiled simulator and both are bit-exact; a corrupted bias word
   reaches the simulator through its hex file (same build) and the verification fails, located.
 """
@@ -17,7 +18,7 @@ import pytest
 from simfixtures import batch_inputs, generate_core
 
 from snnhw.hw.knobs import SpikingKnobs
-from snnhw.quant.synthetic import permuted_weights, random_frozen_spiking
+from snnhw.quant.synthetic import random_frozen_spiking, same_structure_twin
 from snnhw.errors import UserError
 from snnhw.sim.memory_files import split_memories, write_hex_files
 from snnhw.sim.runner import SIMULATORS, simulator_missing
@@ -32,11 +33,11 @@ INIT_WORD = re.compile(r"^\s+\S+ ?\[\d+\] = \d+'h([0-9a-f]+);$")
 @pytest.fixture(scope="module")
 def two_models(tmp_path_factory: pytest.TempPathFactory):
     """(model, schedule, Verilog path) of a small spiking model and of its twin with permuted
-    weights and biases (:func:`~snnhw.quant.synthetic.permuted_weights`)."""
+    weights and biases and moved neuron constants (:func:`~snnhw.quant.synthetic.same_structure_twin`)."""
     root = tmp_path_factory.mktemp("hexmem")
     model = random_frozen_spiking(7, **SMALL)
     out = []
-    for name, m in (("a", model), ("b", permuted_weights(model, 1))):
+    for name, m in (("a", model), ("b", same_structure_twin(model, 1))):
         schedule, verilog = generate_core(m, KNOBS, root / name)
         out.append((m, schedule, verilog))
     return out
@@ -88,7 +89,8 @@ def test_same_shape_models_share_one_structure(two_models) -> None:
     a, b = (split_memories(v.read_text()) for _, _, v in two_models)
     assert a.digest == b.digest
     assert [m.file for m in a.memories] == [m.file for m in b.memories]
-    assert any(x.words != y.words for x, y in zip(a.memories, b.memories))
+    changed = {x.name.strip() for x, y in zip(a.memories, b.memories) if x.words != y.words}
+    assert {"wmem", "bmem", "constants"} <= changed, changed
 
 
 def corrupted(verilog: Path, out_dir: Path) -> Path:

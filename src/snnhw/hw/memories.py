@@ -1,10 +1,15 @@
-"""Synchronous-read ROMs initialised from the frozen model's integer arrays.
+"""Memories initialised from the frozen model's integer arrays.
 
-Weights, biases and thresholds live in :class:`amaranth.lib.memory.Memory` instances with one
-synchronous read port (block-RAM friendly: the address is registered, data arrive one cycle
-later). Several signed values share one memory word: value k of a row sits at bits
+Weights and biases live in :class:`amaranth.lib.memory.Memory` instances with one synchronous
+read port (:class:`PackedRom`; block-RAM friendly: the address is registered, data arrive one
+cycle later). Several signed values share one memory word: value k of a row sits at bits
 ``[k·width, (k+1)·width)`` in two's complement, so one read delivers a whole vector
 (e.g. ``lanes × 4 × fanin`` weights of one MAC step).
+
+The neurons' scalar constants (thresholds θ, bias shifts σ±, clip bounds) live in small
+read-only memories read at constant addresses (:func:`constant_words`), so that they are data
+like the weights: a simulator compiled for one model serves every model of the same shape
+(``snnhw.sim.memory_files``). Synthesis folds them back into constants (:data:`CONSTANTS_ATTR`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,35 @@ def ram_attrs(depth: int) -> dict[str, str]:
     576 LUT-equivalents, and 1/445 of an xc7k325t's block RAM against 1/203,800 of its LUTs).
     """
     return {"ram_style": "distributed"} if depth <= DISTRIBUTED_RAM_MAX_DEPTH else {}
+
+
+CONSTANTS_ATTR = ("snnhw_role", "constants")
+"""The attribute (name, value) of every :func:`constant_words` memory. The Yosys recipes of
+``snnhw.flow.tools`` map exactly these memories to constants before synthesis
+(``memory_map -attr snnhw_role=constants``), so the netlist is the one that inline constants
+give; Vivado propagates a ROM read at a constant address by itself."""
+
+
+def constant_words(m: Module, name: str, values: Sequence[int], width: int) -> list[Value]:
+    """Model constants as one read-only memory of ``len(values)`` signed ``width``-bit words,
+    each read combinationally at its constant address; returns the reads (``signed(width)``)
+    in the order of ``values``.
+
+    Raises ``ValueError`` when ``values`` is empty or a value does not fit ``width`` bits.
+    """
+    values = [int(v) for v in values]
+    if not values:
+        raise ValueError(f"constant memory {name!r} needs at least one value")
+    if values_width(np.asarray(values)) > width:
+        raise ValueError(f"constants {values} of {name!r} do not fit signed {width} bits")
+    mem = Memory(shape=signed(width), depth=len(values), init=values, attrs=dict([CONSTANTS_ATTR]))
+    m.submodules[name] = mem
+    reads = []
+    for k in range(len(values)):
+        port = mem.read_port(domain="comb")
+        m.d.comb += port.addr.eq(k)
+        reads.append(port.data)
+    return reads
 
 
 def values_width(values: np.ndarray) -> int:

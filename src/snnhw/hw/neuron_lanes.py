@@ -5,25 +5,60 @@ clip (the non-spiking gate) — the contract's ``arith.binary_lif`` / ``arith.te
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Value, signed
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.knobs import GATE_STAGES
 from snnhw.hw.leak_unit import clip_expr, delayed, leak_expr, node, saturate_expr
+from snnhw.hw.memories import constant_words, values_width
 from snnhw.quant.arith import signed_bits
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, SpikingLayer, TernaryNeuron
 
 GATES = ("f", "i", "g", "o")
 
 
-def lif_drive_expr(m: Module, z: Value, n: BinaryNeuron | TernaryNeuron) -> Value:
+Constants = dict[str, Value]
+"""A neuron's constants as read from its block's constant memory (:func:`neuron_constants`):
+``theta`` (binary LIF); ``theta_pos``, ``theta_neg``, ``shift_pos``, ``shift_neg`` (ternary
+LIF); ``lo``, ``hi`` (clip gate)."""
+
+_CONSTANT_FIELDS = {
+    BinaryNeuron: ("theta",),
+    TernaryNeuron: ("theta_pos", "theta_neg", "shift_pos", "shift_neg"),
+    ClipGate: ("lo", "hi"),
+}
+
+
+def neuron_constants(m: Module, layer: SpikingLayer, gates: tuple[str, ...], name: str = "constants",
+                     ) -> dict[str, Constants]:
+    """The thresholds, bias shifts and clip bounds of ``layer``'s neurons ``gates`` (names among
+    f, i, g, o, c) as one constant memory of ``m`` (:func:`snnhw.hw.memories.constant_words`),
+    in gate order, then field order of :data:`_CONSTANT_FIELDS`.
+
+    The word width is structural where it can be — the widest membrane (signed
+    ``membrane_bits``) or clip output (:func:`gate_value_shape`) among ``gates`` — and wider only
+    when a value needs it, so models of one shape share one memory layout.
+    """
+    neurons = {a: getattr(layer, a) for a in gates}
+    values: list[int] = []
+    width = 1
+    for a, n in neurons.items():
+        values += [getattr(n, f) for f in _CONSTANT_FIELDS[type(n)]]
+        width = max(width, gate_value_shape(layer, a).width if isinstance(n, ClipGate) else n.membrane_bits)
+    width = max(width, values_width(np.asarray(values)))
+    words = iter(constant_words(m, name, values, width))
+    return {a: {f: next(words) for f in _CONSTANT_FIELDS[type(n)]} for a, n in neurons.items()}
+
+
+def lif_drive_expr(m: Module, z: Value, n: BinaryNeuron | TernaryNeuron, k: Constants) -> Value:
     """A LIF neuron's input term: ``z`` (binary), or the ternary neuron's sign-dependent shifted
-    input ``y' = y + σ⁺`` (y > 0), ``y − σ⁻`` (y < 0), ``0`` (y = 0)."""
+    input ``y' = y + σ⁺`` (y > 0), ``y − σ⁻`` (y < 0), ``0`` (y = 0); ``k``: its constants."""
     if isinstance(n, BinaryNeuron):
         return z
     y = node(m, Value.cast(z).as_signed(), "y")
-    return node(m, Mux(y > 0, y + n.shift_pos, Mux(y < 0, y - n.shift_neg, y)), "y_shift")
+    return node(m, Mux(y > 0, y + k["shift_pos"], Mux(y < 0, y - k["shift_neg"], y)), "y_shift")
 
 
 def lif_sum_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> Value:
@@ -32,26 +67,27 @@ def lif_sum_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | Terna
     return saturate_expr(m, leaked + drive, n.membrane_bits)
 
 
-def lif_threshold_expr(m: Module, v: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
+def lif_threshold_expr(m: Module, v: Value, n: BinaryNeuron | TernaryNeuron, k: Constants) -> tuple[Value, Value]:
     """The spike and the reset membrane of ``v`` (:func:`lif_sum_expr`); returns ``(s, u)``
-    (``s`` 1 bit for a binary neuron, signed(2) for a ternary one)."""
+    (``s`` 1 bit for a binary neuron, signed(2) for a ternary one, ``u`` signed
+    ``membrane_bits``); ``k``: the neuron's constants."""
+    u = Signal(signed(n.membrane_bits), name="u")
     if isinstance(n, BinaryNeuron):
-        s = node(m, v > n.theta, "spike")
-        return s, node(m, Mux(s, v - n.theta, v), "u")
-    pos = node(m, v > n.theta_pos, "pos")
-    neg = node(m, v < -n.theta_neg, "neg")
+        s = node(m, v > k["theta"], "spike")
+        m.d.comb += u.eq(Mux(s, v - k["theta"], v))
+        return s, u
+    pos = node(m, v > k["theta_pos"], "pos")
+    neg = node(m, v < -k["theta_neg"], "neg")
     s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
-    return node(m, s, "spike"), node(m, Mux(pos, v - n.theta_pos, Mux(neg, v + n.theta_neg, v)), "u")
+    m.d.comb += u.eq(Mux(pos, v - k["theta_pos"], Mux(neg, v + k["theta_neg"], v)))
+    return node(m, s, "spike"), u
 
 
-def lif_fire_expr(m: Module, leaked: Value, drive: Value, n: BinaryNeuron | TernaryNeuron) -> tuple[Value, Value]:
-    """:func:`lif_threshold_expr` of :func:`lif_sum_expr` in one cycle; returns ``(s, u)``."""
-    return lif_threshold_expr(m, lif_sum_expr(m, leaked, drive, n), n)
-
-
-def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron) -> tuple[Value, Value]:
-    """The ternary LIF with sign-dependent input shift; returns ``(s, u)`` with ``s`` signed(2)."""
-    return lif_fire_expr(m, leak_expr(u_prev, n.leak), lif_drive_expr(m, y, n), n)
+def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron, k: Constants) -> tuple[Value, Value]:
+    """The ternary LIF with sign-dependent input shift in one cycle; returns ``(s, u)`` with
+    ``s`` signed(2); ``k``: the neuron's constants."""
+    v = lif_sum_expr(m, leak_expr(u_prev, n.leak), lif_drive_expr(m, y, n, k), n)
+    return lif_threshold_expr(m, v, n, k)
 
 
 def validate_layer(layer: SpikingLayer) -> None:
@@ -99,7 +135,8 @@ class GateNeurons(wiring.Component):
     """The four gates of ``lanes`` units of one cell (n, t), in one or two pipeline stages.
 
     Parameters:
-        layer: the frozen layer (thresholds, leaks, widths are constants).
+        layer: the frozen layer (leaks and widths are logic; thresholds, bias shifts and clip
+            bounds are read from one constant memory, :func:`neuron_constants`).
         lanes: hidden units processed in parallel (≥ 1).
         stages: 1 (one output register), 2 (the leaked membranes ``leak(U(n, t−1))``, the
             neuron drives — z, or the ternary neuron's shifted input — and the clip gate's z
@@ -146,6 +183,7 @@ class GateNeurons(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         layer = self.layer
+        consts = neuron_constants(m, layer, GATES)
         for k in range(self.lanes):
             up, un, go = self.u_prev[k], self.u_next[k], self.gates[k]
             for gi, a in enumerate(GATES):
@@ -153,12 +191,13 @@ class GateNeurons(wiring.Component):
                 z = self.z[gi][k]
                 if isinstance(n, ClipGate):
                     z = self._staged(m, self._staged(m, z, f"z_s1_{a}_{k}"), f"z_s2_{a}_{k}", from_stages=3)
-                    m.d.sync += go[a].eq(clip_expr(m, z, n.lo, n.hi))
+                    m.d.sync += go[a].eq(clip_expr(m, z, consts[a]["lo"], consts[a]["hi"],
+                                                   gate_value_shape(layer, a)))
                     continue
                 leaked = self._staged(m, leak_expr(up[a], n.leak), f"leaked_s1_{a}_{k}")
-                drive = self._staged(m, lif_drive_expr(m, z, n), f"drive_s1_{a}_{k}")
+                drive = self._staged(m, lif_drive_expr(m, z, n, consts[a]), f"drive_s1_{a}_{k}")
                 v = self._staged(m, lif_sum_expr(m, leaked, drive, n), f"v_s2_{a}_{k}", from_stages=3)
-                s, u = lif_threshold_expr(m, v, n)
+                s, u = lif_threshold_expr(m, v, n, consts[a])
                 m.d.sync += [go[a].eq(s), un[a].eq(u)]
             uc = self._staged(m, self._staged(m, up["c"], f"uc_s1_{k}"), f"uc_s2_{k}", from_stages=3)
             m.d.sync += un["c"].eq(uc)

@@ -357,3 +357,43 @@ def permuted_weights(model: FrozenSpiking | FrozenBaseline, seed: int) -> Frozen
     layers = [dataclasses.replace(layer, w_x=rows(layer.w_x), w_h=rows(layer.w_h), bias=gates(layer.bias))
               for layer in model.layers]
     return dataclasses.replace(model, layers=layers)
+
+
+def varied_constants(model: FrozenSpiking, seed: int) -> FrozenSpiking:
+    """``model`` with every neuron constant the spiking core reads from its constant memories
+    (θ, θ±, σ± and the clip gates' bounds, :func:`snnhw.hw.neuron_lanes.neuron_constants`)
+    moved by ±1 (seeded), each staying valid (θ ≥ 1, σ ≥ 0; a clip gate keeps its
+    ``(−θ_g, θ_g)`` or ``(0, θ_i)`` form) and within its signed width, so the generated core's
+    structure apart from its memory contents stays the same. Leaks, widths, weights and the
+    head are kept.
+    """
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+
+    def moved(value: int, least: int) -> int:
+        width = arith.signed_bits(min(value, 0), max(value, 0))
+        options = [v for v in (value - 1, value + 1)
+                   if v >= least and arith.signed_bits(min(v, 0), max(v, 0)) == width]
+        return int(rng.choice(options)) if options else value
+
+    def neuron(n, gate: str):
+        if isinstance(n, BinaryNeuron):
+            return dataclasses.replace(n, theta=moved(n.theta, 1))
+        if isinstance(n, TernaryNeuron):
+            return dataclasses.replace(n, theta_pos=moved(n.theta_pos, 1), theta_neg=moved(n.theta_neg, 1),
+                                       shift_pos=moved(n.shift_pos, 0), shift_neg=moved(n.shift_neg, 0))
+        hi = moved(n.hi, 1)
+        return ClipGate(lo=-hi if gate == "g" else 0, hi=hi)
+
+    layers = [dataclasses.replace(layer, **{a: neuron(getattr(layer, a), a) for a in ("f", "i", "g", "o", "c")})
+              for layer in model.layers]
+    return dataclasses.replace(model, layers=layers)
+
+
+def same_structure_twin(model: FrozenSpiking | FrozenBaseline, seed: int) -> FrozenSpiking | FrozenBaseline:
+    """Another model whose generated core differs from ``model``'s only in memory contents: the
+    weights and biases permuted (:func:`permuted_weights`) and, for a spiking model, the neuron
+    constants moved (:func:`varied_constants`). One compiled simulator serves both."""
+    twin = permuted_weights(model, seed)
+    return varied_constants(twin, seed) if isinstance(twin, FrozenSpiking) else twin

@@ -201,16 +201,17 @@ class FuzzConfig:
         model_seed: seed of the random model factory.
         model: the factory's keyword arguments (JSON-able).
         knobs: the knob values as drawn (``to_manifest`` form; None = automatic).
-        weights_seed: None: the factory's model; else its weights and biases permuted with this
-            seed (:func:`~snnhw.quant.synthetic.permuted_weights`: the same core structure, so
-            the compiled simulator of the configuration serves it).
+        twin_seed: None: the factory's model; else its same-structure twin of this seed
+            (:func:`~snnhw.quant.synthetic.same_structure_twin`: weights and biases permuted,
+            a spiking model's neuron constants moved; the same core structure, so the compiled
+            simulator of the configuration serves it).
     """
 
     core: str
     model_seed: int
     model: dict[str, Any]
     knobs: dict[str, Any]
-    weights_seed: int | None = None
+    twin_seed: int | None = None
 
     @property
     def spec(self) -> Any:
@@ -220,11 +221,11 @@ class FuzzConfig:
         return core_spec(self.core)
 
     def build_model(self) -> Any:
-        """The frozen model (deterministic in ``model_seed``, ``model`` and ``weights_seed``)."""
-        from snnhw.quant.synthetic import permuted_weights
+        """The frozen model (deterministic in ``model_seed``, ``model`` and ``twin_seed``)."""
+        from snnhw.quant.synthetic import same_structure_twin
 
         model = _model_factories()[self.core][1](self.model_seed, **self.model)
-        return model if self.weights_seed is None else permuted_weights(model, self.weights_seed)
+        return model if self.twin_seed is None else same_structure_twin(model, self.twin_seed)
 
     def core_knobs(self) -> Any:
         """The knobs as the kind's knob class (unresolved)."""
@@ -245,8 +246,8 @@ class FuzzConfig:
             f" layers={m['num_layers']} C{m['num_classes']} w{m['weight_bits']}"
         extra = [f"{k}={v}" for k, v in m.items() if k in ("encoding", "nonspiking_gate") or
                  (k == "saturate" and v) or (k == "head_hidden" and v)]
-        if self.weights_seed is not None:
-            extra.append(f"weights#{self.weights_seed}")
+        if self.twin_seed is not None:
+            extra.append(f"twin#{self.twin_seed}")
         knobs = [f"{k}={v}" for k, v in self.knobs.items() if v not in (None, False)]
         return " ".join([self.core, shape, *extra, "|", *knobs])
 
@@ -408,7 +409,7 @@ def make_case(seed: int, index: int, sequences: int, lim: FuzzLimits, *, kinds: 
 
     With ``models_per_config`` M > 1, cases come in groups of M: case K takes the configuration
     of group K // M (drawn from :func:`case_rng` ``(seed, K // M)``), the first case of a group
-    its model as drawn, the others its weights and biases permuted (``weights_seed``), so one
+    its model as drawn, the others same-structure twins of it (``twin_seed``), so one
     compiled simulator serves the group; sequences and modes come from the stream (seed, K, M).
     M = 1 gives the cases of earlier campaigns.
     """
@@ -417,7 +418,7 @@ def make_case(seed: int, index: int, sequences: int, lim: FuzzLimits, *, kinds: 
     if models_per_config > 1:
         rng = np.random.default_rng([int(seed), int(index), int(models_per_config)])
         if index % models_per_config:
-            config = replace(config, weights_seed=int(rng.integers(0, 2**31)))
+            config = replace(config, twin_seed=int(rng.integers(0, 2**31)))
     model = config.build_model()
     mode = config.spec.schedule_of(model, config.core_knobs()).input_mode
     seq_kinds, inputs = draw_sequences(rng, model, mode, sequences, lim)
@@ -495,7 +496,7 @@ def run_case(case: FuzzCase, work_dir: Path, sim: str, build_root: Path | None =
     """Generate, build and simulate ``case`` once (every sequence in every mode); compare with
     the golden model. The compiled simulators live in ``build_root`` (default ``work_dir/builds``),
     one per core structure (:func:`snnhw.sim.runner.simulate`): reused by later runs of the same
-    configuration (shrinking) and by other models of it (``weights_seed``)."""
+    configuration (shrinking) and by other models of it (``twin_seed``)."""
     from snnhw.hw.generate import generate
     from snnhw.sim.runner import simulate
     from snnhw.sim.stimulus import build_stimulus
