@@ -183,7 +183,7 @@ def run_core(cfg: CoreConfig, args: argparse.Namespace, root: Path, doc: dict[st
     schedule, verilog = generate_core(model, knobs, root / cfg.core / "rtl")
     text = verilog.read_text()
     stimulus_seed = cfg.seed if args.stimulus_seed is None else args.stimulus_seed
-    x, lengths = batch_inputs(model, stimulus_seed, args.sequences, args.n_max)
+    x, lengths = batch_inputs(model, stimulus_seed, args.sequences, args.n_max, directed=args.stimulus == "directed")
     if args.regression_modes:
         modes = regression_modes(cfg.seed)
     else:
@@ -204,6 +204,7 @@ def run_core(cfg: CoreConfig, args: argparse.Namespace, root: Path, doc: dict[st
         chosen = [m for m in candidates if pattern.search(f"{m.module}: {m.original} → {m.mutated}")]
     limit = max(args.wall_limit, 10 * control_s)
     rep: dict[str, Any] = {"config": cfg.description, "seed": cfg.seed, "stimulus_seed": stimulus_seed,
+                           "stimulus": args.stimulus,
                            "verilog_bytes": len(text.encode()),
                            "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
                            "sequences": len(stim.sequences), "lengths": lengths.tolist(),
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-max", type=int, default=6, help="longest sequence (the first one)")
     ap.add_argument("--stimulus-seed", type=int, default=None,
                     help="seed of the input sequences (default: the configuration's seed, as in tests/sim)")
+    ap.add_argument("--stimulus", choices=("directed", "random"), default="directed",
+                    help="the regression's coverage-directed sequences (snnhw.sim.coverage, the default) or "
+                         "plain random ones (the regression before coverage direction)")
     ap.add_argument("--slow-sink", type=float, default=0.0, metavar="P",
                     help="add a mode whose sink is not ready with probability P per cycle (0: no such mode)")
     ap.add_argument("--regression-modes", action="store_true",

@@ -42,11 +42,22 @@ def generate_core(model, knobs, out_dir: Path):
     return spec.schedule_of(model, knobs), Path(summary["cores"][spec.name]["verilog"])
 
 
-def batch_inputs(model, seed: int, batch: int, n_max: int, spikes: bool = False):
-    """Random inputs with varied lengths; the last sample has N = 1 (when batch > 1)."""
+def batch_inputs(model, seed: int, batch: int, n_max: int, spikes: bool = False, directed: bool = True):
+    """Inputs with varied lengths (the first of length ``n_max``); the last sample has N = 1
+    (when batch > 1).
+
+    ``directed`` (the regression's default): chosen from 16 × ``batch`` random sequences to
+    cover the most golden events — membranes near a threshold, −1 spikes into the recurrence,
+    readout terms of every unit, activations next to a clip bound
+    (:func:`snnhw.sim.coverage.directed_inputs`); else plain random sequences.
+    """
+    from snnhw.sim.coverage import directed_inputs
     from snnhw.quant.synthetic import random_inputs
 
-    x, lengths = random_inputs(model, seed, batch, n_max, vary_lengths=True, spikes=spikes)
+    if directed:
+        x, lengths, _ = directed_inputs(model, seed, batch, n_max, spikes=spikes)
+    else:
+        x, lengths = random_inputs(model, seed, batch, n_max, vary_lengths=True, spikes=spikes)
     if batch > 1:
         lengths[-1] = 1
         x[-1, 1:] = 0

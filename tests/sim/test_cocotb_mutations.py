@@ -9,7 +9,7 @@ the mismatch located:
 * the sign bit of one weight flipped in the generated Verilog's weight-memory init (for the
   spiking core, the first weight of word 0 whose flip the golden model shows to be visible on
   the batch: most single flips of a sparse spiking layer are invisible on a few sequences);
-* a threshold θ_f changed in the generated Verilog (spike compare against θ_f // 2);
+* a threshold θ_f changed in the generated Verilog (its constant-memory word set to θ_f // 2);
 * the output serializer made to ignore ``o.ready`` (words lost under backpressure: only the
   stalled mode can see it);
 * on a debug core (``trace=True``, two layers, non-spiking i): one expected spike of the golden
@@ -56,9 +56,20 @@ def flip_memory_bit(text: str, module: str, memory: str, bit: int) -> str:
 
 
 def change_threshold(text: str, theta: int, new: int) -> tuple[str, int]:
-    """Replace every spike compare ``> $signed(W'h<theta>)`` by ``new``; returns (text, count)."""
-    pattern = re.compile(rf"> \$signed\((\d+)'h0*{theta:x}\)")
-    return pattern.subn(lambda m: f"> $signed({m.group(1)}'h{new:x})", text)
+    """Set θ_f to ``new`` in every gate-neuron block (``….neurons`` module) whose θ_f is ``theta``:
+    word 0 of its constant memory (``neuron_lanes.neuron_constants`` puts f first); returns
+    (text, blocks changed)."""
+    word = re.compile(r"(\bconstants\[0\] = (\d+)'h)([0-9a-fA-F]+);")
+    count = 0
+    for module in re.findall(r"^module (\\\S+\.neurons) ", text, re.MULTILINE):
+        lo, hi = module_span(text, module)
+        m = word.search(text, lo, hi)
+        assert m is not None, f"no constants[0] init in {module}"
+        width = int(m.group(2))
+        if int(m.group(3), 16) == theta & ((1 << width) - 1):
+            text = text[:m.start()] + f"{m.group(1)}{new & ((1 << width) - 1):0{(width + 3) // 4}x};" + text[m.end():]
+            count += 1
+    return text, count
 
 
 def ignore_ready(text: str, serializer: str) -> tuple[str, int]:
@@ -172,7 +183,7 @@ def test_flipped_weight_bit_in_rtl_fails(spiking_setup, request: pytest.FixtureR
 
 
 def _run_halved_theta_f(model, stim, verilog: Path, root: Path, sim: str):  # type: ignore[no-untyped-def]
-    """Simulate ``verilog`` with every ``> θ_f`` spike compare changed to ``> θ_f // 2``."""
+    """Simulate ``verilog`` with θ_f changed to θ_f // 2 in every gate-neuron block."""
     theta = model.layers[0].f.theta
     text, count = change_threshold(verilog.read_text(), theta, theta // 2)
     assert count > 0
@@ -273,9 +284,8 @@ def test_changed_threshold_in_debug_rtl_is_located_by_the_trace(debug_setup) -> 
     run = _run_halved_theta_f(*debug_setup)
     assert not run.passed
     m = run.first_mismatch
-    # the compare "> θ_f" is shared by every binary gate whose threshold equals θ_f
-    same = {(index, gate) for index, layer in enumerate(model.layers) for gate in ("f", "o", "i")
-            if getattr(getattr(layer, gate), "theta", None) == theta}
+    # θ_f of every layer whose θ_f equals layer 0's was changed
+    same = {(index, "f") for index, layer in enumerate(model.layers) if layer.f.theta == theta}
     assert m["kind"] == "trace" and (m["layer"], m["gate"]) in same, m
 
 

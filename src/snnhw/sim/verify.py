@@ -215,8 +215,10 @@ def dataset_inputs(model: FrozenSpiking | FrozenBaseline, data_dir: Path | None,
 
 def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Any, data_dir: Path | None, samples: int,
                 seed: int, length: int) -> tuple[np.ndarray, np.ndarray, list[int], str]:
-    """Inputs of one core: dataset samples (quantized; rate-encoded when the core takes spikes) or random."""
-    from snnhw.quant.synthetic import random_inputs
+    """Inputs of one core: dataset samples (quantized; rate-encoded when the core takes spikes) or
+    seeded random sequences, for a spiking model chosen among 16 × as many to cover the most golden
+    events (:func:`snnhw.sim.coverage.directed_inputs`)."""
+    from snnhw.sim.coverage import directed_inputs
 
     spikes = getattr(knobs, "input_mode", None) == "spikes"
     if data_dir is not None:
@@ -226,8 +228,12 @@ def _inputs_for(model: FrozenSpiking | FrozenBaseline, knobs: Any, data_dir: Pat
 
             x = rate_encode(model, x)
         return x, lengths, ids, what
-    x, lengths = random_inputs(model, seed, samples, length, vary_lengths=True, spikes=spikes)
-    return x, lengths, list(range(samples)), f"random inputs, seed {seed}, N ≤ {length}"
+    x, lengths, stats = directed_inputs(model, seed, samples, length, spikes=spikes)
+    if not stats["pool_events"]:
+        return x, lengths, list(range(samples)), f"random inputs, seed {seed}, N ≤ {length}"
+    return x, lengths, list(range(samples)), (
+        f"random inputs, seed {seed}, N ≤ {length}, chosen for coverage: {stats['covered_events']} of "
+        f"{stats['pool_events']} golden events (the first {samples}: {stats['random_events']})")
 
 
 @dataclass
