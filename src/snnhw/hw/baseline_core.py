@@ -421,16 +421,17 @@ class BaselineCore(wiring.Component):
         group_base = np.cumsum([0] + groups[:-1]).tolist()
         unit_sel = Signal(range(sum(groups) + 1))
         unit_base = Array(Const(v, range(sum(groups) + 1)) for v in group_base)
-        if third:  # registered from A3's tags: no adder before B1's multipliers
-            m.d.sync += unit_sel.eq(unit_base[a_layer] + a_group)
-        else:
-            m.d.comb += unit_sel.eq(unit_base[b_layer] + b_group)
+        # c(n−1) of the group: with act_stages = 3 selected by A3's tags and registered (``cp_j``),
+        # so that B1's multipliers read registers only (the group's c was written an element ago)
+        m.d.comb += unit_sel.eq(unit_base[a_layer] + a_group if third else unit_base[b_layer] + b_group)
         b_valid, b_layer, b_group, b_final = split_tags((b_valid, b_layer, b_group, b_final), "b2")  # B2's
         b_valid, b_layer, b_group, b_final = split3_tags((b_valid, b_layer, b_group, b_final), "b3")  # B3's
         c_new = [Signal(signed(max(l.cell_bits for l in layers)), name=f"cn_{j}") for j in range(lanes)]
         o_c = [Signal(signed(self.h_bits), name=f"oc_{j}") for j in range(lanes)]
         for j in range(lanes):
             c_prev = Array(c_reg[l][g * lanes + j] for l in range(n_layers) for g in range(groups[l]))[unit_sel]
+            if third:
+                c_prev = delayed(m, c_prev, f"cp_{j}")
             fc = cut(gate_regs["f"][j] * c_prev, f"fc_{j}")  # B1: c(n−1) read by unit_sel, the products
             ig = cut(gate_regs["i"][j] * gate_regs["g"][j], f"ig_{j}")
             o = cut(gate_regs["o"][j], f"ob_{j}")
@@ -552,7 +553,7 @@ SPEC = CoreSpec(
         # the activation stages live in the core's own module: their registers (gates, c, h and
         # the act_stages = 2, 3 split registers) name the paths that end in them
         PipelineCut("act_stages",
-                    r"\.((z[ma][figo]|[figo]|cn|oc|fc|ig|ob3?|cs|cm|tc|ot3?)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
+                    r"\.((z[ma][figo]|[figo]|cn|cp|oc|fc|ig|ob3?|cs|cm|tc|ot3?)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
     ),
 )
 """The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""

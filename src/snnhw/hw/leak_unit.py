@@ -8,7 +8,7 @@ update) so that every neuron uses one implementation.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -55,10 +55,23 @@ def delayed(m: Module, value: Value, name: str) -> Signal:
 
 
 def saturate_expr(m: Module, x: Value, bits: int) -> Signal:
-    """``sat_bits(x)``: clamp a signed value to the signed ``bits``-bit range (contract ``saturate``)."""
+    """``sat_bits(x)``: clamp a signed value to the signed ``bits``-bit range (contract ``saturate``).
+
+    The range tests read the bits of ``x`` instead of comparing: ``x`` (signed, W bits) is above
+    the range when it is non-negative and one of its bits ``bits−1 .. W−2`` is set, below it when
+    negative and not all of them are set — a few LUTs after the carry chain that computes ``x``,
+    where ``x > hi`` and ``x < lo`` would each add a carry chain of their own to the path.
+    """
     lo, hi = signed_range(bits)
     x = node(m, x, "sat_in")
-    return node(m, Mux(x > hi, Const(hi, signed(bits)), Mux(x < lo, Const(lo, signed(bits)), x)), "sat")
+    if not x.shape().signed:  # a zero sign bit on top: the same value, signed
+        x = node(m, Cat(x, Const(0, 1)).as_signed(), "sat_in_signed")
+    width = len(x)
+    if width <= bits:  # nothing to clamp: x already lies in the range
+        return node(m, x.as_signed(), "sat")
+    sign, upper = x[width - 1], x[bits - 1:width - 1]
+    above, below = ~sign & upper.any(), sign & ~upper.all()
+    return node(m, Mux(above, Const(hi, signed(bits)), Mux(below, Const(lo, signed(bits)), x)), "sat")
 
 
 def clip_expr(m: Module, x: Value, lo: int | Value, hi: int | Value, shape: Shape | None = None) -> Signal:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from snnhw.errors import UserError
+from snnhw.hw.knobs import CELL_STAGES, GATE_STAGES, TREE_STAGES
 from snnhw.sim.stimulus import Mode, Stimulus
 
 FUZZ_FORMAT = "snnhw-fuzz"
@@ -156,10 +157,10 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "fanin": lambda model, lim: (1, lim.max_width),
     "engines": lambda model, lim: (1, model.T),
     "proj_fanin": lambda model, lim: (1, model.input_size),
-    "tree_stages": lambda model, lim: (1, 2),
+    "tree_stages": lambda model, lim: (TREE_STAGES[0], TREE_STAGES[-1]),
     "proj_stages": lambda model, lim: (1, 2),
-    "gate_stages": lambda model, lim: (1, 2),
-    "cell_stages": lambda model, lim: (1, 2),
+    "gate_stages": lambda model, lim: (GATE_STAGES[0], GATE_STAGES[-1]),
+    "cell_stages": lambda model, lim: (CELL_STAGES[0], CELL_STAGES[-1]),
     "mac_stages": lambda model, lim: (1, 3),
     "act_stages": lambda model, lim: (1, 3),
 }
