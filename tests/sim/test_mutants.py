@@ -106,3 +106,63 @@ def test_known_bad_mutant_is_killed(tiny_core, simulator: str) -> None:
     assert (result.status, result.kill) == ("killed", "data"), result
     assert result.message.startswith(f"mode {result.mode}, sequence ")
     assert not Path(root / mut.id).exists()  # the work directory is removed
+
+
+# The survivors of the mutant campaign (docs/verification.md, "Systematic mutants") that the
+# campaign's stimulus seed missed and another stimulus seed kills: each becomes a regression
+# case here. (core, mutant id, stimulus seed); the configurations are bench/mutants.py's.
+SURVIVOR_KILLS = [
+    ("spiking", "arith-0891050859", 22),  # −1-spike count of an adder tree subtracted
+    ("spiking", "const-c74cd39bae", 5),  # a silent synapse's term 0 → 1
+    ("spiking", "arith-6b00ec1bce", 5),  # two spikes of a tree subtracted
+    ("baseline", "const-cef033ed78", 1),  # σ(o)'s upper clip test 128 → 129
+    ("baseline", "cmp-f970c1f7a4", 1),  # tanh(c)'s scale select inverted
+    ("baseline", "mux-3cc5831946", 1),  # tanh(c)'s scale select, arms swapped
+]
+
+
+@pytest.fixture(scope="module")
+def campaign_cores(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The two mutant-campaign configurations (bench/mutants.py ``CONFIGS``): core → (model,
+    schedule, Verilog text, config seed)."""
+    from snnhw.hw.knobs import BaselineKnobs
+    from snnhw.quant.synthetic import random_frozen_baseline
+
+    root = tmp_path_factory.mktemp("campaign")
+    configs = {
+        "spiking": (random_frozen_spiking(901, input_size=3, hidden_size=4, T=2),
+                    SpikingKnobs(lanes=2, fanin=2, head_in_hw=True), 901),
+        "baseline": (random_frozen_baseline(902, input_size=3, hidden_size=4),
+                     BaselineKnobs(lanes=2, fanin=3, head_in_hw=True), 902),
+    }
+    out = {}
+    for core, (model, knobs, seed) in configs.items():
+        schedule, verilog = generate_core(model, knobs, root / core)
+        out[core] = (model, schedule, verilog.read_text(), seed)
+    return out
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) is not on PATH")
+@pytest.mark.parametrize("core, mutant_id, stimulus_seed", SURVIVOR_KILLS, ids=[k[1] for k in SURVIVOR_KILLS])
+def test_campaign_survivor_is_killed_by_its_stimulus(campaign_cores, core: str, mutant_id: str, stimulus_seed: int,
+                                                     tmp_path: Path) -> None:
+    from snnhw.sim.stimulus import regression_modes
+
+    model, schedule, text, seed = campaign_cores[core]
+    mutant = next((m for m in enumerate_mutants(text) if m.id == mutant_id), None)
+    assert mutant is not None, (f"{mutant_id} is not among the {core} core's mutants any more (the generator "
+                                "changed): rerun bench/mutants.py and update SURVIVOR_KILLS")
+    x, lengths = batch_inputs(model, stimulus_seed, 32, 16)
+    stim = build_stimulus(model, schedule, x, lengths, modes=regression_modes(seed))
+    control = simulate(stim, [_write(tmp_path / "control.v", text)], tmp_path / "control", sim="icarus")
+    assert control.passed, control.sim.messages
+    result = run_mutant(mutant, text, stim.save(tmp_path / "stimulus.json"), tmp_path / mutant_id,
+                        top=stim.toplevel, sim="icarus")
+    print(f"{mutant_id} ({mutant.module} line {mutant.line}): {result.status} {result.message}")
+    assert result.status == "killed", result
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
