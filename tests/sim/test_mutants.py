@@ -92,7 +92,7 @@ def test_mutants_and_sample_are_deterministic(tiny_core) -> None:
 def test_known_bad_mutant_is_killed(tiny_core, simulator: str) -> None:
     model, schedule, verilog, root = tiny_core
     text = verilog.read_text()
-    x, lengths = batch_inputs(model, SEED, 3, 4)
+    x, lengths = batch_inputs(model, SEED, 6, 6)
     stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(SEED))
     control = simulate(stim, [verilog], root / "control", sim=simulator)
     assert control.passed, control.sim.messages
