@@ -135,3 +135,18 @@ def test_second_model_reuses_the_build(sim: str, two_models, tmp_path: Path) -> 
     assert report.build_reused and not report.passed
     assert report.first_mismatch is not None, report.message
     print(f"corrupted bias word: {report.message}")
+
+
+def test_decimal_words_are_split_too() -> None:
+    """Yosys writes 32-bit words in decimal (``32'd…``): such a block is data like a hex one, so
+    two designs that differ only in it share one structure (one fuzz twin missed its build reuse
+    before); a non-decimal digit after ``'d`` keeps the block inline."""
+    def design(words: list[int], radix: str = "d") -> str:
+        body = "".join(f"    wmem[{k}] = 32'{radix}{w};\n" for k, w in enumerate(words))
+        return ("module top(clk);\n  input clk;\n  reg [31:0] wmem [1:0];\n  initial begin\n" + body
+                + "  end\nendmodule\n")
+
+    a, b = split_memories(design([91255825, 3])), split_memories(design([275789076, 16777219]))
+    assert a.digest == b.digest and [m.words for m in a.memories] == [(91255825, 3)]
+    assert b.memories[0].words == (275789076, 16777219)
+    assert not split_memories(design([12, 3]).replace("32'd12", "32'd1f")).memories

@@ -23,9 +23,9 @@ Why here and not in :mod:`snnhw.hw.generate`: the synthesis flows (Yosys, Vivado
 through YoWASP, which only sees its working directory) keep the self-contained inline form that
 ``snnhw generate`` writes; the split is a step of running a simulator on that file.
 
-A block is rewritten only when it assigns words 0, 1, …, n−1 in order with plain hex constants
-of the declared width; anything else (x/z bits, gaps, other forms) stays inline and is part of
-the structure.
+A block is rewritten only when it assigns words 0, 1, …, n−1 in order with plain hex (``'h``) or
+decimal (``'d``, Yosys' form for 32-bit words) constants of the declared width;
+anything else (x/z bits, gaps, other forms) stays inline and is part of the structure.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 
 _MODULE = re.compile(r"^module\s+(\\\S+|[A-Za-z_][\w$]*)")
 _DECL = re.compile(r"^\s*reg\s+\[(\d+):0\]\s+(\\\S+ |[A-Za-z_][\w$]*)\s*\[(\d+):0\];\s*$")
-_WORD = re.compile(r"^\s*(\\\S+ |[A-Za-z_][\w$]*)\[(\d+)\]\s*=\s*(\d+)'h([0-9a-fA-F]+);\s*$")
+_WORD = re.compile(r"^\s*(\\\S+ |[A-Za-z_][\w$]*)\[(\d+)\]\s*=\s*(\d+)'([hd])([0-9a-fA-F]+);\s*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 
 
@@ -142,7 +142,10 @@ def _init_block(lines: list[str], start: int, declared: dict[str, tuple[int, int
         if (word.group(1) != name or int(word.group(2)) != len(words) or int(word.group(3)) != width
                 or len(words) >= depth):
             return None
-        value = int(word.group(4), 16)
+        try:  # Yosys writes 32-bit words in decimal ('d), others in hex ('h)
+            value = int(word.group(5), 16 if word.group(4) == "h" else 10)
+        except ValueError:
+            return None
         if value >> width:
             return None
         words.append(value)
