@@ -188,18 +188,28 @@ def quantize_rate_input(x: np.ndarray, rate_bits: int) -> np.ndarray:
     return (np.sign(x).astype(np.int64) * mag).astype(np.int64)
 
 
+def scaled(z: IntLike, multiplier: int, shift: int, offset: int) -> IntLike:
+    """A baseline activation before its clip: ``((z·M) >> S) + offset``."""
+    return ((z * multiplier) >> shift) + offset
+
+
 def scaled_clip(z: IntLike, multiplier: int, shift: int, offset: int, lo: int, hi: int) -> IntLike:
     """Baseline activation ``clip(((z·M) >> S) + offset, lo, hi)`` (a constant multiply, MAC core only)."""
-    return clip(((z * multiplier) >> shift) + offset, lo, hi)
+    return clip(scaled(z, multiplier, shift, offset), lo, hi)
 
 
-def sign_scaled_clip(z: IntLike, m_pos: int, m_neg: int, shift: int, lo: int, hi: int) -> IntLike:
-    """Baseline hard tanh with two thresholds: multiplier ``m_pos`` for z ≥ 0, ``m_neg`` for z < 0."""
+def sign_scaled(z: IntLike, m_pos: int, m_neg: int, shift: int) -> IntLike:
+    """A baseline hard tanh before its clip: ``(z·M) >> S``, ``M = m_pos`` for z ≥ 0, ``m_neg`` for z < 0."""
     if isinstance(z, np.ndarray):
         m = np.where(z >= 0, m_pos, m_neg)
     else:
         m = m_pos if z >= 0 else m_neg
-    return clip((z * m) >> shift, lo, hi)
+    return (z * m) >> shift
+
+
+def sign_scaled_clip(z: IntLike, m_pos: int, m_neg: int, shift: int, lo: int, hi: int) -> IntLike:
+    """Baseline hard tanh with two thresholds: multiplier ``m_pos`` for z ≥ 0, ``m_neg`` for z < 0."""
+    return clip(sign_scaled(z, m_pos, m_neg, shift), lo, hi)
 
 
 def baseline_cell(f: IntLike, c_prev: IntLike, i: IntLike, g: IntLike, frac_bits: int, bits: int) -> IntLike:

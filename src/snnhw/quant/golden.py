@@ -724,6 +724,26 @@ def _sigmoid_mult(layer: BaselineLayer, gate: str) -> int:
     return int(m_pos)
 
 
+def baseline_gate_activations(layer: BaselineLayer, frac_bits: int, z: np.ndarray
+                              ) -> dict[str, tuple[np.ndarray, int, int]]:
+    """Each gate's activation before its clip, with the clip's bounds (contract §4), from the
+    pre-activations z int64 [..., 4H] (f, i, g, o blocks): ``(value, lo, hi)`` with
+    f, i, o: ``(((z·M) >> S) + Q/2, 0, Q)``; g: ``((z·M±) >> S, −Q, Q)``; Q = 2**frac_bits.
+    The activation is ``arith.clip(value, lo, hi)``."""
+    hidden, q_one, shift = layer.hidden_size, 1 << frac_bits, layer.act_shift
+    blocks = dict(zip(("f", "i", "g", "o"), (z[..., k * hidden:(k + 1) * hidden] for k in range(4))))
+    out = {a: (arith.scaled(blocks[a], _sigmoid_mult(layer, a), shift, q_one // 2), 0, q_one) for a in ("f", "i", "o")}
+    g_pos, g_neg = layer.act_mult["g"]
+    out["g"] = (arith.sign_scaled(blocks["g"], int(g_pos), int(g_neg), shift), -q_one, q_one)
+    return out
+
+
+def baseline_tanh_c(layer: BaselineLayer, frac_bits: int, c: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """tanh(c) before its clip, with the clip's bounds: ``((c·Mc±) >> S, −Q, Q)`` (contract §4)."""
+    q_one = 1 << frac_bits
+    return arith.sign_scaled(c, int(layer.c_mult[0]), int(layer.c_mult[1]), layer.act_shift), -q_one, q_one
+
+
 def baseline_cell_step(
     layer: BaselineLayer,
     frac_bits: int,
@@ -745,22 +765,16 @@ def baseline_cell_step(
     ``g = clip((z·M±) >> S, −Q, Q)``; ``c = sat_CW((f·c_prev + i·g) >> q)``;
     ``tc = clip((c·Mc±) >> S, −Q, Q)``; ``h = (o·tc) >> q``.
     """
-    hidden = layer.hidden_size
     q_one = 1 << frac_bits
     h_prev = np.asarray(h_prev, dtype=np.int64)
     z = p + _cache(layer).matmul("h", h_prev, q_one) + np.asarray(layer.bias, dtype=np.int64)
-    zf, zi, zg, zo = (z[..., k * hidden:(k + 1) * hidden] for k in range(4))
-    shift = layer.act_shift
-    f = arith.scaled_clip(zf, _sigmoid_mult(layer, "f"), shift, q_one // 2, 0, q_one)
-    i = arith.scaled_clip(zi, _sigmoid_mult(layer, "i"), shift, q_one // 2, 0, q_one)
-    o = arith.scaled_clip(zo, _sigmoid_mult(layer, "o"), shift, q_one // 2, 0, q_one)
-    g_pos, g_neg = layer.act_mult["g"]
-    g = arith.sign_scaled_clip(zg, int(g_pos), int(g_neg), shift, -q_one, q_one)
+    gates = baseline_gate_activations(layer, frac_bits, z)
+    f, i, g, o = (arith.clip(*gates[a]) for a in ("f", "i", "g", "o"))
     flags = None
     if flag_saturation:
         flags = {"c": _clamped((f * c_prev + i * g) >> frac_bits, layer.cell_bits)}
     c = arith.baseline_cell(f, c_prev, i, g, frac_bits, layer.cell_bits)
-    tc = arith.sign_scaled_clip(c, int(layer.c_mult[0]), int(layer.c_mult[1]), shift, -q_one, q_one)
+    tc = arith.clip(*baseline_tanh_c(layer, frac_bits, c))
     h = arith.baseline_hidden(o, tc, frac_bits)
     return BaselineStep(z=z, f=f, i=i, g=g, o=o, c=c, tc=tc, h=h, clamped=flags)
 

@@ -36,7 +36,6 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from snnhw.quant import arith
 from snnhw.quant.frozen import BinaryNeuron, ClipGate, FrozenBaseline, FrozenSpiking, SpikingLayer, TernaryNeuron
 
 Event = tuple[Hashable, ...]
@@ -116,37 +115,24 @@ def spiking_events(model: FrozenSpiking, trace: list[dict[str, np.ndarray]], len
     return events
 
 
-UNBOUNDED = 1 << 62
-"""Clip bounds that never act: an activation's value before its clip (the rule stays in
-:mod:`snnhw.quant.arith`)."""
-
-
 def baseline_events(model: FrozenBaseline, trace: list[dict[str, np.ndarray]], lengths: np.ndarray) -> list[set[Event]]:
     """The events of each sequence of a baseline golden run with ``trace=True``: each
-    activation's value before its clip (f, i, o: ``((z·M) >> S) + Q/2``; g: ``(z·M±) >> S``;
-    tanh(c): ``(c·Mc±) >> S``) within 1 of a clip bound (``("act-edge", l, gate, bound, d, j)``,
-    ``d`` the offset from the bound), and c at its register's limits (``("c-saturated", l, side,
-    0, j)``); trace arrays [B, N, H] and [B, N, 4H] (``golden.run_baseline``)."""
+    activation's value before its clip (``golden.baseline_gate_activations`` of the traced z,
+    ``golden.baseline_tanh_c`` of the traced c) within 1 of a clip bound
+    (``("act-edge", l, gate, bound, d, 0, j)``, ``d`` the offset from the bound), and c at its
+    register's limits (``("c-saturated", l, side, 0, j)``); trace arrays [B, N, H] and
+    [B, N, 4H] (``golden.run_baseline``)."""
+    from snnhw.quant import golden
+
     lengths = np.asarray(lengths, dtype=np.int64)
     batch, length = trace[0]["h"].shape[:2]
     valid = (np.arange(length)[None, :] < lengths[:, None])[..., None, None]  # [B, N, 1, 1]: t axis of size 1
-    q_one = 1 << model.frac_bits
     events: list[set[Event]] = [set() for _ in range(batch)]
     for l, (layer, tr) in enumerate(zip(model.layers, trace)):
-        hidden = layer.hidden_size
-        raw = {}
-        for k, gate in enumerate(GATE_ORDER):
-            z = tr["z"][..., k * hidden:(k + 1) * hidden]
-            m_pos, m_neg = layer.act_mult[gate]
-            if gate == "g":
-                raw[gate] = arith.sign_scaled_clip(z, int(m_pos), int(m_neg), layer.act_shift, -UNBOUNDED, UNBOUNDED)
-            else:
-                raw[gate] = arith.scaled_clip(z, int(m_pos), layer.act_shift, q_one // 2, -UNBOUNDED, UNBOUNDED)
-        raw["tc"] = arith.sign_scaled_clip(tr["c"], int(layer.c_mult[0]), int(layer.c_mult[1]), layer.act_shift,
-                                           -UNBOUNDED, UNBOUNDED)
-        for gate, value in raw.items():
-            lo = 0 if gate in ("f", "i", "o") else -q_one
-            for bound, edge in (("lo", lo), ("hi", q_one)):
+        activations = golden.baseline_gate_activations(layer, model.frac_bits, tr["z"])
+        activations["tc"] = golden.baseline_tanh_c(layer, model.frac_bits, tr["c"])
+        for gate, (value, lo, hi) in activations.items():
+            for bound, edge in (("lo", lo), ("hi", hi)):
                 for d in (-1, 0, 1):
                     _add(events, valid & (value == edge + d)[:, :, None, :], ("act-edge", l, gate, bound, d))
         top = (1 << (layer.cell_bits - 1)) - 1
