@@ -180,6 +180,11 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, out, device)
 
 
+def _epochs(count: int) -> str:
+    """``"1 epoch"``, ``"6 epochs"``."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
+
+
 def check_fold_options(args: argparse.Namespace) -> None:
     """Refuse (UserError) ``--folds`` settings that cannot work: K < 2; several processes (the
     folds run one after another in one process); a validation split (every training sequence
@@ -313,8 +318,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
                             log=partial(print, file=sys.stderr, flush=True), **options)
         print(f"cross-validation, {cv.folds} folds: validation accuracy per epoch")
         print("\n".join(cv.table()))
-        print(f"final model: {len(bundle.train)} sequences, {cv.best_epoch} epoch{'s' if cv.best_epoch != 1 else ''}",
-              flush=True)
+        print(f"final model: {len(bundle.train)} sequences, {_epochs(cv.best_epoch)}", flush=True)
         result = fit_final(model, bundle.train, cv, **options)
     test = evaluate(model, bundle.test)
     if not main:
@@ -331,7 +335,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
                                           "history": result.history, "source": source})
     if cv is not None:
         chosen = cv.best_epoch - 1
-        kept = (f"{cv.best_epoch} epoch{'s' if cv.best_epoch != 1 else ''} chosen by {cv.folds}-fold cross-validation (mean val "
+        kept = (f"{_epochs(cv.best_epoch)} chosen by {cv.folds}-fold cross-validation (mean val "
                 f"{100 * cv.mean_val_accuracy[chosen]:.2f} ± {100 * cv.std_val_accuracy[chosen]:.2f} %)")
     elif select == "best":
         kept = f"best val {100 * result.best_val_accuracy:.2f} % at epoch {result.best_epoch}/{result.epochs_run}"

@@ -63,8 +63,8 @@ def ram_attrs(depth: int) -> dict[str, str]:
 CONSTANTS_ATTR = ("snnhw_role", "constants")
 """The attribute (name, value) of every :func:`constant_words` memory. The Yosys recipes of
 ``snnhw.flow.tools`` map exactly these memories to constants before synthesis
-(``memory_map -attr snnhw_role=constants``), so the netlist is the one that inline constants
-give; Vivado propagates a ROM read at a constant address by itself."""
+(:func:`snnhw.flow.tools.synth_with_constants_folded`), so the netlist is the one that inline
+constants give; Vivado propagates a ROM read at a constant address by itself."""
 
 
 def constant_words(m: Module, name: str, values: Sequence[int], width: int) -> list[Value]:

@@ -31,8 +31,7 @@ _CONSTANT_FIELDS = {
 }
 
 
-def neuron_constants(m: Module, layer: SpikingLayer, gates: tuple[str, ...], name: str = "constants",
-                     ) -> dict[str, Constants]:
+def neuron_constants(m: Module, layer: SpikingLayer, gates: tuple[str, ...]) -> dict[str, Constants]:
     """The thresholds, bias shifts and clip bounds of ``layer``'s neurons ``gates`` (names among
     f, i, g, o, c) as one constant memory of ``m`` (:func:`snnhw.hw.memories.constant_words`),
     in gate order, then field order of :data:`_CONSTANT_FIELDS`.
@@ -48,7 +47,7 @@ def neuron_constants(m: Module, layer: SpikingLayer, gates: tuple[str, ...], nam
         values += [getattr(n, f) for f in _CONSTANT_FIELDS[type(n)]]
         width = max(width, gate_value_shape(layer, a).width if isinstance(n, ClipGate) else n.membrane_bits)
     width = max(width, values_width(np.asarray(values)))
-    words = iter(constant_words(m, name, values, width))
+    words = iter(constant_words(m, "constants", values, width))
     return {a: {f: next(words) for f in _CONSTANT_FIELDS[type(n)]} for a, n in neurons.items()}
 
 
