@@ -2,9 +2,10 @@
 
     python bench/utilisation_trained.py --checkpoint runs/h128/har-T4.pt \\
         --golden runs/h128/har-T4.snnhw --baseline runs/h128/har-T4.baseline.snnhw \\
-        --data-dir ../shared/data/uci-hapt [--sequences 64] [--knobs 4,4,1 4,4,2 8,8,1 8,8,4]
+        --data-dir ../shared/data/uci-hapt [--sequences 64] [--knobs 4,4,1 4,4,2 8,8,1 8,8,4 8,8,1,4]
 
-No synthesis: for each spiking knob set ``L,F,E`` and schedule (dense, event-driven per engine,
+No synthesis: for each spiking knob set ``L,F,E[,R]`` (R: spike-queue readers per weight bank,
+``bank_readers``; with R > 1 only the queue schedules) and schedule (dense, event-driven per engine,
 spike queue, shared spike queue) the mean cycles per sequence, the mean adder utilisation
 (useful accumulations ÷ adders × cycles, ``WavefrontSchedule.utilisation``) and the synapse
 weights read per sequence (``WavefrontSchedule.weight_reads``) over the first ``--sequences``
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, help="frozen baseline model (.snnhw)")
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--sequences", type=int, default=64)
-    parser.add_argument("--knobs", nargs="+", default=["4,4,1", "4,4,2", "8,8,1", "8,8,4"], help="L,F,E")
+    parser.add_argument("--knobs", nargs="+", default=["4,4,1", "4,4,2", "8,8,1", "8,8,4"],
+                        help="L,F,E or L,F,E,R (R: bank_readers, queue schedules only)")
     args = parser.parse_args()
     start = time.monotonic()
     ckpt = load_checkpoint(args.checkpoint)
@@ -52,15 +54,17 @@ def main() -> None:
     rows = []
     widths = []
     for text in args.knobs:
-        lanes, fanin, engines = (int(v) for v in text.split(","))
+        lanes, fanin, engines, readers = ([int(v) for v in text.split(",")] + [1])[:4]
         widths.append((lanes, fanin))
         for mode, extra in MODES.items():
-            schedule = core_spec("spiking").schedule(models["spiking"],
-                                                     SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, **extra))
+            if readers > 1 and not mode.startswith("event-queue"):
+                continue
+            knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, bank_readers=readers, **extra)
+            schedule = core_spec("spiking").schedule(models["spiking"], knobs)
             mean, _, util, reads = _sequence_stats(schedule, models["spiking"], results["spiking"],
                                                    *inputs["spiking"])
             per_sequence = sum(reads.values()) / len(lengths)
-            rows.append(f"| spiking | {lanes}/{fanin}/{engines} | {mode} | {schedule.units} | {mean:,.0f} | {util:.3f} "
+            rows.append(f"| spiking | {lanes}/{fanin}/{engines}{f' R{readers}' if readers > 1 else ''} | {mode} | {schedule.units} | {mean:,.0f} | {util:.3f} "
                         f"| {per_sequence:,.0f} |")
     for lanes, fanin in dict.fromkeys(widths):
         schedule = core_spec("baseline").schedule(models["baseline"], BaselineKnobs(lanes=lanes, fanin=fanin))

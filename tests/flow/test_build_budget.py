@@ -165,7 +165,7 @@ def test_a_budget_build_takes_the_fastest_point_that_fits(tmp_path: Path, capsys
     assert report["budget"]["cores"]["spiking"]["latency_us"] == pytest.approx(300 / report["budget"]["clock_mhz"])
     md = (out / "report.md").read_text()
     assert "## Iso-resource comparison: budget 5 % of xc7k325t" in md
-    assert "| spiking wavefront core | lanes=2, fanin=2, engines=1, proj_fanin=1 (dense) | 3.00 % (LUT) |" in md
+    assert "| spiking wavefront core | lanes=2, fanin=2, engines=1 (dense) | 3.00 % (LUT) |" in md
     assert "**1.50× speed-up**" in md and "**2.00× energy ratio**" in md
     assert "budget 5 % of xc7k325t: spiking lanes=2" in summary_table(result)
     assert main(["compare", str(out)]) == 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from snnhw.cli import main
-from snnhw.flow.explore import PARTS, cost_of, iso_resource_table, pareto, product_grid
+from snnhw.flow import explore
+from snnhw.flow.explore import (CAPACITY_LUTS_PER_BRAM36, PARTS, Point, bram_exchange_rate, cost_of,
+                                iso_resource_table, pareto, product_grid)
 from snnhw.hw.knobs import SpikingKnobs
 from snnhw.hw.registry import core_spec
 from snnhw.quant import golden
@@ -29,7 +32,9 @@ def test_pareto_and_costs() -> None:
     part = PARTS["xc7k325t"]
     fraction, binding, lut_eq = cost_of({"LUT": 2038, "FF": 100, "DSP48E1": 84, "RAMB18E1": 2}, part, 100.0)
     assert binding == "DSP48E1" and fraction == pytest.approx(0.1)
-    assert lut_eq == pytest.approx(2038 + 100 * 84 + 576 * 1)
+    assert lut_eq == pytest.approx(2038 + 100 * 84 + 576 * 1)  # the capacity rate by default
+    assert cost_of({"LUT": 2038, "LUTRAM": 62, "RAMB36E1": 1, "RAMB18E1": 1}, part, 100.0, 300.0)[2] == \
+        pytest.approx(2038 + 62 + 300 * 1.5)
     assert product_grid({"lanes": [2, 4], "fanin": [1, 2, 3]})[:2] == [{"fanin": 1, "lanes": 2},
                                                                        {"fanin": 1, "lanes": 4}]
 
@@ -70,6 +75,7 @@ def test_explore_cycles_only(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     cycles = [sched.sequence_cycles(4, u[b], [layer["h"][b] for layer in res.trace]) for b in range(3)]
     assert event["cycles_mean"] == pytest.approx(np.mean(cycles)) and event["cycles_max"] == max(cycles)
     assert all(p["resources"] is None and p["energy_pj"] > 0 for p in doc["points"])
+    assert doc["exchange_rates"]["lut_per_dsp"] is None and doc["exchange_rates"]["lut_per_bram36"] is None
     assert (out / "explore.md").is_file() and len(list((out / "points").iterdir())) == 9
     # a rerun resumes from the finished points
     assert main(args) == 0
@@ -77,6 +83,28 @@ def test_explore_cycles_only(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     capsys.readouterr()
     assert main(["explore", "--baseline", str(base), "--no-synth", "-o", str(tmp_path / "x")]) == 2
     assert "needs --golden" in capsys.readouterr().err
+
+
+def test_bank_readers_are_swept_for_the_queue_modes_only(tmp_path: Path) -> None:
+    """``--bank-readers 1 2 4``: the queue modes get each R dividing the point's fanin (fanin 2:
+    R = 1, 2), the other modes one reader; an R = 2 point's cycles are its own schedule's."""
+    spk, base = _models(tmp_path)
+    out = tmp_path / "ex"
+    assert main(["explore", "--golden", str(spk), "--no-synth", "--sequences", "3", "--length", "4",
+                 "--lanes", "2", "--engines", "1", "--modes", "event-engine", "event-queue",
+                 "--bank-readers", "1", "2", "4", "-o", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "explore.json").read_text())
+    got = sorted((p["mode"], p["knobs"]["bank_readers"]) for p in doc["points"])
+    assert got == [("event-engine", 1), ("event-queue", 1), ("event-queue", 2)]
+    model = random_frozen_spiking(1, input_size=3, hidden_size=8, T=2, encoding="rate")
+    x, lengths = random_inputs(model, 0, 3, 4, vary_lengths=False)
+    res = golden.run_spiking(model, x, lengths, trace=True)
+    u = golden.rate_encode(model, x)
+    for readers in (1, 2):
+        point = next(p for p in doc["points"] if p["mode"] == "event-queue" and p["knobs"]["bank_readers"] == readers)
+        sched = core_spec("spiking").schedule_of(model, SpikingKnobs(**point["knobs"]))
+        cycles = [sched.sequence_cycles(4, u[b], [layer["h"][b] for layer in res.trace]) for b in range(3)]
+        assert point["cycles_mean"] == pytest.approx(np.mean(cycles))
 
 
 @pytest.mark.yosys
@@ -100,3 +128,98 @@ def test_explore_with_synthesis(tmp_path: Path) -> None:
     assert baseline["lut_equivalents"] == pytest.approx(
         baseline["resources"]["LUT"] + doc["exchange_rates"]["lut_per_dsp"] * baseline["resources"]["DSP48E1"])
     assert doc["iso_resource"] and (out / "latency_vs_cost.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _synthesised(core: str, lanes: int, resources: dict[str, int], sha: str) -> Point:
+    """A point as the explorer holds it after synthesis (resources only; the figures do not matter)."""
+    return Point(core=core, mode="mac" if core == "baseline" else "dense", knobs={"lanes": lanes}, key=sha[:16],
+                 units=lanes, unit_name="adders", cycles_mean=100.0, cycles_max=100, utilisation_mean=0.5,
+                 rtl_sha256=sha, resources={"LUT": 0, "LUTRAM": 0, "FF": 0, "DSP48E1": 0, "RAMB18E1": 0,
+                                            "RAMB36E1": 0, **resources})
+
+
+def _fake_nobram(monkeypatch: pytest.MonkeyPatch, resources: dict[str, int]) -> list[dict[str, Any]]:
+    """Replace the explorer's Yosys run by one returning ``resources``; returns the calls it gets."""
+    calls: list[dict[str, Any]] = []
+
+    def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False, nobram: bool = False) -> dict:
+        calls.append({"rtl": rtl, "top": top, "work": work, "nodsp": nodsp, "nobram": nobram})
+        return {"resources": {"LUT": 0, "LUTRAM": 0, "RAMB18E1": 0, "RAMB36E1": 0, **resources}, "synth_seconds": 0}
+
+    monkeypatch.setattr(explore, "synth_point", synth_point)
+    return calls
+
+
+def test_bram_rate_is_measured_with_nobram_on_the_point_with_most_bram(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """r_BRAM = (LUT + LUTRAM with -nobram − the point's) ÷ BRAM36 removed, on the point with the
+    most BRAM36 (a RAMB18E1 is half of one: 5 RAMB18E1 = 2.5 < 3 RAMB36E1)."""
+    points = [_synthesised("spiking", 2, {"LUT": 4000, "RAMB18E1": 5}, "a" * 64),
+              _synthesised("baseline", 2, {"LUT": 500, "LUTRAM": 100, "RAMB36E1": 3, "DSP48E1": 8}, "b" * 64),
+              _synthesised("spiking", 4, {"LUT": 9000}, "c" * 64)]
+    calls = _fake_nobram(monkeypatch, {"LUT": 1900, "LUTRAM": 200})
+    rates = bram_exchange_rate(points, {}, tmp_path)
+    assert calls == [{"rtl": tmp_path / "rtl" / f"{'b' * 16}.v", "top": core_spec("baseline").top,
+                      "work": tmp_path / "synth" / f"{'b' * 16}-nobram", "nodsp": False, "nobram": True}]
+    assert rates["lut_per_bram36"] == pytest.approx((1900 + 200 - 600) / 3)  # 500, LUTRAM sites counted
+    assert rates["lut_per_bram36_measured"] is True
+    assert "baseline point {'lanes': 2}: 600 LUT + 3 BRAM36, with -nobram 2100 LUT + 0 BRAM36" \
+        in rates["lut_per_bram36_source"]
+    # block RAM left by -nobram: the LUTs per BRAM36 removed
+    _fake_nobram(monkeypatch, {"LUT": 1600, "RAMB18E1": 1})
+    assert bram_exchange_rate(points, {}, tmp_path)["lut_per_bram36"] == pytest.approx((1600 - 600) / 2.5)
+
+
+def test_bram_rate_falls_back_to_capacity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing to measure (no block RAM; -nobram removes none; no LUT added): the capacity rate, saying why."""
+    calls = _fake_nobram(monkeypatch, {"LUT": 5000})
+    none = bram_exchange_rate([_synthesised("spiking", 2, {"LUT": 4000, "DSP48E1": 4}, "a" * 64)], {}, tmp_path)
+    assert calls == [] and none["lut_per_bram36"] == CAPACITY_LUTS_PER_BRAM36 == 576
+    assert none["lut_per_bram36_measured"] is False and "no point uses block RAM" in none["lut_per_bram36_source"]
+    points = [_synthesised("spiking", 2, {"LUT": 4000, "RAMB36E1": 2}, "a" * 64)]
+    _fake_nobram(monkeypatch, {"LUT": 4100, "RAMB36E1": 2})
+    kept = bram_exchange_rate(points, {}, tmp_path)
+    assert kept["lut_per_bram36"] == 576 and kept["lut_per_bram36_measured"] is False
+    assert "-nobram removed no BRAM36" in kept["lut_per_bram36_source"]
+    _fake_nobram(monkeypatch, {"LUT": 3900, "FF": 9000})
+    fewer = bram_exchange_rate(points, {}, tmp_path)
+    assert fewer["lut_per_bram36"] == 576 and "-nobram added no LUT" in fewer["lut_per_bram36_source"]
+
+
+def test_lut_equivalents_use_the_measured_bram_rate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``snnhw explore`` with Yosys replaced by fixed figures: r_DSP and r_BRAM measured from them,
+    every point's LUT-eq at the measured rates (at 576 per BRAM36 beside it), the iso-resource
+    table and explore.md on the measured LUT-eq."""
+    import snnhw.flow.yosys
+
+    spiking_top = core_spec("spiking").top
+    figures = {  # per top: (the point, with -nodsp, with -nobram)
+        spiking_top: ({"LUT": 3000, "LUTRAM": 64, "FF": 900, "RAMB18E1": 2, "RAMB36E1": 1},
+                      None, {"LUT": 3700, "LUTRAM": 64, "FF": 950}),  # r_BRAM = 700 / 2 = 350
+        core_spec("baseline").top: ({"LUT": 800, "FF": 400, "DSP48E1": 20}, {"LUT": 3800, "FF": 400}, None)}
+
+    def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False, nobram: bool = False) -> dict:
+        res = figures[top][1 if nodsp else 2 if nobram else 0]
+        return {"resources": {"LUT": 0, "LUTRAM": 0, "FF": 0, "DSP48E1": 0, "RAMB18E1": 0, "RAMB36E1": 0, **res},
+                "synth_seconds": 0.0}
+
+    monkeypatch.setattr(explore, "synth_point", synth_point)
+    monkeypatch.setattr(snnhw.flow.yosys, "yosys_missing", lambda: None)
+    spk, base = _models(tmp_path)
+    out = tmp_path / "ex"
+    assert main(["explore", "--golden", str(spk), "--baseline", str(base), "--sequences", "2", "--length", "3",
+                 "--lanes", "2", "--engines", "1", "--modes", "dense", "-o", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "explore.json").read_text())
+    rates = doc["exchange_rates"]
+    assert rates["lut_per_dsp"] == pytest.approx(150.0) and rates["lut_per_bram36"] == pytest.approx(350.0)
+    assert rates["lut_per_bram36_measured"] is True and rates["lut_per_bram36_capacity"] == 576
+    spiking, baseline = doc["points"]
+    assert spiking["lut_equivalents"] == pytest.approx(3064 + 350 * 2)
+    assert spiking["lut_equivalents_capacity"] == pytest.approx(3064 + 576 * 2)
+    assert baseline["lut_equivalents"] == baseline["lut_equivalents_capacity"] == pytest.approx(800 + 150 * 20)
+    # 3,764 LUT-eq ≤ the baseline's 3,800 at the measured rate (4,216 > 3,800 at 576 per BRAM36)
+    (row,) = doc["iso_resource"]
+    assert row["lut_equivalents"]["fastest"]["lut_equivalents"] == pytest.approx(3764)
+    md = (out / "explore.md").read_text()
+    assert "150.0·DSP48E1" in md and "350.0·BRAM36" in md and "with -nobram 3764 LUT + 0 BRAM36" in md
+    assert "| 3764 | 4216 |" in md

@@ -158,3 +158,32 @@ def test_constant_memories_synthesise_as_inline_constants(tmp_path: Path) -> Non
     assert "snnhw_role" in (tmp_path / "memory.v").read_text()
     assert cells[True] == cells[False], cells
     assert cells[True].get("RAMB18E1", 0) + cells[True].get("RAMB36E1", 0) == 1, "the weight ROM stays a block RAM"
+
+
+def test_nobram_script_drops_block_ram_requests() -> None:
+    """``-nobram`` in both halves of the script, and the rom_style / ram_style = "block" attributes
+    (which Yosys honours even under -nobram) unset before the memories are mapped."""
+    from snnhw.flow.tools import NO_BLOCK_RAM_STYLE, synth_xilinx_script
+
+    plain = synth_xilinx_script("a.v", "top", stat_json="s.json")
+    script = synth_xilinx_script("a.v", "top", stat_json="s.json", nobram=True)
+    assert "-nobram" not in plain and NO_BLOCK_RAM_STYLE not in plain
+    commands = script.split("; ")
+    assert [c.startswith("synth_xilinx") and " -nobram " in c for c in commands].count(True) == 2
+    assert commands.index(NO_BLOCK_RAM_STYLE) == len(commands) - 3  # just before "-run prepare:"
+    assert synth_xilinx_script("a.v", "top", stat_json="s.json", nodsp=True, nobram=True).count(
+        "-nodsp -nobram") == 2
+
+
+@pytest.mark.skipif(yosys_missing() is not None, reason=str(yosys_missing()))
+def test_nobram_synthesis_removes_a_forced_block_rom(tmp_path: Path) -> None:
+    """A 256-word ROM asked for block RAM (rom_style = "block") becomes LUTs with ``nobram``; the
+    flag is part of the reuse key (the same work directory synthesises afresh without it)."""
+    source = tmp_path / "rom.v"
+    source.write_text(_threshold_design(constants_in_memory=False))
+    nobram = synth_xc7(source, "top", tmp_path / "work", nobram=True)
+    res = nobram["resources"]
+    assert nobram["reused"] is False and res["RAMB18E1"] == res["RAMB36E1"] == 0
+    assert res["LUT"] + res["LUTRAM"] > 64  # 8 Kib of ROM (its words compress: not 128 RAM64X1S)
+    plain = synth_xc7(source, "top", tmp_path / "work")
+    assert plain["reused"] is False and plain["resources"]["RAMB18E1"] + plain["resources"]["RAMB36E1"] == 1

@@ -53,6 +53,30 @@ def test_queue_counts_the_fullest_bank() -> None:
     assert (counts("queue", []), counts("engine", [])) == (0, 0)
 
 
+def test_queue_with_several_readers_counts_the_fullest_bank_over_its_readers() -> None:
+    """F = 6 synapses per beat as B = F/R banks of R readers (bank b: synapses m·B + b): a group
+    takes ⌈the fullest bank's spikes / R⌉ beats; and the knob is refused where it has no meaning."""
+    model = random_frozen_spiking(3, input_size=12, hidden_size=2, T=1, encoding="rate")
+
+    def counts(readers: int, spikes: list[int]) -> int:
+        sched = SPIKING.schedule_of(model, SpikingKnobs(lanes=2, fanin=6, engines=1, input_mode="spikes",
+                                                        event_driven=True, event_mode="queue",
+                                                        bank_readers=readers))
+        u = np.zeros((1, 1, 12), dtype=np.int64)
+        u[0, 0, spikes] = 1
+        return sched.event_chunk_counts(u, [np.zeros((1, 1, 2), dtype=np.int64)])[0][0][0][0]
+
+    assert [counts(r, [0, 6]) for r in (1, 2, 3, 6)] == [2, 1, 1, 1]  # both in bank 0 whatever B
+    assert [counts(r, [0, 2, 4, 6, 8, 10]) for r in (1, 2, 3, 6)] == [2, 1, 2, 1]  # B = 3: 2 per bank; B = 2: 6 in bank 0
+    assert [counts(r, [1, 3, 5, 7]) for r in (1, 2, 3, 6)] == [2, 1, 2, 1]  # B = 6: 1 and 7 in bank 1; B = 2: 4 in bank 1
+    assert [counts(r, []) for r in (1, 2, 3, 6)] == [0, 0, 0, 0]
+    for bad in (dict(bank_readers=4), dict(bank_readers=2, event_mode="engine"),
+                dict(bank_readers=2, event_driven=False)):
+        knobs = dict(lanes=2, fanin=6, engines=1, input_mode="spikes", event_driven=True, event_mode="queue") | bad
+        with pytest.raises(ValueError, match="bank_readers"):
+            SPIKING.schedule_of(model, SpikingKnobs(**knobs))
+
+
 def test_weight_reads_count_every_issued_word_once_per_issue_group() -> None:
     """Direct input, H = 4, L = F = 2 (G = 2 groups, banks {0, 2} and {1, 3}), T = E = 2, N = 2:
     3 diagonal steps; only h(0, 0) = [1, 0, 0, 0] (read by slot 0 in step 1) and

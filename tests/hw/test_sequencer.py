@@ -81,22 +81,22 @@ def test_parameters_are_validated() -> None:
     gc.collect()  # the rejected objects' warnings fire here, inside the filter
 
 
-def _run_queue(P: int, G: int, C: int, F: int, masks: list[list[int]]):
-    dut = QueueSequencer(passes=P, groups=G, chunks=C, banks=F)
+def _run_queue(P: int, G: int, M: int, B: int, masks: list[list[int]], R: int = 1):
+    dut = QueueSequencer(passes=P, groups=G, entries=M, banks=B, readers=R)
     beats: list[tuple] = []
 
     async def tb(ctx):
         for p in range(P):
-            for b in range(F):
+            for b in range(B):
                 ctx.set(dut.masks[p][b], masks[p][b])
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(P * G * C + 2):
+        for _ in range(P * G * M + 2):
             b = dut.beat
             if not ctx.get(b.valid):
                 break
-            cs = tuple(ctx.get(b.cs[k]) if ctx.get(b.live[k]) else None for k in range(F))
+            cs = tuple(ctx.get(b.cs[k]) if ctx.get(b.live[k]) else None for k in range(B * R))
             beats.append((ctx.get(b.p), ctx.get(b.g), cs, bool(ctx.get(b.first)), bool(ctx.get(b.last)),
                           bool(ctx.get(b.final))))
             await ctx.tick()
@@ -109,16 +109,44 @@ def _run_queue(P: int, G: int, C: int, F: int, masks: list[list[int]]):
 
 
 def test_queue_sequencer_over_every_mask() -> None:
-    """Every pair of 3-chunk bank masks (64 cases, 2 groups), and random 2-pass, 3-bank cases:
+    """Every pair of 3-entry bank masks (64 cases, 2 groups), and random 2-pass, 3-bank cases:
     the beats are the model's, and a group takes max(1, the fullest bank) beats."""
     for m0 in range(8):
         for m1 in range(8):
             masks = [[m0, m1]]
             got = _run_queue(1, 2, 3, 2, masks)
-            assert got == queue_beat_order(1, 2, 3, masks), masks
+            assert got == queue_beat_order(1, 2, masks), masks
             assert len(got) == 2 * max(1, bin(m0).count("1"), bin(m1).count("1"))
     rng = np.random.default_rng(0)
     for _ in range(12):
         masks = [[int(v) for v in rng.integers(0, 16, size=3)] for _ in range(2)]
-        assert _run_queue(2, 2, 4, 3, masks) == queue_beat_order(2, 2, 4, masks), masks
-    assert _run_queue(1, 1, 3, 2, [[0b101, 0b010]]) != queue_beat_order(1, 1, 3, [[0b100, 0b010]])
+        assert _run_queue(2, 2, 4, 3, masks) == queue_beat_order(2, 2, masks), masks
+    assert _run_queue(1, 1, 3, 2, [[0b101, 0b010]]) != queue_beat_order(1, 1, [[0b100, 0b010]])
+
+
+@pytest.mark.parametrize("B, R", [(1, 2), (2, 2), (1, 3), (2, 4)])
+def test_queue_sequencer_with_several_readers_per_bank(B: int, R: int) -> None:
+    """R readers per bank: every set entry of every bank is issued exactly once per group, in
+    increasing order, reader r of a beat taking the r-th lowest left, lane f = r·B + b; a group
+    takes max(1, max_b ⌈popcount / R⌉) beats; and the beats are the Python model's."""
+    rng = np.random.default_rng(B * 10 + R)
+    M, G = 6, 2
+    for case in range(10):
+        masks = [[int(v) for v in rng.integers(0, 1 << M, size=B)] for _ in range(2)]
+        if case == 0:
+            masks[0] = [0] * B  # an empty pass still takes one beat per group
+        got = _run_queue(2, G, M, B, masks, R)
+        assert got == queue_beat_order(2, G, masks, R), masks
+        for p in (1, 0):
+            beats = [bt for bt in got if bt[0] == p]
+            depth = max(1, max(-(-bin(v).count("1") // R) for v in masks[p]))
+            assert len(beats) == G * depth
+            for g in range(G):
+                issued = [[] for _ in range(B)]
+                for bt in beats:
+                    if bt[1] == g:
+                        for f, entry in enumerate(bt[2]):
+                            if entry is not None:
+                                issued[f % B].append(entry)
+                for b in range(B):
+                    assert issued[b] == [m for m in range(M) if masks[p][b] >> m & 1], (masks, p, b)

@@ -62,7 +62,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
                proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, tree_stages: int = 1,
-               proj_stages: int = 1, corrupt: str = "") -> list[str]:
+               proj_stages: int = 1, bank_readers: int = 1, corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -76,7 +76,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                        input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
                        gate_stages=gate_stages, cell_stages=cell_stages, tree_stages=tree_stages,
-                       proj_stages=proj_stages)
+                       proj_stages=proj_stages, bank_readers=bank_readers)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -138,6 +138,15 @@ CONFIGS = {
                                       fanin=3, D=5, lengths=[3, 2]),
     "queue_shared_direct_T3_E2_two_layers": dict(T=3, mode="direct", layers=2, H=4, engines=2, event_driven=True,
                                                  event_mode="queue-shared", fanin=2, lengths=[3, 1]),
+    # several readers per bank: F/R banks of synapses m·(F/R) + b, R spikes of a bank per beat
+    # (two banks of two readers, uneven banks, E < T; one bank of three readers, two layers, shared)
+    "queue_readers2_spikes_T4_E2": dict(T=4, mode="spikes", engines=2, event_driven=True, event_mode="queue",
+                                        fanin=4, bank_readers=2, D=7, H=6, lengths=[3, 2]),
+    "queue_shared_readers3_direct_T3_E2_two_layers": dict(T=3, mode="direct", layers=2, H=5, engines=2,
+                                                          event_driven=True, event_mode="queue-shared", fanin=3,
+                                                          bank_readers=3, lengths=[3, 1]),
+    "queue_readers2_rate_T2_lanes3_tree2": dict(T=2, mode="rate", event_driven=True, event_mode="queue", lanes=3,
+                                                fanin=2, bank_readers=2, D=5, tree_stages=2, lengths=[2, 3]),
     # two cell-update stages: one more drain cycle per diagonal step, the same results
     "cell2_direct_T3_E2_lif_saturate": dict(T=3, mode="direct", engines=2, leak="lif", saturate=True,
                                             cell_stages=2, lengths=[3, 1]),

@@ -289,13 +289,15 @@ def test_changed_threshold_in_debug_rtl_is_located_by_the_trace(debug_setup) -> 
     assert m["kind"] == "trace" and (m["layer"], m["gate"]) in same, m
 
 
-@pytest.mark.parametrize("mutation", ["bank0-drops-its-spikes", "group-end-flag-misplaced"])
+@pytest.mark.parametrize("mutation", ["bank0-drops-its-spikes", "group-end-flag-misplaced",
+                                      "second-reader-repeats-the-first"])
 def test_queue_logic_mutants_fail_the_regression(mutation: str, simulator: str, tmp_path: Path,
                                                  request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                                                  ) -> None:
     """The spike-queue core passes; its queue sequencer with one bank never live (its spikes lost),
-    or raising the group-end flag only on a beat where every bank is empty (the engines update
-    their neurons at the wrong beat), fails the regression."""
+    raising the group-end flag only on a beat where every bank is empty (the engines update
+    their neurons at the wrong beat), or (two readers per bank) bank 0's second reader issuing
+    the first reader's entry again, fails the regression."""
     from amaranth.hdl import Cat
 
     import snnhw.hw.wavefront as wavefront
@@ -303,7 +305,9 @@ def test_queue_logic_mutants_fail_the_regression(mutation: str, simulator: str, 
 
     seed = seed_for(request, 903)
     model = random_frozen_spiking(seed, input_size=5, hidden_size=4, T=3, encoding="rate")
-    knobs = SpikingKnobs(lanes=2, fanin=3, engines=3, event_driven=True, event_mode="queue", input_mode="spikes")
+    readers = 2 if mutation == "second-reader-repeats-the-first" else 1
+    knobs = SpikingKnobs(lanes=2, fanin=4 if readers == 2 else 3, engines=3,
+                         event_driven=True, event_mode="queue", input_mode="spikes", bank_readers=readers)
     schedule, verilog = generate_core(model, knobs, tmp_path / "rtl")
     x, lengths = batch_inputs(model, seed, 4, 6, spikes=True)
     stim = build_stimulus(model, schedule, x, lengths, modes=default_modes(seed))
@@ -314,6 +318,8 @@ def test_queue_logic_mutants_fail_the_regression(mutation: str, simulator: str, 
             m = super().elaborate(platform)
             if mutation == "bank0-drops-its-spikes":
                 m.d.comb += self.beat.live[0].eq(0)
+            elif mutation == "second-reader-repeats-the-first":  # lane B is reader 1 of bank 0
+                m.d.comb += self.beat.cs[self.banks].eq(self.beat.cs[0])
             else:  # the group-end flag only where every bank is empty
                 m.d.comb += self.beat.last.eq(Cat(*[self.beat.live[b] for b in range(self.banks)]).any() == 0)
             return m

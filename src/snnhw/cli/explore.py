@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--engines", type=int, nargs="+", metavar="E", help="spiking engines (default: 1 and T)")
     p.add_argument("--proj-fanin", type=int, nargs="+", default=[1], metavar="P",
                    help="direct-input projection fan-in of the spiking core (default 1)")
+    p.add_argument("--bank-readers", type=int, nargs="+", default=[1], metavar="R",
+                   help="spike-queue readers per weight bank, for the queue modes (the values that divide "
+                        "each point's fanin; default 1)")
     p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(GRID_MODES),
                    help=f"spiking schedules (default {' '.join(GRID_MODES)})")
     p.add_argument("--part", default="xc7k325t", help="target part of the cost fraction (default xc7k325t)")
@@ -68,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
     main = main_core().name
     if main not in models:
         raise UserError(f"explore needs {main_core().model_option} (the {main_core().label}'s model)")
-    for name in ("sequences", "length", "jobs", "lanes", "fanin", "engines", "proj_fanin"):
+    for name in ("sequences", "length", "jobs", "lanes", "fanin", "engines", "proj_fanin", "bank_readers"):
         value = getattr(args, name)  # one integer, a list of them, or None (automatic)
         low = [v for v in (value if isinstance(value, list) else [value]) if v is not None and v < 1]
         if low:
             raise UserError(f"--{name.replace('_', '-')} must be ≥ 1, got {low[0]}")
-    grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes)
+    grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes, args.bank_readers)
     inputs = {}
     for kind, model in models.items():
         if args.data_dir is not None:

@@ -603,18 +603,20 @@ def step_budget(state: BuildState) -> dict[str, Any]:
     the board's part (:func:`snnhw.flow.explore.fastest_within`; cost = max over LUT, FF, DSP,
     BRAM of used ÷ available, :func:`snnhw.flow.explore.cost_of`), and the pick's record."""
     from snnhw.flow.boards import find_board
-    from snnhw.flow.explore import PARTS, cost_of, fastest_within, knob_text
+    from snnhw.flow.explore import CAPACITY_LUTS_PER_BRAM36, PARTS, cost_of, fastest_within, knob_text
 
     opts = state.opts
     if opts.budget is None:
         raise StepSkipped("no --budget: the knobs are the given or automatic ones (load.json)")
     part = budget_part(find_board(opts.board))
     doc, where = _explore_doc(state, part)
-    rate = doc["exchange_rates"].get("lut_per_dsp") or 0.0
+    rates = doc["exchange_rates"]
+    rate = rates.get("lut_per_dsp") or 0.0
+    bram_rate = rates.get("lut_per_bram36") or CAPACITY_LUTS_PER_BRAM36
     points = []
     for p in doc["points"]:  # costed for the board's part (an explore may have used another)
         if p["core"] in state.models and p.get("resources"):
-            fraction, binding, lut_eq = cost_of(p["resources"], PARTS[part], rate)
+            fraction, binding, lut_eq = cost_of(p["resources"], PARTS[part], rate, bram_rate)
             points.append({**p, "cost_fraction": fraction, "cost_binding": binding, "lut_equivalents": lut_eq})
     picks = fastest_within(points, opts.budget, list(state.models), part)
     knobs = {kind: core_spec(kind).knobs_type.from_manifest(p["knobs"]) for kind, p in picks.items()}

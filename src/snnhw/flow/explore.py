@@ -11,9 +11,11 @@ kind (:mod:`snnhw.hw.registry`) is
    once, across runs: the explorer is resumable), in parallel. The cost is reported two ways:
    (a) the *fraction* of the target part it occupies, ``max(LUT/LUTs, FF/FFs, DSP/DSPs,
    BRAM36/BRAMs)``, and (b) *LUT-equivalents* ``LUT + r_DSP·DSP48E1 + r_BRAM·BRAM36`` with
-   ``r_DSP`` measured on this design (the baseline's largest point synthesised again with
-   ``-nodsp``: extra LUTs per DSP removed) and ``r_BRAM`` the LUTs of one BRAM36's bits as
-   distributed RAM (36 Kib / 64 b per LUT6 RAM64X1S = 576);
+   both rates measured on this design: ``r_DSP`` from the point with the most DSP48E1
+   synthesised again with ``-nodsp`` (extra LUTs per DSP removed), ``r_BRAM`` from the point
+   with the most BRAM36 synthesised again with ``-nobram`` (extra LUTs per BRAM36 removed; the
+   capacity rate, a BRAM36's 36 Kib as LUT6 RAM64X1S = 576, when nothing can be measured, and
+   beside the measured figure in every point's ``lut_equivalents_capacity``);
 3. given the energy per inference of its schedule (:func:`snnhw.quant.energy.energy_report`:
    compute only, and with weight/state memory reads), from the golden model's counters.
 
@@ -48,8 +50,14 @@ PARTS: dict[str, dict[str, int]] = {
 }
 """Resources of the target parts (Xilinx 7-series data sheet DS180, Table 2 and 3)."""
 
-LUTS_PER_BRAM36 = 576
-"""r_BRAM: a BRAM36's 36 Kib held as distributed RAM in RAM64X1S LUT6s (36,864 / 64)."""
+CAPACITY_LUTS_PER_BRAM36 = 576
+"""The capacity rate of r_BRAM (LUT per BRAM36): a BRAM36's 36 Kib held as distributed RAM in
+RAM64X1S LUT6s (36,864 / 64). The explorer measures r_BRAM on the design
+(:func:`bram_exchange_rate`); this is its fallback when nothing can be measured, and every point's
+``lut_equivalents_capacity`` is costed at it for comparison."""
+
+CAPACITY_SOURCE = "36 Kib as RAM64X1S distributed RAM (36,864 / 64)"
+"""How :data:`CAPACITY_LUTS_PER_BRAM36` is derived (``exchange_rates`` in ``explore.json``)."""
 
 MODES: dict[str, dict[str, Any]] = {
     "dense": {"event_driven": False},
@@ -106,7 +114,12 @@ class ExploreOptions:
 
 @dataclass
 class Point:
-    """One explored configuration and its figures (``explore.json`` → ``points``)."""
+    """One explored configuration and its figures (``explore.json`` → ``points``).
+
+    ``lut_equivalents`` (LUT) is costed at the measured exchange rates (``explore.json`` →
+    ``exchange_rates``); ``lut_equivalents_capacity`` (LUT) the same with r_BRAM at the capacity
+    rate :data:`CAPACITY_LUTS_PER_BRAM36`.
+    """
 
     core: str
     mode: str
@@ -124,6 +137,7 @@ class Point:
     cost_fraction: float | None = None
     cost_binding: str | None = None
     lut_equivalents: float | None = None
+    lut_equivalents_capacity: float | None = None
     synth_seconds: float | None = None
 
 
@@ -135,18 +149,29 @@ def product_grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def knob_grid(models: dict[str, Any], lanes: Sequence[int], fanin: Sequence[int] | None = None,
               engines: Sequence[int] | None = None, proj_fanin: Sequence[int] = (1,),
-              modes: Sequence[str] = GRID_MODES) -> dict[str, list[dict[str, Any]]]:
+              modes: Sequence[str] = GRID_MODES, bank_readers: Sequence[int] = (1,)
+              ) -> dict[str, list[dict[str, Any]]]:
     """The grid of every core kind in ``models``: for the main (spiking) core lanes × fanin
-    (default: each point's lanes) × engines (default 1 and T) × proj_fanin × modes (:data:`MODES`);
-    for the other kinds lanes × fanin. Points a model cannot take are skipped by :func:`run_explore`."""
+    (default: each point's lanes) × engines (default 1 and T) × proj_fanin × modes (:data:`MODES`),
+    the spike-queue modes also × ``bank_readers`` (the values that divide the fanin; the other
+    modes have one reader); for the other kinds lanes × fanin. Points a model cannot take are
+    skipped by :func:`run_explore`."""
+    from snnhw.hw.knobs import EventMode
     from snnhw.hw.registry import main_core
 
     main = main_core().name
     engines = engines or sorted({1, models[main].T})
     widths = [(lane, f) for lane in lanes for f in (fanin or [lane])]
+
+    def readers(mode: str, f: int) -> list[int]:
+        queued = MODES[mode].get("event_driven") and EventMode(MODES[mode]["event_mode"]).queued
+        return [r for r in bank_readers if f % r == 0] if queued else [1]
+
     grid: dict[str, list[dict[str, Any]]] = {
-        main: [{"lanes": lane, "fanin": f, "engines": e, "proj_fanin": pf, **MODES[mode]}
-               for lane, f in widths for e in engines for pf in proj_fanin for mode in modes]}
+        main: [{"lanes": lane, "fanin": f, "engines": e, "proj_fanin": pf, **MODES[mode],
+                **({"bank_readers": r} if r > 1 else {})}
+               for lane, f in widths for e in engines for pf in proj_fanin for mode in modes
+               for r in readers(mode, f)]}
     for kind in models:
         if kind != main:
             grid[kind] = [{"lanes": lane, "fanin": f} for lane, f in widths]
@@ -193,14 +218,32 @@ def _mode(knobs: Any) -> str:
     return f"event-{knobs.event_mode}" if knobs.event_driven else "dense"
 
 
-def cost_of(resources: dict[str, Any], part: dict[str, int], lut_per_dsp: float) -> tuple[float, str, float]:
-    """(fraction of the part, the binding resource, LUT-equivalents) of a synthesis result."""
-    bram36 = resources.get("RAMB36E1", 0) + resources.get("RAMB18E1", 0) / 2
-    used = {"LUT": resources.get("LUT", 0) + resources.get("LUTRAM", 0), "FF": resources.get("FF", 0),
+def bram36_of(resources: dict[str, Any]) -> float:
+    """BRAM36 used by a synthesis result: RAMB36E1 + RAMB18E1 / 2."""
+    return resources.get("RAMB36E1", 0) + resources.get("RAMB18E1", 0) / 2
+
+
+def luts_of(resources: dict[str, Any]) -> int:
+    """LUTs used by a synthesis result: logic LUTs plus the LUT sites of distributed RAM and shift
+    registers (``LUTRAM``, :data:`snnhw.flow.yosys.LUTRAM_SITES`), as a part's LUT count holds both."""
+    return resources.get("LUT", 0) + resources.get("LUTRAM", 0)
+
+
+def cost_of(resources: dict[str, Any], part: dict[str, int], lut_per_dsp: float,
+            lut_per_bram36: float = CAPACITY_LUTS_PER_BRAM36) -> tuple[float, str, float]:
+    """(fraction of the part, the binding resource, LUT-equivalents) of a synthesis result.
+
+    LUT-equivalents = LUT (:func:`luts_of`) + ``lut_per_dsp`` · DSP48E1 + ``lut_per_bram36`` ·
+    BRAM36 (:func:`bram36_of`); the rates are in LUT per DSP48E1 and LUT per BRAM36 (the
+    explorer's measured ones: :func:`dsp_exchange_rate`, :func:`bram_exchange_rate`;
+    ``lut_per_bram36`` defaults to the capacity rate :data:`CAPACITY_LUTS_PER_BRAM36`).
+    """
+    bram36 = bram36_of(resources)
+    used = {"LUT": luts_of(resources), "FF": resources.get("FF", 0),
             "DSP48E1": resources.get("DSP48E1", 0), "BRAM36": bram36}
     fractions = {k: used[k] / part[k] for k in used}
     binding = max(fractions, key=fractions.get)
-    lut_eq = used["LUT"] + lut_per_dsp * used["DSP48E1"] + LUTS_PER_BRAM36 * bram36
+    lut_eq = used["LUT"] + lut_per_dsp * used["DSP48E1"] + lut_per_bram36 * bram36
     return fractions[binding], binding, lut_eq
 
 
@@ -352,14 +395,18 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
             bar.update(1)
     bar.close()
 
-    rates = {"lut_per_dsp": None, "lut_per_bram36": LUTS_PER_BRAM36,
-             "lut_per_bram36_source": "36 Kib as RAM64X1S distributed RAM (36,864 / 64)"}
+    rates: dict[str, Any] = {"lut_per_dsp": None, "lut_per_bram36": None,
+                             "lut_per_bram36_capacity": CAPACITY_LUTS_PER_BRAM36,
+                             "lut_per_bram36_capacity_source": CAPACITY_SOURCE}
     if opts.synth:
         rates.update(dsp_exchange_rate(points, opts.models, out))
+        rates.update(bram_exchange_rate(points, opts.models, out))
         part = PARTS[opts.part]
         for p in points:
-            p.cost_fraction, p.cost_binding, p.lut_equivalents = cost_of(p.resources or {}, part,
-                                                                          rates["lut_per_dsp"] or 0.0)
+            p.cost_fraction, p.cost_binding, p.lut_equivalents = cost_of(
+                p.resources or {}, part, rates["lut_per_dsp"] or 0.0, rates["lut_per_bram36"])
+            p.lut_equivalents_capacity = cost_of(p.resources or {}, part, rates["lut_per_dsp"] or 0.0,
+                                                 CAPACITY_LUTS_PER_BRAM36)[2]
     doc = {"format": "snnhw-explore", "version": 1, "part": opts.part, "part_resources": PARTS[opts.part],
            "models": model_shas, "inputs": opts.inputs_description, "sequences": int(sequences),
            "exchange_rates": rates, "grid": opts.grid, "points": [asdict(p) for p in points],
@@ -371,11 +418,12 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
     return doc
 
 
-def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False) -> dict[str, Any]:
-    """Yosys ``synth_xilinx -family xc7`` of one point (reused when the RTL is unchanged)."""
+def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False, nobram: bool = False) -> dict[str, Any]:
+    """Yosys ``synth_xilinx -family xc7`` of one point (reused when the RTL is unchanged), with
+    ``-nodsp`` / ``-nobram`` when asked."""
     from snnhw.flow.yosys import synth_xc7
 
-    return synth_xc7(rtl, top, work, nodsp=nodsp)
+    return synth_xc7(rtl, top, work, nodsp=nodsp, nobram=nobram)
 
 
 def dsp_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -396,6 +444,41 @@ def dsp_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) ->
             "lut_per_dsp_source": (f"{ref.core} point {ref.knobs}: {ref.resources['LUT']} LUT + "
                                    f"{ref.resources['DSP48E1']} DSP48E1, with -nodsp {nodsp['resources']['LUT']} LUT + "
                                    f"{nodsp['resources'].get('DSP48E1', 0)} DSP48E1")}
+
+
+def bram_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -> dict[str, Any]:
+    """r_BRAM (LUT per BRAM36): the point with the most BRAM36 (RAMB36E1 + RAMB18E1 / 2)
+    synthesised again with ``-nobram`` (work directory ``synth/<sha>-nobram``); the extra LUTs
+    (:func:`luts_of`: logic LUTs plus distributed-RAM sites, the figure :func:`cost_of` costs)
+    per BRAM36 removed.
+
+    Returns ``lut_per_bram36`` (LUT per BRAM36), ``lut_per_bram36_measured`` (bool) and
+    ``lut_per_bram36_source`` (which point, its LUT + BRAM36 and with ``-nobram``). When no point
+    uses block RAM, or ``-nobram`` removes none, or the LUTs do not grow (no figure to measure),
+    the rate is the capacity rate :data:`CAPACITY_LUTS_PER_BRAM36` and the source says why.
+    """
+    from snnhw.hw.registry import core_spec
+
+    def fallback(why: str) -> dict[str, Any]:
+        return {"lut_per_bram36": float(CAPACITY_LUTS_PER_BRAM36), "lut_per_bram36_measured": False,
+                "lut_per_bram36_source": f"{why}; the capacity rate: {CAPACITY_SOURCE}"}
+
+    with_bram = [p for p in points if p.resources and bram36_of(p.resources) > 0]
+    if not with_bram:
+        return fallback("no point uses block RAM")
+    ref = max(with_bram, key=lambda p: bram36_of(p.resources))
+    rtl = out / "rtl" / f"{ref.rtl_sha256[:16]}.v"
+    nobram = synth_point(rtl, core_spec(ref.core).top, out / "synth" / f"{ref.rtl_sha256[:16]}-nobram", nobram=True)
+    lut, lut_nobram = luts_of(ref.resources), luts_of(nobram["resources"])
+    bram, bram_nobram = bram36_of(ref.resources), bram36_of(nobram["resources"])
+    removed, extra = bram - bram_nobram, lut_nobram - lut
+    source = (f"{ref.core} point {ref.knobs}: {lut} LUT + {bram:g} BRAM36, with -nobram {lut_nobram} LUT + "
+              f"{bram_nobram:g} BRAM36; LUT = logic LUTs + LUTRAM sites")
+    if removed <= 0:
+        return fallback(f"-nobram removed no BRAM36 ({source})")
+    if extra <= 0:
+        return fallback(f"-nobram added no LUT ({source})")
+    return {"lut_per_bram36": extra / removed, "lut_per_bram36_measured": True, "lut_per_bram36_source": source}
 
 
 def iso_resource_table(points: list[dict[str, Any]], main: str) -> list[dict[str, Any]]:
@@ -504,11 +587,15 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
              f"{len(doc['points'])} points; cycles on {doc['sequences']} sequences ({doc['inputs']}); "
              f"{doc['wall_s']:.0f} s.", ""]
     rates = doc["exchange_rates"]
-    if rates.get("lut_per_dsp") is not None:
-        lines += [f"LUT-equivalents: LUT + {rates['lut_per_dsp']:.1f}·DSP48E1 ({rates['lut_per_dsp_source']}) + "
-                  f"{rates['lut_per_bram36']}·BRAM36 ({rates['lut_per_bram36_source']}).", ""]
+    capacity = rates.get("lut_per_bram36_capacity", CAPACITY_LUTS_PER_BRAM36)
+    if rates.get("lut_per_bram36") is not None:
+        dsp = (f"{rates['lut_per_dsp']:.1f}" if rates.get("lut_per_dsp") is not None else "0")
+        lines += [f"LUT-equivalents: LUT + {dsp}·DSP48E1 ({rates.get('lut_per_dsp_source', 'not measured')}) + "
+                  f"{rates['lut_per_bram36']:.1f}·BRAM36 ({rates['lut_per_bram36_source']}). "
+                  f"LUT-eq @ {capacity:g}: the same with the BRAM36 at the capacity rate, {capacity:g} LUT per BRAM36 "
+                  f"({rates.get('lut_per_bram36_capacity_source', CAPACITY_SOURCE)}).", ""]
     lines += ["| core | mode | knobs | units | cycles (mean) | utilisation | energy (pJ) | LUT | FF | DSP | "
-              "BRAM36 | % part | LUT-eq |", "|" + "---|" * 13]
+              f"BRAM36 | % part | LUT-eq | LUT-eq @ {capacity:g} |", "|" + "---|" * 14]
     for p in doc["points"]:
         res = p["resources"] or {}
         knobs = knob_text(p["knobs"], p["mode"])
@@ -518,7 +605,7 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
                      f"{_num(res.get('LUT'))} | "
                      f"{_num(res.get('FF'))} | {_num(res.get('DSP48E1'))} | {_num(bram)} | "
                      f"{_num(None if p['cost_fraction'] is None else 100 * p['cost_fraction'], 2)} | "
-                     f"{_num(p['lut_equivalents'])} |")
+                     f"{_num(p['lut_equivalents'])} | {_num(p.get('lut_equivalents_capacity'))} |")
     if doc["iso_resource"]:
         lines += ["", "## Iso-resource comparison", "",
                   "For each reference point, the fastest and the most energy-efficient main-core point that costs "
@@ -541,11 +628,11 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
 
 def knob_text(knobs: dict[str, Any], mode: str) -> str:
     """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode; a
-    pipeline knob ``*_stages`` at its default of one stage is not shown)."""
+    pipeline knob ``*_stages``, ``bank_readers`` or ``proj_fanin`` at its default of 1 is not shown)."""
     shown = []
     for k, v in knobs.items():
         if v is None or isinstance(v, bool) or k == "event_mode" or (k == "input_mode" and v == "direct") \
-                or (k.endswith("_stages") and v == 1):
+                or ((k.endswith("_stages") or k in ("bank_readers", "proj_fanin")) and v == 1):
             continue
         shown.append(f"{k}={v}")
     return ", ".join(shown)

@@ -137,7 +137,7 @@ def find_verilator() -> tuple[list[str], dict[str, str]] | None:
 # The synthesis recipe
 
 
-def synth_with_constants_folded(synth: str, first: str, until: str = "") -> list[str]:
+def synth_with_constants_folded(synth: str, first: str, until: str = "", between: Sequence[str] = ()) -> list[str]:
     """A Yosys synthesis script command ``synth`` (e.g. ``synth_xilinx -family xc7 -top core``)
     split at its label ``first`` (the one that starts with ``proc``), with the neurons'
     constant memories turned into constants in between, then run on ``first:until``.
@@ -149,27 +149,39 @@ def synth_with_constants_folded(synth: str, first: str, until: str = "") -> list
     sees the constants as if they were written inline; every other memory is left to the
     script, and a design without such memories gets exactly the unsplit script's netlist.
     (``memory_map -attr`` would not do: it maps memories without the attribute too.) Measured
-    on the default model's spiking core in docs/verification.md.
+    on the default model's spiking core in docs/verification.md. ``between``: more commands
+    run there, after the constants are mapped.
     """
     name, value = CONSTANTS_ATTR
     selection = f"a:{name}={value}"
     return [f"{synth} -run :{first}", "proc", f"memory_collect {selection}", f"memory_map {selection}",
-            f"{synth} -run {first}:{until}"]
+            *between, f"{synth} -run {first}:{until}"]
+
+
+NO_BLOCK_RAM_STYLE = "setattr -unset rom_style -unset ram_style a:rom_style=block a:ram_style=block"
+"""Yosys command that drops a memory's request for block RAM (``rom_style`` / ``ram_style`` =
+``"block"``, :func:`snnhw.hw.memories.rom_attrs`): ``memory_libmap`` honours the attribute even
+under ``synth_xilinx -nobram`` (Yosys 0.70: "forced mapping to block RAM"), so the ``-nobram``
+script runs this first."""
 
 
 def synth_xilinx_script(source: str, top: str, *, stat_json: str, netlist_json: str | None = None,
-                        nodsp: bool = False) -> str:
+                        nodsp: bool = False, nobram: bool = False) -> str:
     """The Yosys script of every 7-series synthesis in snnhw.
 
     ``read_verilog <source>; synth_xilinx -family xc7 -noiopad -flatten -top <top>`` (split by
     :func:`synth_with_constants_folded` at ``prepare``); ``tee -q -o <stat_json> stat -json``
     and, with ``netlist_json``, ``; write_json <netlist_json>``.
-    ``nodsp`` adds ``-nodsp`` (multipliers in LUTs: the explorer's DSP → LUT exchange rate).
+    ``nodsp`` adds ``-nodsp`` (multipliers in LUTs: the explorer's DSP → LUT exchange rate);
+    ``nobram`` adds ``-nobram`` and, before the memories are mapped, :data:`NO_BLOCK_RAM_STYLE`
+    (memories in distributed RAM or logic, no RAMB18E1 / RAMB36E1, even those whose RTL asks for
+    block RAM: the explorer's BRAM36 → LUT exchange rate).
     All paths must be relative to the directory Yosys runs in (see the module docstring).
     """
+    flags = f"{' -nodsp' if nodsp else ''}{' -nobram' if nobram else ''}"
     commands = [f"read_verilog {source}",
-                *synth_with_constants_folded(f"synth_xilinx -family xc7 -noiopad -flatten{' -nodsp' if nodsp else ''} "
-                                             f"-top {top}", "prepare"),
+                *synth_with_constants_folded(f"synth_xilinx -family xc7 -noiopad -flatten{flags} -top {top}",
+                                             "prepare", between=[NO_BLOCK_RAM_STYLE] if nobram else []),
                 f"tee -q -o {stat_json} stat -json"]
     if netlist_json is not None:
         commands.append(f"write_json {netlist_json}")

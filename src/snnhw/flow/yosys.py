@@ -65,15 +65,17 @@ def group_cells(cells: dict[str, int]) -> dict[str, int]:
 
 
 def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 3600,
-              nodsp: bool = False) -> dict[str, Any]:
+              nodsp: bool = False, nobram: bool = False) -> dict[str, Any]:
     """Synthesise ``verilog`` (top ``top``) for 7-series; returns and writes ``<work_dir>/yosys.json``.
 
     Returns ``{"top", "tool", "tool_version", "verilog_sha256", "cells": {type: count},
     "resources": {LUT, FF, CARRY4, DSP48E1, RAMB18E1, RAMB36E1, ..., logic_depth},
     "critical_path": {type: count on the longest path}, "seconds" (this call), "synth_seconds"
     (the Yosys run the figures come from), "reused", "log", "stat_json", "summary_json"}``.
-    ``nodsp``: multipliers in LUTs (``-nodsp``). Raises UserError (one line, naming the log) when
-    Yosys is missing, fails or times out.
+    ``nodsp``: multipliers in LUTs (``-nodsp``); ``nobram``: no block RAM (``-nobram``: memories
+    in distributed RAM or logic). Both are part of the script, so of the reuse key: a result
+    synthesised with other flags is not reused. Raises UserError (one line, naming the log)
+    when Yosys is missing, fails or times out.
     """
     from snnhw.flow.logic_depth import logic_depth_of_file
 
@@ -84,7 +86,8 @@ def synth_xc7(verilog: Path, top: str, work_dir: Path, *, timeout_s: float = 360
     log, stat = work / "yosys.log", work / "stat.json"
     netlist, summary_path = work / "netlist.json", work / "yosys.json"
     source = os.path.relpath(Path(verilog).resolve(), work)
-    script = synth_xilinx_script(source, top, stat_json=stat.name, netlist_json=netlist.name, nodsp=nodsp)
+    script = synth_xilinx_script(source, top, stat_json=stat.name, netlist_json=netlist.name, nodsp=nodsp,
+                                 nobram=nobram)
     identity = {"verilog_sha256": hashlib.sha256(Path(verilog).read_bytes()).hexdigest(),
                 "tool_version": tool_version(yosys), "script": script}
     previous = _previous_summary(summary_path)

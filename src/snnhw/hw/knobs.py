@@ -47,14 +47,15 @@ class EventMode(enum.StrEnum):
     SHARED = "shared"
     """One broadcast weight read; a chunk is skipped when it is zero in every engine of the pass."""
     QUEUE = "queue"
-    """Spike queues (address events): the synapses are banked by lane (bank f: synapses m·F + f),
-    each engine issues per beat the next nonzero spike of every bank, reading each bank's weight
-    column from its own memory; a unit group takes max(1, the fullest bank) beats."""
+    """Spike queues (address events): the synapses are banked (B = F/R banks, bank b: synapses
+    m·B + b; R = ``bank_readers``), each engine issues per beat the next R nonzero spikes of every
+    bank, reading their weight columns through R ports of the bank's own memory; a unit group takes
+    max(1, ⌈the fullest bank / R⌉) beats."""
     QUEUE_SHARED = "queue-shared"
     """Spike queues shared by the engines of a pass: a bank's queue holds the synapses that are
     nonzero in any engine, one weight column read per bank and beat is broadcast to all engines
     (each adds it under its own spike), so an engine-independent synapse is read once per pass;
-    a unit group takes max(1, the fullest bank of the union) beats."""
+    a unit group takes max(1, ⌈the fullest bank of the union / R⌉) beats."""
 
     @property
     def per_engine(self) -> bool:
@@ -182,6 +183,11 @@ class SpikingKnobs(CoreKnobs):
                                   "shared (one broadcast weight read), queue (per-lane spike queues: "
                                   "beats follow the nonzero spikes) or queue-shared (one queue per lane bank "
                                   "for the union of the engines' spikes, one broadcast weight read)")
+    bank_readers: int = int_knob(1, "spike-queue readers per weight bank (R; event modes queue and queue-shared, "
+                                    "must divide fanin): the F lanes form F/R banks of synapses m·(F/R) + b, each "
+                                    "bank's queue gives its R lowest spikes per beat, read through R ports of the "
+                                    "bank's weight memory (R = 2: both ports of a block RAM); fewer, larger banks "
+                                    "balance better")
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")

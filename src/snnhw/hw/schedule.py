@@ -115,7 +115,9 @@ class WavefrontSchedule:
     Attributes:
         T: time steps; engines: E engines per layer (P = ⌈T/E⌉ passes); lanes: L; fanin: F.
         layers: per layer its :class:`WavefrontLayer`.
-        input_mode: "direct", "rate" or "spikes"; event_driven / event_mode: the skip schedule.
+        input_mode: "direct", "rate" or "spikes"; event_driven / event_mode: the skip schedule;
+            bank_readers: R, the spike queue's readers per weight bank (B = F/R banks; 1 unless
+            queued).
         proj_latency: X, the direct-input projection's latency (0 for spike input).
         out_words: W; head_latency: Y; trace_groups: G_l per layer when the debug trace port is
             on, else empty (Q = Σ_l T·G_l trace cycles per step).
@@ -139,6 +141,7 @@ class WavefrontSchedule:
     gate_stages: int = 1
     tree_stages: int = 1
     proj_stages: int = 1
+    bank_readers: int = 1
 
     kind = "spiking"
     unit_name = "adders"
@@ -169,6 +172,12 @@ class WavefrontSchedule:
         if len(model.layers) not in (1, 2):
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
         check_stages("", knobs.gate_stages, knobs.cell_stages, knobs.tree_stages)
+        readers = knobs.bank_readers
+        if readers > 1 and not (knobs.event_driven and EventMode(knobs.event_mode).queued):
+            raise ValueError(f"bank_readers ({readers}) needs an event-driven spike queue "
+                             "(--event-driven --event-mode queue or queue-shared)")
+        if fanin % readers:
+            raise ValueError(f"bank_readers ({readers}) must divide fanin ({fanin})")
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
@@ -184,9 +193,14 @@ class WavefrontSchedule:
                    head_latency=head_cycles(model, knobs.head_in_hw),
                    trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
                    cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages, tree_stages=knobs.tree_stages,
-                   proj_stages=knobs.proj_stages)
+                   proj_stages=knobs.proj_stages, bank_readers=readers)
 
     # ---------------------------------------------------------------- geometry
+    @property
+    def banks(self) -> int:
+        """B = F/R weight banks of the spike queue (bank b holds the synapses m·B + b)."""
+        return self.fanin // self.bank_readers
+
     @property
     def num_layers(self) -> int:
         """Layers (1 or 2)."""
@@ -254,7 +268,8 @@ class WavefrontSchedule:
             N: elements (≥ 1).
             spike_counts: event-driven only: ``spike_counts[k][l][q][p]`` = nz_{k,l,q,p}, the chunks
                 of step k, layer l, issue group q, pass p with a nonzero spike in a valid slot of
-                the group (:meth:`event_chunk_counts`). Required iff ``event_driven``.
+                the group (queue modes: the beats of the fullest bank, ⌈its spikes / R⌉)
+                (:meth:`event_chunk_counts`). Required iff ``event_driven``.
         """
         if N < 1:
             raise ValueError("a sequence has N ≥ 1 elements")
@@ -335,7 +350,8 @@ class WavefrontSchedule:
         """nz_{k,l,q,p} for one sequence from its spikes (the input of :meth:`cycles`, event-driven).
 
         ``event_mode`` "engine"/"shared": the chunks holding a nonzero spike; "queue"/"queue-shared":
-        the fullest bank's nonzero spikes (bank f holds synapse f of every chunk).
+        ⌈the fullest bank's nonzero spikes / R⌉ (:attr:`banks` B = F/R banks, bank b holding the
+        synapses m·B + b of the chunk-padded input vector; R = 1: synapse b of every chunk).
 
         Args:
             inputs: int [N, T, D] layer-1 spikes u(n,t) (spikes / rate mode; None for direct).
@@ -374,7 +390,11 @@ class WavefrontSchedule:
                                 padded = np.zeros(geo.recurrent_chunks * F, dtype=bool)
                                 padded[:geo.hidden] = h[l][n - 1, t] != 0
                                 mask[geo.input_chunks:] |= padded.reshape(-1, F)
-                        counts.append(int(mask.sum(axis=0).max()) if queue else int(mask.any(axis=1).sum()))
+                        if queue:  # synapse s = c·F + f lies in bank s mod B
+                            per_bank = mask.reshape(-1, self.banks).sum(axis=0)
+                            counts.append(int(-(-per_bank.max() // self.bank_readers)))
+                        else:
+                            counts.append(int(mask.any(axis=1).sum()))
                     per_group.append(counts)
                 per_layer.append(per_group)
             out.append(per_layer)
@@ -431,6 +451,15 @@ class WavefrontSchedule:
         return self.useful_work(inputs, h) / (self.units * cycles)
 
     # ---------------------------------------------------------------- publication
+    def _nz_text(self) -> str:
+        """What nz counts in :meth:`formula`."""
+        if not EventMode(self.event_mode).queued:
+            return "the nonzero chunks"
+        if self.bank_readers == 1:
+            return "the fullest lane bank"
+        return (f"ceil(the fullest of {self.banks} banks (synapses m*{self.banks} + b) / {self.bank_readers} "
+                "readers)")
+
     def formula(self) -> str:
         """The cycle formula as text, with this instance's constants (for the manifest)."""
         q = "Q" if self.has_trace else ""
@@ -439,7 +468,7 @@ class WavefrontSchedule:
                 "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
                 f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}), "
-                f"nz = {'the fullest lane bank' if EventMode(self.event_mode).queued else 'the nonzero chunks'}; "
+                f"nz = {self._nz_text()}; "
                 f"X = {self.proj_latency}, W = {self.out_words}, Y = {self.head_latency}")
         if q:
             text += f", Q = sum_l T*ceil(H_l/L) = {self.trace_cycles} (trace phase, trace sink always ready)"

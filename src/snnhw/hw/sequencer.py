@@ -136,67 +136,78 @@ def beat_order(passes: int, groups: int, chunks: int,
     return out
 
 
-def queue_beat_layout(passes: int, groups: int, chunks: int, banks: int) -> data.StructLayout:
+def queue_beat_layout(passes: int, groups: int, entries: int, lanes: int) -> data.StructLayout:
     """The beat of :class:`QueueSequencer`: the fields of :func:`beat_layout` (``c`` unused) plus,
-    per bank b, ``cs[b]`` (the chunk whose lane-b synapse it issues) and ``live[b]`` (the bank
-    still had a spike: else its lane adds nothing this beat)."""
-    cbits = ceil_log2(max(chunks, 2))
+    per lane f, ``cs[f]`` (the entry m of its bank whose synapse it issues) and ``live[f]`` (the
+    lane got a spike: else it adds nothing this beat)."""
+    mbits = ceil_log2(max(entries, 2))
     return data.StructLayout({
-        **{name: field.shape for name, field in beat_layout(passes, groups, chunks)},
-        "cs": data.ArrayLayout(cbits, banks), "live": banks,
+        **{name: field.shape for name, field in beat_layout(passes, groups, entries)},
+        "cs": data.ArrayLayout(mbits, lanes), "live": lanes,
     })
 
 
 class QueueSequencer(wiring.Component):
-    """Spike queues, one per bank: issues, per beat, the next nonzero spike of every bank.
+    """Spike queues, one per bank, each read by R lanes: issues, per beat, the next R nonzero
+    spikes of every bank.
 
-    The synapses of a unit group's input vector are banked by lane: bank b holds the synapses
-    ``m·F + b`` (m = 0..C−1 the chunk). ``masks[p][b]`` (C bits) has bit m set when synapse
-    ``m·F + b`` carries a nonzero spike in pass p. Each beat takes the lowest remaining chunk of
-    every bank (``cs[b]``, ``live[b]``), so a group needs ``max(1, max_b popcount(masks[p][b]))``
-    beats instead of the chunks holding any spike: the work follows the spikes. Order: passes
-    P−1 down to 0, groups 0..G−1 (the masks are shared by the groups of a pass).
+    The synapses of a unit group's input vector are banked: bank b (of B) holds the synapses
+    ``m·B + b`` (m = 0..M−1, its entries). ``masks[p][b]`` (M bits) has bit m set when synapse
+    ``m·B + b`` carries a nonzero spike in pass p. Each beat gives lane ``f = r·B + b`` (reader r
+    of bank b) the r-th lowest remaining entry of its bank (``cs[f]``, ``live[f]``), so a group
+    needs ``max(1, max_b ⌈popcount(masks[p][b]) / R⌉)`` beats: the work follows the spikes. Order:
+    passes P−1 down to 0, groups 0..G−1 (the masks are shared by the groups of a pass).
 
-    Parameters: passes P, groups G, chunks C, banks F (all ≥ 1).
+    Parameters: passes P, groups G, entries M (per bank), banks B, readers R (all ≥ 1).
 
     Ports:
         start: In(1): begins a run in the next cycle (ignored while a run is in progress).
-        masks: In(ArrayLayout(ArrayLayout(C, F), P)); stable for the run.
-        beat: Out(:func:`queue_beat_layout`), combinational from the sequencer's registers.
+        masks: In(ArrayLayout(ArrayLayout(M, B), P)); stable for the run.
+        beat: Out(:func:`queue_beat_layout` with B·R lanes), combinational from the sequencer's
+            registers (a chain of R lowest-set-bit selections per bank).
     """
 
-    def __init__(self, *, passes: int, groups: int, chunks: int, banks: int) -> None:
-        for name, v in (("passes", passes), ("groups", groups), ("chunks", chunks), ("banks", banks)):
+    def __init__(self, *, passes: int, groups: int, entries: int, banks: int, readers: int = 1) -> None:
+        for name, v in (("passes", passes), ("groups", groups), ("entries", entries), ("banks", banks),
+                        ("readers", readers)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"QueueSequencer {name} must be an integer ≥ 1, not {v!r}")
-        self.passes, self.groups, self.chunks, self.banks = passes, groups, chunks, banks
+        self.passes, self.groups, self.entries, self.banks, self.readers = passes, groups, entries, banks, readers
         super().__init__({
             "start": In(1),
-            "masks": In(data.ArrayLayout(data.ArrayLayout(chunks, banks), passes)),
-            "beat": Out(queue_beat_layout(passes, groups, chunks, banks)),
+            "masks": In(data.ArrayLayout(data.ArrayLayout(entries, banks), passes)),
+            "beat": Out(queue_beat_layout(passes, groups, entries, banks * readers)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        P, G, C, F = self.passes, self.groups, self.chunks, self.banks
-        layout = queue_beat_layout(P, G, C, F)
+        P, G, M, B, R = self.passes, self.groups, self.entries, self.banks, self.readers
+        layout = queue_beat_layout(P, G, M, B * R)
         active, first = Signal(), Signal()
         p = Signal(layout["p"].shape)
         g = Signal(layout["g"].shape)
         beat = self.beat
-        rems = [Signal(C, name=f"rem_{b}") for b in range(F)]  # what a bank still holds after the first beat
-        curs = [Signal(C, name=f"cur_{b}") for b in range(F)]
-        masks = [Signal(C, name=f"mask_{b}") for b in range(F)]
-        lasts = []
-        for b in range(F):
+        rems = [Signal(M, name=f"rem_{b}") for b in range(B)]  # what a bank still holds after a beat
+        curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # ... before it (reader 0's choice)
+        masks = [Signal(M, name=f"mask_{b}") for b in range(B)]
+        lefts = []  # per bank, what its last reader leaves (an expression)
+        for b in range(B):
             # a mux over the passes (indexing the ArrayLayout view by a Value would multiply)
             m.d.comb += masks[b].eq(Array(self.masks[k][b] for k in range(P))[p])
             m.d.comb += curs[b].eq(Mux(first, masks[b], rems[b]))
-            lasts.append((curs[b] & (curs[b] - 1)) == 0)
-            m.d.comb += beat.live[b].eq(curs[b] != 0)
-            for k in reversed(range(C)):
-                with m.If(curs[b][k]):
-                    m.d.comb += beat.cs[b].eq(k)
+            cur = curs[b]
+            for r in range(R):  # reader r takes the lowest entry left by readers 0..r−1
+                if r:
+                    nxt = Signal(M, name=f"cur_{b}_{r}")
+                    m.d.comb += nxt.eq(cur & (cur - 1))
+                    cur = nxt
+                f = r * B + b
+                m.d.comb += beat.live[f].eq(cur != 0)
+                for k in reversed(range(M)):
+                    with m.If(cur[k]):
+                        m.d.comb += beat.cs[f].eq(k)
+            lefts.append(cur)
+        lasts = [(cur & (cur - 1)) == 0 for cur in lefts]
         last = Signal()
         m.d.comb += last.eq(Cat(*lasts).all())
         m.d.comb += [
@@ -210,23 +221,27 @@ class QueueSequencer(wiring.Component):
                 next_group(m, active, p, g, G)
             with m.Else():
                 m.d.sync += first.eq(0)
-                m.d.sync += [rems[b].eq(curs[b] & (curs[b] - 1)) for b in range(F)]
+                m.d.sync += [rems[b].eq(lefts[b] & (lefts[b] - 1)) for b in range(B)]
         with m.Elif(self.start):
             m.d.sync += [active.eq(1), p.eq(P - 1), g.eq(0), first.eq(1)]
         return m
 
 
-def queue_beat_order(passes: int, groups: int, chunks: int, masks: list[list[int]]
+def queue_beat_order(passes: int, groups: int, masks: list[list[int]], readers: int = 1
                      ) -> list[tuple[int, int, tuple[int | None, ...], bool, bool, bool]]:
     """The Python model of :class:`QueueSequencer`: ``(p, g, cs, first, last, final)`` of every
-    beat, ``cs[b]`` the chunk bank b issues (None when the bank is exhausted); ``masks[p][b]``."""
+    beat, ``cs[f]`` the entry lane f = r·B + b issues (None when its bank has no spike left for
+    it); ``masks[p][b]`` (B banks, R = ``readers``)."""
     out = []
     for p in reversed(range(passes)):
-        queues = [[c for c in range(chunks) if masks[p][b] >> c & 1] for b in range(len(masks[p]))]
-        depth = max(1, max(len(q) for q in queues))
+        banks = len(masks[p])
+        queues = [[m for m in range(masks[p][b].bit_length()) if masks[p][b] >> m & 1] for b in range(banks)]
+        depth = max(1, max(-(-len(q) // readers) for q in queues))
         for g in range(groups):
             for i in range(depth):
                 last = i == depth - 1
-                cs = tuple(q[i] if i < len(q) else None for q in queues)
+                cs = tuple(queues[f % banks][i * readers + f // banks]
+                           if i * readers + f // banks < len(queues[f % banks]) else None
+                           for f in range(banks * readers))
                 out.append((p, g, cs, i == 0, last, last and g == groups - 1 and p == 0))
     return out

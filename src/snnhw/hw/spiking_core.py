@@ -55,7 +55,9 @@ class SpikingCore(wiring.Component):
         event_mode: (event-driven) "engine": each engine skips its own zero chunks, with its
             own sequencer and weight read port (E weight reads per cycle); "shared": one
             broadcast weight read, a chunk is skipped only when it is zero in every engine of
-            the pass.
+            the pass; "queue" / "queue-shared": spike queues (per engine / shared by a pass).
+        bank_readers: spike queue readers per weight bank R (divides F; F/R banks): a bank's queue
+            gives R spikes per beat through R read ports of its weight memory.
         input_mode: "direct" (direct-encoded model), "rate" (on-chip xorshift32 encoder) or
             "spikes" (host sends u(n,t)); default: the model's encoding.
         head_in_hw: append the FC head (a MAC block) and send C logits and the class.
@@ -79,9 +81,10 @@ class SpikingCore(wiring.Component):
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
                  proj_fanin: int = 1, event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 tree_stages: int = 1, proj_stages: int = 1, trace: bool = False) -> None:
+                 tree_stages: int = 1, proj_stages: int = 1, bank_readers: int = 1, trace: bool = False) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                             event_mode=event_mode, input_mode=input_mode, head_in_hw=head_in_hw,
+                             event_mode=event_mode, bank_readers=bank_readers, input_mode=input_mode,
+                             head_in_hw=head_in_hw,
                              proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages,
                              tree_stages=tree_stages, proj_stages=proj_stages, trace=trace)
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
@@ -139,6 +142,7 @@ class SpikingCore(wiring.Component):
             },
             "knobs": {"lanes": self.lanes, "fanin": self.fanin, "engines": self.engines,
                       "passes": sched.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
+                      "bank_readers": sched.bank_readers,
                       "input_mode": self.input_mode, "head_in_hw": self.head_in_hw,
                       "proj_fanin": self.proj_fanin},
             "T": self.T, "layers": layers, "adders": sched.units,
@@ -186,7 +190,7 @@ class SpikingCore(wiring.Component):
                                 event_driven=self.event_driven, readout=(index == nl - 1),
                                 event_mode=self.event_mode, gate_stages=self.schedule.gate_stages,
                                 cell_stages=self.schedule.cell_stages, tree_stages=self.schedule.tree_stages,
-                                trace=self.has_trace)
+                                bank_readers=self.schedule.bank_readers, trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
 
@@ -372,7 +376,8 @@ class SpikingCore(wiring.Component):
 def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
-                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, gate_stages=knobs.gate_stages,
+                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, bank_readers=knobs.bank_readers,
+                       gate_stages=knobs.gate_stages,
                        cell_stages=knobs.cell_stages, tree_stages=knobs.tree_stages, proj_stages=knobs.proj_stages,
                        trace=knobs.trace)
 

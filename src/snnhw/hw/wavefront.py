@@ -68,7 +68,11 @@ class LayerWavefront(wiring.Component):
         event_mode: (event-driven only) "engine": every engine has its own sequencer and weight
             read port and skips its own zero chunks (the engines leave lockstep, so the
             handover memory is double-buffered by ``parity``); "shared": one sequencer, one
-            broadcast weight read, a chunk is skipped when it is zero in every engine of the pass.
+            broadcast weight read, a chunk is skipped when it is zero in every engine of the pass;
+            "queue" / "queue-shared": spike queues (:class:`~snnhw.hw.sequencer.QueueSequencer`) per
+            engine or shared by the engines of a pass, one weight memory per bank.
+        bank_readers: R, readers per bank of a spike queue (divides F; B = F/R banks, bank b holds
+            the synapses m·B + b; lane f is reader f div B of bank f mod B); 1 otherwise.
         trace: add the debug port ``trace[t][j]`` (:func:`~snnhw.hw.trace_io.layer_trace_unit_layout`):
             registers holding the values f, o, i, g, c, s_c, h of unit j of the cell that slot t
             computed in the current step (written with h; stable from ``done`` to the next ``start``).
@@ -84,7 +88,7 @@ class LayerWavefront(wiring.Component):
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
                  event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 tree_stages: int = 1, trace: bool = False) -> None:
+                 tree_stages: int = 1, bank_readers: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -103,11 +107,20 @@ class LayerWavefront(wiring.Component):
         self.has_trace = bool(trace)
         self.per_engine = event_driven and EventMode(event_mode).per_engine
         self.queue = event_driven and EventMode(event_mode).queued
+        if not isinstance(bank_readers, int) or bank_readers < 1 or fanin % bank_readers \
+                or (bank_readers > 1 and not self.queue):
+            raise ValueError(f"LayerWavefront bank_readers must divide fanin ({fanin}) and exceed 1 only for a "
+                             f"spike queue, not {bank_readers!r}")
+        self.readers = bank_readers
+        self.banks = fanin // bank_readers
+        """B = F/R weight banks of the spike queue; bank b holds the synapses m·B + b."""
         self.H, self.D = layer.hidden_size, layer.input_size
         self.geometry = WavefrontLayer.of(layer, lanes, fanin, direct_input)
         """G, C_in, C_rec of this layer (:class:`~snnhw.hw.schedule.WavefrontLayer`)."""
         self.G, self.C_in, self.C_rec = self.geometry.groups, self.geometry.input_chunks, self.geometry.recurrent_chunks
         self.C = self.geometry.chunks
+        self.entries = self.C * self.readers
+        """M = C·R synapses per bank (spike queue)."""
         self.P = ceil(T / engines)
         self.readout_bits = signed_bits(-T, T)
         ports = {
@@ -177,6 +190,7 @@ class LayerWavefront(wiring.Component):
         m = Module()
         layer, T, L, F, E, P, G, C = self.layer, self.T, self.lanes, self.fanin, self.engines, \
             self.P, self.G, self.C
+        B, M = self.banks, self.entries
         H = self.H
         gbits, cbits = ceil_log2(max(G, 2)), ceil_log2(max(C, 2))
         pbits = ceil_log2(max(P, 2))
@@ -184,7 +198,7 @@ class LayerWavefront(wiring.Component):
 
         # ---- memories: weights and bias (broadcast), c and handover per engine ----
         words = self._weight_words()
-        if self.queue:  # lane bank f: its synapse of every chunk, own address per beat
+        if self.queue:  # bank b: its synapses m·B + b, one read port per reader
             wmem = self._bank_memories(words)
         else:
             wmem = memory.Memory(shape=weights_layout(self.weight_bits, L, F), depth=G << cbits, init=words,
@@ -194,8 +208,8 @@ class LayerWavefront(wiring.Component):
         bmem = memory.Memory(shape=gate_lanes_layout(layer.acc_bits, L), depth=G, init=bias_words,
                              attrs=rom_attrs(G))
         if self.queue:
-            for f, mem in enumerate(wmem):
-                m.submodules[f"wmem_{f}"] = mem
+            for b, mem in enumerate(wmem):
+                m.submodules[f"wmem_{b}"] = mem
         else:
             m.submodules.wmem = wmem
         m.submodules.bmem = bmem
@@ -248,20 +262,23 @@ class LayerWavefront(wiring.Component):
         def chunk(v, c):
             return v[2 * F * c:2 * F * (c + 1)]
 
+        def synapse(v, s):  # synapse s = c·F + f of a chunk-padded vector: its 2-bit spike
+            return v[2 * s:2 * s + 2]
+
         # ---- issue groups: engines that share one sequencer and one weight read ----
         groups = self.issue_groups
         group_of = {e: gi for gi, grp in enumerate(groups) for e in grp}
         stages = []
         for gi, grp in enumerate(groups):
             masks = None
-            if self.queue:  # per pass, per lane bank f: bit c = synapse c·F + f holds a nonzero spike
+            if self.queue:  # per pass, per bank b: bit m = synapse m·B + b holds a nonzero spike
                 masks = []
                 for p in range(P):
                     banks = []
-                    for f in range(F):
-                        msk = Signal(C, name=f"nz_bank_{gi}_{p}_{f}")
-                        m.d.comb += msk.eq(Cat(*[Cat(*[chunk(eff[p * E + e], c)[2 * f:2 * f + 2] for e in grp]).any()
-                                                 for c in range(C)]))
+                    for b in range(B):
+                        msk = Signal(M, name=f"nz_bank_{gi}_{p}_{b}")
+                        m.d.comb += msk.eq(Cat(*[Cat(*[synapse(eff[p * E + e], i * B + b) for e in grp]).any()
+                                                 for i in range(M)]))
                         banks.append(msk)
                     masks.append(banks)
             elif self.event_driven:
@@ -285,9 +302,9 @@ class LayerWavefront(wiring.Component):
                 eng.beat.valid.eq(st["b1"].valid), eng.beat.first.eq(st["b1"].first),
                 eng.beat.last.eq(st["b1"].last),
             ]
-            if self.queue:  # lane f: bank f's spike of the chunk it issues, and that synapse's weights
+            if self.queue:  # lane f (reader f // B of bank f mod B): the spike of the entry it issues, and its weights
                 for f in range(F):
-                    lane = Array([chunk(vec, c)[2 * f:2 * f + 2] for c in range(C)])[st["b1"].cs[f]]
+                    lane = Array([synapse(vec, i * B + f % B) for i in range(M)])[st["b1"].cs[f]]
                     m.d.comb += eng.spikes[f].eq(Mux(st["b1"].live[f], lane, 0))
                     for a in range(4):
                         for k in range(L):
@@ -404,18 +421,28 @@ class LayerWavefront(wiring.Component):
         return m
 
     def _bank_memories(self, words: list) -> list[memory.Memory]:
-        """The queue mode's weight memories, one per lane bank f: its column of 4·L weights of every
-        (group g, chunk c) at address ``g·2^cbits + c`` (``words``: the broadcast words).
+        """The queue mode's weight memories, one per bank b (of B = F/R): the column of 4·L weights
+        of its entry m (synapse s = m·B + b, i.e. synapse s mod F of chunk s div F) for every unit
+        group g, at address ``g·2^mbits + m`` (``words``: the broadcast words, by chunk).
 
-        (Pairing two banks in one two-port block RAM does not pay on 7-series: a RAMB36E1 read
-        through both ports is 36 bits wide per port instead of 72, so the H = 128 core's eight
-        256 × 256-bit banks took 60 RAMB18E1 paired against 32 RAMB36E1 apart; docs/explore.md.)
+        Each of the bank's R readers has its own read port: with R = 2 the two ports of one
+        block RAM (a RAMB36E1 read through both ports is 36 bits wide per port instead of 72,
+        and 1024 instead of 512 deep, so a bank twice as deep costs no more block RAMs while its
+        depth fits: docs/explore.md); Yosys duplicates a memory read through more ports.
         """
+        B, M, F = self.banks, self.entries, self.fanin
+        cbits, mbits = ceil_log2(max(self.C, 2)), ceil_log2(max(M, 2))
         shape = data.ArrayLayout(data.ArrayLayout(signed(self.weight_bits), self.lanes), 4)
-        return [memory.Memory(shape=shape, depth=len(words), init=[[[lanes[f] for lanes in gate] for gate in word]
-                                                                  for word in words],
-                              attrs=rom_attrs(len(words)))
-                for f in range(self.fanin)]
+        mems = []
+        for b in range(B):
+            init = [[[0] * self.lanes for _ in range(4)] for _ in range(self.G << mbits)]
+            for g in range(self.G):
+                for i in range(M):
+                    c, f = divmod(i * B + b, F)
+                    word = words[(g << cbits) | c]
+                    init[(g << mbits) | i] = [[lanes[f] for lanes in gate] for gate in word]
+            mems.append(memory.Memory(shape=shape, depth=len(init), init=init, attrs=rom_attrs(len(init))))
+        return mems
 
     def _issue(self, m: Module, masks: list | None, wmem: Any, bmem: memory.Memory, tag: str) -> dict:
         """One issue group's sequencer (stage s0: :class:`~snnhw.hw.sequencer.ChunkSequencer`, or
@@ -432,19 +459,19 @@ class LayerWavefront(wiring.Component):
         """
         P, G, C, F = self.P, self.G, self.C, self.fanin
         if self.queue:
-            seq = QueueSequencer(passes=P, groups=G, chunks=C, banks=F)
+            seq = QueueSequencer(passes=P, groups=G, entries=self.entries, banks=self.banks, readers=self.readers)
         else:
             seq = ChunkSequencer(passes=P, groups=G, chunks=C, skip=masks is not None)
         m.submodules[f"sequencer{tag}"] = seq
         m.d.comb += seq.start.eq(self.start)
         if self.queue:
-            m.d.comb += [seq.masks[p][f].eq(masks[p][f]) for p in range(P) for f in range(F)]
+            m.d.comb += [seq.masks[p][b].eq(masks[p][b]) for p in range(P) for b in range(self.banks)]
             w_data = []
-            for f, mem in enumerate(wmem):
-                w_rd = mem.read_port()
+            for f in range(F):  # lane f: a read port of bank f mod B
+                w_rd = wmem[f % self.banks].read_port()
                 m.d.comb += w_rd.addr.eq(Cat(seq.beat.cs[f], seq.beat.g))
                 w_data.append(w_rd.data)
-            layout = queue_beat_layout(P, G, C, F)
+            layout = queue_beat_layout(P, G, self.entries, F)
         else:
             if masks is not None:
                 m.d.comb += [seq.masks[p].eq(masks[p]) for p in range(P)]

@@ -157,6 +157,7 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "fanin": lambda model, lim: (1, lim.max_width),
     "engines": lambda model, lim: (1, model.T),
     "proj_fanin": lambda model, lim: (1, model.input_size),
+    "bank_readers": lambda model, lim: (1, 3),  # > 1 only for a spike queue whose fanin it divides (redrawn)
     "tree_stages": lambda model, lim: (TREE_STAGES[0], TREE_STAGES[-1]),
     "proj_stages": lambda model, lim: (1, 2),
     "gate_stages": lambda model, lim: (GATE_STAGES[0], GATE_STAGES[-1]),
