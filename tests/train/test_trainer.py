@@ -177,3 +177,46 @@ def test_augmented_fit_differs_and_rejects_bad_shift(bundle) -> None:  # type: i
     with pytest.raises(UserError, match="fill the padded length"):
         fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,
             log=None, augment_roll=(1, 0))
+
+
+def test_distillation_loss_is_the_weighted_sum_of_its_terms() -> None:
+    """α = 0: the cross-entropy; α = 1: τ²·KL(softmax(t/τ) ‖ softmax(s/τ)) averaged over rows,
+    computed here from its definition; zero when the student's logits equal the teacher's."""
+    gen = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    ce = torch.nn.functional.cross_entropy(s, y)
+    tau = 3.0
+    p_t, p_s = torch.softmax(t / tau, dim=1), torch.softmax(s / tau, dim=1)
+    kl = (p_t * (p_t.log() - p_s.log())).sum(dim=1).mean() * tau ** 2
+    assert torch.allclose(trainer.distillation_loss(s, y, t, 0.0, tau), ce)
+    assert torch.allclose(trainer.distillation_loss(s, y, None, 0.5, tau), ce)
+    assert torch.allclose(trainer.distillation_loss(s, y, t, 1.0, tau), kl)
+    assert torch.allclose(trainer.distillation_loss(s, y, t, 0.3, tau), 0.7 * ce + 0.3 * kl)
+    assert float(trainer.distillation_loss(t, y, t, 1.0, tau)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_distilled_fit_uses_the_teacher(bundle) -> None:  # type: ignore[no-untyped-def]
+    """A spiking model distilled from a trained hard LSTM: deterministic, different from plain
+    training, records its settings, and needs a teacher; the teacher itself is not trained."""
+    teacher, _ = _train(HARD, bundle, seed=1, epochs=3)
+    before = copy.deepcopy(teacher.state_dict())
+
+    def distilled(alpha: float, teacher_model=teacher):  # type: ignore[no-untyped-def]
+        seed_everything(2)
+        model = build_model(SPIKING)
+        result = fit(model, bundle, epochs=2, lr=0.01, batch_size=32, seed=2, patience=None, progress=False,
+                     log=None, teacher=teacher_model, distill=alpha, distill_temperature=2.0)
+        return model, result
+
+    a, ra = distilled(0.8)
+    b, _ = distilled(0.8)
+    plain, rp = distilled(0.0)
+    assert all(torch.equal(t, b.state_dict()[n]) for n, t in a.state_dict().items())
+    assert any(not torch.equal(t, plain.state_dict()[n]) for n, t in a.state_dict().items())
+    assert ra.settings["distill"] == 0.8 and ra.settings["distill_temperature"] == 2.0
+    assert "distill" not in rp.settings
+    assert all(torch.equal(t, before[n]) for n, t in teacher.state_dict().items())
+    for alpha, who, message in ((0.5, None, "teacher"), (1.5, teacher, "weight"), (-0.1, teacher, "weight")):
+        with pytest.raises(UserError, match=message):
+            distilled(alpha, who)

@@ -146,6 +146,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
                      help="random circular shift of each training sequence by up to this many elements and "
                           "features (row-wise images: a translation; default 0 0)")
+    fit.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
+                     help="with --init: knowledge distillation from the --init hard LSTM, the loss "
+                          "(1 - ALPHA)*cross-entropy + ALPHA*T^2*KL(teacher || model) at temperature "
+                          "--distill-temperature (default 0: cross-entropy only)")
+    fit.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
+                     help="softmax temperature of the distillation targets (default 2)")
     fit.add_argument("--schedule", default="constant",
                      help="learning-rate schedule over --epochs: constant (default) or cosine")
     fit.add_argument("--threads", type=int, default=None,
@@ -173,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.train import distributed
 
     distributed.check_nproc(args.nproc)
+    if args.distill and args.init is None:
+        raise UserError("--distill needs --init (the hard LSTM is the teacher)")
     if args.folds is not None:
         check_fold_options(args)
     out = output_path(args.output)
@@ -307,7 +315,10 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "progress": progress,
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "device": device,
+        "distill": args.distill, "distill_temperature": args.distill_temperature,
     }
+    if args.distill:
+        options["teacher"] = init.build_model()
     cv = None
     if args.folds is None:
         select = args.select or ("best" if len(bundle.val) else "last")

@@ -189,8 +189,26 @@ def _own_rows(count: int) -> tuple[slice, int]:
     return (rows if local else slice(0, 1)), local
 
 
-def _shard_loss(logits: torch.Tensor, target: torch.Tensor, local: int, count: int, world: int) -> torch.Tensor:
-    """This process's part of a batch's mean cross-entropy (nats), scaled for DDP's gradient mean.
+def distillation_loss(logits: torch.Tensor, target: torch.Tensor, teacher_logits: torch.Tensor | None,
+                      alpha: float, temperature: float) -> torch.Tensor:
+    """The mean training loss of a batch (nats): cross-entropy, or with a teacher (knowledge
+    distillation, Hinton et al. 2015) ``(1 − α)·CE + α·τ²·KL(softmax(t/τ) ‖ softmax(s/τ))``, the
+    KL divergence averaged over the rows; τ² keeps the soft term's gradients at the scale of the
+    hard one's. ``alpha`` 0 (or no teacher) is the plain cross-entropy."""
+    loss = nn.functional.cross_entropy(logits, target)
+    if teacher_logits is None or alpha == 0:
+        return loss
+    soft = nn.functional.kl_div(nn.functional.log_softmax(logits / temperature, dim=1),
+                                nn.functional.log_softmax(teacher_logits / temperature, dim=1),
+                                log_target=True, reduction="batchmean") * temperature ** 2
+    return (1 - alpha) * loss + alpha * soft
+
+
+def _shard_loss(logits: torch.Tensor, target: torch.Tensor, local: int, count: int, world: int,
+                teacher_logits: torch.Tensor | None = None, alpha: float = 0.0,
+                temperature: float = 1.0) -> torch.Tensor:
+    """This process's part of a batch's mean loss (nats, :func:`distillation_loss`), scaled for
+    DDP's gradient mean.
 
     ``logits`` and ``target`` hold this process's ``local`` rows of the ``count`` rows of the
     batch (or the stand-in row of :func:`_own_rows` when ``local`` is 0). Its mean loss weighted
@@ -198,7 +216,7 @@ def _shard_loss(logits: torch.Tensor, target: torch.Tensor, local: int, count: i
     mean over the whole batch; DDP divides the sum of the processes' gradients by ``world``,
     hence the factor ``world``. In a single process the factor is exactly 1.
     """
-    return nn.functional.cross_entropy(logits, target) * (world * local / count)
+    return distillation_loss(logits, target, teacher_logits, alpha, temperature) * (world * local / count)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -343,6 +361,9 @@ class _Plan:
     weight_decay: float
     augment_roll: tuple[int, int]
     select: str
+    teacher: nn.Module | None = None
+    distill: float = 0.0
+    distill_temperature: float = 2.0
 
 
 def fit(
@@ -366,6 +387,9 @@ def fit(
     select: str = "best",
     nproc: int = 1,
     device: str | torch.device | None = None,
+    teacher: nn.Module | None = None,
+    distill: float = 0.0,
+    distill_temperature: float = 2.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -413,6 +437,13 @@ def fit(
             process's rank of the group, and every rank must make it.
         device: where to train: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, a
             ``torch.device``, or ``None`` (where the model's parameters are).
+        teacher: a trained classifier of the same data (e.g. the hard LSTM a spiking model was
+            converted from), run without gradients on every training batch (same inputs,
+            augmentation included) for knowledge distillation; not trained.
+        distill: the soft-target weight α in [0, 1] of :func:`distillation_loss` (0: plain
+            cross-entropy; > 0 needs ``teacher``). The logged training loss is that loss;
+            validation and test losses stay cross-entropies.
+        distill_temperature: the softmax temperature τ > 0 of the soft targets.
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
@@ -433,6 +464,12 @@ def fit(
         raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
         raise UserError(f"the time budget must be > 0 s, got {time_budget_s}")
+    if not 0 <= distill <= 1:
+        raise UserError(f"the distillation weight must be in [0, 1], got {distill}")
+    if distill > 0 and teacher is None:
+        raise UserError("distillation needs a teacher model (snnhw train: --init's hard LSTM)")
+    if not (distill_temperature > 0 and math.isfinite(distill_temperature)):
+        raise UserError(f"the distillation temperature must be a positive number, got {distill_temperature}")
     if schedule_epochs is None:
         schedule_epochs = epochs
     if schedule_epochs < epochs:
@@ -461,7 +498,9 @@ def fit(
     plan = _Plan(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience, progress=progress,
                  log=log, grad_clip=grad_clip, threads=threads, time_budget_s=time_budget_s, schedule=schedule,
                  schedule_epochs=schedule_epochs, weight_decay=weight_decay,
-                 augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select)
+                 augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select,
+                 teacher=teacher if distill > 0 else None, distill=float(distill),
+                 distill_temperature=float(distill_temperature))
     if nproc == 1:
         return _train(model, bundle, target, plan)
     state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
@@ -500,6 +539,9 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         "schedule_epochs": plan.schedule_epochs, "select": select,
         "world_size": world, "device": str(device),
     })
+    if plan.teacher is not None:
+        result.settings.update(distill=plan.distill, distill_temperature=plan.distill_temperature)
+    teacher = plan.teacher.to(device).eval() if plan.teacher is not None else None
     module = model.to(device)
     params = [p for p in module.parameters() if p.requires_grad]
     net = distributed.wrap(module, device)
@@ -532,7 +574,12 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                     inputs = random_roll(inputs, augment_roll, augment_gen)
                 logits = _forward(net, inputs, lengths[index], rows, device, encoder)
                 target = y[index][rows].to(device)
-                loss = _shard_loss(logits, target, local, count, world)
+                teacher_logits = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = _forward(teacher, inputs, lengths[index], rows, device, None)
+                loss = _shard_loss(logits, target, local, count, world, teacher_logits, plan.distill,
+                                   plan.distill_temperature)
                 hits = int((logits.detach().argmax(dim=1) == target).sum()) if local else 0
                 batch_loss, batch_hits = distributed.all_sum([float(loss.detach()) / world, hits])
                 if not math.isfinite(batch_loss):
