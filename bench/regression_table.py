@@ -42,7 +42,7 @@ def knob_text(knobs, spiking: bool) -> str:  # type: ignore[no-untyped-def]
         parts.append(f"event_mode={knobs.event_mode}")
     if getattr(knobs, "input_mode", None):
         parts.append(f"input={knobs.input_mode}")
-    for name in ("tree_stages", "gate_stages", "cell_stages", "mac_stages", "act_stages"):
+    for name in ("bank_readers", "tree_stages", "gate_stages", "cell_stages", "mac_stages", "act_stages"):
         if getattr(knobs, name, 1) != 1:
             parts.append(f"{name}={getattr(knobs, name)}")
     return ", ".join(parts)
