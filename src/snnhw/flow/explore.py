@@ -456,6 +456,11 @@ def bram_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -
     ``lut_per_bram36_source`` (which point, its LUT + BRAM36 and with ``-nobram``). When no point
     uses block RAM, or ``-nobram`` removes none, or the LUTs do not grow (no figure to measure),
     the rate is the capacity rate :data:`CAPACITY_LUTS_PER_BRAM36` and the source says why.
+
+    Yosys (0.70) cannot put a ROM in distributed RAM, so ``-nobram`` builds the weight ROMs as
+    multiplexer logic, one tree per read port: on the H = 128 cores 961–3,473 LUT per BRAM36
+    (``docs/explore.md``, "Readers per bank"), an upper bound beside the capacity rate that a
+    tool with distributed ROM reaches.
     """
     from snnhw.hw.registry import core_spec
 
