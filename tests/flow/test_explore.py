@@ -158,7 +158,7 @@ def test_bram_rate_is_measured_with_nobram_on_the_point_with_most_bram(tmp_path:
               _synthesised("baseline", 2, {"LUT": 500, "LUTRAM": 100, "RAMB36E1": 3, "DSP48E1": 8}, "b" * 64),
               _synthesised("spiking", 4, {"LUT": 9000}, "c" * 64)]
     calls = _fake_nobram(monkeypatch, {"LUT": 1900, "LUTRAM": 200})
-    rates = bram_exchange_rate(points, {}, tmp_path)
+    rates = bram_exchange_rate(points, tmp_path)
     assert calls == [{"rtl": tmp_path / "rtl" / f"{'b' * 16}.v", "top": core_spec("baseline").top,
                       "work": tmp_path / "synth" / f"{'b' * 16}-nobram", "nodsp": False, "nobram": True}]
     assert rates["lut_per_bram36"] == pytest.approx((1900 + 200 - 600) / 3)  # 500, LUTRAM sites counted
@@ -167,22 +167,22 @@ def test_bram_rate_is_measured_with_nobram_on_the_point_with_most_bram(tmp_path:
         in rates["lut_per_bram36_source"]
     # block RAM left by -nobram: the LUTs per BRAM36 removed
     _fake_nobram(monkeypatch, {"LUT": 1600, "RAMB18E1": 1})
-    assert bram_exchange_rate(points, {}, tmp_path)["lut_per_bram36"] == pytest.approx((1600 - 600) / 2.5)
+    assert bram_exchange_rate(points, tmp_path)["lut_per_bram36"] == pytest.approx((1600 - 600) / 2.5)
 
 
 def test_bram_rate_falls_back_to_capacity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing to measure (no block RAM; -nobram removes none; no LUT added): the capacity rate, saying why."""
     calls = _fake_nobram(monkeypatch, {"LUT": 5000})
-    none = bram_exchange_rate([_synthesised("spiking", 2, {"LUT": 4000, "DSP48E1": 4}, "a" * 64)], {}, tmp_path)
+    none = bram_exchange_rate([_synthesised("spiking", 2, {"LUT": 4000, "DSP48E1": 4}, "a" * 64)], tmp_path)
     assert calls == [] and none["lut_per_bram36"] == CAPACITY_LUTS_PER_BRAM36 == 576
     assert none["lut_per_bram36_measured"] is False and "no point uses block RAM" in none["lut_per_bram36_source"]
     points = [_synthesised("spiking", 2, {"LUT": 4000, "RAMB36E1": 2}, "a" * 64)]
     _fake_nobram(monkeypatch, {"LUT": 4100, "RAMB36E1": 2})
-    kept = bram_exchange_rate(points, {}, tmp_path)
+    kept = bram_exchange_rate(points, tmp_path)
     assert kept["lut_per_bram36"] == 576 and kept["lut_per_bram36_measured"] is False
     assert "-nobram removed no BRAM36" in kept["lut_per_bram36_source"]
     _fake_nobram(monkeypatch, {"LUT": 3900, "FF": 9000})
-    fewer = bram_exchange_rate(points, {}, tmp_path)
+    fewer = bram_exchange_rate(points, tmp_path)
     assert fewer["lut_per_bram36"] == 576 and "-nobram added no LUT" in fewer["lut_per_bram36_source"]
 
 

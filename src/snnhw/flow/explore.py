@@ -399,8 +399,8 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
                              "lut_per_bram36_capacity": CAPACITY_LUTS_PER_BRAM36,
                              "lut_per_bram36_capacity_source": CAPACITY_SOURCE}
     if opts.synth:
-        rates.update(dsp_exchange_rate(points, opts.models, out))
-        rates.update(bram_exchange_rate(points, opts.models, out))
+        rates.update(dsp_exchange_rate(points, out))
+        rates.update(bram_exchange_rate(points, out))
         part = PARTS[opts.part]
         for p in points:
             p.cost_fraction, p.cost_binding, p.lut_equivalents = cost_of(
@@ -426,17 +426,29 @@ def synth_point(rtl: Path, top: str, work: Path, *, nodsp: bool = False, nobram:
     return synth_xc7(rtl, top, work, nodsp=nodsp, nobram=nobram)
 
 
-def dsp_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -> dict[str, Any]:
-    """r_DSP: the point with the most DSP48E1 synthesised again with ``-nodsp``; extra LUTs per
-    DSP removed (None when no point uses a DSP)."""
+def _resynthesised_largest(points: list[Point], out: Path, amount: Callable[[dict[str, Any]], float],
+                           flag: str) -> tuple[Point, dict[str, Any]] | None:
+    """The synthesised point with the most of a resource (``amount`` of its resources) and its
+    synthesis again with ``flag`` ("nodsp" or "nobram"; work directory ``synth/<sha>-<flag>``),
+    or None when no point uses the resource."""
     from snnhw.hw.registry import core_spec
 
-    with_dsp = [p for p in points if p.resources and p.resources.get("DSP48E1", 0) > 0]
-    if not with_dsp:
-        return {"lut_per_dsp": None, "lut_per_dsp_source": "no point uses a DSP48E1"}
-    ref = max(with_dsp, key=lambda p: p.resources["DSP48E1"])
+    using = [p for p in points if p.resources and amount(p.resources) > 0]
+    if not using:
+        return None
+    ref = max(using, key=lambda p: amount(p.resources))
     rtl = out / "rtl" / f"{ref.rtl_sha256[:16]}.v"
-    nodsp = synth_point(rtl, core_spec(ref.core).top, out / "synth" / f"{ref.rtl_sha256[:16]}-nodsp", nodsp=True)
+    again = synth_point(rtl, core_spec(ref.core).top, out / "synth" / f"{ref.rtl_sha256[:16]}-{flag}", **{flag: True})
+    return ref, again
+
+
+def dsp_exchange_rate(points: list[Point], out: Path) -> dict[str, Any]:
+    """r_DSP: the point with the most DSP48E1 synthesised again with ``-nodsp``; extra LUTs per
+    DSP removed (None when no point uses a DSP)."""
+    found = _resynthesised_largest(points, out, lambda r: r.get("DSP48E1", 0), "nodsp")
+    if found is None:
+        return {"lut_per_dsp": None, "lut_per_dsp_source": "no point uses a DSP48E1"}
+    ref, nodsp = found
     extra = nodsp["resources"]["LUT"] - ref.resources["LUT"]
     dsps = ref.resources["DSP48E1"] - nodsp["resources"].get("DSP48E1", 0)
     rate = extra / dsps if dsps else None
@@ -446,7 +458,7 @@ def dsp_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) ->
                                    f"{nodsp['resources'].get('DSP48E1', 0)} DSP48E1")}
 
 
-def bram_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -> dict[str, Any]:
+def bram_exchange_rate(points: list[Point], out: Path) -> dict[str, Any]:
     """r_BRAM (LUT per BRAM36): the point with the most BRAM36 (RAMB36E1 + RAMB18E1 / 2)
     synthesised again with ``-nobram`` (work directory ``synth/<sha>-nobram``); the extra LUTs
     (:func:`luts_of`: logic LUTs plus distributed-RAM sites, the figure :func:`cost_of` costs)
@@ -462,18 +474,14 @@ def bram_exchange_rate(points: list[Point], models: dict[str, Any], out: Path) -
     (``docs/explore.md``, "Readers per bank"), an upper bound beside the capacity rate that a
     tool with distributed ROM reaches.
     """
-    from snnhw.hw.registry import core_spec
-
     def fallback(why: str) -> dict[str, Any]:
         return {"lut_per_bram36": float(CAPACITY_LUTS_PER_BRAM36), "lut_per_bram36_measured": False,
                 "lut_per_bram36_source": f"{why}; the capacity rate: {CAPACITY_SOURCE}"}
 
-    with_bram = [p for p in points if p.resources and bram36_of(p.resources) > 0]
-    if not with_bram:
+    found = _resynthesised_largest(points, out, bram36_of, "nobram")
+    if found is None:
         return fallback("no point uses block RAM")
-    ref = max(with_bram, key=lambda p: bram36_of(p.resources))
-    rtl = out / "rtl" / f"{ref.rtl_sha256[:16]}.v"
-    nobram = synth_point(rtl, core_spec(ref.core).top, out / "synth" / f"{ref.rtl_sha256[:16]}-nobram", nobram=True)
+    ref, nobram = found
     lut, lut_nobram = luts_of(ref.resources), luts_of(nobram["resources"])
     bram, bram_nobram = bram36_of(ref.resources), bram36_of(nobram["resources"])
     removed, extra = bram - bram_nobram, lut_nobram - lut
