@@ -86,6 +86,19 @@ def check_stages(owner: str, gate_stages: int, cell_stages: int, tree_stages: in
             raise ValueError(f"{owner}{name} must be in {allowed[0]}..{allowed[-1]}, not {value!r}")
 
 
+def check_bank_readers(owner: str, readers: int, fanin: int, queued: bool) -> None:
+    """Raise ``ValueError`` (naming ``owner``) unless ``readers`` (spike-queue readers per weight
+    bank) is an integer ≥ 1 that divides ``fanin`` and exceeds 1 only for an event-driven spike
+    queue (``queued``) (the one check the schedule and the layer both use)."""
+    if not isinstance(readers, int) or readers < 1:
+        raise ValueError(f"{owner}bank_readers must be an integer ≥ 1, not {readers!r}")
+    if readers > 1 and not queued:
+        raise ValueError(f"{owner}bank_readers ({readers}) needs an event-driven spike queue "
+                         "(--event-driven --event-mode queue or queue-shared)")
+    if fanin % readers:
+        raise ValueError(f"{owner}bank_readers ({readers}) must divide fanin ({fanin})")
+
+
 AUTO = "automatic"
 """Help-text marker of a knob whose default is sized to the model."""
 

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from snnhw.hw.knobs import EventMode, InputMode, check_stages
+from snnhw.hw.knobs import EventMode, InputMode, check_bank_readers, check_stages
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
@@ -173,11 +173,7 @@ class WavefrontSchedule:
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
         check_stages("", knobs.gate_stages, knobs.cell_stages, knobs.tree_stages)
         readers = knobs.bank_readers
-        if readers > 1 and not (knobs.event_driven and EventMode(knobs.event_mode).queued):
-            raise ValueError(f"bank_readers ({readers}) needs an event-driven spike queue "
-                             "(--event-driven --event-mode queue or queue-shared)")
-        if fanin % readers:
-            raise ValueError(f"bank_readers ({readers}) must divide fanin ({fanin})")
+        check_bank_readers("", readers, fanin, bool(knobs.event_driven) and EventMode(knobs.event_mode).queued)
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")

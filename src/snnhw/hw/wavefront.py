@@ -39,7 +39,7 @@ from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import node
 from snnhw.hw.memories import ram_attrs, rom_attrs
-from snnhw.hw.knobs import EventMode, check_stages
+from snnhw.hw.knobs import EventMode, check_bank_readers, check_stages
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import WavefrontLayer, pipeline_drain
 from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_layout, queue_beat_layout
@@ -107,10 +107,7 @@ class LayerWavefront(wiring.Component):
         self.has_trace = bool(trace)
         self.per_engine = event_driven and EventMode(event_mode).per_engine
         self.queue = event_driven and EventMode(event_mode).queued
-        if not isinstance(bank_readers, int) or bank_readers < 1 or fanin % bank_readers \
-                or (bank_readers > 1 and not self.queue):
-            raise ValueError(f"LayerWavefront bank_readers must divide fanin ({fanin}) and exceed 1 only for a "
-                             f"spike queue, not {bank_readers!r}")
+        check_bank_readers("LayerWavefront ", bank_readers, fanin, self.queue)
         self.readers = bank_readers
         self.banks = fanin // bank_readers
         """B = F/R weight banks of the spike queue; bank b holds the synapses m·B + b."""
