@@ -8,10 +8,11 @@ raw recordings rebuilt into HAR windows: D = 9 channels, N = 128 samples, 6 clas
 encoding, T = 4 time steps, non-spiking g gate, θ/(2T) shifts, θ and λ trained.
 
 Steps (all seeded, ``--seed``): train the non-spiking hard LSTM (``--hard-epochs`` on the whole
-training split), convert it to the spiking LSTM (T = 4) and fine-tune it with surrogate
-gradients (``--snn-epochs`` on a seeded subset of ``--snn-limit-train`` windows: a spiking
-epoch over all of HAR at N = 128, T = 4 costs minutes on two CPU cores). Writes
-into ``--out-dir`` (default: the package's ``data_files/``):
+training split, cosine learning rate, best validation epoch kept), convert it to the spiking LSTM
+(T = 4) and fine-tune it with surrogate gradients and distillation from the hard LSTM
+(``--snn-epochs`` on the whole training split, or a seeded subset of ``--snn-limit-train``
+windows). The defaults are the recipe of the bundled model (docs/build.md, "The bundled default
+model"). Writes into ``--out-dir`` (default: the package's ``data_files/``):
 
 * ``default_har_hard.pt``: the hard LSTM (source of the MAC baseline);
 * ``default_har.pt``: the spiking LSTM; its ``source.init`` names ``default_har_hard.pt`` (a
@@ -65,15 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default_har", help="file stem (default default_har)")
     p.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
     p.add_argument("--T", type=int, default=4, help="time steps per element (default 4)")
-    p.add_argument("--hard-epochs", type=int, default=5, help="hard-LSTM epochs (default 5)")
-    p.add_argument("--snn-epochs", type=int, default=1, help="spiking fine-tuning epochs (default 1)")
-    p.add_argument("--snn-limit-train", type=int, default=1024,
-                   help="fine-tune on a seeded subset of this many training windows (default 1024; 0 = all)")
-    p.add_argument("--lr", type=float, default=5e-3, help="hard-LSTM learning rate (default 5e-3)")
-    p.add_argument("--snn-lr", type=float, default=1e-3, help="fine-tuning learning rate (default 1e-3)")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    p.add_argument("--patience", type=int, default=8, help="early-stopping patience in epochs (default 8)")
+    p.add_argument("--hard-epochs", type=int, default=40, help="hard-LSTM epochs (default 40)")
+    p.add_argument("--snn-epochs", type=int, default=8, help="spiking fine-tuning epochs (default 8)")
+    p.add_argument("--snn-limit-train", type=int, default=0,
+                   help="fine-tune on a seeded subset of this many training windows (default 0 = all)")
+    p.add_argument("--lr", type=float, default=2e-3, help="hard-LSTM learning rate (default 2e-3)")
+    p.add_argument("--snn-lr", type=float, default=2e-4, help="fine-tuning learning rate (default 2e-4)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--schedule", default="cosine",
+                   help="learning-rate schedule of both trainings: cosine (default) or constant")
+    p.add_argument("--distill", type=float, default=0.7, metavar="ALPHA",
+                   help="fine-tune with knowledge distillation from the hard LSTM (weight ALPHA; default 0.7, "
+                        "0: cross-entropy only)")
+    p.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
+                   help="softmax temperature of the distillation targets (default 2)")
+    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (default 0: never)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default 2, or fewer cores)")
     p.add_argument("--calib-samples", type=int, default=192, help="bundled calibration windows (default 192)")
     p.add_argument("--test-samples", type=int, default=64, help="bundled test windows (default 64)")
     p.add_argument("--samples-only", action="store_true", help="only write the samples file")
@@ -88,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    threads = set_threads()
+    threads = set_threads(args.threads)
     t0 = time.perf_counter()
     bundle = load_dataset("har", args.data_dir, seed=args.seed, val_fraction=0.1, options={}, progress=args.progress)
     data_meta = data_meta_of(bundle)
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     hard = build_model(cfg)
     t1 = time.perf_counter()
     hard_fit = fit(hard, bundle, epochs=args.hard_epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                   patience=args.patience, progress=args.progress)
+                   patience=args.patience, progress=args.progress, schedule=args.schedule)
     hard_s = time.perf_counter() - t1
     hard_test = evaluate(hard, bundle.test)
     hard_metrics = {**hard_fit.to_dict(), "val_accuracy": hard_fit.best_val_accuracy,
@@ -125,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         snn_bundle = copy.copy(bundle)
         snn_bundle.train = subsample(bundle.train, args.snn_limit_train, args.seed)
     snn_fit = fit(snn, snn_bundle, epochs=args.snn_epochs, lr=args.snn_lr, batch_size=args.batch_size,
-                  seed=args.seed, patience=args.patience, progress=args.progress)
+                  seed=args.seed, patience=args.patience, progress=args.progress, schedule=args.schedule,
+                  teacher=hard if args.distill else None, distill=args.distill,
+                  distill_temperature=args.distill_temperature)
     snn_s = time.perf_counter() - t2
     snn_test = evaluate(snn, bundle.test)
     source = {"kind": "conversion + fine-tuning", "init": hard_path.name, "init_metrics": hard_metrics,

@@ -71,6 +71,16 @@ def test_train_convert_finetune_eval(tmp_path: Path, data: Path, capsys: pytest.
     leaks = {n: t for n, t in s.state_dict.items() if "leak" in n}
     assert leaks and all(bool((t == 1).all()) for t in leaks.values()), "λ frozen at its IF value 1"
 
+    # a conversion schedule: the T = 2 model re-timed to T = 3 and fine-tuned with the hard LSTM as teacher
+    t3 = tmp_path / "t3.pt"
+    out = _ok(capsys, ["train", "--init", str(kd), "--T", "3", "--epochs", "1", "--distill", "0.5",
+                       "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(t3)])
+    assert f"re-timed {kd} from T = 2 to T = 3" in out
+    r = load_checkpoint(t3)
+    assert r.cfg == h.cfg.replace(spiking=True, T=3) and r.source is not None
+    assert r.source["kind"] == "re-timing + fine-tuning" and r.source["init"] == str(hard.resolve())
+    assert r.source["spiking_init"] == str(kd.resolve()) and r.source["init_config"]["T"] == 2
+
     record = tmp_path / "eval.json"
     out = _ok(capsys, ["eval", "--model", str(spk), "--json", str(record), "--no-progress"])
     result = json.loads(record.read_text())
@@ -95,7 +105,10 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         (["eval", "--model", str(bare)], "not an snnhw checkpoint"),
         (["eval", "--model", str(hard), "--data-dir", str(tmp_path / "gone")], "does not exist"),
         (["convert", "--model", str(hard), "-o", str(tmp_path / "c.pt")], "already a spiking model"),
-        (["train", "--init", str(hard), "-o", str(tmp_path / "y.pt")], "non-spiking"),
+        (["train", "--init", str(hard), "--distill", "0.5", "-o", str(tmp_path / "y.pt")],
+         "needs the hard LSTM it was converted from"),
+        (["train", "--init", str(hard), "--encoding", "rate", "-o", str(tmp_path / "y.pt")], "only at another T"),
+        (["train", "--init", str(hard), "--no-shift", "-o", str(tmp_path / "y.pt")], "only at another T"),
         ([*train, "--data-opt", "test_fraction"], "key=value"),
         ([*train, "--data-opt", "bogus=1"], "unknown option"),
         ([*train, "--data-dir", str(tmp_path / "nowhere")], "does not exist"),

@@ -223,3 +223,33 @@ def test_lut_equivalents_use_the_measured_bram_rate(tmp_path: Path, monkeypatch:
     md = (out / "explore.md").read_text()
     assert "150.0·DSP48E1" in md and "350.0·BRAM36" in md and "with -nobram 3764 LUT + 0 BRAM36" in md
     assert "| 3764 | 4216 |" in md
+
+
+def test_a_cached_point_is_synthesised_again_when_its_rtl_changes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun reuses a finished point's resources only while the generator writes the same RTL for
+    it: a point whose recorded RTL hash differs (a generator changed since) is synthesised again."""
+    calls = _fake_nobram(monkeypatch, {"LUT": 1234, "FF": 10, "DSP48E1": 2, "RAMB36E1": 1})
+    monkeypatch.setattr("snnhw.flow.yosys.yosys_missing", lambda: None)
+    spk, base = _models(tmp_path)
+    out = tmp_path / "ex"
+    args = ["explore", "--golden", str(spk), "--baseline", str(base), "--sequences", "2", "--length", "3",
+            "--lanes", "2", "--engines", "1", "--modes", "event-engine", "-o", str(out), "--no-progress"]
+
+    def point_runs() -> list[Path]:
+        return [c["rtl"] for c in calls if not (c["nodsp"] or c["nobram"])]
+
+    assert main(args) == 0
+    first = point_runs()
+    assert len(first) == 2  # the spiking and the baseline point
+    assert main(args) == 0
+    assert point_runs() == first  # resumed: nothing synthesised again
+    stale = next(p for p in (out / "points").iterdir() if json.loads(p.read_text())["core"] == "spiking")
+    doc = json.loads(stale.read_text())
+    real_sha = doc["rtl_sha256"]
+    stale.write_text(json.dumps({**doc, "rtl_sha256": "0" * 64, "resources": {**doc["resources"], "LUT": 1}}))
+    assert main(args) == 0
+    again = point_runs()[len(first):]
+    assert [rtl.name for rtl in again] == [f"{real_sha[:16]}.v"]
+    redone = json.loads(stale.read_text())
+    assert redone["rtl_sha256"] == real_sha and redone["resources"]["LUT"] == 1234

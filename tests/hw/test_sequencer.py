@@ -150,3 +150,44 @@ def test_queue_sequencer_with_several_readers_per_bank(B: int, R: int) -> None:
                                 issued[f % B].append(entry)
                 for b in range(B):
                     assert issued[b] == [m for m in range(M) if masks[p][b] >> m & 1], (masks, p, b)
+
+
+def _lowest_set_bits(width: int, values: list[int]) -> list[int]:
+    """``lowest_set_bit`` of every value, simulated (one value per cycle, combinational)."""
+    from amaranth.hdl import Module, Signal
+
+    from snnhw.hw.sequencer import lowest_set_bit
+
+    m = Module()
+    bits = Signal(width)
+    index = Signal(max(1, (width - 1).bit_length()))
+    m.d.comb += index.eq(lowest_set_bit(m, bits, "onehot"))
+    got: list[int] = []
+
+    async def tb(ctx):
+        for v in values:
+            ctx.set(bits, v)
+            got.append(ctx.get(index))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
+def _lowest_set_bit_mismatches(width: int, corrupt: bool = False) -> list[int]:
+    values = list(range(1 << width))
+    want = [(v & -v).bit_length() - 1 if v else 0 for v in values]
+    if corrupt:
+        want[len(want) // 2 + 1] += 1
+    return [v for v, g, w in zip(values, _lowest_set_bits(width, values), want, strict=True) if g != w]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 9])
+def test_lowest_set_bit_over_every_word(width: int) -> None:
+    """The isolate-and-OR-tree encoder gives the index of the lowest set bit of every word (0 for 0)."""
+    assert _lowest_set_bit_mismatches(width) == []
+
+
+def test_lowest_set_bit_check_fails_on_a_corrupted_expectation() -> None:
+    assert _lowest_set_bit_mismatches(5, corrupt=True) == [17]

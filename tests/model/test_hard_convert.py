@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from snnhw.errors import UserError
-from snnhw.model import GATES, HardLSTM, ModelConfig, SpikingLSTM, build_model, convert_hard_to_spiking
+from snnhw.model import (GATES, HardLSTM, ModelConfig, SpikingLSTM, build_model, convert_hard_to_spiking,
+                         retime_spiking)
 
 F64 = torch.float64
 
@@ -146,6 +147,31 @@ def test_conversion_approaches_source_as_T_grows() -> None:
         _, trace = snn(x, record=True)
         errors.append((trace[0]["readout"] - target).abs().mean().item())
     assert errors[0] > errors[1] > errors[2]
+
+
+@pytest.mark.parametrize(("nonspiking", "shift", "T_from", "T_to"),
+                         [("g", True, 4, 2), ("i", True, 2, 8), ("g", False, 4, 2), ("i", False, 3, 1)])
+def test_retimed_conversion_is_the_conversion_at_the_new_T(nonspiking: str, shift: bool, T_from: int,
+                                                           T_to: int) -> None:
+    """A conversion schedule: the model converted at T_from and re-timed to T_to is the model
+    converted at T_to (every tensor; biases to float64 rounding), after θ and λ were trained."""
+    hard = hard_model(6, num_layers=2, head_hidden=4)
+    with torch.no_grad():
+        for layer in hard.layers:
+            for k, v in enumerate(layer.V.values()):
+                v.fill_(0.6 + 0.15 * k)  # thresholds that differ per gate
+    cfg = hard.cfg.replace(spiking=True, T=T_from, nonspiking_gate=nonspiking, shift=shift)
+    retimed = retime_spiking(convert_hard_to_spiking(hard, cfg), T_to)
+    direct = convert_hard_to_spiking(hard, cfg.replace(T=T_to))
+    assert retimed.cfg == direct.cfg and retimed.cfg.T == T_to
+    ours, theirs = retimed.state_dict(), direct.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        torch.testing.assert_close(ours[key], value, rtol=0, atol=1e-15, msg=key)
+    x = torch.randn(5, 4, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
+    torch.testing.assert_close(retimed(x), direct(x), rtol=0, atol=1e-12)
+    with pytest.raises(UserError, match="T must be"):
+        retime_spiking(direct, 0)
 
 
 def test_conversion_rejects_mismatched_configs() -> None:

@@ -4,6 +4,7 @@ Examples::
 
     snnhw train --data har --data-dir ../shared/data/uci-hapt -o hard.pt
     snnhw train --init hard.pt --T 4 -o spiking.pt          # convert + SNN fine-tuning
+    snnhw train --init spiking.pt --T 2 -o spiking-T2.pt    # re-time to T = 2 + fine-tuning
     snnhw train --data mnist --data-dir ../shared/data/mnist-10k --spiking --T 2 -o snn.pt
     snnhw train --data har --data-dir ../shared/data/uci-hapt --nproc 2 -o hard.pt  # 2 processes
 
@@ -44,25 +45,43 @@ DATASET_NAMES = ("mnist", "har", "fsdd", "gsc", "npz")
 """Dataset names accepted by ``--data`` (the loaders of :mod:`snnhw.data.registry`)."""
 
 
+SPIKING_DEFAULTS: dict[str, Any] = {"T": 4, "encoding": "direct", "nonspiking_gate": "g", "shift": True}
+"""What :func:`add_conversion_args`' switches default to for a conversion or a fresh spiking model."""
+
+
 def add_conversion_args(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The spiking-model switches shared by ``train`` and ``convert``; returns their group."""
     group = parser.add_argument_group("spiking model")
-    group.add_argument("--T", type=int, default=4, help="time steps per sequence element (default 4)")
-    group.add_argument("--encoding", choices=("direct", "rate"), default="direct",
-                       help="layer-1 input encoding (default direct)")
-    group.add_argument("--nonspiking-gate", choices=("g", "i"), default="g",
-                       help="which of the i, g gates stays non-spiking (default g)")
-    group.add_argument("--no-shift", dest="shift", action="store_false",
+    group.add_argument("--T", type=int, default=None,
+                       help=f"time steps per sequence element (default {SPIKING_DEFAULTS['T']}, or a spiking "
+                            "--init model's)")
+    group.add_argument("--encoding", choices=("direct", "rate"), default=None,
+                       help=f"layer-1 input encoding (default {SPIKING_DEFAULTS['encoding']})")
+    group.add_argument("--nonspiking-gate", choices=("g", "i"), default=None,
+                       help=f"which of the i, g gates stays non-spiking (default {SPIKING_DEFAULTS['nonspiking_gate']})")
+    group.add_argument("--no-shift", dest="shift", action="store_const", const=False, default=None,
                        help="do not apply the θ/(2T) threshold shifts")
     return group
 
 
-def conversion_changes(args: argparse.Namespace) -> dict[str, Any]:
-    """The ModelConfig fields set by :func:`add_conversion_args` (and the train switches)."""
-    changes: dict[str, Any] = {
-        "spiking": True, "T": args.T, "encoding": args.encoding,
-        "nonspiking_gate": args.nonspiking_gate, "shift": args.shift,
-    }
+def conversion_changes(args: argparse.Namespace, spiking_init: Any = None) -> dict[str, Any]:
+    """The ModelConfig fields set by :func:`add_conversion_args` (and the train switches).
+
+    ``spiking_init``: the :class:`~snnhw.model.ModelConfig` of a spiking model being fine-tuned
+    further; its fields are the defaults, and only T may differ from them (UserError otherwise).
+    """
+    changes: dict[str, Any] = {"spiking": True}
+    for name, default in SPIKING_DEFAULTS.items():
+        given = getattr(args, name)
+        if spiking_init is None:
+            changes[name] = default if given is None else given
+            continue
+        kept = getattr(spiking_init, name)
+        if given is not None and given != kept and name != "T":
+            flag = {"shift": "--no-shift"}.get(name, f"--{name.replace('_', '-')} {given}")
+            raise UserError(f"{flag}: the spiking --init model has {name} = {kept}, and a spiking model can be "
+                            f"fine-tuned further only at another T (convert its hard LSTM instead)")
+        changes[name] = kept if given is None else given
     for name in ("train_theta", "train_leak"):
         if hasattr(args, name):
             changes[name] = getattr(args, name)
@@ -117,8 +136,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     model.add_argument("--layers", type=int, default=None, help="LSTM layers, 1 or 2 (default 1)")
     model.add_argument("--head-hidden", type=int, default=None,
                        help="width of a hidden FC layer in the head, 0 for none (default 0)")
-    model.add_argument("--init", metavar="HARD_CKPT",
-                       help="hard-LSTM checkpoint to convert and fine-tune as a spiking LSTM")
+    model.add_argument("--init", metavar="CKPT",
+                       help="hard-LSTM checkpoint to convert and fine-tune as a spiking LSTM, or a spiking "
+                            "checkpoint to fine-tune further (re-timed when --T differs from its T: a "
+                            "conversion schedule such as T = 4, then T = 2)")
     spiking = add_conversion_args(p)
     spiking.add_argument("--no-train-theta", dest="train_theta", action="store_false",
                          help="keep the thresholds θ fixed")
@@ -147,7 +168,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="random circular shift of each training sequence by up to this many elements and "
                           "features (row-wise images: a translation; default 0 0)")
     fit.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
-                     help="with --init: knowledge distillation from the --init hard LSTM, the loss "
+                     help="with --init: knowledge distillation from the --init hard LSTM (for a spiking "
+                          "--init: the hard LSTM it was converted from), the loss "
                           "(1 - ALPHA)*cross-entropy + ALPHA*T^2*KL(teacher || model) at temperature "
                           "--distill-temperature (default 0: cross-entropy only)")
     fit.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
@@ -188,6 +210,21 @@ def run(args: argparse.Namespace) -> int:
         return _train(args, out, device)
 
 
+def _hard_source(args: argparse.Namespace, init: Any) -> Path | None:
+    """The hard LSTM a spiking ``--init`` checkpoint came from (its recorded source, found with
+    :func:`~snnhw.train.checkpoint.resolve_source`), or None. Required (UserError) with ``--distill``:
+    that hard LSTM is the teacher."""
+    from snnhw.train.checkpoint import resolve_source
+
+    recorded = (init.source or {}).get("from") or (init.source or {}).get("init")
+    found = resolve_source(args.init, recorded)
+    if found is None and args.distill:
+        where = f"it records {recorded}, which is not found" if recorded else "it records none"
+        raise UserError(f"--distill with a spiking --init needs the hard LSTM it was converted from as the teacher; "
+                        f"{where}")
+    return found.resolve() if found is not None else None
+
+
 def _epochs(count: int) -> str:
     """``"1 epoch"``, ``"6 epochs"``."""
     return f"{count} epoch{'' if count == 1 else 's'}"
@@ -222,7 +259,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
 
     from snnhw.data.base import Normalisation
     from snnhw.data.registry import load_dataset, parse_option_strings
-    from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking
+    from snnhw.model import ModelConfig, build_model, convert_hard_to_spiking, retime_spiking
     from snnhw.train import distributed
     from snnhw.train.checkpoint import data_meta_of, load_checkpoint, save_checkpoint
     from snnhw.train.folds import cross_validate, fit_final, pooled_training
@@ -238,8 +275,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
     init = None
     if args.init is not None:
         init = load_checkpoint(existing_file(args.init, "--init checkpoint"))
-        if init.cfg.spiking:
-            raise UserError(f"--init needs a non-spiking (hard LSTM) checkpoint; {args.init} is spiking")
+    hard_source = _hard_source(args, init) if init is not None and init.cfg.spiking else None
 
     # Data: explicit flags, else the init model's settings.
     if init is not None and args.data is None:
@@ -284,7 +320,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         if (init.cfg.input_size, init.cfg.num_classes) != (n_features, n_classes):
             raise UserError(f"the data ({n_features} features, {n_classes} classes) do not fit the --init "
                             f"model ({init.cfg.input_size} features, {init.cfg.num_classes} classes)")
-        cfg = init.cfg.replace(**conversion_changes(args))
+        cfg = init.cfg.replace(**conversion_changes(args, init.cfg if init.cfg.spiking else None))
     else:
         fields: dict[str, Any] = {
             "input_size": n_features, "num_classes": n_classes,
@@ -299,17 +335,32 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
     def make_model() -> nn.Module:
         """A fresh model with the initial weights of ``--seed`` (converted from ``--init`` when given)."""
         seed_everything(args.seed)
-        return convert_hard_to_spiking(init.build_model(), cfg) if init is not None else build_model(cfg)
+        if init is None:
+            return build_model(cfg)
+        if init.cfg.spiking:
+            spiking = init.build_model()
+            return retime_spiking(spiking, cfg.T) if cfg.T != init.cfg.T else spiking
+        return convert_hard_to_spiking(init.build_model(), cfg)
 
     model = make_model()
     source: dict[str, Any] | None = None
     if init is not None:
         converted = evaluate(model, bundle.val)["accuracy"] if len(bundle.val) else None
-        source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
-                  "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
-                  "converted_val_accuracy": converted}
+        if init.cfg.spiking:
+            # "init" stays the hard LSTM at the root of the chain (the quantizer's baseline, the teacher)
+            retimed = init.cfg.T != cfg.T
+            source = {"kind": "re-timing + fine-tuning" if retimed else "fine-tuning",
+                      "init": str(hard_source) if hard_source is not None else None,
+                      "spiking_init": str(Path(args.init).resolve()), "init_metrics": init.metrics,
+                      "init_config": init.cfg.to_dict(), "converted_val_accuracy": converted}
+            what = f"re-timed {args.init} from T = {init.cfg.T} to T = {cfg.T}" if retimed else f"loaded {args.init}"
+        else:
+            source = {"kind": "conversion + fine-tuning", "init": str(Path(args.init).resolve()),
+                      "init_metrics": init.metrics, "init_config": init.cfg.to_dict(),
+                      "converted_val_accuracy": converted}
+            what = f"converted {args.init}"
         if main and converted is not None:
-            print(f"converted {args.init}: val accuracy before fine-tuning {100 * converted:.2f} %")
+            print(f"{what}: val accuracy before fine-tuning {100 * converted:.2f} %")
 
     options: dict[str, Any] = {
         "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "progress": progress,
@@ -318,7 +369,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "distill": args.distill, "distill_temperature": args.distill_temperature,
     }
     if args.distill:
-        options["teacher"] = init.build_model()
+        options["teacher"] = (load_checkpoint(hard_source) if hard_source is not None else init).build_model()
     cv = None
     if args.folds is None:
         select = args.select or ("best" if len(bundle.val) else "last")

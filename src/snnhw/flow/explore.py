@@ -364,9 +364,12 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
         spec, model = core_spec(kind), opts.models[kind]
         key = _point_key(kind, model_shas[kind], inputs_shas[kind], knobs)
         cached = out / "points" / f"{key}.json"
+        text = convert(spec.component(model, knobs), spec.top) if opts.synth else ""
+        sha = hashlib.sha256(text.encode()).hexdigest()
         if cached.is_file():
             doc = json.loads(cached.read_text())
-            if doc.get("resources") is not None or not opts.synth:
+            # the resources of a cached point hold while the generator still writes the same RTL
+            if not opts.synth or (doc.get("resources") is not None and doc.get("rtl_sha256") == sha):
                 return Point(**doc)
         schedule = spec.schedule(model, knobs)
         mode = _mode(knobs)
@@ -376,8 +379,6 @@ def run_explore(opts: ExploreOptions, log: Callable[[str], None] = lambda _: Non
                       unit_name=schedule.unit_name, cycles_mean=mean, cycles_max=worst, utilisation_mean=util,
                       energy_pj=energy["compute_with_head_pj"], energy_with_memory_pj=energy["total_pj"])
         if opts.synth:
-            text = convert(spec.component(model, knobs), spec.top)
-            sha = hashlib.sha256(text.encode()).hexdigest()
             rtl = out / "rtl" / f"{sha[:16]}.v"
             if not rtl.is_file():
                 rtl.write_text(text)

@@ -11,7 +11,7 @@ register it stage by stage (``Signal(beat_layout(...))``) instead of one signal 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -147,6 +147,21 @@ def queue_beat_layout(passes: int, groups: int, entries: int, lanes: int) -> dat
     })
 
 
+def lowest_set_bit(m: Module, bits: Value, name: str) -> Value:
+    """The index of the lowest set bit of ``bits`` (0 when none is set), ``ceil_log2(len(bits))``
+    bits wide (at least 1).
+
+    The lowest set bit is isolated first (``bits & ~(bits − 1)``: one carry chain) and its
+    one-hot word encoded by OR trees (output bit j: any isolated bit whose index has bit j set),
+    so the depth grows with log(len(bits)), not with len(bits) as in a priority chain of ifs.
+    """
+    width = len(bits)
+    onehot = Signal(width, name=name)
+    m.d.comb += onehot.eq(bits & ~(bits - 1))
+    return Cat(*(Cat(*(onehot[k] for k in range(width) if k >> j & 1)).any()
+                 for j in range(max(1, ceil_log2(width)))))
+
+
 class QueueSequencer(wiring.Component):
     """Spike queues, one per bank, each read by R lanes: issues, per beat, the next R nonzero
     spikes of every bank.
@@ -164,7 +179,7 @@ class QueueSequencer(wiring.Component):
         start: In(1): begins a run in the next cycle (ignored while a run is in progress).
         masks: In(ArrayLayout(ArrayLayout(M, B), P)); stable for the run.
         beat: Out(:func:`queue_beat_layout` with B·R lanes), combinational from the sequencer's
-            registers (a chain of R lowest-set-bit selections per bank).
+            registers (a chain of R lowest-set-bit selections per bank, :func:`lowest_set_bit`).
     """
 
     def __init__(self, *, passes: int, groups: int, entries: int, banks: int, readers: int = 1) -> None:
@@ -203,9 +218,7 @@ class QueueSequencer(wiring.Component):
                     cur = nxt
                 f = r * B + b
                 m.d.comb += beat.live[f].eq(cur != 0)
-                for k in reversed(range(M)):
-                    with m.If(cur[k]):
-                        m.d.comb += beat.cs[f].eq(k)
+                m.d.comb += beat.cs[f].eq(lowest_set_bit(m, cur, f"low_{b}_{r}"))
             lefts.append(cur)
         lasts = [(cur & (cur - 1)) == 0 for cur in lefts]
         last = Signal()

@@ -7,6 +7,9 @@ of each sigmoid-type gate gains :func:`~snnhw.model.spiking_lstm.sigmoid_bias_of
 unchanged (the ternary shift depends on the sign of z and stays in the forward pass). The head
 is copied unchanged.
 
+:func:`retime_spiking` moves a spiking LSTM to another number of time steps T (a conversion
+schedule: fine-tune at T = 4, re-time to T = 2, fine-tune again).
+
 A non-spiking g has one threshold (``clip(z/θ_g, −1, 1)``); the source's ``V_g_neg`` is then
 not representable and θ_g = V_g is used (exact only when V_g = V_g_neg).
 """
@@ -53,3 +56,28 @@ def convert_hard_to_spiking(hard: HardLSTM, cfg: ModelConfig) -> SpikingLSTM:
                 dst.gate_bias(gate).add_(offset)
         snn.head.load_state_dict(hard.head.state_dict())
     return snn
+
+
+def retime_spiking(snn: SpikingLSTM, T: int) -> SpikingLSTM:
+    """A copy of ``snn`` that runs ``T`` time steps per element.
+
+    Weights, θ, λ and the head are copied; the bias of each spiking sigmoid-type gate moves by
+    the change of its shift, ``sigmoid_bias_offset(θ, T) − sigmoid_bias_offset(θ, T_old)`` (the
+    ternary shifts follow T in the forward pass). A hard LSTM converted at ``T_old`` and
+    re-timed is therefore the same model as the hard LSTM converted at ``T`` (to float
+    rounding). The result has ``snn``'s dtype and device.
+    """
+    if T < 1:
+        raise UserError(f"T must be ≥ 1, got {T}")
+    cfg = snn.cfg.replace(T=T)
+    ref = snn.layers[0].weight_x
+    out = SpikingLSTM(cfg).to(device=ref.device, dtype=ref.dtype)
+    out.load_state_dict(snn.state_dict())
+    with torch.no_grad():
+        for layer in out.layers:
+            for gate, spiking in (("f", True), ("i", layer.spiking_i), ("o", True)):
+                theta = float(layer.theta[gate].detach())
+                move = (sigmoid_bias_offset(theta, T, cfg.shift, spiking)
+                        - sigmoid_bias_offset(theta, snn.cfg.T, cfg.shift, spiking))
+                layer.gate_bias(gate).add_(move)
+    return out
