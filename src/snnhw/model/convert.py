@@ -51,7 +51,7 @@ def convert_hard_to_spiking(hard: HardLSTM, cfg: ModelConfig) -> SpikingLSTM:
                 dst.theta[key].copy_(src.V[key])
             for lam in dst.leak.values():
                 lam.fill_(1.0)
-            for gate, spiking in (("f", True), ("i", dst.spiking_i), ("o", True)):
+            for gate, spiking in dst.sigmoid_gates:
                 offset = sigmoid_bias_offset(float(src.V[gate].detach()), cfg.T, cfg.shift, spiking)
                 dst.gate_bias(gate).add_(offset)
         snn.head.load_state_dict(hard.head.state_dict())
@@ -75,7 +75,7 @@ def retime_spiking(snn: SpikingLSTM, T: int) -> SpikingLSTM:
     out.load_state_dict(snn.state_dict())
     with torch.no_grad():
         for layer in out.layers:
-            for gate, spiking in (("f", True), ("i", layer.spiking_i), ("o", True)):
+            for gate, spiking in layer.sigmoid_gates:
                 theta = float(layer.theta[gate].detach())
                 move = (sigmoid_bias_offset(theta, T, cfg.shift, spiking)
                         - sigmoid_bias_offset(theta, snn.cfg.T, cfg.shift, spiking))

@@ -144,8 +144,14 @@ class SpikingLSTMLayer(nn.Module):
             {k: nn.Parameter(torch.tensor(1.0), requires_grad=cfg.train_leak) for k in leak_keys(cfg.nonspiking_gate)}
         )
         with torch.no_grad():
-            for gate, spiking in (("f", True), ("i", self.spiking_i), ("o", True)):
+            for gate, spiking in self.sigmoid_gates:
                 self.gate_bias(gate).add_(sigmoid_bias_offset(1.0, self.T, self.shift, spiking))
+
+    @property
+    def sigmoid_gates(self) -> tuple[tuple[str, bool], ...]:
+        """``(gate, spiking)`` of the sigmoid-type gates f, i, o: each one's bias carries
+        :func:`sigmoid_bias_offset` (i spikes unless it is the non-spiking gate)."""
+        return (("f", True), ("i", self.spiking_i), ("o", True))
 
     def gate_bias(self, gate: str) -> Tensor:
         """The H-row block of ``bias`` belonging to ``gate`` (a view)."""
