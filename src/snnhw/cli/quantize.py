@@ -69,12 +69,6 @@ def baseline_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.baseline{out.suffix or '.snnhw'}")
 
 
-def _source_of(ckpt: Any) -> str | None:
-    """The hard-LSTM checkpoint a spiking checkpoint came from (convert: ``from``; fine-tune: ``init``)."""
-    source = ckpt.source or {}
-    return source.get("from") or source.get("init")
-
-
 def _calibration(bundle: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded random subset of the training split (all of it when smaller)."""
     train = bundle.train
@@ -120,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from snnhw import __version__
     from snnhw.quant.frozen_io import save_frozen
     from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
-    from snnhw.train.checkpoint import load_checkpoint, resolve_source
+    from snnhw.train.checkpoint import load_checkpoint, recorded_source, resolve_source
     from snnhw.train.seed import set_threads
 
     set_threads()
@@ -152,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                      f"saturated updates on calibration data: {sat['total']}")
         hard_out = baseline_path(out)
         if args.baseline:
-            recorded = _source_of(ckpt)
+            recorded = recorded_source(ckpt.source)
             hard_path = given_source or resolve_source(src, recorded)
             if hard_path is None and recorded is None:
                 lines.append("no baseline: the checkpoint records no hard-LSTM source (use --baseline-source)")

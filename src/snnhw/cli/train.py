@@ -214,9 +214,9 @@ def _hard_source(args: argparse.Namespace, init: Any) -> Path | None:
     """The hard LSTM a spiking ``--init`` checkpoint came from (its recorded source, found with
     :func:`~snnhw.train.checkpoint.resolve_source`), or None. Required (UserError) with ``--distill``:
     that hard LSTM is the teacher."""
-    from snnhw.train.checkpoint import resolve_source
+    from snnhw.train.checkpoint import recorded_source, resolve_source
 
-    recorded = (init.source or {}).get("from") or (init.source or {}).get("init")
+    recorded = recorded_source(init.source)
     found = resolve_source(args.init, recorded)
     if found is None and args.distill:
         where = f"it records {recorded}, which is not found" if recorded else "it records none"

@@ -311,10 +311,9 @@ def _hard_source(ckpt_path: Path, ckpt: Any, given: Path | None) -> Path:
         if not given.is_file():
             raise UserError(f"--baseline-model {given} does not exist")
         return given
-    from snnhw.train.checkpoint import resolve_source
+    from snnhw.train.checkpoint import recorded_source, resolve_source
 
-    source = ckpt.source or {}
-    recorded = source.get("from") or source.get("init")
+    recorded = recorded_source(ckpt.source)
     if not recorded:
         raise UserError(f"{ckpt_path} records no hard-LSTM source for the MAC baseline; pass --baseline-model")
     found = resolve_source(ckpt_path, recorded)

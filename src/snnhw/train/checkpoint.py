@@ -214,6 +214,13 @@ def save_checkpoint(
     return target
 
 
+def recorded_source(source: dict[str, Any] | None) -> str | None:
+    """The hard-LSTM checkpoint a spiking checkpoint's ``source`` names: ``"from"`` for a
+    conversion, ``"init"`` for a fine-tuning (also after re-timing); None when it names none."""
+    source = source or {}
+    return source.get("from") or source.get("init")
+
+
 def resolve_source(ckpt_path: str | os.PathLike[str], recorded: str | os.PathLike[str] | None) -> Path | None:
     """Where the checkpoint that ``ckpt_path`` records as its source is now, or None.
 
