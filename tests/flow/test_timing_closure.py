@@ -144,7 +144,8 @@ def test_the_baseline_multiplier_chain_deepens_the_activation_stages() -> None:
     assert path_blocks(spec, path) == {"act_stages": 1}
     assert next_cut(spec, BaselineKnobs(), path) == "act_stages"
     assert next_cut(spec, BaselineKnobs(act_stages=2), path) == "act_stages"
-    assert next_cut(spec, BaselineKnobs(act_stages=3), path) is None
+    assert next_cut(spec, BaselineKnobs(act_stages=3), path) == "act_stages"
+    assert next_cut(spec, BaselineKnobs(act_stages=4), path) is None
     mac_path = {"start": "core.wrom.mem.0.0", "end": "core.mac.acc_3_TRELLIS_FF_Q_1",
                 "cells": ["core.mac.$12_MULT18X18D.A0->P15", "core.mac.$40_CCU2C.A->FCO"]}
     assert path_blocks(spec, mac_path) == {"mac_stages": 3}

@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import ClockDomain, Module
 from amaranth.sim import Simulator
 
-from snnhw.hw.baseline_core import BaselineCore
+from snnhw.hw.baseline_core import BaselineCore, clip_thresholds
 from snnhw.hw.stream_io import pack_input_word, sim_recv, sim_send, unpack_output_words
 from snnhw.quant.frozen import BaselineLayer, FrozenBaseline, IntHead
 from snnhw.quant.golden import pack_sequences, run_baseline
@@ -191,8 +191,8 @@ def test_describe_and_knob_validation():
     assert info["knobs"]["lanes"] == 4
     assert {p["name"] for p in info["ports"]} >= {"i__payload", "o__payload", "clk", "rst"}
     for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9},
-                {"lanes": 2, "fanin": 2, "mac_stages": 4}, {"lanes": 2, "fanin": 2, "act_stages": 0},
-                {"lanes": 2, "fanin": 2, "act_stages": 4}):
+                {"lanes": 2, "fanin": 2, "mac_stages": 6}, {"lanes": 2, "fanin": 2, "act_stages": 0},
+                {"lanes": 2, "fanin": 2, "act_stages": 5}):
         with pytest.raises(ValueError):
             BaselineCore(model, **bad)
     staged = BaselineCore(model, lanes=4, fanin=8, mac_stages=2, act_stages=2).describe()
@@ -206,9 +206,18 @@ def test_describe_and_knob_validation():
     assert deepest["knobs"]["mac_stages"] == 3
     assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (2 + 6)  # 2 layers
     assert "+ 11))" in deepest["cycles"]["formula"]
+    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=4, act_stages=3).describe()
+    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (3 + 6)  # 2 layers
+    assert "+ 12))" in deepest["cycles"]["formula"]
+    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=4, act_stages=4).describe()
+    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (3 + 7)  # 2 layers
+    assert "+ 13))" in deepest["cycles"]["formula"]
+    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=5, act_stages=4).describe()
+    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (4 + 7)  # 2 layers
+    assert "+ 14))" in deepest["cycles"]["formula"]
 
 
-STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3)]
+STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3), (4, 1), (4, 3), (1, 4), (4, 4), (5, 4)]
 """(mac_stages, act_stages) beyond the default (1, 1)."""
 
 
@@ -220,7 +229,7 @@ def test_pipeline_stages_exact_and_cycles(layers, lanes, fanin, mac_stages, act_
     model = _model(10 + layers, layers=layers, H=4, D=3)
     seqs = _inputs(model, [3, 1, 2], seed=lanes + fanin)
     dut, records, log = _run(model, seqs, lanes=lanes, fanin=fanin, mac_stages=mac_stages, act_stages=act_stages)
-    assert dut.schedule.layer_overhead == 3 + (mac_stages - 1) + 3 * (act_stages - 1)
+    assert dut.schedule.layer_overhead == 3 + (mac_stages - 1) + (7 if act_stages == 4 else 3 * (act_stages - 1))
     _check(model, seqs, records, head=False)
     _check_cycles(dut, seqs, log)
 
@@ -235,7 +244,7 @@ def test_pipeline_stages_head_in_hardware(hidden_head, mac_stages, act_stages):
     _check_cycles(dut, seqs, log)
 
 
-@pytest.mark.parametrize("mac_stages,act_stages", [(2, 2), (2, 3), (3, 3)])
+@pytest.mark.parametrize("mac_stages,act_stages", [(2, 2), (2, 3), (3, 3), (4, 3), (4, 4), (5, 4)])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_pipeline_stages_stalls_and_reset(layers, mac_stages, act_stages):
     """mac_stages 2 or 3, act_stages 2 or 3: back-to-back sequences under random stalls, and a reset
@@ -281,3 +290,25 @@ def test_synthetic_models(layers, saturate):
     dut, records, log = _run(model, seqs, lanes=4, fanin=8 if layers == 1 else 3, head=True)
     _check(model, seqs, records, head=True)
     _check_cycles(dut, seqs, log)
+
+
+def _clip_flags_direct(x: np.ndarray, m_pos: int, m_neg: int, shift: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    y = (x * np.where(x >= 0, m_pos, m_neg)) >> shift
+    return y > hi, y < lo
+
+
+def test_clip_thresholds_equal_the_clip_comparisons():
+    """Exhaustive over x for random coefficients, shifts and bounds (act_stages = 4 compares the
+    multiplier's operand with these thresholds instead of comparing its product)."""
+    rng = np.random.default_rng(5)
+    x = np.arange(-(1 << 14), 1 << 14, dtype=np.int64)
+    cases = [(1, 1, 0, 0, 0), (3, 5, 2, -7, 7), (255, 1, 8, -128, 128), (7, 7, 4, -64, 63)]
+    cases += [(int(rng.integers(1, 300)), int(rng.integers(1, 300)), int(rng.integers(0, 10)),
+               -int(rng.integers(0, 300)), int(rng.integers(0, 300))) for _ in range(40)]
+    for m_pos, m_neg, shift, lo, hi in cases:
+        x_hi, x_lo = clip_thresholds(m_pos, m_neg, shift, lo, hi)
+        over, under = _clip_flags_direct(x, m_pos, m_neg, shift, lo, hi)
+        assert np.array_equal(over, x >= x_hi), (m_pos, m_neg, shift, lo, hi)
+        assert np.array_equal(under, x <= x_lo), (m_pos, m_neg, shift, lo, hi)
+    for bad in ((0, 1, 0, -1, 1), (1, -1, 0, -1, 1), (1, 1, 0, 1, 2), (1, 1, 0, -2, -1)):
+        assert clip_thresholds(*bad) is None

@@ -9,6 +9,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from snnhw.hw.cell_update import CellUpdate
+from snnhw.hw.knobs import CELL_STAGES
 from snnhw.quant import arith
 from snnhw.quant.frozen import ClipGate
 from snnhw.quant.synthetic import random_frozen_spiking
@@ -65,7 +66,7 @@ def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False, stag
     return pairs
 
 
-@pytest.mark.parametrize("stages", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("stages", CELL_STAGES)
 @pytest.mark.parametrize("ns,leak,sat", [("g", "if", False), ("i", "lif", True), ("g", "gt1", True)])
 def test_cell_update_matches_arith(ns: str, leak: str, sat: bool, stages: int) -> None:
     model = random_frozen_spiking(7, input_size=3, hidden_size=4, T=2, nonspiking_gate=ns, leak=leak, saturate=sat)
@@ -73,7 +74,7 @@ def test_cell_update_matches_arith(ns: str, leak: str, sat: bool, stages: int) -
     assert len(pairs) == 80 and all(e == g for e, g in pairs)
 
 
-@pytest.mark.parametrize("stages", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("stages", CELL_STAGES)
 def test_cell_update_fails_on_corrupted_expectation(stages: int) -> None:
     model = random_frozen_spiking(7, input_size=3, hidden_size=4, T=2)
     pairs = _run(model.layers[0], 2, 6, seed=2, corrupt=True, stages=stages)

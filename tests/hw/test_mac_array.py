@@ -18,8 +18,8 @@ Step = tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]
 """(weights [rows, fanin], inputs [fanin], init [rows], en, accumulate) of one cycle."""
 
 
-def _run(rows: int, fanin: int, steps: list[Step], product_registers: bool = False,
-         operand_registers: bool = False) -> list[list[int]]:
+def _run(rows: int, fanin: int, steps: list[Step], product_registers: int = 0,
+         operand_registers: int = 0) -> list[list[int]]:
     """Apply one step per cycle; return acc after each."""
     dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24, product_registers=product_registers,
                    operand_registers=operand_registers)
@@ -56,7 +56,7 @@ def _expected(steps: list[Step], latency: int) -> list[list[int]]:
     return trace
 
 
-@pytest.mark.parametrize("product_registers,operand_registers", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("product_registers,operand_registers", [(0, 0), (1, 0), (1, 1), (1, 2), (2, 2)])
 @pytest.mark.parametrize("rows,fanin", [(1, 1), (4, 3), (8, 4)])
 def test_mac_array_matches_dot_products(rows, fanin, product_registers, operand_registers):
     rng = np.random.default_rng(rows * 10 + fanin)

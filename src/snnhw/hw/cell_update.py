@@ -13,7 +13,8 @@ from snnhw.hw.adder_tree import SPIKE_SHAPE, spike_select_expr
 from snnhw.hw.knobs import CELL_STAGES
 from snnhw.hw.leak_unit import delayed, leak_expr, node, saturate_expr
 from snnhw.hw.neuron_lanes import (gates_layout, lif_drive_expr, lif_sum_expr, lif_threshold_expr, neuron_constants,
-                                   ternary_lif_expr, validate_layer)
+                                   ternary_lif_expr, ternary_threshold_parts, ternary_threshold_select,
+                                   validate_layer)
 from snnhw.quant.frozen import ClipGate, SpikingLayer
 
 
@@ -24,7 +25,9 @@ class CellUpdate(wiring.Component):
     λ·U_c(n, t−1) registered before the LIF's saturating add, threshold and reset), or four
     times with ``stages=4`` (the saturated sum registered before the threshold and reset too),
     or five times with ``stages=5`` (also c's unsaturated sum ``(s_f ? c_prev : 0) + q``
-    registered before its saturation).
+    registered before its saturation), or six times with ``stages=6`` (also the threshold's
+    comparisons and the reset candidates v − θ+, v + θ− registered before the spike and reset
+    multiplexers).
 
     ``q = s_i ? g : 0`` (non-spiking g) or ``q = s_g·i`` (non-spiking i);
     ``c = sat_{cell_bits}((s_f ? c_prev : 0) + q)``; ``(s_c, U_c) = ternary_lif(U_c_prev, c)``;
@@ -32,7 +35,7 @@ class CellUpdate(wiring.Component):
 
     Parameters:
         layer: the frozen layer; lanes: units in parallel (≥ 1).
-        stages: 1..5 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
+        stages: 1..6 pipeline stages (the :attr:`latency`; ``knobs.CELL_STAGES``).
         trace: add the debug output ``s_c`` (the spike of c's ternary LIF, before the o gate).
 
     Ports (lane k):
@@ -89,7 +92,7 @@ class CellUpdate(wiring.Component):
                 q = spike_select_expr(gt["g"], gt["i"])
             total = Mux(gt["f"], self.c_prev[k], 0) + node(m, q, "q")
             uc_prev, o = self.uc_prev[k], gt["o"]
-            if self.stages == 5:  # register (s_f ? c_prev : 0) + q: its saturation runs in the next cycle
+            if self.stages >= 5:  # register (s_f ? c_prev : 0) + q: its saturation runs in the next cycle
                 total, uc_prev, o = self._registered(m, k, 0, total=total, uc=uc_prev, o=o)
             c = saturate_expr(m, total, layer.cell_bits)
             if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
@@ -100,7 +103,13 @@ class CellUpdate(wiring.Component):
                 v = lif_sum_expr(m, leaked, drive, layer.c)
                 if self.stages >= 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle
                     v, c, o = self._registered(m, k, 3, v=v, c=c, o=o)
-                s_c, u_c = lif_threshold_expr(m, v, layer.c, kc)
+                if self.stages == 6:  # register the comparisons and candidates: the multiplexers next cycle
+                    parts = ternary_threshold_parts(m, v, layer.c, kc)
+                    names = list(parts)
+                    *values, c, o = self._registered(m, k, 4, **parts, c=c, o=o)
+                    s_c, u_c = ternary_threshold_select(dict(zip(names, values)), layer.c)
+                else:
+                    s_c, u_c = lif_threshold_expr(m, v, layer.c, kc)
             else:
                 s_c, u_c = ternary_lif_expr(m, uc_prev, c, layer.c, kc)
             m.d.sync += [

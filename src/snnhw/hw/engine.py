@@ -46,7 +46,7 @@ class Engine(wiring.Component):
             u_prev, c_prev) in front of the adder trees: the path from the beat through the
             wavefront's spike selection ends there. Adds one cycle to the outputs.
         gate_stages: pipeline stages of the gate neurons, 1..3 (each adds one cycle to the outputs).
-        cell_stages: pipeline stages of the cell update, 1..5 (each adds one cycle to the outputs).
+        cell_stages: pipeline stages of the cell update, 1..6 (each adds one cycle to the outputs).
         trace: add the debug outputs ``gates`` and ``s_c`` (see the timing).
 
     Timing (cycle x = a beat's cycle):

@@ -72,7 +72,7 @@ TREE_STAGES = (1, 2)
 """Pipeline depths in front of the synapse adder trees (:class:`~snnhw.hw.engine.Engine`)."""
 GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
-CELL_STAGES = (1, 2, 3, 4, 5)
+CELL_STAGES = (1, 2, 3, 4, 5, 6)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
 
 
@@ -216,11 +216,12 @@ class SpikingKnobs(CoreKnobs):
                                    "membranes registered before the LIF; 3: the saturated sum registered before the "
                                    "threshold too; each a shorter clock path and one more drain cycle per diagonal "
                                    "step)", maximum=GATE_STAGES[-1])
-    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..5 (2: a register between c's saturation and "
+    cell_stages: int = int_knob(1, "cell-update pipeline stages, 1..6 (2: a register between c's saturation and "
                                    "its ternary LIF; 3: another between the LIF's shifted input and leak and its "
                                    "saturating add; 4: another before its threshold; 5: another between c's sum and "
-                                   "its saturation; each a shorter clock path and one more drain cycle per diagonal "
-                                   "step)", maximum=CELL_STAGES[-1])
+                                   "its saturation; 6: another between the threshold's comparisons and its spike and "
+                                   "reset multiplexers; each a shorter clock path and one more drain cycle per "
+                                   "diagonal step)", maximum=CELL_STAGES[-1])
     trace: bool = bool_knob("debug spiking core: add the trace stream of every cell's gate values "
                             "(docs/hw-spiking-core.md)")
 
@@ -241,15 +242,17 @@ class BaselineKnobs(CoreKnobs):
     lanes: int | None = int_knob(None, "hidden units in parallel (must divide every layer's H)")
     fanin: int | None = int_knob(None, "synapses per lane per cycle")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
-    mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..3 (2: every row's products registered before "
+    mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..5 (2: every row's products registered before "
                                   "its adder tree and accumulator; 3: also the selected input chunk and the "
-                                  "weight word before the multipliers; each one more cycle per layer and "
-                                  "element)", maximum=3)
-    act_stages: int = int_knob(1, "activation pipeline stages per step, 1..3 (2: a register after each "
+                                  "weight word before the multipliers; 4: those operands registered twice, so "
+                                  "that the last copy can sit in each multiplier (ECP5); 5: the products "
+                                  "twice too; each one more cycle per layer and element)", maximum=5)
+    act_stages: int = int_knob(1, "activation pipeline stages per step, 1..4 (2: a register after each "
                                   "multiplier of the gate, cell and hidden steps, at most one multiplier per "
                                   "clock path; 3: another after the add or clip that follows it, a multiplier "
                                   "or a carry chain per clock path; each three more cycles per layer and "
-                                  "element)", maximum=3)
+                                  "element; 4: 3 and the hidden step's o·tc product registered before h, "
+                                  "one more cycle)", maximum=4)
 
     def resolved(self, model: Any) -> "BaselineKnobs":
         """``lanes`` None → the largest divisor of every layer's H not above :func:`auto_width`;

@@ -8,12 +8,16 @@ i.e. ``fanin`` true (variable × variable) products summed by an adder tree into
 accumulator. The input vector is shared by all rows (one chunk of x or h broadcast), the weights
 are one ROM word. ``rows × fanin`` multipliers in all (DSP48 slices on 7-series).
 
-With ``product_registers`` the products are registered first and summed into the accumulator
-one cycle later (``en`` and ``accumulate`` delayed with them), so that no clock path holds both a
-multiplier and the adder tree. With ``operand_registers`` the operands (``weights`` and
+With ``product_registers`` ≥ 1 the products are registered first and summed into the accumulator
+one cycle later (two with 2: the first register can move into the multiplier block, ECP5, and the
+second sits in the fabric by the adder tree) (``en`` and ``accumulate`` delayed with them), so that no clock path holds both a
+multiplier and the adder tree. With ``operand_registers`` ≥ 1 the operands (``weights`` and
 ``inputs``, together, so that they stay aligned) are registered before the multipliers as well
 (``en`` and ``accumulate`` along): the logic that selects them (a ROM read, an operand
-multiplexer) and the multipliers are in different cycles.
+multiplexer) and the multipliers are in different cycles. With 2 they are registered twice: the
+second register has nothing but the first one and its multiplier around it, so that it can move
+into the multiplier block (ECP5: :mod:`snnhw.flow.ecp5_dsp`), where the first one's fan-out to
+every row stays a register-to-register path.
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ class MacArray(wiring.Component):
         input_bits: signed width of an input (activation) value.
         acc_bits: signed width of an accumulator; the caller sizes it so no partial sum
             overflows (it wraps otherwise, like any register).
-        product_registers: register the ``rows·fanin`` products (``weight_bits + input_bits``
-            bits each) before the adder trees: one more cycle of latency.
-        operand_registers: register ``weights`` and ``inputs`` before the multipliers: one more
-            cycle of latency.
+        product_registers: 0, 1 or 2 registers on the ``rows·fanin`` products (``weight_bits +
+            input_bits`` bits each) before the adder trees: one more cycle of latency each.
+        operand_registers: 0, 1 or 2 registers on ``weights`` and ``inputs`` before the
+            multipliers: one more cycle of latency each.
 
     Ports:
         weights: ``In(ArrayLayout(signed(weight_bits), rows·fanin))``, weight k of row r at
@@ -52,12 +56,12 @@ class MacArray(wiring.Component):
         acc: ``Out(ArrayLayout(signed(acc_bits), rows))``, the accumulators.
 
     Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1),
-    a cycle later with ``product_registers`` and another with ``operand_registers`` (2 or 3);
+    a cycle later per product register and per operand register (2 to 5);
     steps follow one per cycle.
     """
 
     def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int, *,
-                 product_registers: bool = False, operand_registers: bool = False) -> None:
+                 product_registers: int = 0, operand_registers: int = 0) -> None:
         for name, value in (("rows", rows), ("fanin", fanin), ("weight_bits", weight_bits),
                             ("input_bits", input_bits), ("acc_bits", acc_bits)):
             if not isinstance(value, int) or value < 1:
@@ -66,8 +70,12 @@ class MacArray(wiring.Component):
             raise ValueError(f"acc_bits {acc_bits} is narrower than one product ({weight_bits + input_bits} bits)")
         self.rows, self.fanin = rows, fanin
         self.weight_bits, self.input_bits, self.acc_bits = weight_bits, input_bits, acc_bits
-        self.product_registers = bool(product_registers)
-        self.operand_registers = bool(operand_registers)
+        if operand_registers not in (0, 1, 2):
+            raise ValueError(f"operand_registers must be 0, 1 or 2, not {operand_registers!r}")
+        if product_registers not in (0, 1, 2):
+            raise ValueError(f"product_registers must be 0, 1 or 2, not {product_registers!r}")
+        self.product_registers = int(product_registers)
+        self.operand_registers = int(operand_registers)
         super().__init__(
             {
                 "weights": In(data.ArrayLayout(signed(weight_bits), rows * fanin)),
@@ -81,9 +89,9 @@ class MacArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an enabled step to its sum in ``acc``: 1, plus 1 with ``product_registers``,
-        plus 1 with ``operand_registers``."""
-        return 1 + int(self.product_registers) + int(self.operand_registers)
+        """Cycles from an enabled step to its sum in ``acc``: 1 + ``product_registers`` +
+        ``operand_registers``."""
+        return 1 + self.product_registers + self.operand_registers
 
     @property
     def multipliers(self) -> int:
@@ -96,15 +104,18 @@ class MacArray(wiring.Component):
         m.d.comb += self.acc.eq(acc)
         en, accumulate = self.en, self.accumulate
         weights, inputs = self.weights, self.inputs
-        if self.operand_registers:
-            en, accumulate = delayed(m, en, "en_o"), delayed(m, accumulate, "accumulate_o")
-            weights, inputs = delayed(m, weights, "weights_o"), delayed(m, inputs, "inputs_o")
-        if self.product_registers:
-            en, accumulate = delayed(m, en, "en_p"), delayed(m, accumulate, "accumulate_p")
+        for level in range(self.operand_registers):  # names: weights_o, then weights_o2
+            suffix = "_o" if level == 0 else f"_o{level + 1}"
+            en, accumulate = delayed(m, en, "en" + suffix), delayed(m, accumulate, "accumulate" + suffix)
+            weights, inputs = delayed(m, weights, "weights" + suffix), delayed(m, inputs, "inputs" + suffix)
+        for level in range(self.product_registers):  # names: en_p, then en_p2
+            suffix = "_p" if level == 0 else f"_p{level + 1}"
+            en, accumulate = delayed(m, en, "en" + suffix), delayed(m, accumulate, "accumulate" + suffix)
         for r in range(self.rows):
             terms = [weights[r * self.fanin + k] * inputs[k] for k in range(self.fanin)]
-            if self.product_registers:
-                terms = [delayed(m, term, f"product_{r}_{k}") for k, term in enumerate(terms)]
+            for level in range(self.product_registers):  # product_<r>_<k>, then product2_<r>_<k>
+                prefix = "product" if level == 0 else f"product{level + 1}"
+                terms = [delayed(m, term, f"{prefix}_{r}_{k}") for k, term in enumerate(terms)]
             while len(terms) > 1:  # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
             with m.If(en):

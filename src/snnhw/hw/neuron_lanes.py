@@ -82,6 +82,24 @@ def lif_threshold_expr(m: Module, v: Value, n: BinaryNeuron | TernaryNeuron, k: 
     return node(m, s, "spike"), u
 
 
+def ternary_threshold_parts(m: Module, v: Value, n: TernaryNeuron, k: Constants) -> dict[str, Value]:
+    """The parts of :func:`lif_threshold_expr` for a ternary neuron that do not depend on each
+    other: the comparisons ``pos`` (v > θ+), ``neg`` (v < −θ−) and the three reset candidates
+    ``up`` (v − θ+), ``dn`` (v + θ−) and ``v``; :func:`ternary_threshold_select` finishes it (so
+    that a register may sit between the two, ``cell_stages`` = 6)."""
+    return {"pos": node(m, v > k["theta_pos"], "pos"), "neg": node(m, v < -k["theta_neg"], "neg"),
+            "up": v - k["theta_pos"], "dn": v + k["theta_neg"], "v": v}
+
+
+def ternary_threshold_select(parts: dict[str, Value], n: TernaryNeuron) -> tuple[Value, Value]:
+    """``(s, u)`` of :func:`lif_threshold_expr` from :func:`ternary_threshold_parts` (``s``
+    signed(2), ``u`` signed ``membrane_bits``): multiplexers only."""
+    pos, neg = parts["pos"], parts["neg"]
+    s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
+    u = Mux(pos, parts["up"], Mux(neg, parts["dn"], parts["v"]))
+    return s, u[:n.membrane_bits].as_signed()
+
+
 def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron, k: Constants) -> tuple[Value, Value]:
     """The ternary LIF with sign-dependent input shift in one cycle; returns ``(s, u)`` with
     ``s`` signed(2); ``k``: the neuron's constants."""

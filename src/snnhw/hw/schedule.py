@@ -500,8 +500,9 @@ class BaselineSchedule:
     """Cycle model of the MAC baseline core (:class:`~snnhw.hw.baseline_core.BaselineCore`).
 
     One MAC array of 4·L·F multipliers, sequential over the elements (each waits for h(n−1));
-    ``mac_stages`` (1..3) cycles from a MAC step's operands to its sum, ``act_stages`` (1..3)
-    cycles for each of the three activation steps (gates, cell, hidden).
+    ``mac_stages`` (1..5) cycles from a MAC step's operands to its sum, ``act_stages`` (1..3)
+    cycles for each of the three activation steps (gates, cell, hidden); ``act_stages`` = 4 is 3
+    with one more cycle in the hidden step (:attr:`activation_cycles`).
     """
 
     lanes: int
@@ -558,11 +559,18 @@ class BaselineSchedule:
                    mac_stages=knobs.mac_stages, act_stages=knobs.act_stages)
 
     @property
+    def activation_cycles(self) -> int:
+        """A: cycles of the three activation steps of a group: 3·act_stages for act_stages ≤ 3,
+        10 for act_stages = 4 (the hidden step's o·tc product registered before h)."""
+        return 3 * min(self.act_stages, 3) + int(self.act_stages == 4)
+
+    @property
     def layer_overhead(self) -> int:
-        """V = 3 + (mac_stages − 1) + 3·(act_stages − 1): cycles per element and layer beyond its
-        K_l MAC steps (from the last step's issue: mac_stages cycles to the last sum, then
-        3·act_stages activation cycles, the next layer or element starting in the last of them)."""
-        return BASELINE_LAYER_OVERHEAD + (self.mac_stages - 1) + 3 * (self.act_stages - 1)
+        """V = 3 + (mac_stages − 1) + (A − 3), A = :attr:`activation_cycles` (A − 3 = 3·(act_stages
+        − 1) for act_stages ≤ 3, 7 for 4): cycles per element and layer beyond its K_l MAC steps
+        (from the last step's issue: mac_stages cycles to the last sum, then A activation cycles,
+        the next layer or element starting in the last of them)."""
+        return BASELINE_LAYER_OVERHEAD + (self.mac_stages - 1) + self.activation_cycles - 3
 
     @property
     def element_cycles(self) -> int:
@@ -574,7 +582,7 @@ class BaselineSchedule:
         """Exact cycles of one N-element sequence (``docs/hw-interface.md`` definition).
 
         ``N·(1 + E) + 2 + W + Y`` with E = Σ_l (K_l + V), K_l = (H_l/L)·(⌈D_l/F⌉ + ⌈H_l/F⌉),
-        V = 3 + (mac_stages − 1) + 3·(act_stages − 1) (:attr:`layer_overhead`), W = output words,
+        V = 3 + (mac_stages − 1) + A − 3 (:attr:`layer_overhead`), W = output words,
         Y = ``head_steps + 3`` with the head in hardware (else 0).
         ``spike_counts`` is not used (the MAC core's schedule does not depend on the data).
         """
