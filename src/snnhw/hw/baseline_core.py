@@ -332,8 +332,8 @@ class BaselineCore(wiring.Component):
                              last_k.eq(seq.beat.last), last_g.eq(seq.beat.g == groups[l] - 1)]
         kx_a = Array(Const(v, range(max(per_group) + 1)) for v in kx_of)
         base_a = Array(Const(v, range(len(chunks) + 1)) for v in chunk_base)
-        # with mac_stages = 2 (3, 4) the bias word is read a cycle (two, three) later, when its
-        # step's sum is accumulated
+        # with mac_stages ≥ 2 the bias word is read mac_stages − 1 cycles later, when its step's
+        # sum is accumulated
         bias_addr = baddr
         for level in range(self.mac_stages - 2):  # the operand (and extra product) cycles
             bias_addr = delayed(m, bias_addr, "baddr_m" if level == 0 else f"baddr_m{level + 1}")
@@ -367,12 +367,12 @@ class BaselineCore(wiring.Component):
         ]
         m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
         # Accumulate stage (the step's sum enters acc): the step stage, or with mac_stages = 2 the
-        # cycle after (the MAC array's product registers), with mac_stages = 3 (4) two (three)
-        # cycles after (its operand registers, then the product registers; the operands are still
+        # cycle after (the MAC array's product registers), with mac_stages = 3..5 mac_stages − 1
+        # cycles after (its operand registers, then its product registers; the operands are still
         # selected here, in the step stage); the init of a rebase then sees acc after the group's
         # last input chunk, and the bias word of its delayed address.
         t_first, t_layer, t_group, t_last, t_final = s_first, s_layer, s_group, s_last, s_final
-        for level in range(self.mac_stages - 2):  # the operand cycles' copies (m_*, then m2_*)
+        for level in range(self.mac_stages - 2):  # the operand (and second product) cycles' copies: m_*, m2_*, …
             prefix = "m" if level == 0 else f"m{level + 1}"
             t_first, t_layer, t_group, t_last, t_final = (
                 delayed(m, v, prefix + v.name[v.name.index("_"):]) for v in (t_first, t_layer, t_group, t_last, t_final))
@@ -435,6 +435,20 @@ class BaselineCore(wiring.Component):
         def coeff(c: Value | Array, layer_sel: Value) -> Value:
             return c[layer_sel] if isinstance(c, Array) else c
 
+        def clip_stage(operand: Value, product: Value, coefficients: list[tuple[int, int]], lo: int, hi: int,
+                       layer_sel: Value, names: tuple[str, str, str]) -> Signal:
+            """``product`` (the registered ``(operand·M) >> S``) clipped to [lo, hi] and registered
+            (``narrow``, named ``names[2]``); with act_stages = 4 and positive coefficients ((M+, M−)
+            per layer) the clip's two comparisons run on ``operand`` in the multiplier's cycle
+            (:func:`clip_thresholds`, registered as ``names[0]``, ``names[1]``), so that the clip is
+            a multiplexer after the multiplier."""
+            limits = [clip_thresholds(m_pos, m_neg, S, lo, hi) for m_pos, m_neg in coefficients]
+            if fourth and all(limits):
+                over = cut(operand >= coeff(_coefficient([t[0] for t in limits]), layer_sel), names[0])
+                under = cut(operand <= coeff(_coefficient([t[1] for t in limits]), layer_sel), names[1])
+                return narrow(Mux(over, hi, Mux(under, lo, product)), names[2])
+            return narrow(_clip(product, lo, hi), names[2])
+
         for j in range(lanes):
             for a, g in enumerate(GATES):
                 z = mac.acc[a * lanes + j]
@@ -445,14 +459,8 @@ class BaselineCore(wiring.Component):
                     offset = 0 if g == "g" else q_one // 2
                     lo, hi = (-q_one if g == "g" else 0) - offset, q_one - offset
                     zm = cut((z * (Mux(z >= 0, m_pos, m_neg) if g == "g" else m_pos)) >> S, f"zm{g}_{j}")
-                    limits = [clip_thresholds(int(layer.act_mult[g][0]), int(layer.act_mult[g][1 if g == "g" else 0]),
-                                              S, lo, hi) for layer in layers]
-                    if fourth and all(limits):  # act_stages = 4: the clip's comparisons on z, in A1
-                        over = cut(z >= coeff(_coefficient([t[0] for t in limits]), a_layer), f"zo{g}_{j}")
-                        under = cut(z <= coeff(_coefficient([t[1] for t in limits]), a_layer), f"zu{g}_{j}")
-                        za = narrow(Mux(over, hi, Mux(under, lo, zm)), f"za{g}_{j}")
-                    else:
-                        za = narrow(_clip(zm, lo, hi), f"za{g}_{j}")
+                    za = clip_stage(z, zm, [(int(layer.act_mult[g][0]), int(layer.act_mult[g][1 if g == "g" else 0]))
+                                            for layer in layers], lo, hi, a_layer, (f"zo{g}_{j}", f"zu{g}_{j}", f"za{g}_{j}"))
                     value = za + offset if offset else za
                 elif g == "g":
                     value = _clip(cut((z * Mux(z >= 0, m_pos, m_neg)) >> S, f"zm{g}_{j}"), -q_one, q_one)
@@ -511,14 +519,8 @@ class BaselineCore(wiring.Component):
             mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
             if third:  # C1: c·Mc >> S; C2: the clip (tc); C3: h (act_stages = 4: C3 o·tc, C4 h)
                 cm = cut((cv * mc) >> S, f"cm_{j}")
-                limits = [clip_thresholds(int(layer.c_mult[0]), int(layer.c_mult[1]), S, -q_one, q_one)
-                          for layer in layers]
-                if fourth and all(limits):  # the clip's comparisons on c, in C1
-                    over = cut(cv >= coeff(_coefficient([t[0] for t in limits]), c_layer), f"tco_{j}")
-                    under = cut(cv <= coeff(_coefficient([t[1] for t in limits]), c_layer), f"tcu_{j}")
-                    tc = narrow(Mux(over, q_one, Mux(under, -q_one, cm)), f"tc_{j}")
-                else:
-                    tc = narrow(_clip(cm, -q_one, q_one), f"tc_{j}")
+                tc = clip_stage(cv, cm, [(int(layer.c_mult[0]), int(layer.c_mult[1])) for layer in layers],
+                                -q_one, q_one, c_layer, (f"tco_{j}", f"tcu_{j}", f"tc_{j}"))
                 product = cut3(cut(o_c[j], f"ot_{j}"), f"ot3_{j}") * tc
                 h_fresh.append((delayed(m, product, f"oh_{j}") if fourth else product) >> q)
             else:

@@ -75,10 +75,8 @@ def lif_threshold_expr(m: Module, v: Value, n: BinaryNeuron | TernaryNeuron, k: 
         s = node(m, v > k["theta"], "spike")
         m.d.comb += u.eq(Mux(s, v - k["theta"], v))
         return s, u
-    pos = node(m, v > k["theta_pos"], "pos")
-    neg = node(m, v < -k["theta_neg"], "neg")
-    s = Mux(pos, Const(1, signed(2)), Mux(neg, Const(-1, signed(2)), Const(0, signed(2))))
-    m.d.comb += u.eq(Mux(pos, v - k["theta_pos"], Mux(neg, v + k["theta_neg"], v)))
+    s, u_next = ternary_threshold_select(ternary_threshold_parts(m, v, n, k), n)
+    m.d.comb += u.eq(u_next)
     return node(m, s, "spike"), u
 
 
