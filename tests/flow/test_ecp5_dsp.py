@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from snnhw.flow.ecp5_dsp import pack_dsp_registers
-from snnhw.flow.tools import ecp5_missing, run_yosys, synth_ecp5_script
+from snnhw.flow.tools import find_yosys, run_yosys, synth_ecp5_script
 
 DUT = """
 module dut(clk, rst, en, a, b, c, p1, p2, p3, p4, p5, p6, s);
@@ -40,7 +39,6 @@ module dut(clk, rst, en, a, b, c, p1, p2, p3, p4, p5, p6, s);
 endmodule
 """
 
-OUTPUTS = ("p1", "p2", "p3", "p4", "p5", "p6", "s")
 CYCLES = 200
 
 
@@ -131,8 +129,8 @@ def _netlist_verilog(work: Path, netlist: dict, name: str) -> Path:
 
 
 needs_tools = pytest.mark.skipif(
-    ecp5_missing() is not None or shutil.which("iverilog") is None,
-    reason="needs Yosys (with its ECP5 cell models), nextpnr-ecp5 and Icarus Verilog")
+    find_yosys() is None or shutil.which("iverilog") is None,
+    reason="needs Yosys (with its ECP5 cell models) and Icarus Verilog")
 
 
 @pytest.fixture(scope="module")

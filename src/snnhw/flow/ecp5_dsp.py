@@ -164,6 +164,7 @@ def pack_dsp_registers(netlist: dict[str, Any]) -> dict[str, int]:
             inputs[name] = sides  # type: ignore[assignment]
 
     removed: set[str] = set()
+    packed = {"inputs": 0, "outputs": 0}
     for name in mults:
         cell = cells[name]
         registers: dict[str, _Register] = {}
@@ -186,6 +187,8 @@ def pack_dsp_registers(netlist: dict[str, Any]) -> dict[str, int]:
             params[f"REG_{reg_name}_CLK"] = "CLK0"
             params[f"REG_{reg_name}_CE"] = "CE0"
             params[f"REG_{reg_name}_RST"] = f"RST{resets.index(reg.lsr)}"
+        packed["inputs"] += name in inputs
+        packed["outputs"] += name in outputs
         if name in inputs:
             for pin in ("A", "B"):
                 for i, ff in enumerate(inputs[name][pin][0]):
@@ -207,7 +210,7 @@ def pack_dsp_registers(netlist: dict[str, Any]) -> dict[str, int]:
             removed.add(ff)
     for ff in removed:
         del cells[ff]
-    return {"multipliers": len(mults), "inputs_packed": len(inputs), "outputs_packed": len(outputs),
+    return {"multipliers": len(mults), "inputs_packed": packed["inputs"], "outputs_packed": packed["outputs"],
             "flip_flops_removed": len(removed)}
 
 
