@@ -76,6 +76,10 @@ def test_timing_wrapper_registers_every_port() -> None:
     assert name == "counter_ooc"
     assert "rst_q <= rst;" in text and "en_q <= en;" in text and "q_q <= q_w;" in text
     assert "counter core (.clk(clk), .rst(rst_q), .en(en_q), .q(q_w));" in text
+    # one pin per port: a wide input is shifted in, a wide output XOR-reduced
+    assert "  output q;" in text and "  reg [15:0] q_q;" in text and "  assign q = ^q_q;" in text
+    name, text = timing_wrapper(COUNTER.replace("input en;", "input [2:0] en;"), "counter")
+    assert "  input en;" in text and "  reg [2:0] en_q;" in text and "en_q <= {en_q[1:0], en};" in text
     with pytest.raises(UserError, match="module other not found"):
         timing_wrapper(COUNTER, "other")
     with pytest.raises(UserError, match="no 1-bit input 'clk'"):
@@ -110,6 +114,10 @@ def test_parse_nextpnr_report(tmp_path: Path) -> None:
     assert path_summary["cells"] == ["add.A0->F"] and path_summary["nets"] == ["q[0]", "q_next[3]"]
     path.write_text(json.dumps(_report(80.0)))
     assert parse_nextpnr_report(path)["met"] is False
+    report = _report(90.0)
+    report["fmax"] = {"$glbnet$clk$TRELLIS_IO_IN": report["fmax"]["clk"]}  # a pin on a global network
+    path.write_text(json.dumps(report))
+    assert parse_nextpnr_report(path)["fmax_mhz"] == {"clk": 90.0}
     path.write_text(json.dumps({"fmax": {}}))
     with pytest.raises(UserError, match="no clock"):
         parse_nextpnr_report(path)

@@ -146,6 +146,9 @@ def test_the_baseline_multiplier_chain_deepens_the_activation_stages() -> None:
     assert next_cut(spec, BaselineKnobs(act_stages=2), path) == "act_stages"
     assert next_cut(spec, BaselineKnobs(act_stages=3), path) == "act_stages"
     assert next_cut(spec, BaselineKnobs(act_stages=4), path) is None
+    c_ram_path = {"start": "core.a3_group_TRELLIS_FF_Q_1", "end": "core.cp_2_TRELLIS_FF_Q_3",
+                  "cells": ["core.c_ram_2.0.1.RAD0->DO1", "core.$812_LUT4_Z.A->Z"]}  # c(n−1) read from its LUT RAM
+    assert path_blocks(spec, c_ram_path) == {"act_stages": 2}
     mac_path = {"start": "core.wrom.mem.0.0", "end": "core.mac.acc_3_TRELLIS_FF_Q_1",
                 "cells": ["core.mac.$12_MULT18X18D.A0->P15", "core.mac.$40_CCU2C.A->FCO"]}
     assert path_blocks(spec, mac_path) == {"mac_stages": 3}

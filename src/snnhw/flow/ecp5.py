@@ -2,9 +2,9 @@
 
 Two uses, both writing a ``pnr.json`` summary (:func:`parse_nextpnr_report`):
 
-* :func:`route_core`: one generated core placed and routed alone ("out of context") inside
-  :func:`timing_wrapper`, which puts a flip-flop on every port, so the core's own register-to-
-  register paths set its routed Fmax, not the board's pins. This is how the build compares the
+* :func:`route_core`: one generated core placed and routed alone inside :func:`timing_wrapper`,
+  which puts a flip-flop on every port bit, so the core's own register-to-register paths set
+  its routed Fmax, not the board's pins. This is how the build compares the
   cores at their own clocks.
 * :func:`build_bitstream`: the board's self-checking top from its Amaranth build plan (RTLIL and
   LPF) to a ``.bit`` file.
@@ -118,7 +118,7 @@ class Ecp5Device:
 
 
 # ----------------------------------------------------------------------------------------------
-# The out-of-context timing wrapper
+# The timing wrapper of a core routed alone
 
 _PORT_RE = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s+)?\\?([A-Za-z_][\w$]*)\s*;",
                       re.MULTILINE)
@@ -139,36 +139,42 @@ def module_ports(verilog: str, top: str) -> list[tuple[str, str, int]]:
 
 
 def timing_wrapper(verilog: str, top: str, *, clock: str = "clk") -> tuple[str, str]:
-    """Verilog of a wrapper around ``top`` with a flip-flop on every port but ``clock``.
+    """Verilog of a wrapper around ``top`` with a flip-flop on every port bit but ``clock``, and
+    one pin per port.
 
-    Returns ``(wrapper_name, text)``; the wrapper is ``<top>_ooc`` with the same port list.
-    Every input (reset included) is registered before the core and every output after it, so
-    no path of the routed design starts or ends at a pin. The wrapper only serves timing: one
-    cycle of delay on ``ready``/``valid`` is not a correct stream, and it is never simulated.
+    Returns ``(wrapper_name, text)``; the wrapper is ``<top>_ooc`` with the same port names, each
+    1 bit wide. Every input (reset included) is registered before the core: a W-bit port is a
+    W-bit shift register fed from its pin; every output is registered after the core and its
+    register XOR-reduced onto its pin (every bit stays observable, so synthesis keeps all the
+    logic). So no path of the clock domain starts or ends at a pin, and the core fits any
+    package's I/O whatever its port widths (a 28-element, 8-bit input is 225 bits). The wrapper
+    only serves timing: one cycle of delay on ``ready``/``valid`` is not a correct stream, and
+    it is never simulated.
     """
     ports = module_ports(verilog, top)
     if (("input", clock, 1)) not in ports:
         raise UserError(f"module {top} has no 1-bit input {clock!r} to clock the timing wrapper")
     name = f"{top}_ooc"
-    lines = [f"// Timing wrapper of {top}: every port registered (snnhw.flow.ecp5.timing_wrapper).",
+    lines = [f"// Timing wrapper of {top}: every port bit registered, one pin per port "
+             "(snnhw.flow.ecp5.timing_wrapper).",
              f"module {name}({', '.join(p for _, p, _ in ports)});"]
     conns: list[str] = []
     body: list[str] = []
     for direction, port, width in ports:
-        rng = f"[{width - 1}:0] " if width > 1 else ""
-        lines.append(f"  {direction} {rng}{port};")
+        lines.append(f"  {direction} {port};")
         if port == clock:
             conns.append(f".{port}({port})")
             continue
+        rng = f"[{width - 1}:0] " if width > 1 else ""
         lines.append(f"  reg {rng}{port}_q;")
         if direction == "input":
-            body.append(f"    {port}_q <= {port};")
+            body.append(f"    {port}_q <= {{{port}_q[{width - 2}:0], {port}}};" if width > 1 else f"    {port}_q <= {port};")
             conns.append(f".{port}({port}_q)")
         else:
             lines.append(f"  wire {rng}{port}_w;")
             body.append(f"    {port}_q <= {port}_w;")
             conns.append(f".{port}({port}_w)")
-            lines.append(f"  assign {port} = {port}_q;")
+            lines.append(f"  assign {port} = ^{port}_q;" if width > 1 else f"  assign {port} = {port}_q;")
     lines += [f"  always @(posedge {clock}) begin", *body, "  end",
               f"  {top} core ({', '.join(conns)});", "endmodule", ""]
     return name, "\n".join(lines)
@@ -176,6 +182,16 @@ def timing_wrapper(verilog: str, top: str, *, clock: str = "clk") -> tuple[str, 
 
 # ----------------------------------------------------------------------------------------------
 # Reading nextpnr's report
+
+
+_GLOBAL_CLOCK_RE = re.compile(r"^\$glbnet\$(.+?)(?:\$TRELLIS_IO_IN)?$")
+
+
+def clock_name(net: str) -> str:
+    """The design's name of a clock net in nextpnr's report: ``$glbnet$clk$TRELLIS_IO_IN`` (a
+    pin promoted to a global network) is ``clk``."""
+    match = _GLOBAL_CLOCK_RE.match(str(net))
+    return match.group(1) if match else str(net)
 
 
 def parse_nextpnr_report(report_json: Path, stat_json: Path | None = None) -> dict[str, Any]:
@@ -191,8 +207,8 @@ def parse_nextpnr_report(report_json: Path, stat_json: Path | None = None) -> di
         report = json.loads(Path(report_json).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"cannot read the nextpnr report {report_json} ({exc})") from None
-    fmax = {str(k): float(v["achieved"]) for k, v in report.get("fmax", {}).items()}
-    constraint = {str(k): float(v["constraint"]) for k, v in report.get("fmax", {}).items()}
+    fmax = {clock_name(k): float(v["achieved"]) for k, v in report.get("fmax", {}).items()}
+    constraint = {clock_name(k): float(v["constraint"]) for k, v in report.get("fmax", {}).items()}
     if not fmax:
         raise UserError(f"the nextpnr report {report_json} has no clock (is the design clocked?)")
     utilisation = {}
@@ -283,6 +299,12 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
                seed: int = DEFAULT_SEED, timeout_s: float = ROUTE_TIMEOUT_S) -> dict[str, Any]:
     """Synthesise and place-and-route one core alone (in :func:`timing_wrapper`) on ``device``.
 
+    The wrapper's pins are placed where nextpnr likes (no pin constraints) and its clock pin is
+    promoted to a global clock network, as on a board. (nextpnr's ``--out-of-context`` mode
+    routes the clock in the general fabric: on the H = 128 HAR baseline ``router1`` did not
+    converge in 20 minutes that way, and routed it in 14 with the global clock;
+    ``docs/open-flow.md``.)
+
     ``freq_mhz`` is the clock constraint (nextpnr reports the achieved Fmax whether or not it
     is met; a missed target is not an error). Writes into ``work``: the core's Verilog, the
     wrapper, Yosys' netlist, log and cell statistics, nextpnr's report and log, and ``pnr.json``
@@ -295,7 +317,7 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     script = synth_ecp5_script(["core.v", "wrapper.v"], wrapper_name, stat_json="stat.json",
                                netlist_json="netlist.json")
     key = _cache_key([text, wrapper, script, device.part, f"{freq_mhz:g}", str(seed), *ROUTERS, str(ROUTER1_BUDGET_S),
-                      "route_core/3"])
+                      "route_core/4"])
     summary = work / "pnr.json"
     cached = _cached(summary, key)
     if cached is not None:
@@ -308,7 +330,8 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     dsp = pack_netlist_file(work / "netlist.json")
     synth_s = time.monotonic() - start
     router = _nextpnr(work, device, "netlist.json", freq_mhz=freq_mhz, seed=seed, report="report.json",
-                      log="pnr.log", extra=["--out-of-context"], what=f"nextpnr-ecp5 on {top}", timeout_s=timeout_s)
+                      log="pnr.log", extra=["--lpf-allow-unconstrained"], what=f"nextpnr-ecp5 on {top}",
+                      timeout_s=timeout_s)
     pnr_s = time.monotonic() - start - synth_s
     result = {**parse_nextpnr_report(work / "report.json", work / "stat.json"),
               "top": top, "wrapper": wrapper_name, "device": device.part, "seed": seed, "router": router,

@@ -1,6 +1,6 @@
 """Timing closure on ECP5: deepen a core's pipeline where the routed critical path runs.
 
-:func:`close_timing` routes a core alone (:func:`snnhw.flow.ecp5.route_core`, out of context) at
+:func:`close_timing` routes a core alone (:func:`snnhw.flow.ecp5.route_core`) at
 a target clock; while the target is missed it adds one stage to the pipeline knob whose block
 holds the most cells of nextpnr's critical path (the core's
 :attr:`~snnhw.hw.registry.CoreSpec.pipeline_cuts`), regenerates the core and routes again. It

@@ -33,7 +33,9 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
   C1 (c·Mc) >> S | C2 clip (tc) | C3 o·tc, shift (h); ``act_stages`` = 4 also registers the o·tc
   product before h (C3 o·tc | C4 shift, h), so that it can sit in an ECP5 multiplier's output
   register, and makes the clips of A2 and C2 multiplexers: their comparisons run on the
-  multiplier's operand in A1 and C1 (:func:`clip_thresholds`).
+  multiplier's operand in A1 and C1 (:func:`clip_thresholds`), and the multiplier takes only the
+  operand's low bits that hold the values the clip passes (an H = 128 accumulator of 19 bits
+  needs two MULT18X18D and an adder; its passed values fit 14 bits).
 
 Cycle count (``docs/hw-interface.md``; computed by :class:`~snnhw.hw.schedule.BaselineSchedule`):
 with V = 3 + (mac_stages − 1) + A − 3 and E = Σ_l (K_l + V), A = 3·act_stages activation cycles
@@ -62,13 +64,14 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from snnhw.hw.fc_head import FCHead
 from snnhw.hw.knobs import BaselineKnobs
 from snnhw.hw.leak_unit import delayed
 from snnhw.hw.mac_array import MacArray
-from snnhw.hw.memories import PackedRom, values_width
+from snnhw.hw.memories import PackedRom, ram_attrs, values_width
 from snnhw.hw.stream_io import (
     OutputSerializer,
     input_lanes,
@@ -284,14 +287,12 @@ class BaselineCore(wiring.Component):
         m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
         wiring.connect(m, wiring.flipped(self.o), ser.o)
 
-        # State: the input element, h(n−1) (committed), h(n) (being written), c.
+        # State: the input element, h(n−1) (committed), h(n) (being written); c is in RAM (stage B).
         x_reg = [Signal(signed(model.input_bits), name=f"x{d}") for d in range(model.input_size)]
         last_flag = Signal()
         h_prev = [[Signal(signed(self.h_bits), name=f"h{l}_{u}") for u in range(layer.hidden_size)]
                   for l, layer in enumerate(layers)]
         h_new = [[Signal(signed(self.h_bits), name=f"hn{l}_{u}") for u in range(layer.hidden_size)]
-                 for l, layer in enumerate(layers)]
-        c_reg = [[Signal(signed(layer.cell_bits), name=f"c{l}_{u}") for u in range(layer.hidden_size)]
                  for l, layer in enumerate(layers)]
 
         # Operand chunks, indexed by a global chunk id (layer base + k).
@@ -435,15 +436,30 @@ class BaselineCore(wiring.Component):
         def coeff(c: Value | Array, layer_sel: Value) -> Value:
             return c[layer_sel] if isinstance(c, Array) else c
 
-        def clip_stage(operand: Value, product: Value, coefficients: list[tuple[int, int]], lo: int, hi: int,
+        def clip_limits(coefficients: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]] | None:
+            """With act_stages = 4 and positive coefficients ((M+, M−) per layer): each layer's
+            :func:`clip_thresholds` (x_hi, x_lo) of the clip to [lo, hi] after ``(x·M) >> S``;
+            else None (the clip compares the product)."""
+            limits = [clip_thresholds(m_pos, m_neg, S, lo, hi) for m_pos, m_neg in coefficients]
+            return limits if fourth and all(limits) else None
+
+        def passed_bits(operand: Value, limits: list[tuple[int, int]] | None) -> Value:
+            """The multiplier's operand: with ``limits``, ``operand``'s low bits that hold every
+            value the clip passes (x_lo < x < x_hi in some layer); outside them the product is
+            not selected (``clip_stage``), so the bits above change no output and the multiplier
+            narrows (an accumulator wider than 18 bits needs two MULT18X18D and an adder)."""
+            if limits is None:
+                return operand
+            width = signed_bits(min(t[1] for t in limits) + 1, max(t[0] for t in limits) - 1)
+            return operand[:width].as_signed() if width < len(operand) else operand
+
+        def clip_stage(operand: Value, product: Value, limits: list[tuple[int, int]] | None, lo: int, hi: int,
                        layer_sel: Value, names: tuple[str, str, str]) -> Signal:
             """``product`` (the registered ``(operand·M) >> S``) clipped to [lo, hi] and registered
-            (``narrow``, named ``names[2]``); with act_stages = 4 and positive coefficients ((M+, M−)
-            per layer) the clip's two comparisons run on ``operand`` in the multiplier's cycle
-            (:func:`clip_thresholds`, registered as ``names[0]``, ``names[1]``), so that the clip is
-            a multiplexer after the multiplier."""
-            limits = [clip_thresholds(m_pos, m_neg, S, lo, hi) for m_pos, m_neg in coefficients]
-            if fourth and all(limits):
+            (``narrow``, named ``names[2]``); with ``limits`` (:func:`clip_limits`) the clip's two
+            comparisons run on ``operand`` in the multiplier's cycle (registered as ``names[0]``,
+            ``names[1]``), so that the clip is a multiplexer after the multiplier."""
+            if limits is not None:
                 over = cut(operand >= coeff(_coefficient([t[0] for t in limits]), layer_sel), names[0])
                 under = cut(operand <= coeff(_coefficient([t[1] for t in limits]), layer_sel), names[1])
                 return narrow(Mux(over, hi, Mux(under, lo, product)), names[2])
@@ -458,9 +474,11 @@ class BaselineCore(wiring.Component):
                     # clip(x, lo − k, hi − k) + k); A3: + Q/2 for the sigmoid gates
                     offset = 0 if g == "g" else q_one // 2
                     lo, hi = (-q_one if g == "g" else 0) - offset, q_one - offset
-                    zm = cut((z * (Mux(z >= 0, m_pos, m_neg) if g == "g" else m_pos)) >> S, f"zm{g}_{j}")
-                    za = clip_stage(z, zm, [(int(layer.act_mult[g][0]), int(layer.act_mult[g][1 if g == "g" else 0]))
-                                            for layer in layers], lo, hi, a_layer, (f"zo{g}_{j}", f"zu{g}_{j}", f"za{g}_{j}"))
+                    limits = clip_limits([(int(layer.act_mult[g][0]), int(layer.act_mult[g][1 if g == "g" else 0]))
+                                          for layer in layers], lo, hi)
+                    zm = cut((passed_bits(z, limits) * (Mux(z >= 0, m_pos, m_neg) if g == "g" else m_pos)) >> S,
+                             f"zm{g}_{j}")
+                    za = clip_stage(z, zm, limits, lo, hi, a_layer, (f"zo{g}_{j}", f"zu{g}_{j}", f"za{g}_{j}"))
                     value = za + offset if offset else za
                 elif g == "g":
                     value = _clip(cut((z * Mux(z >= 0, m_pos, m_neg)) >> S, f"zm{g}_{j}"), -q_one, q_one)
@@ -484,10 +502,25 @@ class BaselineCore(wiring.Component):
         m.d.comb += unit_sel.eq(unit_base[a_layer] + a_group if third else unit_base[b_layer] + b_group)
         b_valid, b_layer, b_group, b_final = split_tags((b_valid, b_layer, b_group, b_final), "b2")  # B2's
         b_valid, b_layer, b_group, b_final = split3_tags((b_valid, b_layer, b_group, b_final), "b3")  # B3's
-        c_new = [Signal(signed(max(l.cell_bits for l in layers)), name=f"cn_{j}") for j in range(lanes)]
+        # c of every unit: one RAM per lane, word unit_base[layer] + group (a few LUT RAM cells
+        # next to the lane, where a flip-flop per unit bit and a multiplexer over the units spread
+        # over the die), and a flag per word: a word reads 0 until its first write after a clear
+        # (the readout's clear or a reset then takes one cycle, as with flip-flops). The new c is
+        # written from its register ``cn`` in the cycle after B (stage C's first), which no
+        # cycle sees: the group's c is read again an element (or a layer) later, after the drain.
+        cell_width = max(l.cell_bits for l in layers)
+        words = sum(groups)
+        c_live = Signal(words)
+        c_new = [Signal(signed(cell_width), name=f"cn_{j}") for j in range(lanes)]
         o_c = [Signal(signed(self.h_bits), name=f"oc_{j}") for j in range(lanes)]
+        c_writes = []
         for j in range(lanes):
-            c_prev = Array(c_reg[l][g * lanes + j] for l in range(n_layers) for g in range(groups[l]))[unit_sel]
+            m.submodules[f"c_ram_{j}"] = c_ram = Memory(shape=signed(cell_width), depth=words, init=[],
+                                                        attrs=ram_attrs(words))
+            c_read = c_ram.read_port(domain="comb")
+            c_writes.append(c_ram.write_port())
+            m.d.comb += c_read.addr.eq(unit_sel)
+            c_prev = Mux(c_live.bit_select(unit_sel, 1), c_read.data, 0)
             if third:
                 c_prev = delayed(m, c_prev, f"cp_{j}")
             fc = cut(gate_regs["f"][j] * c_prev, f"fc_{j}")  # B1: c(n−1) read by unit_sel, the products
@@ -500,11 +533,6 @@ class BaselineCore(wiring.Component):
             if len(set(bounds)) > 1:
                 sat = Mux(b_layer == 0, sat, _clip(total, *bounds[1]))
             m.d.sync += [c_new[j].eq(sat), o_c[j].eq(o)]
-            with m.If(b_valid):
-                for l in range(n_layers):
-                    for g in range(groups[l]):
-                        with m.If((b_layer == l) & (b_group == g)):
-                            m.d.sync += c_reg[l][g * lanes + j].eq(sat)
 
         # Stage C: tc = clip((c·Mc±) >> S), h = (o·tc) >> q; after the last group, commit h.
         c_valid = Signal()
@@ -512,15 +540,21 @@ class BaselineCore(wiring.Component):
         c_group = Signal.like(i_group)
         c_final = Signal()
         m.d.sync += [c_valid.eq(b_valid), c_layer.eq(b_layer), c_group.eq(b_group), c_final.eq(b_final)]
+        c_write = Signal(range(max(words, 2)))
+        m.d.comb += c_write.eq(unit_base[c_layer] + c_group)
+        for j, c_wr in enumerate(c_writes):
+            m.d.comb += [c_wr.addr.eq(c_write), c_wr.data.eq(c_new[j]), c_wr.en.eq(c_valid)]
+        with m.If(c_valid):
+            m.d.sync += c_live.bit_select(c_write, 1).eq(1)
         c_mult = [_coefficient([int(layer.c_mult[s]) for layer in layers]) for s in (0, 1)]
         h_fresh = []
         for j in range(lanes):
             cv = c_new[j]
             mc = Mux(cv >= 0, coeff(c_mult[0], c_layer), coeff(c_mult[1], c_layer))
             if third:  # C1: c·Mc >> S; C2: the clip (tc); C3: h (act_stages = 4: C3 o·tc, C4 h)
-                cm = cut((cv * mc) >> S, f"cm_{j}")
-                tc = clip_stage(cv, cm, [(int(layer.c_mult[0]), int(layer.c_mult[1])) for layer in layers],
-                                -q_one, q_one, c_layer, (f"tco_{j}", f"tcu_{j}", f"tc_{j}"))
+                limits = clip_limits([(int(layer.c_mult[0]), int(layer.c_mult[1])) for layer in layers], -q_one, q_one)
+                cm = cut((passed_bits(cv, limits) * mc) >> S, f"cm_{j}")
+                tc = clip_stage(cv, cm, limits, -q_one, q_one, c_layer, (f"tco_{j}", f"tcu_{j}", f"tc_{j}"))
                 product = cut3(cut(o_c[j], f"ot_{j}"), f"ot3_{j}") * tc
                 h_fresh.append((delayed(m, product, f"oh_{j}") if fourth else product) >> q)
             else:
@@ -598,8 +632,9 @@ class BaselineCore(wiring.Component):
             m.d.comb += [ser.i.valid.eq(readout_valid), clear.eq(readout_valid & ser.i.ready)]
         m.d.comb += [ser.i.p[k].eq(w) for k, w in enumerate(words)]
         with m.If(clear):
+            m.d.sync += c_live.eq(0)
             for l in range(n_layers):
-                m.d.sync += [s.eq(0) for s in h_prev[l] + h_new[l] + c_reg[l]]
+                m.d.sync += [s.eq(0) for s in h_prev[l] + h_new[l]]
         return m
 
 
@@ -614,10 +649,11 @@ SPEC = CoreSpec(
     schedule=BaselineSchedule.from_model, golden=golden.run_baseline,
     pipeline_cuts=(
         PipelineCut("mac_stages", r"(^|\.)mac\."),  # the MAC array: operands, products, adder trees, accumulators
-        # the activation stages live in the core's own module: their registers (gates, c, h and
-        # the act_stages = 2, 3 split registers) name the paths that end in them
+        # the activation stages live in the core's own module: their registers (gates, h and
+        # the act_stages = 2, 3 split registers) and c's LUT RAM cells name the paths through them
         PipelineCut("act_stages",
-                    r"\.((z[maou][figo]|[figo]|cn|cp|oc|fc|ig|ob3?|cs|cm|tc[ou]?|ot3?|oh)_\d+|c\d+_\d+|hn\d+_\d+|unit_sel)_TRELLIS"),
+                    r"\.((z[maou][figo]|[figo]|cn|cp|oc|fc|ig|ob3?|cs|cm|tc[ou]?|ot3?|oh)_\d+|hn\d+_\d+|unit_sel)_TRELLIS"
+                    r"|\.c_ram_\d+\."),
     ),
 )
 """The MAC baseline core's registration (:mod:`snnhw.hw.registry`)."""
