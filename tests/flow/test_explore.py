@@ -125,8 +125,10 @@ def test_explore_with_synthesis(tmp_path: Path) -> None:
     assert baseline["resources"]["DSP48E1"] > 0
     assert 0 < spiking["cost_fraction"] < 1 and spiking["cost_binding"] == "LUT"
     assert doc["exchange_rates"]["lut_per_dsp"] > 0
-    assert baseline["lut_equivalents"] == pytest.approx(
-        baseline["resources"]["LUT"] + doc["exchange_rates"]["lut_per_dsp"] * baseline["resources"]["DSP48E1"])
+    assert baseline["lut_equivalents"] == pytest.approx(  # c is in LUT RAM, no block RAM at this size
+        baseline["resources"]["LUT"] + baseline["resources"]["LUTRAM"]
+        + doc["exchange_rates"]["lut_per_dsp"] * baseline["resources"]["DSP48E1"])
+    assert baseline["resources"]["LUTRAM"] > 0 and baseline["resources"]["RAMB18E1"] + baseline["resources"]["RAMB36E1"] == 0
     assert doc["iso_resource"] and (out / "latency_vs_cost.png").read_bytes()[:4] == b"\x89PNG"
 
 

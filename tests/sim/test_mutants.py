@@ -115,9 +115,9 @@ SURVIVOR_KILLS = [
     ("spiking", "arith-0891050859", 22),  # −1-spike count of an adder tree subtracted
     ("spiking", "const-c74cd39bae", 5),  # a silent synapse's term 0 → 1
     ("spiking", "arith-6b00ec1bce", 5),  # two spikes of a tree subtracted
-    ("baseline", "const-cef033ed78", 1),  # σ(o)'s upper clip test 128 → 129
-    ("baseline", "cmp-f970c1f7a4", 1),  # tanh(c)'s scale select inverted
-    ("baseline", "mux-3cc5831946", 1),  # tanh(c)'s scale select, arms swapped
+    ("baseline", "const-e824196917", 1),  # σ(o)'s upper clip test 128 → 129
+    ("baseline", "cmp-2b10e383d9", 1),  # tanh(c)'s scale select inverted
+    ("baseline", "mux-bde2d41eed", 1),  # tanh(c)'s scale select, arms swapped
 ]
 
 
