@@ -302,7 +302,7 @@ def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_
     The wrapper's pins are placed where nextpnr likes (no pin constraints) and its clock pin is
     promoted to a global clock network, as on a board. (nextpnr's ``--out-of-context`` mode
     routes the clock in the general fabric: on the H = 128 HAR baseline ``router1`` did not
-    converge in 20 minutes that way, and routed it in 14 with the global clock;
+    converge in 20 minutes that way, and placed and routed it in 17 with the global clock;
     ``docs/open-flow.md``.)
 
     ``freq_mhz`` is the clock constraint (nextpnr reports the achieved Fmax whether or not it
