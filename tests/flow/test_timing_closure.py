@@ -107,15 +107,15 @@ def test_close_timing_deepens_until_the_target_is_met(tmp_path: Path, monkeypatc
 
 @needs_ecp5
 def test_close_timing_routes_a_tiny_core(tmp_path: Path) -> None:
-    """Two real rounds: a target no tiny core meets, so the first round's critical path picks a
-    knob and the second round is generated and routed with that stage added."""
+    """One real round: a target no tiny core meets, so the routed critical path picks a knob to
+    deepen (that the next round applies it is checked with a stand-in router above)."""
     spec, model = core_spec("spiking"), random_frozen_spiking(1, input_size=3, hidden_size=4, T=2)
     knobs = spec.knobs(model, SpikingKnobs(lanes=2, fanin=2))
-    res = close_timing(spec, model, knobs, tmp_path / "t", DEVICE, target_mhz=500, max_rounds=2)
-    first, second = res["rounds"]
+    res = close_timing(spec, model, knobs, tmp_path / "t", DEVICE, target_mhz=500, max_rounds=1)
+    (first,) = res["rounds"]
     assert first["fmax_mhz"] > 0 and not first["met"] and first["deepened"] in first["blocks"]
-    assert second["knobs"][first["deepened"]] == first["knobs"][first["deepened"]] + 1
-    assert json.loads((Path(second["pnr_dir"]) / "pnr.json").read_text())["fmax_min_mhz"] > 0
+    assert res["stopped"] == "stopped after 1 rounds"
+    assert json.loads((Path(first["pnr_dir"]) / "pnr.json").read_text())["fmax_min_mhz"] > 0
 
 
 @pytest.mark.parametrize("extra,fragment", [

@@ -58,8 +58,9 @@ CASES = [
     # (mac_stages = 5), ten activation cycles (act_stages = 4: the clips' comparisons on the
     # multipliers' operands, o·tc registered)
     Case("2layer-L2-F4-mac5-act4", {**SMALL, "num_layers": 2}, Knobs(lanes=2, fanin=4, mac_stages=5, act_stages=4), 509),
+    # --runslow (≈ 90 s): the realistic size
     Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=8, fanin=8), 505,
-         batch=2, n_max=3),
+         batch=2, n_max=3, marks=[pytest.mark.slow]),
     Case("slow-H32-D8-2layer-head", {"input_size": 8, "hidden_size": 32, "num_layers": 2, "head_hidden": 8},
          Knobs(lanes=8, fanin=4, head_in_hw=True), 601, batch=4, n_max=10, marks=[pytest.mark.slow]),
     *[Case(f"slow-seed{s}", SMALL, Knobs(lanes=2, fanin=2), 700 + s, batch=6, n_max=6, marks=[pytest.mark.slow])

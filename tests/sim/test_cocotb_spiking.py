@@ -81,12 +81,13 @@ CASES = [
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="queue", gate_stages=3, cell_stages=4), 118),
     Case("T3-direct-lif-E2-tree2-gate3-cell6-proj2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
          Knobs(lanes=2, fanin=2, engines=2, tree_stages=2, gate_stages=3, cell_stages=6, proj_stages=2), 132),
-    # the realistic size (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates
-    # fastest: ~1 ms per cycle at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle); about 40 s in all.
-    # No slow-sink mode: a sequence takes ≥ 9600 cycles (N = 1), the slow sink takes its 128 words in
-    # ≈ 1300 (the mode would add ~40 s and find the serializer always drained)
+    # --runslow (70–95 s, a third of the default suite's budget for the sim tests): the realistic size
+    # (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates fastest: ~1 ms per cycle
+    # at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle). No slow-sink mode: a sequence takes
+    # ≥ 9600 cycles (N = 1), the slow sink takes its 128 words in ≈ 1300 (the mode would add ~40 s
+    # and find the serializer always drained)
     Case("realistic-H128-D20-T4", {"input_size": 20, "hidden_size": 128, "T": 4}, Knobs(lanes=2, fanin=16), 114,
-         batch=2, n_max=3, slow_sink=False),
+         batch=2, n_max=3, slow_sink=False, marks=[pytest.mark.slow]),
     # H / lanes = 8 unit groups: the layer's wavefront (64 beats) outlasts the input
     # projection (26 cycles), so the next element is already projected when a wavefront ends
     Case("T2-direct-H8-L1-head", {"input_size": 3, "hidden_size": 8, "T": 2}, Knobs(lanes=1, fanin=2, head_in_hw=True),

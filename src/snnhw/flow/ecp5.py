@@ -138,7 +138,7 @@ def module_ports(verilog: str, top: str) -> list[tuple[str, str, int]]:
     return ports
 
 
-def timing_wrapper(verilog: str, top: str, *, clock: str = "clk") -> tuple[str, str]:
+def timing_wrapper(verilog: str, top: str, *, clock: str = "clk", reset: str = "rst") -> tuple[str, str]:
     """Verilog of a wrapper around ``top`` with a flip-flop on every port bit but ``clock``, and
     one pin per port.
 
@@ -150,6 +150,12 @@ def timing_wrapper(verilog: str, top: str, *, clock: str = "clk") -> tuple[str, 
     package's I/O whatever its port widths (a 28-element, 8-bit input is 225 bits). The wrapper
     only serves timing: one cycle of delay on ``ready``/``valid`` is not a correct stream, and
     it is never simulated.
+
+    The registered ``reset`` (a 1-bit input, when the core has one) reaches the core through an
+    ECP5 global buffer (``DCCA``), as a board design distributes a reset: nextpnr-ecp5 promotes
+    only clocks to global networks by itself, and an Amaranth core resets every flip-flop
+    synchronously (14,911 loads in the default spiking core), so in general routing the reset
+    net alone took the wires that the datapath needed (docs/open-flow.md, "The seventh cut").
     """
     ports = module_ports(verilog, top)
     if (("input", clock, 1)) not in ports:
@@ -169,6 +175,10 @@ def timing_wrapper(verilog: str, top: str, *, clock: str = "clk") -> tuple[str, 
         lines.append(f"  reg {rng}{port}_q;")
         if direction == "input":
             body.append(f"    {port}_q <= {{{port}_q[{width - 2}:0], {port}}};" if width > 1 else f"    {port}_q <= {port};")
+            if port == reset and width == 1:
+                lines += [f"  wire {port}_g;", f"  DCCA {port}_buffer (.CLKI({port}_q), .CE(1'b1), .CLKO({port}_g));"]
+                conns.append(f".{port}({port}_g)")
+                continue
             conns.append(f".{port}({port}_q)")
         else:
             lines.append(f"  wire {rng}{port}_w;")

@@ -247,13 +247,14 @@ class WavefrontSchedule:
     def cycles(self, N: int, spike_counts: Sequence[Sequence[Sequence[Sequence[int]]]] | None = None) -> int:
         """Exact cycles of one N-element sequence (source always valid, sink always ready).
 
-        ``cycles = Σ_{k<K} (B_k + 4 + Q) + Σ_{k<N−1} max(0, X + 1 − (B_k + 4 + Q)) + X + W + 3 + Y`` where
+        ``cycles = Σ_{k<K} (B_k + 4 + Q) + Σ_{k<N−1} max(0, X + 2 − (B_k + 4 + Q)) + X + W + 3 + Y`` where
         K = N + T − 1 + (layers − 1) diagonal steps; ``B_k = max_l B_l(k)`` beats of step k
         (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
         write; 4 + the extra tree, gate and cell stages, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
-        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted and
+        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted
+        in the cycle after step k starts (the input buffer takes an element only while empty) and
         projected while step k runs, and step k+1 waits for it when the projection is the longer
         (the second sum); the first element's 1 + X cycles (accept, projection) precede step 0;
         after the final step's commit, 1 cycle for the readout to enter the output serializer, 1
@@ -280,7 +281,7 @@ class WavefrontSchedule:
             beats = [max(self.beats(l) for l in range(self.num_layers))] * K
         X, Q = self.proj_latency, self.trace_cycles
         steps = sum(b + self.drain + Q for b in beats)
-        waits = sum(max(0, X + 1 - (beats[k] + self.drain + Q)) for k in range(N - 1))
+        waits = sum(max(0, X + 2 - (beats[k] + self.drain + Q)) for k in range(N - 1))
         return steps + waits + X + self.out_words + 3 + self.head_latency
 
     def sequence_cycles(self, N: int, inputs: np.ndarray | None = None,
@@ -460,7 +461,7 @@ class WavefrontSchedule:
         """The cycle formula as text, with this instance's constants (for the manifest)."""
         q = "Q" if self.has_trace else ""
         drain = f"{self.drain} + Q" if self.has_trace else f"{self.drain}"
-        text = (f"cycles(N) = sum_{{k<K}} (B_k + {drain}) + sum_{{k<N-1}} max(0, X + 1 - (B_k + {drain})) "
+        text = (f"cycles(N) = sum_{{k<K}} (B_k + {drain}) + sum_{{k<N-1}} max(0, X + 2 - (B_k + {drain})) "
                 "+ X + W + 3 + Y, K = N + T - 1 + (layers - 1), "
                 "B_k = max_l B_l(k), dense B_l = ceil(T/E)*ceil(H_l/L)*(C_in_l + ceil(H_l/F)), "
                 f"event-driven ({self.event_mode}) B_l(k) = max_q sum_p ceil(H_l/L)*max(1, nz_{{k,l,q,p}}), "

@@ -211,7 +211,10 @@ class SpikingCore(wiring.Component):
 
         take = Signal()
         m.d.comb += [
-            self.i.ready.eq(~accepted_last & (~pend_valid | consume)),
+            # the buffer takes an element only while empty: ready depends on no step's completion
+            # (an element does not enter in the cycle its predecessor leaves), which keeps the
+            # commit logic (done → consume) off the paths of the input and the projection
+            self.i.ready.eq(~accepted_last & ~pend_valid),
             take.eq(self.i.valid & self.i.ready),
         ]
         word = self.i.payload.data
@@ -284,7 +287,7 @@ class SpikingCore(wiring.Component):
             pend_word = Signal(T * lane_bits)
         with m.If(consume):
             m.d.sync += [pend_valid.eq(0), last_in.eq(pend_flag.last)]
-        with m.If(take):  # after the consume: an element may enter and leave the buffer together
+        with m.If(take):
             m.d.sync += [pend_valid.eq(1), pend_flag.eq(new_flag), started.eq(1),
                          accepted_last.eq(self.i.payload.last)]
             if not direct:

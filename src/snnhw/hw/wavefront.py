@@ -294,9 +294,15 @@ class LayerWavefront(wiring.Component):
         wr_bank = [self.parity] if self.per_engine else []
         for e, eng in enumerate(engines):
             st = stages[group_of[e]]
-            vec = Array([eff[p * E + e] for p in range(P)])[st["b1"].p]
+            # the pass's masked synapse vector, registered from the s0 beat's pass (eff is stable
+            # from start to done): the chunk gather below reads a register beside its engine
+            vec = Signal(2 * F * C, name=f"vec_s1_{e}")
+            m.d.sync += vec.eq(Array([eff[p * E + e] for p in range(P)])[st["b0"].p])
+            # a beat of an invalid slot reaches the engine invalid: its out_valid is then the
+            # state write enable itself, a register
+            slot_valid = Array([flags[p * E + e].valid for p in range(P)])[st["b1"].p]
             m.d.comb += [
-                eng.beat.valid.eq(st["b1"].valid), eng.beat.first.eq(st["b1"].first),
+                eng.beat.valid.eq(st["b1"].valid & slot_valid), eng.beat.first.eq(st["b1"].first),
                 eng.beat.last.eq(st["b1"].last),
             ]
             if self.queue:  # lane f (reader f // B of bank f mod B): the spike of the entry it issues, and its weights
@@ -368,8 +374,7 @@ class LayerWavefront(wiring.Component):
                     m.d.sync += sn.eq(1)
         for e, eng in enumerate(engines):
             st = stages[group_of[e]]
-            slot_ok = Array([flags[p * E + e].valid for p in range(P)])[st["bw"].p]
-            we = eng.out_valid & slot_ok
+            we = eng.out_valid  # the last beat of a valid slot's group (invalid slots' beats reach it invalid)
             c_wr, h_wr = cmems[e][1], hmems[e][1]
             m.d.comb += [
                 c_wr.addr.eq(Cat(st["bw"].g, st["bw"].p)), c_wr.data.eq(eng.c), c_wr.en.eq(we),
@@ -383,7 +388,7 @@ class LayerWavefront(wiring.Component):
         for t in range(T):
             e, pp = t % E, t // E
             eng, st = engines[e], stages[group_of[e]]
-            with m.If(eng.out_valid & (st["bw"].p == pp) & flags[t].valid):
+            with m.If(eng.out_valid & (st["bw"].p == pp)):
                 for g in range(G):
                     with m.If(st["bw"].g == g):
                         for k in range(L):
@@ -403,7 +408,7 @@ class LayerWavefront(wiring.Component):
             holds_last = []
             for e, eng in enumerate(engines):
                 st = stages[group_of[e]]
-                sel = Array([flags[p * E + e].valid & flags[p * E + e].last for p in range(P)])[st["bw"].p]
+                sel = Array([flags[p * E + e].last for p in range(P)])[st["bw"].p]
                 holds_last.append(node(m, eng.out_valid & sel, f"readout_en_{e}"))
             with m.If(self.readout_clear):
                 m.d.sync += r.eq(0)
@@ -449,7 +454,8 @@ class LayerWavefront(wiring.Component):
         ``masks``: per pass the chunk mask to issue (event-driven; queue mode: per pass, per lane
         bank), or None (every chunk). ``wmem``: the weight memory (queue mode: the
         :meth:`_bank_memories`).
-        Returns the stages' beats ``{"b1": …, "b2": …, "b3": …, "b4": …}`` (and ``"b5"``, ``"b6"`` with
+        Returns the stages' beats ``{"b0": …, "b1": …, "b2": …, "b3": …, "b4": …}`` (``b0``: the
+        sequencer's, combinational; and ``"b5"``, ``"b6"`` with
         more gate or cell stages; ``"bw"`` is the write stage, the last of them) (:func:`beat_layout` /
         :func:`queue_beat_layout`), the weights ``w_data`` (valid in s1; queue mode a list per
         bank) and the bias ``b_data`` (valid in s2).
@@ -476,7 +482,7 @@ class LayerWavefront(wiring.Component):
             m.d.comb += w_rd.addr.eq(Cat(seq.beat.c, seq.beat.g))
             w_data = w_rd.data
             layout = beat_layout(P, G, C)
-        st: dict = {"w_data": w_data}
+        st: dict = {"w_data": w_data, "b0": seq.beat}
         prev = seq.beat
         for stage in range(1, self.latency + 1):
             reg = Signal(layout, name=f"beat{stage}{tag}")
