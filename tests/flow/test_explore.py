@@ -20,10 +20,10 @@ from snnhw.quant.frozen_io import save_frozen
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
 
 
-def _models(tmp_path: Path) -> tuple[Path, Path]:
-    spk = save_frozen(tmp_path / "s.snnhw", random_frozen_spiking(1, input_size=3, hidden_size=8, T=2,
-                                                                   encoding="rate"))
-    base = save_frozen(tmp_path / "b.snnhw", random_frozen_baseline(1, input_size=3, hidden_size=8))
+def _models(tmp_path: Path, input_size: int = 3, hidden_size: int = 8) -> tuple[Path, Path]:
+    spk = save_frozen(tmp_path / "s.snnhw", random_frozen_spiking(1, input_size=input_size, hidden_size=hidden_size,
+                                                                   T=2, encoding="rate"))
+    base = save_frozen(tmp_path / "b.snnhw", random_frozen_baseline(1, input_size=input_size, hidden_size=hidden_size))
     return spk, base
 
 
@@ -115,10 +115,11 @@ def test_explore_with_synthesis(tmp_path: Path) -> None:
 
     if yosys_missing():
         pytest.skip(yosys_missing())
-    spk, base = _models(tmp_path)
+    spk, base = _models(tmp_path, input_size=2, hidden_size=4)  # the smallest cores: three Yosys runs
     out = tmp_path / "ex"
     assert main(["explore", "--golden", str(spk), "--baseline", str(base), "--sequences", "2", "--length", "3",
-                 "--lanes", "2", "--engines", "1", "--modes", "event-engine", "-o", str(out), "--no-progress"]) == 0
+                 "--lanes", "1", "--fanin", "1", "--engines", "1", "--modes", "event-engine", "-o", str(out),
+                 "--no-progress"]) == 0
     doc = json.loads((out / "explore.json").read_text())
     spiking, baseline = doc["points"]
     assert spiking["resources"]["LUT"] > 0 and spiking["resources"]["DSP48E1"] == 0

@@ -105,6 +105,7 @@ def test_close_timing_deepens_until_the_target_is_met(tmp_path: Path, monkeypatc
     assert res["stopped"] == "stopped after 2 rounds" and len(res["rounds"]) == 2
 
 
+@pytest.mark.slow  # 90 s; the tiny ECP5 board build (tests/flow/test_ecp5.py) routes real cores by default
 @needs_ecp5
 def test_close_timing_routes_a_tiny_core(tmp_path: Path) -> None:
     """One real round: a target no tiny core meets, so the routed critical path picks a knob to

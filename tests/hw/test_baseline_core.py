@@ -191,7 +191,7 @@ def test_describe_and_knob_validation():
     assert info["knobs"]["lanes"] == 4
     assert {p["name"] for p in info["ports"]} >= {"i__payload", "o__payload", "clk", "rst"}
     for bad in ({"lanes": 3, "fanin": 2}, {"lanes": 0, "fanin": 2}, {"lanes": 2, "fanin": 9},
-                {"lanes": 2, "fanin": 2, "mac_stages": 6}, {"lanes": 2, "fanin": 2, "act_stages": 0},
+                {"lanes": 2, "fanin": 2, "mac_stages": 8}, {"lanes": 2, "fanin": 2, "act_stages": 0},
                 {"lanes": 2, "fanin": 2, "act_stages": 5}):
         with pytest.raises(ValueError):
             BaselineCore(model, **bad)
@@ -199,25 +199,16 @@ def test_describe_and_knob_validation():
     assert staged["knobs"]["mac_stages"] == staged["knobs"]["act_stages"] == 2
     assert staged["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (1 + 3)  # 2 layers
     assert "+ 7))" in staged["cycles"]["formula"] and "+ 3))" in info["cycles"]["formula"]
-    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=2, act_stages=3).describe()
-    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (1 + 6)  # 2 layers
-    assert "+ 10))" in deepest["cycles"]["formula"]
-    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=3, act_stages=3).describe()
-    assert deepest["knobs"]["mac_stages"] == 3
-    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (2 + 6)  # 2 layers
-    assert "+ 11))" in deepest["cycles"]["formula"]
-    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=4, act_stages=3).describe()
-    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (3 + 6)  # 2 layers
-    assert "+ 12))" in deepest["cycles"]["formula"]
-    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=4, act_stages=4).describe()
-    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (3 + 7)  # 2 layers
-    assert "+ 13))" in deepest["cycles"]["formula"]
-    deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=5, act_stages=4).describe()
-    assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * (4 + 7)  # 2 layers
-    assert "+ 14))" in deepest["cycles"]["formula"]
+    # (mac_stages, act_stages) → extra cycles per layer and element beyond one stage each, and V
+    for mac_stages, act_stages, extra, overhead in [(2, 3, 1 + 6, 10), (3, 3, 2 + 6, 11), (4, 3, 3 + 6, 12),
+                                                    (4, 4, 3 + 7, 13), (5, 4, 4 + 7, 14), (6, 4, 5 + 7, 15),
+                                                    (7, 4, 6 + 7, 16)]:
+        deepest = BaselineCore(model, lanes=4, fanin=8, mac_stages=mac_stages, act_stages=act_stages).describe()
+        assert deepest["knobs"]["mac_stages"] == mac_stages
+        assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * extra  # 2 layers
+        assert f"+ {overhead}))" in deepest["cycles"]["formula"]
 
-
-STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3), (4, 1), (4, 3), (1, 4), (4, 4), (5, 4)]
+STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3), (4, 1), (4, 3), (1, 4), (4, 4), (5, 4), (6, 4), (7, 4)]
 """(mac_stages, act_stages) beyond the default (1, 1)."""
 
 
@@ -230,6 +221,22 @@ def test_pipeline_stages_exact_and_cycles(layers, lanes, fanin, mac_stages, act_
     seqs = _inputs(model, [3, 1, 2], seed=lanes + fanin)
     dut, records, log = _run(model, seqs, lanes=lanes, fanin=fanin, mac_stages=mac_stages, act_stages=act_stages)
     assert dut.schedule.layer_overhead == 3 + (mac_stages - 1) + (7 if act_stages == 4 else 3 * (act_stages - 1))
+    _check(model, seqs, records, head=False)
+    _check_cycles(dut, seqs, log)
+
+
+@pytest.mark.parametrize("layers,lanes,fanin,bank_depth,banks", [(1, 2, 2, 2, 4), (1, 1, 3, 8, 2), (2, 1, 3, 16, 2)])
+def test_weight_rom_banks_exact_and_cycles(monkeypatch, layers, lanes, fanin, bank_depth, banks):
+    """mac_stages = 7 with the weight ROM split into banks of 2 to 16 rows (512 in the product):
+    consecutive steps read different banks, and the last bank is partly filled (12 rows in banks
+    of 8, 28 in banks of 16)."""
+    import snnhw.hw.baseline_core as baseline_core
+
+    monkeypatch.setattr(baseline_core, "WEIGHT_ROM_BANK_DEPTH", bank_depth)
+    model = _model(20 + layers, layers=layers, H=4, D=3)
+    seqs = _inputs(model, [3, 2], seed=lanes + fanin)
+    dut, records, log = _run(model, seqs, lanes=lanes, fanin=fanin, mac_stages=7, act_stages=4)
+    assert -(-len(dut.weight_rom()) // bank_depth) == banks
     _check(model, seqs, records, head=False)
     _check_cycles(dut, seqs, log)
 

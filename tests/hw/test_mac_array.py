@@ -19,14 +19,17 @@ Step = tuple[np.ndarray, np.ndarray, np.ndarray, bool, bool]
 
 
 def _run(rows: int, fanin: int, steps: list[Step], product_registers: int = 0,
-         operand_registers: int = 0) -> list[list[int]]:
-    """Apply one step per cycle; return acc after each."""
+         operand_registers: int = 0, sum_register: bool = False, weights_late: bool = False) -> list[list[int]]:
+    """Apply one step per cycle (with ``weights_late`` its weights a cycle later); return acc
+    after each."""
     dut = MacArray(rows, fanin, weight_bits=8, input_bits=9, acc_bits=24, product_registers=product_registers,
-                   operand_registers=operand_registers)
+                   operand_registers=operand_registers, sum_register=sum_register, weights_late=weights_late)
     seen: list[list[int]] = []
 
     async def tb(ctx):
-        for w, x, init, en, accumulate in steps:
+        for c, (w, x, init, en, accumulate) in enumerate(steps):
+            if weights_late:
+                w = steps[c - 1][0] if c else np.zeros_like(w)
             ctx.set(Value.cast(dut.weights), pack_rows(w.reshape(1, -1), 8)[0])
             ctx.set(Value.cast(dut.inputs), pack_rows(x.reshape(1, -1), 9)[0])
             ctx.set(Value.cast(dut.init), pack_rows(init.reshape(1, -1), 24)[0])
@@ -56,9 +59,13 @@ def _expected(steps: list[Step], latency: int) -> list[list[int]]:
     return trace
 
 
-@pytest.mark.parametrize("product_registers,operand_registers", [(0, 0), (1, 0), (1, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize("product_registers,operand_registers,sum_register,weights_late",
+                         [(0, 0, False, False), (1, 0, False, False), (1, 1, False, False), (1, 2, False, False),
+                          (2, 2, False, False), (0, 0, True, False), (2, 2, True, False), (0, 0, False, True),
+                          (2, 2, True, True)])
 @pytest.mark.parametrize("rows,fanin", [(1, 1), (4, 3), (8, 4)])
-def test_mac_array_matches_dot_products(rows, fanin, product_registers, operand_registers):
+def test_mac_array_matches_dot_products(rows, fanin, product_registers, operand_registers, sum_register,
+                                        weights_late):
     rng = np.random.default_rng(rows * 10 + fanin)
     steps = []
     for k in range(12):
@@ -71,8 +78,11 @@ def test_mac_array_matches_dot_products(rows, fanin, product_registers, operand_
         en = k % 5 != 3 and k < 10  # the last cycles let the registered operands and products land
         accumulate = k % 4 != 0
         steps.append((w, x, init, en, accumulate))
-    latency = 1 + product_registers + operand_registers
-    assert _run(rows, fanin, steps, product_registers, operand_registers) == _expected(steps, latency)
+    latency = 1 + product_registers + operand_registers + sum_register + weights_late
+    assert MacArray(rows, fanin, 8, 9, 24, product_registers=product_registers, operand_registers=operand_registers,
+                    sum_register=sum_register, weights_late=weights_late).latency == latency
+    assert _run(rows, fanin, steps, product_registers, operand_registers, sum_register,
+                weights_late) == _expected(steps, latency)
 
 
 def test_product_registers_delay_the_step_not_its_init():

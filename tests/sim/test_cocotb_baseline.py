@@ -54,10 +54,11 @@ CASES = [
     Case("1layer-L2-F4-mac3-act2", SMALL, Knobs(lanes=2, fanin=4, mac_stages=3, act_stages=2), 507),
     Case("2layer-L2-F2-head-mac2-act3", {**SMALL, "num_layers": 2},
          Knobs(lanes=2, fanin=2, head_in_hw=True, mac_stages=2, act_stages=3), 508),
-    # the ECP5 depth: operands and products registered twice and the bias at a group's first step
-    # (mac_stages = 5), ten activation cycles (act_stages = 4: the clips' comparisons on the
+    # the ECP5 depth: the weight ROM's read registered (one bank at this size), operands and
+    # products registered twice, the adder trees' sums registered and the bias at a group's first
+    # step (mac_stages = 7), ten activation cycles (act_stages = 4: the clips' comparisons on the
     # multipliers' operands, o·tc registered)
-    Case("2layer-L2-F4-mac5-act4", {**SMALL, "num_layers": 2}, Knobs(lanes=2, fanin=4, mac_stages=5, act_stages=4), 509),
+    Case("2layer-L2-F4-mac7-act4", {**SMALL, "num_layers": 2}, Knobs(lanes=2, fanin=4, mac_stages=7, act_stages=4), 509),
     # --runslow (≈ 90 s): the realistic size
     Case("realistic-H128-D20", {"input_size": 20, "hidden_size": 128}, Knobs(lanes=8, fanin=8), 505,
          batch=2, n_max=3, marks=[pytest.mark.slow]),

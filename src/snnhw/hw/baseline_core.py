@@ -25,7 +25,12 @@ Schedule of layer l (hidden size H_l, input size D_l) for one element:
   input register: ``snnhw.flow.ecp5_dsp``) and the bias enters a group's accumulator at its
   first step, as b·2^x_shift, instead of at the rebase; ``mac_stages`` = 5 also the products
   twice (the first copy in the ECP5 multiplier's output register, the second by the adder
-  tree); ``act_stages`` = 2
+  tree); ``mac_stages`` = 6 also each row's adder-tree sum before its accumulator, so that the
+  accumulator's carry chain adds two operands (the step's sum and acc or its init) and its
+  ``accumulate`` / ``t_first`` selection is one LUT level in front of it; ``mac_stages`` = 7
+  also the weight ROM's read, in banks of :data:`WEIGHT_ROM_BANK_DEPTH` rows with a register
+  each (no block RAM cascaded in depth behind a multiplexer in the read's cycle; the chunk,
+  ``en`` and ``accumulate`` wait a cycle for it); ``act_stages`` = 2
   splits each activation stage after its multipliers: A1 (z·M) >> S | A2 clip; B1 f·c(n−1), i·g |
   B2 add, shift, saturate; C1 c·Mc, shift, clip (tc) | C2 o·tc, shift (h); ``act_stages`` = 3
   also splits the carry chains after them, so that no cycle holds a multiplier and an add or
@@ -89,6 +94,10 @@ from snnhw.quant.frozen import FrozenBaseline
 
 GATES = ("f", "i", "g", "o")
 
+WEIGHT_ROM_BANK_DEPTH = 512
+"""Rows per weight-ROM bank at ``mac_stages`` = 7: an ECP5 DP16KD's deepest 36-bit mode (512 ×
+36; a 7-series RAMB36 holds 512 × 72), so that a bank's block RAMs are cascaded in width only."""
+
 
 def _clip(value: Value, lo: int, hi: int) -> Value:
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
@@ -126,9 +135,11 @@ class BaselineCore(wiring.Component):
         lanes: hidden units computed in parallel (must divide every layer's H).
         fanin: synapses per MAC row per cycle (1..max(D, H)).
         head_in_hw: also compute the FC head (logits and class words on ``o``).
-        mac_stages: 1..5 cycles from a MAC step's operands to its sum (2: the products
+        mac_stages: 1..7 cycles from a MAC step's operands to its sum (2: the products
             registered before the adder trees, :class:`~snnhw.hw.mac_array.MacArray`; 3: the
-            operands too, before the multipliers; 4: the operands twice; 5: the products twice).
+            operands too, before the multipliers; 4: the operands twice; 5: the products twice;
+            6: the adder trees' sums too, before the accumulators; 7: the weight ROM's read too,
+            by banks).
         act_stages: 1..3 cycles per activation stage A, B, C (2: a register after each
             multiplier; 3: another after the add or clip that follows it, see :meth:`elaborate`);
             4: 3, and C's o·tc product registered before h (C4).
@@ -280,9 +291,11 @@ class BaselineCore(wiring.Component):
         rows = 4 * lanes
 
         m.submodules.mac = mac = MacArray(rows, fanin, self.weight_bits, self.x_bits, self.acc_bits,
-                                          product_registers=(0, 0, 1, 1, 1, 2)[self.mac_stages],
-                                          operand_registers=(0, 0, 0, 1, 2, 2)[self.mac_stages])
-        m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits)
+                                          product_registers=(0, 0, 1, 1, 1, 2, 2, 2)[self.mac_stages],
+                                          operand_registers=(0, 0, 0, 1, 2, 2, 2, 2)[self.mac_stages],
+                                          sum_register=self.mac_stages >= 6, weights_late=self.mac_stages == 7)
+        m.submodules.wrom = wrom = PackedRom(self.weight_rom(), self.weight_bits,
+                                             bank_depth=WEIGHT_ROM_BANK_DEPTH if self.mac_stages == 7 else None)
         m.submodules.brom = brom = PackedRom(self.bias_rom())
         m.submodules.ser = ser = OutputSerializer(self.n_words, self.word_bits)
         wiring.connect(m, wiring.flipped(self.o), ser.o)
@@ -368,10 +381,11 @@ class BaselineCore(wiring.Component):
         ]
         m.d.comb += [mac.inputs[t].eq(chunk_arrays[t][s_chunk]) for t in range(fanin)]
         # Accumulate stage (the step's sum enters acc): the step stage, or with mac_stages = 2 the
-        # cycle after (the MAC array's product registers), with mac_stages = 3..5 mac_stages − 1
-        # cycles after (its operand registers, then its product registers; the operands are still
-        # selected here, in the step stage); the init of a rebase then sees acc after the group's
-        # last input chunk, and the bias word of its delayed address.
+        # cycle after (the MAC array's product registers), with mac_stages = 3..7 mac_stages − 1
+        # cycles after (the weight word's bank register with 7, its operand registers, then its
+        # product and sum registers; the operands are still selected here, in the step stage);
+        # the init of a rebase then sees acc after the group's last input chunk, and the bias
+        # word of its delayed address.
         t_first, t_layer, t_group, t_last, t_final = s_first, s_layer, s_group, s_last, s_final
         for level in range(self.mac_stages - 2):  # the operand (and second product) cycles' copies: m_*, m2_*, …
             prefix = "m" if level == 0 else f"m{level + 1}"

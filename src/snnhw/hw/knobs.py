@@ -242,11 +242,13 @@ class BaselineKnobs(CoreKnobs):
     lanes: int | None = int_knob(None, "hidden units in parallel (must divide every layer's H)")
     fanin: int | None = int_knob(None, "synapses per lane per cycle")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
-    mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..5 (2: every row's products registered before "
+    mac_stages: int = int_knob(1, "MAC-array pipeline stages, 1..7 (2: every row's products registered before "
                                   "its adder tree and accumulator; 3: also the selected input chunk and the "
                                   "weight word before the multipliers; 4: those operands registered twice, so "
                                   "that the last copy can sit in each multiplier (ECP5); 5: the products "
-                                  "twice too; each one more cycle per layer and element)", maximum=5)
+                                  "twice too; 6: each row's adder-tree sum before its accumulator too; 7: the "
+                                  "weight ROM's read too, in banks of 512 rows; each one more cycle per layer "
+                                  "and element)", maximum=7)
     act_stages: int = int_knob(1, "activation pipeline stages per step, 1..4 (2: a register after each "
                                   "multiplier of the gate, cell and hidden steps, at most one multiplier per "
                                   "clock path; 3: another after the add or clip that follows it, a multiplier "

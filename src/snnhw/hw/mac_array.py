@@ -17,12 +17,17 @@ multiplier and the adder tree. With ``operand_registers`` ≥ 1 the operands (``
 multiplexer) and the multipliers are in different cycles. With 2 they are registered twice: the
 second register has nothing but the first one and its multiplier around it, so that it can move
 into the multiplier block (ECP5: :mod:`snnhw.flow.ecp5_dsp`), where the first one's fan-out to
-every row stays a register-to-register path.
+every row stays a register-to-register path. With ``sum_register`` each row's adder-tree sum is
+registered before the accumulator (``en`` and ``accumulate`` along), so that the accumulator adds
+two operands: synthesis otherwise folds the fan-in products, the accumulator and its
+``accumulate`` / ``init`` selection into one carry-save tree, whose select inputs then pass
+several LUT levels before the carry chain (the H = 128 baseline's critical path on ECP5,
+``docs/open-flow.md``).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,6 +48,12 @@ class MacArray(wiring.Component):
             input_bits`` bits each) before the adder trees: one more cycle of latency each.
         operand_registers: 0, 1 or 2 registers on ``weights`` and ``inputs`` before the
             multipliers: one more cycle of latency each.
+        weights_late: ``weights`` arrive a cycle after their step's ``en``, ``accumulate`` and
+            ``inputs`` (a ROM whose read is registered, :class:`~snnhw.hw.memories.PackedRom`
+            with ``bank_depth``), so those three are registered once first (``en_w``,
+            ``accumulate_w``, ``inputs_w``): one more cycle of latency.
+        sum_register: register every row's adder-tree sum (at its own width: a product's bits
+            plus ⌈log2 fanin⌉) before its accumulator: one more cycle of latency.
 
     Ports:
         weights: ``In(ArrayLayout(signed(weight_bits), rows·fanin))``, weight k of row r at
@@ -56,12 +67,14 @@ class MacArray(wiring.Component):
         acc: ``Out(ArrayLayout(signed(acc_bits), rows))``, the accumulators.
 
     Latency (:attr:`latency`): the sum of a cycle with ``en`` is in ``acc`` the next cycle (1),
-    a cycle later per product register and per operand register (2 to 5);
+    a cycle later per product register, per operand register, with the sum register and with
+    late weights (2 to 7);
     steps follow one per cycle.
     """
 
     def __init__(self, rows: int, fanin: int, weight_bits: int, input_bits: int, acc_bits: int, *,
-                 product_registers: int = 0, operand_registers: int = 0) -> None:
+                 product_registers: int = 0, operand_registers: int = 0, weights_late: bool = False,
+                 sum_register: bool = False) -> None:
         for name, value in (("rows", rows), ("fanin", fanin), ("weight_bits", weight_bits),
                             ("input_bits", input_bits), ("acc_bits", acc_bits)):
             if not isinstance(value, int) or value < 1:
@@ -76,6 +89,8 @@ class MacArray(wiring.Component):
             raise ValueError(f"product_registers must be 0, 1 or 2, not {product_registers!r}")
         self.product_registers = int(product_registers)
         self.operand_registers = int(operand_registers)
+        self.sum_register = bool(sum_register)
+        self.weights_late = bool(weights_late)
         super().__init__(
             {
                 "weights": In(data.ArrayLayout(signed(weight_bits), rows * fanin)),
@@ -90,8 +105,8 @@ class MacArray(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an enabled step to its sum in ``acc``: 1 + ``product_registers`` +
-        ``operand_registers``."""
-        return 1 + self.product_registers + self.operand_registers
+        ``operand_registers`` (+ 1 with ``sum_register``, + 1 with ``weights_late``)."""
+        return 1 + self.product_registers + self.operand_registers + int(self.sum_register) + int(self.weights_late)
 
     @property
     def multipliers(self) -> int:
@@ -104,6 +119,9 @@ class MacArray(wiring.Component):
         m.d.comb += self.acc.eq(acc)
         en, accumulate = self.en, self.accumulate
         weights, inputs = self.weights, self.inputs
+        if self.weights_late:  # wait for the weights
+            en, accumulate = delayed(m, en, "en_w"), delayed(m, accumulate, "accumulate_w")
+            inputs = delayed(m, inputs, "inputs_w")
         for level in range(self.operand_registers):  # names: weights_o, then weights_o2
             suffix = "_o" if level == 0 else f"_o{level + 1}"
             en, accumulate = delayed(m, en, "en" + suffix), delayed(m, accumulate, "accumulate" + suffix)
@@ -111,6 +129,8 @@ class MacArray(wiring.Component):
         for level in range(self.product_registers):  # names: en_p, then en_p2
             suffix = "_p" if level == 0 else f"_p{level + 1}"
             en, accumulate = delayed(m, en, "en" + suffix), delayed(m, accumulate, "accumulate" + suffix)
+        if self.sum_register:
+            en, accumulate = delayed(m, en, "en_s"), delayed(m, accumulate, "accumulate_s")
         for r in range(self.rows):
             terms = [weights[r * self.fanin + k] * inputs[k] for k in range(self.fanin)]
             for level in range(self.product_registers):  # product_<r>_<k>, then product2_<r>_<k>
@@ -118,6 +138,10 @@ class MacArray(wiring.Component):
                 terms = [delayed(m, term, f"{prefix}_{r}_{k}") for k, term in enumerate(terms)]
             while len(terms) > 1:  # balanced adder tree
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+            total = terms[0]
+            if self.sum_register:
+                total = Signal(Value.cast(terms[0]).shape(), name=f"tree_sum_{r}")
+                m.d.sync += total.eq(terms[0])
             with m.If(en):
-                m.d.sync += acc[r].eq(Mux(accumulate, acc[r], self.init[r]) + terms[0])
+                m.d.sync += acc[r].eq(Mux(accumulate, acc[r], self.init[r]) + total)
         return m

@@ -2,9 +2,9 @@
 
 Weights and biases live in :class:`amaranth.lib.memory.Memory` instances with one synchronous
 read port (:class:`PackedRom`; block-RAM friendly: the address is registered, data arrive one
-cycle later). Several signed values share one memory word: value k of a row sits at bits
-``[k·width, (k+1)·width)`` in two's complement, so one read delivers a whole vector
-(e.g. ``lanes × 4 × fanin`` weights of one MAC step).
+cycle later, or two with the read registered by banks). Several signed values share one memory
+word: value k of a row sits at bits ``[k·width, (k+1)·width)`` in two's complement, so one read
+delivers a whole vector (e.g. ``lanes × 4 × fanin`` weights of one MAC step).
 
 The neurons' scalar constants (thresholds θ, bias shifts σ±, clip bounds) live in small
 read-only memories read at constant addresses (:func:`constant_words`), so that they are data
@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Module, Value, signed, unsigned
+from amaranth.hdl import Array, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -134,16 +134,28 @@ class PackedRom(wiring.Component):
         values: int array [depth, count] (depth ≥ 1, count ≥ 1), the contents.
         width: signed width of each value (bits); default: the smallest that holds them all.
 
+        bank_depth: None (one memory, :attr:`latency` 1), or a power of two: the read data are
+            registered (:attr:`latency` 2), and a deeper ROM is split into banks of
+            ``bank_depth`` rows (bank ``addr // bank_depth``), each read into a register of its
+            own, the banks' registers multiplexed after them. Block RAM is then never cascaded
+            in depth behind a multiplexer in the read's cycle: an ECP5 DP16KD's data leave it
+            5.8 ns after the clock, and a depth multiplexer plus the route to the next register
+            made that the H = 128 baseline's critical path (``docs/open-flow.md``, "The eighth
+            cut"); a bank register can sit by its block RAM (or in it: a 7-series block RAM's
+            output register).
+
     Ports:
         addr: ``In(range(depth))``, the row to read.
         en: ``In(1)``, read enable; the output holds its value while ``en`` is low.
-        data: ``Out(ArrayLayout(signed(width), count))``, row ``addr`` of the previous enabled
-            cycle (:attr:`latency` = 1, synchronous read: maps to block RAM or LUT RAM).
+        data: ``Out(ArrayLayout(signed(width), count))``, row ``addr`` of the enabled cycle
+            :attr:`latency` cycles earlier (1: synchronous read, maps to block RAM or LUT RAM;
+            2 with banks).
 
     The memory word is ``count·width`` bits (:attr:`word_width`); :attr:`bits` = depth × that.
     """
 
-    def __init__(self, values: np.ndarray | Sequence[Sequence[int]], width: int | None = None) -> None:
+    def __init__(self, values: np.ndarray | Sequence[Sequence[int]], width: int | None = None, *,
+                 bank_depth: int | None = None) -> None:
         values = np.asarray(values, dtype=np.int64)
         if values.ndim != 2 or values.shape[0] < 1 or values.shape[1] < 1:
             raise ValueError(f"ROM contents must be a non-empty [depth, count] array, not shape {values.shape}")
@@ -152,6 +164,9 @@ class PackedRom(wiring.Component):
             raise ValueError(f"width must be ≥ 1, not {self.width}")
         self.depth, self.count = int(values.shape[0]), int(values.shape[1])
         self.words = pack_rows(values, self.width)
+        if bank_depth is not None and (bank_depth < 2 or bank_depth & (bank_depth - 1)):
+            raise ValueError(f"bank_depth must be a power of two ≥ 2, not {bank_depth!r}")
+        self.bank_depth = bank_depth
         super().__init__(
             {
                 "addr": In(range(max(self.depth, 2))),
@@ -161,9 +176,15 @@ class PackedRom(wiring.Component):
         )
 
     @property
+    def banks(self) -> int:
+        """Memories the rows are split into (1 without ``bank_depth`` or when depth ≤ it)."""
+        return 1 if self.bank_depth is None else -(-self.depth // self.bank_depth)
+
+    @property
     def latency(self) -> int:
-        """Cycles from ``addr``/``en`` to ``data`` (1: synchronous read)."""
-        return 1
+        """Cycles from ``addr``/``en`` to ``data``: 1 (synchronous read), 2 with ``bank_depth``
+        (the read registered)."""
+        return 1 if self.bank_depth is None else 2
 
     @property
     def word_width(self) -> int:
@@ -177,12 +198,38 @@ class PackedRom(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.mem = mem = Memory(shape=unsigned(self.word_width), depth=self.depth, init=self.words,
-                                        attrs=rom_attrs(self.depth))
-        port = mem.read_port(domain="sync")
-        m.d.comb += [
-            port.addr.eq(self.addr),
-            port.en.eq(self.en),
-            Value.cast(self.data).eq(port.data),
-        ]
+        if self.bank_depth is None:
+            m.submodules.mem = mem = Memory(shape=unsigned(self.word_width), depth=self.depth, init=self.words,
+                                            attrs=rom_attrs(self.depth))
+            port = mem.read_port(domain="sync")
+            m.d.comb += [
+                port.addr.eq(self.addr),
+                port.en.eq(self.en),
+                Value.cast(self.data).eq(port.data),
+            ]
+            return m
+        low = min(self.bank_depth.bit_length() - 1, len(self.addr))  # address bits within a bank
+        en_read = Signal(name="en_read")  # a read happened last cycle: its data are on the ports
+        m.d.sync += en_read.eq(self.en)
+        registers = []
+        for b in range(self.banks):
+            words = self.words[b * self.bank_depth:(b + 1) * self.bank_depth]
+            mem = Memory(shape=unsigned(self.word_width), depth=len(words), init=words, attrs=rom_attrs(len(words)))
+            m.submodules[f"mem_{b}"] = mem
+            port = mem.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(self.addr[:low]), port.en.eq(self.en)]
+            reg = Signal(unsigned(self.word_width), name=f"bank_data_{b}")
+            with m.If(en_read):
+                m.d.sync += reg.eq(port.data)
+            registers.append(reg)
+        if len(registers) == 1:
+            m.d.comb += Value.cast(self.data).eq(registers[0])
+            return m
+        select = Signal(range(self.banks), name="bank_select")  # the read's bank, a cycle later
+        select_out = Signal.like(select, name="bank_select_out")  # … and two, with the registers
+        with m.If(self.en):
+            m.d.sync += select.eq(self.addr[low:])
+        with m.If(en_read):
+            m.d.sync += select_out.eq(select)
+        m.d.comb += Value.cast(self.data).eq(Array(registers)[select_out])
         return m

@@ -501,7 +501,7 @@ class BaselineSchedule:
     """Cycle model of the MAC baseline core (:class:`~snnhw.hw.baseline_core.BaselineCore`).
 
     One MAC array of 4·L·F multipliers, sequential over the elements (each waits for h(n−1));
-    ``mac_stages`` (1..5) cycles from a MAC step's operands to its sum, ``act_stages`` (1..3)
+    ``mac_stages`` (1..7) cycles from a MAC step's operands to its sum, ``act_stages`` (1..3)
     cycles for each of the three activation steps (gates, cell, hidden); ``act_stages`` = 4 is 3
     with one more cycle in the hidden step (:attr:`activation_cycles`).
     """

@@ -37,7 +37,7 @@ from amaranth.utils import ceil_log2
 
 from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
-from snnhw.hw.leak_unit import node
+from snnhw.hw.leak_unit import delayed
 from snnhw.hw.memories import ram_attrs, rom_attrs
 from snnhw.hw.knobs import EventMode, check_bank_readers, check_stages
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
@@ -404,12 +404,17 @@ class LayerWavefront(wiring.Component):
                                                  rec["c"].eq(eng.c[k]), rec["s_c"].eq(eng.s_c[k]),
                                                  rec["h"].eq(eng.h[k])]
         if self.has_readout:
+            # hits[e][g]: the write stage's beat of engine e is of unit group g and of a slot
+            # holding a sequence's last element; registered from the stage before it (the flags
+            # are constant from start to done), so that the readout's enables are the engine's
+            # out_valid AND one register each, not a slot multiplexer behind the beat register
             r = self.readout
-            holds_last = []
+            hits = []
             for e, eng in enumerate(engines):
                 st = stages[group_of[e]]
-                sel = Array([flags[p * E + e].last for p in range(P)])[st["bw"].p]
-                holds_last.append(node(m, eng.out_valid & sel, f"readout_en_{e}"))
+                before = st[f"b{self.latency - 1}"]
+                last = Array([flags[p * E + e].last for p in range(P)])[before.p]
+                hits.append([delayed(m, last & (before.g == g), f"readout_hit_{e}_{g}") for g in range(G)])
             with m.If(self.readout_clear):
                 m.d.sync += r.eq(0)
             with m.Else():
@@ -417,8 +422,7 @@ class LayerWavefront(wiring.Component):
                     g, k = divmod(j, L)
                     total = r[j]
                     for e, eng in enumerate(engines):
-                        g4 = stages[group_of[e]]["bw"].g
-                        total = total + Mux(holds_last[e] & (g4 == g), eng.h[k], 0)
+                        total = total + Mux(eng.out_valid & hits[e][g], eng.h[k], 0)
                     m.d.sync += r[j].eq(total)
         return m
 

@@ -162,7 +162,7 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "proj_stages": lambda model, lim: (1, 2),
     "gate_stages": lambda model, lim: (GATE_STAGES[0], GATE_STAGES[-1]),
     "cell_stages": lambda model, lim: (CELL_STAGES[0], CELL_STAGES[-1]),
-    "mac_stages": lambda model, lim: (1, 5),
+    "mac_stages": lambda model, lim: (1, 7),
     "act_stages": lambda model, lim: (1, 4),
 }
 """Inclusive range of every integer knob, from the model and the limits (a knob without one is
