@@ -44,7 +44,6 @@ from typing import Any
 import numpy as np
 
 from snnhw.errors import UserError
-from snnhw.hw.knobs import CELL_STAGES, GATE_STAGES, TREE_STAGES
 from snnhw.sim.stimulus import Mode, Stimulus
 
 FUZZ_FORMAT = "snnhw-fuzz"
@@ -158,15 +157,11 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "engines": lambda model, lim: (1, model.T),
     "proj_fanin": lambda model, lim: (1, model.input_size),
     "bank_readers": lambda model, lim: (1, 3),  # > 1 only for a spike queue whose fanin it divides (redrawn)
-    "tree_stages": lambda model, lim: (TREE_STAGES[0], TREE_STAGES[-1]),
-    "proj_stages": lambda model, lim: (1, 2),
-    "gate_stages": lambda model, lim: (GATE_STAGES[0], GATE_STAGES[-1]),
-    "cell_stages": lambda model, lim: (CELL_STAGES[0], CELL_STAGES[-1]),
-    "mac_stages": lambda model, lim: (1, 7),
-    "act_stages": lambda model, lim: (1, 4),
 }
-"""Inclusive range of every integer knob, from the model and the limits (a knob without one is
-an error: a new knob must be given its range here)."""
+"""Inclusive range of the integer knobs without a declared maximum (or drawn narrower than it),
+from the model and the limits; the others (the pipeline stages) are drawn over their declared
+``minimum..maximum`` (:func:`snnhw.hw.knobs.int_knob`). A knob with neither is an error: a new
+unbounded knob must be given its range here."""
 
 BOOL_KNOB_P: dict[str, float] = {"trace": 0.15}
 """Probability of a switch being on (0.5 unless listed; the trace port lengthens every step)."""
@@ -185,9 +180,12 @@ def _draw_knobs(rng: np.random.Generator, knobs_type: type, model: Any, lim: Fuz
         elif meta["kind"] == "bool":
             values[f.name] = bool(rng.random() < BOOL_KNOB_P.get(f.name, 0.5))
         elif meta["kind"] == "int":
-            if f.name not in INT_KNOB_RANGES:
+            if f.name in INT_KNOB_RANGES:
+                lo, hi = INT_KNOB_RANGES[f.name](model, lim)
+            elif meta["maximum"] is not None:
+                lo, hi = meta["minimum"], meta["maximum"]
+            else:
                 raise RuntimeError(f"no fuzz range for the integer knob {f.name!r} (snnhw.sim.fuzz.INT_KNOB_RANGES)")
-            lo, hi = INT_KNOB_RANGES[f.name](model, lim)
             values[f.name] = int(rng.integers(lo, hi + 1))
         else:
             values[f.name] = str(rng.choice(list(meta["choices"])))
