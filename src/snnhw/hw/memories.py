@@ -196,17 +196,18 @@ class PackedRom(wiring.Component):
         """Total ROM bits (depth × word width)."""
         return self.depth * self.word_width
 
+    def _read_port(self, m: Module, name: str, words: Sequence[int], addr: Value) -> Value:
+        """A memory of ``words`` named ``name`` in ``m``, read at ``addr`` when ``en``: its data."""
+        m.submodules[name] = mem = Memory(shape=unsigned(self.word_width), depth=len(words), init=words,
+                                          attrs=rom_attrs(len(words)))
+        port = mem.read_port(domain="sync")
+        m.d.comb += [port.addr.eq(addr), port.en.eq(self.en)]
+        return port.data
+
     def elaborate(self, platform) -> Module:
         m = Module()
         if self.bank_depth is None:
-            m.submodules.mem = mem = Memory(shape=unsigned(self.word_width), depth=self.depth, init=self.words,
-                                            attrs=rom_attrs(self.depth))
-            port = mem.read_port(domain="sync")
-            m.d.comb += [
-                port.addr.eq(self.addr),
-                port.en.eq(self.en),
-                Value.cast(self.data).eq(port.data),
-            ]
+            m.d.comb += Value.cast(self.data).eq(self._read_port(m, "mem", self.words, self.addr))
             return m
         low = min(self.bank_depth.bit_length() - 1, len(self.addr))  # address bits within a bank
         en_read = Signal(name="en_read")  # a read happened last cycle: its data are on the ports
@@ -214,13 +215,10 @@ class PackedRom(wiring.Component):
         registers = []
         for b in range(self.banks):
             words = self.words[b * self.bank_depth:(b + 1) * self.bank_depth]
-            mem = Memory(shape=unsigned(self.word_width), depth=len(words), init=words, attrs=rom_attrs(len(words)))
-            m.submodules[f"mem_{b}"] = mem
-            port = mem.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(self.addr[:low]), port.en.eq(self.en)]
+            data_b = self._read_port(m, f"mem_{b}", words, self.addr[:low])
             reg = Signal(unsigned(self.word_width), name=f"bank_data_{b}")
             with m.If(en_read):
-                m.d.sync += reg.eq(port.data)
+                m.d.sync += reg.eq(data_b)
             registers.append(reg)
         if len(registers) == 1:
             m.d.comb += Value.cast(self.data).eq(registers[0])
