@@ -61,9 +61,10 @@ def test_train_convert_finetune_eval(tmp_path: Path, data: Path, capsys: pytest.
                  "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(spk)])
     kd = tmp_path / "kd.pt"
     _ok(capsys, ["train", "--init", str(hard), "--T", "2", "--epochs", "1", "--distill", "0.5",
-                 "--distill-temperature", "3", "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(kd)])
+                 "--distill-temperature", "3", "--ema", "0.9", "--batch-size", "32", "--lr", "0.01",
+                 "--no-progress", "-o", str(kd)])
     settings = json.loads(kd.with_suffix(".json").read_text())["metrics"]["settings"]
-    assert (settings["distill"], settings["distill_temperature"]) == (0.5, 3.0)
+    assert (settings["distill"], settings["distill_temperature"], settings["ema"]) == (0.5, 3.0, 0.9)
     s = load_checkpoint(spk)
     assert s.cfg == h.cfg.replace(spiking=True, T=2, train_leak=False)
     assert s.data_meta["options"] == h.data_meta["options"] and s.normalisation == h.normalisation
@@ -116,6 +117,7 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--epochs", "0"], "epochs"),
         ([*train, "--limit-train", "0"], "--limit-train"),
         ([*train, "--distill", "0.5"], "--distill needs --init"),
+        ([*train, "--ema", "1"], "weight-average decay"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(text / "z.pt")], "not a directory"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "z.json")], "must not end in .json"),

@@ -220,3 +220,73 @@ def test_distilled_fit_uses_the_teacher(bundle) -> None:  # type: ignore[no-unty
     for alpha, who, message in ((0.5, None, "teacher"), (1.5, teacher, "weight"), (-0.1, teacher, "weight")):
         with pytest.raises(UserError, match=message):
             distilled(alpha, who)
+
+
+def test_weight_average_follows_its_formula() -> None:
+    """a ← d·a + (1 − d)·w with d = min(decay, (1 + k)/(10 + k)) at update k; integer entries
+    copied; ``applied`` lends the average and gives the module its own weights back."""
+    model = torch.nn.Linear(2, 1).double()
+    model.register_buffer("count", torch.zeros((), dtype=torch.int64))
+    average = trainer.WeightAverage(model, decay=0.9)
+    expected = model.weight.detach().clone()
+    for k in range(1, 40):
+        with torch.no_grad():
+            model.weight.fill_(float(k))
+            model.count.fill_(k)
+        average.update(model)
+        d = min(0.9, (1 + k) / (10 + k))
+        expected = d * expected + (1 - d) * float(k)
+    assert torch.allclose(average.state["weight"], expected, rtol=1e-13, atol=0)
+    assert int(average.state["count"]) == 39
+    own = copy.deepcopy(model.state_dict())
+    with average.applied(model):
+        assert torch.equal(model.weight, average.state["weight"])
+    assert all(torch.equal(t, own[n]) for n, t in model.state_dict().items())
+    for decay in (0.0, 1.0):
+        with pytest.raises(UserError, match="weight-average"):
+            trainer.WeightAverage(model, decay)
+
+
+def test_fit_with_weight_average(bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Training itself is unchanged by the average; what is validated, selected and returned is
+    the average of the weights after every step."""
+    steps: list[dict[str, torch.Tensor]] = []
+    constrain = trainer._constrain
+
+    def recording(module):  # type: ignore[no-untyped-def]
+        constrain(module)
+        steps.append(copy.deepcopy(module.state_dict()))
+
+    monkeypatch.setattr(trainer, "_constrain", recording)
+
+    def run(ema: float, select: str):  # type: ignore[no-untyped-def]
+        seed_everything(5)
+        model = build_model(SPIKING)
+        result = fit(model, bundle, epochs=3, lr=0.01, batch_size=32, seed=5, patience=None, progress=False,
+                     log=None, select=select, ema=ema)
+        return model, result
+
+    raw, _ = run(0.0, "last")
+    trajectory, steps[:] = list(steps), []
+    averaged, result = run(0.8, "last")
+    assert all(torch.equal(t, trajectory[-1][n]) for n, t in steps[-1].items()), "the average changed training"
+    seed_everything(5)
+    reference = trainer.WeightAverage(build_model(SPIKING), 0.8)
+    for state in trajectory:
+        reference.update(_holding(state))
+    assert all(torch.equal(t, reference.state[n]) for n, t in averaged.state_dict().items())
+    assert any(not torch.equal(t, raw.state_dict()[n]) for n, t in averaged.state_dict().items())
+    assert result.settings["ema"] == 0.8
+    best, result = run(0.8, "best")
+    kept = result.history[result.best_epoch - 1]
+    assert evaluate(best, bundle.val) == {"accuracy": kept["val_accuracy"], "loss": kept["val_loss"],
+                                          "n": len(bundle.val)}
+    with pytest.raises(UserError, match="weight-average"):
+        run(1.0, "last")
+
+
+def _holding(state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A spiking model holding ``state`` (to feed a recorded weight trajectory to an average)."""
+    model = build_model(SPIKING)
+    model.load_state_dict(state)
+    return model

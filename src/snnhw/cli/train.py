@@ -174,6 +174,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           "--distill-temperature (default 0: cross-entropy only)")
     fit.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
                      help="softmax temperature of the distillation targets (default 2)")
+    fit.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                     help="keep an exponential moving average of the weights (decay per optimiser step, "
+                          "e.g. 0.999) and validate, select and save it instead of the weights trained "
+                          "(default 0: none)")
     fit.add_argument("--schedule", default="constant",
                      help="learning-rate schedule over --epochs: constant (default) or cosine")
     fit.add_argument("--threads", type=int, default=None,
@@ -366,7 +370,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "progress": progress,
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "device": device,
-        "distill": args.distill, "distill_temperature": args.distill_temperature,
+        "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
     }
     if args.distill:
         options["teacher"] = (load_checkpoint(hard_source) if hard_source is not None else init).build_model()

@@ -25,7 +25,8 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -364,6 +365,49 @@ class _Plan:
     teacher: nn.Module | None = None
     distill: float = 0.0
     distill_temperature: float = 2.0
+    ema: float = 0.0
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (Polyak averaging; the "EMA" of
+    training recipes), updated after every optimiser step.
+
+    Every floating-point entry of the model's ``state_dict`` is averaged,
+    ``a ← d·a + (1 − d)·w`` with ``d = min(decay, (1 + k) / (10 + k))`` at the k-th update
+    (k = 1, 2, …: the warm-up keeps the first steps from weighting the initial weights for
+    thousands of steps); other entries (integer buffers) are copied. The average of
+    weights that satisfy a model's box constraints (θ > 0, λ in its range) satisfies them
+    too, so it is used as it is.
+    """
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise UserError(f"the weight-average decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.updates = 0
+        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def update(self, module: nn.Module) -> None:
+        """Fold the module's current weights into the average."""
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            for key, value in module.state_dict().items():
+                average = self.state[key]
+                if average.is_floating_point():
+                    average.lerp_(value.detach(), 1 - d)
+                else:
+                    average.copy_(value)
+
+    @contextmanager
+    def applied(self, module: nn.Module) -> Iterator[None]:
+        """Run the block with the module holding the averaged weights, then restore its own."""
+        own = copy.deepcopy(module.state_dict())
+        module.load_state_dict(self.state)
+        try:
+            yield
+        finally:
+            module.load_state_dict(own)
 
 
 def fit(
@@ -390,6 +434,7 @@ def fit(
     teacher: nn.Module | None = None,
     distill: float = 0.0,
     distill_temperature: float = 2.0,
+    ema: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -444,6 +489,10 @@ def fit(
             cross-entropy; > 0 needs ``teacher``). The logged training loss is that loss;
             validation and test losses stay cross-entropies.
         distill_temperature: the softmax temperature τ > 0 of the soft targets.
+        ema: decay per optimiser step of a :class:`WeightAverage` of the weights (e.g. 0.999;
+            0: none). With one, every validation, the epoch selection and the weights the model
+            holds on return are the average's; training (and its reported accuracy) runs on
+            the model's own weights.
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
@@ -470,6 +519,8 @@ def fit(
         raise UserError("distillation needs a teacher model (snnhw train: --init's hard LSTM)")
     if not (distill_temperature > 0 and math.isfinite(distill_temperature)):
         raise UserError(f"the distillation temperature must be a positive number, got {distill_temperature}")
+    if not 0 <= ema < 1:
+        raise UserError(f"the weight-average decay must be in [0, 1), got {ema}")
     if schedule_epochs is None:
         schedule_epochs = epochs
     if schedule_epochs < epochs:
@@ -500,7 +551,7 @@ def fit(
                  schedule_epochs=schedule_epochs, weight_decay=weight_decay,
                  augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select,
                  teacher=teacher if distill > 0 else None, distill=float(distill),
-                 distill_temperature=float(distill_temperature))
+                 distill_temperature=float(distill_temperature), ema=float(ema))
     if nproc == 1:
         return _train(model, bundle, target, plan)
     state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
@@ -541,12 +592,15 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
     })
     if plan.teacher is not None:
         result.settings.update(distill=plan.distill, distill_temperature=plan.distill_temperature)
+    if plan.ema:
+        result.settings["ema"] = plan.ema
     teacher = plan.teacher.to(device).eval() if plan.teacher is not None else None
     module = model.to(device)
     params = [p for p in module.parameters() if p.requires_grad]
     net = distributed.wrap(module, device)
     encoder = _random_encoder(module)
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
+    average = WeightAverage(module, plan.ema) if plan.ema else None
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     started = time.perf_counter()
@@ -591,13 +645,16 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                     nn.utils.clip_grad_norm_(params, plan.grad_clip)
                 optimizer.step()
                 _constrain(module)
+                if average is not None:
+                    average.update(module)
                 loss_sum += batch_loss * count
                 correct += int(batch_hits)
                 seen += count
                 batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
             batch_bar.close()
-            val = (evaluate(module, bundle.val, batch_size=max(batch_size, 256)) if has_val
-                   else {"loss": float("nan"), "accuracy": float("nan")})
+            with average.applied(module) if average is not None else nullcontext():
+                val = (evaluate(module, bundle.val, batch_size=max(batch_size, 256)) if has_val
+                       else {"loss": float("nan"), "accuracy": float("nan")})
             record = {
                 "epoch": epoch,
                 "loss": loss_sum / seen,
@@ -613,7 +670,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 or (val["accuracy"] == result.best_val_accuracy and val["loss"] < result.best_val_loss)
             )
             if improved:
-                best_state = copy.deepcopy(module.state_dict()) if select == "best" else None
+                weights = average.state if average is not None else module.state_dict()
+                best_state = copy.deepcopy(weights) if select == "best" else None
                 result.best_epoch = epoch
                 result.best_val_accuracy = val["accuracy"]
                 result.best_val_loss = val["loss"]
@@ -643,4 +701,6 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
     if select == "best":
         assert best_state is not None  # at least one epoch ran
         module.load_state_dict(best_state)
+    elif average is not None:
+        module.load_state_dict(average.state)
     return result
