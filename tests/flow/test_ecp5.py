@@ -237,3 +237,61 @@ def test_router1_timeout_falls_back_to_router2(tmp_path: Path, monkeypatch: pyte
     hang = {"router1", "router2"}
     with pytest.raises(UserError, match=r"nextpnr-ecp5 on x \(router2\) did not finish"):
         ecp5._nextpnr(tmp_path, device, "n.json", timeout_s=3600, **args)
+
+
+def test_best_of_seeds_and_seed_dirs(tmp_path: Path) -> None:
+    from snnhw.flow.ecp5 import best_of_seeds, seed_dirs
+
+    runs = {1: {"fmax_min_mhz": 99.9, "seed": 1}, 2: {"fmax_min_mhz": 107.1, "seed": 2},
+            3: {"fmax_min_mhz": 107.1, "seed": 3}}
+    best = best_of_seeds(runs)
+    assert best["seed"] == 2 and best["fmax_min_mhz"] == 107.1  # a tie keeps the lower seed
+    assert best["seeds"] == {"1": 99.9, "2": 107.1, "3": 107.1}
+    assert best_of_seeds({1: runs[1]})["seeds"] == {"1": 99.9}
+    assert seed_dirs(tmp_path / "spiking", [1, 2, 3]) == {
+        1: tmp_path / "spiking", 2: tmp_path / "spiking-seed2", 3: tmp_path / "spiking-seed3"}
+    for bad in ([], [1, 1]):
+        with pytest.raises(ValueError, match="distinct seeds"):
+            seed_dirs(tmp_path, bad)
+
+
+def _fake_summary(fmax: float, seed: int) -> dict:
+    """What the ``pnr`` step and the report read of a ``route_core`` / ``build_bitstream`` summary."""
+    return {"fmax_min_mhz": fmax, "met": fmax >= 100, "seed": seed, "reused": False, "pnr_seconds": 1.0,
+            "utilisation": {"LUT4": {"used": 10}}, "critical_paths": [], "bitstream": "snnhw_top.bit"}
+
+
+def test_seed_sweep_keeps_each_cores_fastest_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--pnr-seeds 3``: every core routed with seeds 1–3 in its own directory, the fastest kept
+    (its directory the record's artefact), every seed's Fmax in ``pnr.json`` and ``report.md``."""
+    from test_build import tiny_options
+
+    from snnhw.flow import ecp5, tools
+    from snnhw.flow.build import run_build
+
+    fmax = {("snn_lstm_core", 1): 99.5, ("snn_lstm_core", 2): 106.4, ("snn_lstm_core", 3): 104.0,
+            ("mac_lstm_core", 1): 112.0, ("mac_lstm_core", 2): 101.0, ("mac_lstm_core", 3): 109.0}
+    routed: list[tuple[str, str, int]] = []
+
+    def fake_route(verilog: Path, top: str, work: Path, device: object, *, freq_mhz: float, seed: int = 1) -> dict:
+        routed.append((top, work.name, seed))
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "pnr.json").write_text("{}")
+        return _fake_summary(fmax[top, seed], seed)
+
+    monkeypatch.setattr(ecp5, "route_core", fake_route)
+    monkeypatch.setattr(ecp5, "build_bitstream", lambda *a, **k: _fake_summary(40.0, 1))
+    monkeypatch.setattr(tools, "ecp5_missing", lambda: None)
+    out = tmp_path / "out"
+    assert run_build(tiny_options(tmp_path, board="ulx3s-85f", pnr_seeds=3)).exit_code == 0
+    assert sorted(routed) == sorted((top, f"{kind}{suffix}", s) for top, kind in (("snn_lstm_core", "spiking"),
+                                    ("mac_lstm_core", "baseline")) for s, suffix in ((1, ""), (2, "-seed2"), (3, "-seed3")))
+    record = json.loads((out / "pnr.json").read_text())
+    assert record["fmax_mhz"] == {"spiking": 106.4, "baseline": 112.0}
+    assert record["cores"]["spiking"]["seeds"] == {"1": 99.5, "2": 106.4, "3": 104.0}
+    assert record["artefacts"]["spiking_pnr"] == "pnr/spiking-seed2/pnr.json"
+    assert record["artefacts"]["baseline_pnr"] == "pnr/baseline/pnr.json"
+    md = (out / "report.md").read_text()
+    assert "spiking wavefront core (alone): 99.5 (seed 1), 106.4 (seed 2), 104.0 (seed 3); MAC baseline" in md
+    with pytest.raises(UserError, match="--pnr-seeds must be"):
+        run_build(tiny_options(tmp_path / "zero", board="ulx3s-85f", pnr_seeds=0))

@@ -63,6 +63,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        help="ECP5 boards: route each core alone and add pipeline stages where its critical path "
                             "runs until it meets MHZ (timing closure; docs/open-flow.md); the stage knobs given "
                             "are the starting point")
+    tools.add_argument("--pnr-seeds", type=int, default=1, metavar="K",
+                       help="ECP5 boards: place and route each core with nextpnr seeds 1..K and keep the fastest "
+                            "(a seed sweep: placement moves a core's Fmax by up to ~13 %%; docs/open-flow.md); "
+                            "default 1")
     add_core_options(p)
     budget = p.add_argument_group("resource budget (knobs picked from the explorer; docs/build.md)")
     budget.add_argument("--budget", nargs="?", const=str(DEFAULT_BUDGET), metavar="F",
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         progress=progress_enabled(args),
         budget=None if args.budget is None else parse_budget(args.budget),
         explore_dir=Path(args.explore_dir) if args.explore_dir else None, explore_grid=args.explore_grid,
-        target_mhz=args.target_mhz,
+        target_mhz=args.target_mhz, pnr_seeds=args.pnr_seeds,
     )
     result = run_build(opts)
     print(summary_table(result))

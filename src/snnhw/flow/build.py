@@ -143,6 +143,9 @@ class BuildOptions:
         target_mhz: with a value (ECP5 boards), each core's pipeline is deepened where its routed
             critical path runs until it meets this clock (:mod:`snnhw.flow.timing_closure`), and
             the per-core routes use it as their target; None: the knobs' stages as given.
+        pnr_seeds: placement seeds per core in the ``pnr`` step (≥ 1): each core is routed with
+            nextpnr seeds 1..K and the fastest route is kept, every seed's Fmax recorded
+            (:func:`~snnhw.flow.ecp5.best_of_seeds`).
     """
 
     models: list[Path] = field(default_factory=list)
@@ -172,6 +175,7 @@ class BuildOptions:
     explore_dir: Path | None = None
     explore_grid: str | None = None
     target_mhz: float | None = None
+    pnr_seeds: int = 1
 
 
 @dataclass
@@ -546,7 +550,9 @@ def _check_budget_options(opts: BuildOptions) -> None:
 
 
 def _check_timing_options(opts: BuildOptions) -> None:
-    """One-line errors, before any work, when ``--target-mhz`` cannot be honoured."""
+    """One-line errors, before any work, when ``--target-mhz`` or ``--pnr-seeds`` cannot be honoured."""
+    if not (isinstance(opts.pnr_seeds, int) and opts.pnr_seeds >= 1):
+        raise UserError(f"--pnr-seeds must be a whole number ≥ 1, not {opts.pnr_seeds!r}")
     if opts.target_mhz is None:
         return
     if not (isinstance(opts.target_mhz, (int, float)) and math.isfinite(opts.target_mhz) and opts.target_mhz > 0):
@@ -926,7 +932,7 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
     files stay in ``<out>/pnr/<core>/`` and ``<out>/board/``.
     """
     from snnhw.flow.boards import find_board
-    from snnhw.flow.ecp5 import board_device, build_bitstream, route_core
+    from snnhw.flow.ecp5 import DEFAULT_SEED, best_of_seeds, board_device, build_bitstream, route_core, seed_dirs
     from snnhw.flow.tools import ecp5_missing
 
     opts = state.opts
@@ -942,22 +948,28 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
     target = opts.target_mhz or opts.clock_mhz or PNR_TARGET_MHZ
     pnr_dir, board_dir = state.out / "pnr", state.out / "board"
     # a core whose timing was closed is routed where its last round was: the same inputs, reused
-    core_dirs = {kind: Path(state.timing[kind]["pnr_dir"]) if kind in state.timing else pnr_dir / kind
-                 for kind in state.rtl}
+    seeds = list(range(DEFAULT_SEED, DEFAULT_SEED + opts.pnr_seeds))
+    # the first seed's route is where a closed core's last round was routed: the same inputs, reused
+    core_dirs = {kind: seed_dirs(Path(state.timing[kind]["pnr_dir"]) if kind in state.timing else pnr_dir / kind,
+                                 seeds) for kind in state.rtl}
+    sweep = f", seeds {seeds[0]}–{seeds[-1]}, the fastest kept" if len(seeds) > 1 else ""
     _log(opts, f"    nextpnr-ecp5 {device.part}: the board top {BOARD_TOP} to a bitstream, and "
-               f"{', '.join(state.rtl)} alone at {target:g} MHz ({PNR_WORKERS} runs at a time)")
+               f"{', '.join(state.rtl)} alone at {target:g} MHz{sweep} ({PNR_WORKERS} runs at a time)")
     with ThreadPoolExecutor(max_workers=PNR_WORKERS) as pool:  # nextpnr runs on one core
         top_run = pool.submit(build_bitstream, board_dir, BOARD_TOP, device, freq_mhz=board.clock_hz() / 1e6)
-        core_runs = {kind: pool.submit(route_core, Path(info["verilog"]), info["top"], core_dirs[kind], device,
-                                       freq_mhz=target) for kind, info in state.rtl.items()}
-        cores = {kind: run.result() for kind, run in core_runs.items()}
+        core_runs = {kind: {s: pool.submit(route_core, Path(info["verilog"]), info["top"], core_dirs[kind][s], device,
+                                           freq_mhz=target, seed=s) for s in seeds}
+                     for kind, info in state.rtl.items()}
+        cores = {kind: best_of_seeds({s: run.result() for s, run in runs.items()}) for kind, runs in core_runs.items()}
         top = top_run.result()
     for name, res in (*cores.items(), (BOARD_TOP, top)):
-        _log(opts, f"      {name}: Fmax {res['fmax_min_mhz']:.1f} MHz"
+        spread = (f" (seed {res['seed']}; seeds: " + ", ".join(f"{f:.1f}" for f in res["seeds"].values()) + ")"
+                  if len(res.get("seeds", {})) > 1 else "")
+        _log(opts, f"      {name}: Fmax {res['fmax_min_mhz']:.1f} MHz{spread}"
                    + (" (reused)" if res["reused"] else f" (place and route {res['pnr_seconds']:.0f} s)"))
     state.pnr = {"device": device.part, "target_mhz": target, "cores": cores, "board_top": top}
     artefacts = {"bitstream": _rel(state, board_dir / top["bitstream"]),
-                 **{f"{kind}_pnr": _rel(state, core_dirs[kind] / "pnr.json") for kind in cores}}
+                 **{f"{kind}_pnr": _rel(state, core_dirs[kind][cores[kind]["seed"]] / "pnr.json") for kind in cores}}
     return {**state.pnr, "fmax_mhz": {kind: r["fmax_min_mhz"] for kind, r in cores.items()}, "artefacts": artefacts}
 
 
@@ -1017,7 +1029,8 @@ def _pnr_brief(summary: dict[str, Any]) -> dict[str, Any]:
     """The report's part of a ``pnr.json`` summary: Fmax, whether met, used resources, the
     critical path's delay and stages."""
     path = summary["critical_paths"][0] if summary.get("critical_paths") else {}
-    return {"fmax_mhz": summary["fmax_min_mhz"], "met": summary["met"],
+    return {"fmax_mhz": summary["fmax_min_mhz"], "met": summary["met"], "seed": summary.get("seed"),
+            "seeds_fmax_mhz": summary.get("seeds"),
             "used": {name: u["used"] for name, u in summary["utilisation"].items()},
             "critical_path_ns": path.get("delay_ns"), "critical_path_stages": path.get("logic_stages"),
             "critical_path": f"{path.get('start')} → {path.get('end')}" if path else None}

@@ -305,6 +305,31 @@ def _nextpnr(work: Path, device: Ecp5Device, netlist: str, *, freq_mhz: float, s
     return ROUTERS[-1]
 
 
+def seed_dirs(work: Path, seeds: Sequence[int]) -> dict[int, Path]:
+    """Where :func:`route_core` runs each seed of a seed sweep: the first seed in ``work``
+    itself (so that a sweep of one seed is the plain route), every other seed ``s`` in the
+    sibling ``<work>-seed<s>``."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"a seed sweep needs distinct seeds, got {list(seeds)}")
+    return {s: work if k == 0 else work.with_name(f"{work.name}-seed{s}") for k, s in enumerate(seeds)}
+
+
+def best_of_seeds(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of a core's routes with several placement seeds (a seed sweep).
+
+    ``results`` maps each seed to its :func:`route_core` summary. Returns the summary of the
+    seed with the highest ``fmax_min_mhz`` (the lowest seed on a tie), with ``seeds`` added:
+    every seed's Fmax in MHz (``{"1": 107.1, ...}``), so that the spread is reported beside the
+    figure kept. nextpnr's placer is a random search: the same core's Fmax moves by up to
+    ~13 % from seed to seed (``docs/open-flow.md``), so the best of a few seeds is the clock the
+    core can be built for, as vendors' seed sweeps do.
+    """
+    if not results:
+        raise ValueError("no routes to choose from")
+    best = max(sorted(results), key=lambda s: results[s]["fmax_min_mhz"])
+    return {**results[best], "seeds": {str(s): results[s]["fmax_min_mhz"] for s in sorted(results)}}
+
+
 def route_core(verilog: Path, top: str, work: Path, device: Ecp5Device, *, freq_mhz: float,
                seed: int = DEFAULT_SEED, timeout_s: float = ROUTE_TIMEOUT_S) -> dict[str, Any]:
     """Synthesise and place-and-route one core alone (in :func:`timing_wrapper`) on ``device``.

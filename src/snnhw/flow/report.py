@@ -182,6 +182,12 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
                 f"{_fmt(pnr['target_mhz'])} MHz; the board top at the board's clock, bitstream "
                 f"`{pnr['board_top']['bitstream']}`. These are routed figures for ECP5; the resources above "
                 "are the Kintex-7 figures (Yosys estimates unless Vivado ran). Details: `pnr.json`.", ""]
+        swept = [(name, b) for name, b in routed if len(b.get("seeds_fmax_mhz") or {}) > 1]
+        if swept:
+            out += ["Seed sweep (`--pnr-seeds`): each core's Fmax above is the fastest of its placement seeds; "
+                    "every seed's Fmax (MHz): " + "; ".join(
+                        f"{name}: " + ", ".join(f"{_fmt(f, 1)} (seed {s})" for s, f in b["seeds_fmax_mhz"].items())
+                        for name, b in swept) + ".", ""]
     timing = report.get("timing")
     if timing:
         out += [f"### Timing closure at {timing['target_mhz']:g} MHz", ""]
