@@ -71,11 +71,11 @@ def test_serializer_exact_under_stalls(count, stall, idle):
     expected = [(v, int(k == count - 1)) for vec in vectors for k, v in enumerate(vec)]
     assert words == expected
     if stall == 0.0 and idle == 0.0:
-        # back to back: each vector's first word one cycle after its acceptance, then one word
-        # per cycle; the next vector is accepted in the cycle after the final word moved
+        # back to back: first word one cycle after acceptance, then one word per cycle; the next
+        # vector is accepted in the cycle its predecessor's final word moves
         first = out["in"][0] + 1
-        assert out["in"] == [first - 1 + v * (count + 1) for v in range(len(vectors))]
-        assert out["cycles"] == [first + v * (count + 1) + k for v in range(len(vectors)) for k in range(count)]
+        assert out["in"] == [first - 1 + v * count for v in range(len(vectors))]
+        assert out["cycles"] == list(range(first, first + count * len(vectors)))
 
 
 def test_serializer_corrupted_expectation_fails():

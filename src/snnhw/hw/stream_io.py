@@ -167,21 +167,14 @@ class OutputSerializer(wiring.Component):
 
     Ports:
         i: ``In(stream.Signature(ArrayLayout(signed(width), count)))``: the whole vector, accepted
-            when the serializer is empty.
+            when the serializer is empty, or in the cycle its final word is taken.
         o: ``Out(stream.Signature(StructLayout({"data": signed(width), "last": 1})))``.
 
     The accepted vector is held in a shift register (word 0 at the head), so the words leave
     exactly once, in order, whatever the ``o.ready`` pattern. Latency: word k of a vector
     accepted in cycle c is valid from cycle c + 1 + k when ``o.ready`` is always high
-    (:attr:`latency` = 1); the serializer is empty again, and takes the next vector, in the
-    cycle after its final word moved, so back-to-back vectors leave ``count`` words, one idle
-    cycle, ``count`` words.
-
-    ``i.ready``, ``o.valid`` and ``last`` are flip-flops of their own (``empty``, ``on_last``,
-    loaded with the word counter's next value): no path runs from ``o.ready`` to ``i.ready``
-    (the rule of a stream register slice), so a sink's ``ready`` reaches only the counter and
-    the shift enables, not the core's readout behind ``i`` (``docs/open-flow.md``, the ninth
-    cut).
+    (:attr:`latency` = 1); a new vector is accepted in the cycle the previous final word moves,
+    so a sink that is always ready sees ``count`` words back to back.
     """
 
     def __init__(self, count: int, width: int) -> None:
@@ -207,28 +200,19 @@ class OutputSerializer(wiring.Component):
         m = Module()
         buf = Signal(data.ArrayLayout(signed(self.width), self.count))
         remaining = Signal(range(self.count + 1))
-        remaining_next = Signal.like(remaining)
-        empty = Signal(init=1)  # remaining == 0, registered
-        on_last = Signal()  # remaining == 1, registered
+        on_last = remaining == 1
         take = self.o.valid & self.o.ready
         m.d.comb += [
-            self.o.valid.eq(~empty),
+            self.o.valid.eq(remaining != 0),
             self.o.p.data.eq(buf[0]),
             self.o.p.last.eq(on_last),
-            self.i.ready.eq(empty),
-            remaining_next.eq(remaining),
+            self.i.ready.eq((remaining == 0) | (take & on_last)),
         ]
-        with m.If(self.i.valid & empty):
-            m.d.comb += remaining_next.eq(self.count)
-            m.d.sync += buf.eq(self.i.p)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [buf.eq(self.i.p), remaining.eq(self.count)]
         with m.Elif(take):
-            m.d.comb += remaining_next.eq(remaining - 1)
+            m.d.sync += remaining.eq(remaining - 1)
             m.d.sync += [buf[k].eq(buf[k + 1]) for k in range(self.count - 1)]
-        m.d.sync += [
-            remaining.eq(remaining_next),
-            empty.eq(remaining_next == 0),
-            on_last.eq(remaining_next == 1),
-        ]
         return m
 
 
