@@ -928,8 +928,9 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
     ``.bit`` file, with the open flow (:mod:`snnhw.flow.ecp5`).
 
     The step's record ``<out>/pnr.json`` holds the summaries (:func:`~snnhw.flow.ecp5.parse_nextpnr_report`)
-    of each core (``cores``) and of the board top (``board_top``, with its bitstream); each run's
-    files stay in ``<out>/pnr/<core>/`` and ``<out>/board/``.
+    of each core (``cores``; with ``pnr_seeds`` > 1 the fastest seed's, :func:`~snnhw.flow.ecp5.best_of_seeds`)
+    and of the board top (``board_top``, with its bitstream); each run's files stay in
+    ``<out>/pnr/<core>/`` (seed s > 1: ``<out>/pnr/<core>-seed<s>/``) and ``<out>/board/``.
     """
     from snnhw.flow.boards import find_board
     from snnhw.flow.ecp5 import DEFAULT_SEED, best_of_seeds, board_device, build_bitstream, route_core, seed_dirs
@@ -947,7 +948,6 @@ def step_pnr(state: BuildState) -> dict[str, Any]:
     device = board_device(board)
     target = opts.target_mhz or opts.clock_mhz or PNR_TARGET_MHZ
     pnr_dir, board_dir = state.out / "pnr", state.out / "board"
-    # a core whose timing was closed is routed where its last round was: the same inputs, reused
     seeds = list(range(DEFAULT_SEED, DEFAULT_SEED + opts.pnr_seeds))
     # the first seed's route is where a closed core's last round was routed: the same inputs, reused
     core_dirs = {kind: seed_dirs(Path(state.timing[kind]["pnr_dir"]) if kind in state.timing else pnr_dir / kind,
