@@ -208,6 +208,7 @@ def test_describe_and_knob_validation():
         assert deepest["cycles"]["per_element"] == info["cycles"]["per_element"] + 2 * extra  # 2 layers
         assert f"+ {overhead}))" in deepest["cycles"]["formula"]
 
+
 STAGES = [(2, 1), (1, 2), (2, 2), (1, 3), (2, 3), (3, 1), (3, 3), (4, 1), (4, 3), (1, 4), (4, 4), (5, 4), (6, 4), (7, 4)]
 """(mac_stages, act_stages) beyond the default (1, 1)."""
 
