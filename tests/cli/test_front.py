@@ -118,6 +118,7 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--limit-train", "0"], "--limit-train"),
         ([*train, "--distill", "0.5"], "--distill needs --init"),
         ([*train, "--ema", "1"], "weight-average decay"),
+        ([*train, "--qat"], "--qat trains a spiking model"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(text / "z.pt")], "not a directory"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "z.json")], "must not end in .json"),

@@ -141,3 +141,34 @@ def test_eval_refuses_a_tampered_frozen_file(models: dict[str, Path], capsys: py
     status = main(["eval", "--model", str(bad), "--no-progress"])
     _, err = capsys.readouterr()
     assert status == 2 and "Traceback" not in err and np.any([w in err for w in ("corrupted", "SHA-256", "not an")])
+
+
+def test_qat_checkpoint_quantizes_on_its_trained_grid(models: dict[str, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``train --qat`` records its grid; ``quantize`` takes it (and its input scale) unless told
+    otherwise, warns when told otherwise, and the integer weights are the checkpoint's weights
+    divided by their scales, exactly."""
+    root = models["root"]
+    qat = root / "qat.pt"
+    _ok(capsys, ["train", "--init", str(models["spk"]), "--epochs", "1", "--qat", "--qat-input-bits", "10",
+                 "--qat-leak-terms", "3", "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(qat)])
+    grid = load_checkpoint(qat).metrics["settings"]["qat"]
+    assert (grid["weight_bits"], grid["input_bits"], grid["leak_terms"]) == (8, 10, 3) and grid["input_scale"] > 0
+    out = _ok(capsys, ["quantize", "--model", str(qat), "--no-baseline", "--no-progress", "-o", str(root / "q.snnhw")])
+    assert "quantization-aware checkpoint: 8-bit weights, 10-bit input, 3 leak terms (its input scale)" in out
+    frozen = load_frozen(root / "q.snnhw")
+    assert (frozen.weight_bits, frozen.input_bits, frozen.input_scale) == (8, 10, grid["input_scale"])
+    assert frozen.meta["quantizer"]["leak_terms"] == 3
+    state = load_checkpoint(qat).state_dict
+    H = frozen.layers[0].w_h.shape[1]
+    for a, gate in enumerate("figo"):
+        alpha = frozen.scales["layers"][0]["alpha"][gate]
+        steps = state["layers.0.weight_h"][a * H:(a + 1) * H].double().numpy() / alpha
+        np.testing.assert_array_equal(np.round(steps), frozen.layers[0].w_h[a * H:(a + 1) * H])
+        assert float(np.abs(steps - np.round(steps)).max()) < 1e-4  # on the grid, up to float32
+    out = _ok(capsys, ["quantize", "--model", str(qat), "--weight-bits", "6", "--no-baseline", "--no-progress",
+                       "-o", str(root / "q6.snnhw")])
+    assert "warning: --weight-bits 6 differs from the grid the model was trained quantization-aware on (8)" in out
+    assert load_frozen(root / "q6.snnhw").weight_bits == 6
+    _fails(capsys, ["train", "--init", str(models["hard"]), "--epochs", "1", "--qat", "--qat-weight-bits", "1",
+                    "--no-progress", "-o", str(root / "bad.pt")], "weight_bits must be an integer in 2..16")

@@ -248,3 +248,31 @@ def test_a_second_build_into_the_same_directory_is_refused(tmp_path: Path,
     with open(out / LOCK_FILE) as handle:  # released: anyone can take it
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     assert run_build(opts).exit_code == 0
+
+
+def test_a_qat_checkpoint_builds_on_its_trained_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``build --model qat.pt`` quantizes with the grid ``train --qat`` recorded (input width and
+    scale, leak terms) unless told otherwise."""
+    from snnhw.quant.frozen_io import load_frozen
+    from snnhw.train.checkpoint import load_checkpoint
+    from train_fixtures import write_npz
+
+    data = write_npz(tmp_path / "toy.npz")
+    quick = ["--hidden", "4", "--batch-size", "32", "--lr", "0.01", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--data", "npz", "--data-dir", str(data), *quick, "-o", str(tmp_path / "hard.pt")]) == 0
+    assert main(["train", "--init", str(tmp_path / "hard.pt"), "--T", "2", "--qat", "--qat-input-bits", "10",
+                 "--qat-leak-terms", "3", *quick, "-o", str(tmp_path / "qat.pt")]) == 0
+    capsys.readouterr()
+    grid = load_checkpoint(tmp_path / "qat.pt").metrics["settings"]["qat"]
+    for given, expected in ((None, 10), (8, 8)):
+        out = tmp_path / f"out{given}"
+        opts = BuildOptions(models=[tmp_path / "qat.pt"], out_dir=out, verify=False, yosys=False, input_bits=given,
+                            knobs=shared_knobs(lanes=2, fanin=2), progress=False)
+        assert run_build(opts).exit_code == 0
+        load = json.loads((out / "load.json").read_text())
+        assert load["quantizer"] == {"weight_bits": 8, "input_bits": expected, "leak_terms": 3,
+                                     "input_percentile": 99.9}
+        spiking = load_frozen(out / "model" / "spiking.snnhw")
+        assert spiking.input_bits == expected and spiking.meta["quantizer"]["leak_terms"] == 3
+        assert (spiking.input_scale == grid["input_scale"]) == (given is None)
+        assert any("differs from the grid" in line for line in load["quantizer_notes"]) == (given is not None)

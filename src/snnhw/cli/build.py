@@ -80,8 +80,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         help="grid the build explores: small (default: lanes within 2x of the automatic width, "
                              "engines 1 and T, dense and event-queue) or full (snnhw explore's defaults)")
     quant = p.add_argument_group("quantization (checkpoint input)")
-    quant.add_argument("--weight-bits", type=int, default=8, help="signed weight width (default 8)")
-    quant.add_argument("--input-bits", type=int, default=8, help="signed direct-input width (default 8)")
+    quant.add_argument("--weight-bits", type=int, default=None,
+                       help="signed weight width (default: a --qat checkpoint's grid, else 8)")
+    quant.add_argument("--input-bits", type=int, default=None,
+                       help="signed direct-input width (default: a --qat checkpoint's grid, else 8)")
     quant.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
     quant.add_argument("--calib-samples", type=int, default=512, help="calibration sequences (default 512)")
     p.add_argument("--seed", type=int, default=0, help="seed of calibration subsets, random inputs, stalls")

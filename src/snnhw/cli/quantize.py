@@ -41,13 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("quantize", help="freeze a checkpoint into the integer golden model (.snnhw)",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="checkpoint (.pt) written by snnhw train/convert")
-    p.add_argument("--weight-bits", type=int, default=8, help="signed weight width, 2..16 (default 8)")
-    p.add_argument("--input-bits", type=int, default=8, help="signed direct-input width, 2..16 (default 8)")
-    p.add_argument("--leak-terms", type=int, default=2, help="shift terms per leak λ, 1..4 (default 2)")
+    p.add_argument("--weight-bits", type=int, default=None,
+                   help="signed weight width, 2..16 (default: the grid of a --qat checkpoint, else 8)")
+    p.add_argument("--input-bits", type=int, default=None,
+                   help="signed direct-input width, 2..16 (default: the grid of a --qat checkpoint, else 8)")
+    p.add_argument("--leak-terms", type=int, default=None,
+                   help="shift terms per leak λ, 1..4 (default: the grid of a --qat checkpoint, else 2)")
     p.add_argument("--rate-bits", type=int, default=8, help="R of the rate encoder (default 8)")
     p.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
-    p.add_argument("--input-percentile", type=float, default=99.9,
-                   help="percentile of |x| that sets the direct input scale (default 99.9; 100 = max-abs)")
+    p.add_argument("--input-percentile", type=float, default=None,
+                   help="percentile of |x| that sets the direct input scale (default: the grid of a --qat "
+                        "checkpoint, else 99.9; 100 = max-abs)")
     p.add_argument("--membrane-headroom", type=int, default=0,
                    help="bits added to (negative: removed from) the worst-case membrane widths (default 0)")
     p.add_argument("--n-max", type=int, help="longest sequence the cell register holds unsaturated "
@@ -69,12 +73,17 @@ def baseline_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.baseline{out.suffix or '.snnhw'}")
 
 
-def _calibration(bundle: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random subset of the training split (all of it when smaller)."""
-    train = bundle.train
-    count = min(samples, len(train))
-    index = np.sort(np.random.default_rng(seed).permutation(len(train))[:count])
-    return train.x[index].astype(np.float64), train.lengths[index]
+def resolve_grid(args: argparse.Namespace, ckpt: Any) -> list[str]:
+    """Fill the unset quantizer settings of ``args`` (weight and input bits, leak terms, input
+    percentile) and set ``args.input_scale``, from a ``snnhw train --qat`` checkpoint's grid or the
+    defaults (:func:`snnhw.train.qat.quantizer_settings`); returns the lines to print."""
+    from snnhw.train.qat import QUANTIZER_DEFAULTS, quantizer_settings
+
+    settings, notes = quantizer_settings(ckpt.metrics if ckpt.cfg.spiking else {},
+                                         {key: getattr(args, key) for key in QUANTIZER_DEFAULTS})
+    for key, value in settings.items():
+        setattr(args, key, value)
+    return notes
 
 
 def _layer_widths(frozen: Any) -> list[dict[str, Any]]:
@@ -113,14 +122,15 @@ def run(args: argparse.Namespace) -> int:
 
     from snnhw import __version__
     from snnhw.quant.frozen_io import save_frozen
-    from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
+    from snnhw.quant.quantizer import calibration_subset, quantize_baseline, quantize_spiking, saturation_report
     from snnhw.train.checkpoint import load_checkpoint, recorded_source, resolve_source
     from snnhw.train.seed import set_threads
 
     set_threads()
     ckpt = load_checkpoint(src)
+    grid_notes = resolve_grid(args, ckpt)
     bundle = ckpt.load_data(args.data_dir, progress=progress)
-    x_cal, len_cal = _calibration(bundle, args.calib_samples, args.seed)
+    x_cal, len_cal = calibration_subset(bundle.train, args.calib_samples, args.seed)
     n_max = args.n_max if args.n_max is not None else max(bundle.train.seq_len, bundle.val.seq_len,
                                                            bundle.test.seq_len)
     meta = {"data_meta": ckpt.data_meta, "class_names": ckpt.class_names, "normalisation": ckpt.normalisation,
@@ -128,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     common = dict(weight_bits=args.weight_bits, input_bits=args.input_bits, calib_x=x_cal, calib_lengths=len_cal,
                   input_percentile=args.input_percentile, n_max=n_max)
     report: dict[str, Any] = {"checkpoint": str(src), "calibration_samples": int(len(x_cal)), "n_max": n_max}
-    lines = []
+    lines = list(grid_notes)
 
     hard_ckpt: Any = None
     hard_path: Path | None = None
@@ -137,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = ckpt.build_model()
         frozen = quantize_spiking(model, leak_terms=args.leak_terms, rate_bits=args.rate_bits, seed=args.seed,
-                                  membrane_headroom=args.membrane_headroom, meta=meta, **common)
+                                  membrane_headroom=args.membrane_headroom, meta=meta,
+                                  input_scale=args.input_scale, **common)
         save_frozen(out, frozen)
         sat = saturation_report(frozen, x_cal, len_cal, progress=progress)
         sat.pop("classes")

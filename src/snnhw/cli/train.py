@@ -178,6 +178,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="keep an exponential moving average of the weights (decay per optimiser step, "
                           "e.g. 0.999) and validate, select and save it instead of the weights trained "
                           "(default 0: none)")
+    fit.add_argument("--qat", action="store_true",
+                     help="quantization-aware fine-tuning of a spiking model: every forward pass uses the "
+                          "weights, thresholds, leaks and direct inputs snnhw quantize would give it "
+                          "(straight-through gradients to float latent weights), and the model saved lies "
+                          "on that integer grid; snnhw quantize then takes the grid's settings from the "
+                          "checkpoint")
+    fit.add_argument("--qat-weight-bits", type=int, default=8, metavar="B",
+                     help="with --qat: signed weight width (snnhw quantize --weight-bits; default 8)")
+    fit.add_argument("--qat-input-bits", type=int, default=8, metavar="B",
+                     help="with --qat: signed direct-input width (snnhw quantize --input-bits; default 8)")
+    fit.add_argument("--qat-leak-terms", type=int, default=2, metavar="K",
+                     help="with --qat: shift terms per leak (snnhw quantize --leak-terms; default 2)")
     fit.add_argument("--schedule", default="constant",
                      help="learning-rate schedule over --epochs: constant (default) or cosine")
     fit.add_argument("--threads", type=int, default=None,
@@ -372,6 +384,11 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "augment_roll": tuple(args.augment_roll), "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
     }
+    if args.qat:
+        from snnhw.train.qat import quant_aware
+
+        options["qat"] = quant_aware(model, bundle.train, weight_bits=args.qat_weight_bits,
+                                     input_bits=args.qat_input_bits, leak_terms=args.qat_leak_terms, seed=0)
     if args.distill:
         options["teacher"] = (load_checkpoint(hard_source) if hard_source is not None else init).build_model()
     cv = None

@@ -127,7 +127,9 @@ class BuildOptions:
         simulator: "icarus" or "verilator" (default: snnhw.sim's default).
         knobs: the knobs of each core kind (:mod:`snnhw.hw.knobs`; a missing kind or a ``None``
             knob is sized to the model by the one automatic rule, ``CoreKnobs.resolved``).
-        weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only).
+        weight_bits, input_bits, act_bits: quantizer widths (checkpoint input only; weight and
+            input width ``None``: the grid a ``--qat`` checkpoint was trained on, else 8; a
+            ``--qat`` checkpoint also gives its leak terms, input percentile and input scale).
         calib_samples: training sequences used to calibrate the quantizer.
         clock_mhz: target clock of the out-of-context runs: Vivado scripts (default: the board's
             clock) and ECP5 per-core routes (default ``PNR_TARGET_MHZ``).
@@ -164,8 +166,8 @@ class BuildOptions:
     pnr: bool = True
     simulator: str | None = None
     knobs: dict[str, Any] = field(default_factory=dict)
-    weight_bits: int = 8
-    input_bits: int = 8
+    weight_bits: int | None = None
+    input_bits: int | None = None
     act_bits: int = 8
     calib_samples: int = 512
     clock_mhz: float | None = None
@@ -301,14 +303,6 @@ def _rel(state: BuildState, path: Path | str) -> str:
 
 # ------------------------------------------------------------------------------------ step: load
 
-def _calibration(bundle: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random subset of ``samples`` training sequences."""
-    train = bundle.train
-    count = min(samples, len(train))
-    index = np.sort(np.random.default_rng(seed).permutation(len(train))[:count])
-    return np.asarray(train.x[index], np.float64), np.asarray(train.lengths[index], np.int64)
-
-
 def _hard_source(ckpt_path: Path, ckpt: Any, given: Path | None) -> Path:
     """The hard-LSTM checkpoint of the MAC baseline: ``given``, else the recorded source."""
     if given is not None:
@@ -355,7 +349,8 @@ def step_load(state: BuildState) -> dict[str, Any]:
     from snnhw import __version__
     from snnhw.flow import default_model
     from snnhw.quant.frozen_io import is_frozen_file, load_frozen, save_frozen
-    from snnhw.quant.quantizer import quantize_baseline, quantize_spiking, saturation_report
+    from snnhw.quant.quantizer import calibration_subset, quantize_baseline, quantize_spiking, saturation_report
+    from snnhw.train.qat import quantizer_settings
 
     opts = state.opts
     paths = list(opts.models) or [default_model.default_checkpoint()]
@@ -407,7 +402,7 @@ def step_load(state: BuildState) -> dict[str, Any]:
             calib = default_model.load_samples(bundled, "calib")
             x_cal, len_cal, calib_desc = calib.x.astype(np.float64), calib.lengths, calib.description
         elif bundle is not None:
-            x_cal, len_cal = _calibration(bundle, opts.calib_samples, opts.seed)
+            x_cal, len_cal = calibration_subset(bundle.train, opts.calib_samples, opts.seed)
             calib_desc = (f"{len(x_cal)} sequences of the {ckpt.data_meta.get('dataset')} training split "
                           f"(seed {opts.seed})")
         else:
@@ -416,13 +411,20 @@ def step_load(state: BuildState) -> dict[str, Any]:
         n_max = int(ckpt.data_meta.get("seq_len") or x_cal.shape[1])
         meta = {"data_meta": ckpt.data_meta, "class_names": ckpt.class_names, "normalisation": ckpt.normalisation,
                 "float_metrics": ckpt.metrics, "checkpoint": str(ckpt_path.resolve()), "snnhw_version": __version__}
-        common = dict(weight_bits=opts.weight_bits, input_bits=opts.input_bits, calib_x=x_cal, calib_lengths=len_cal,
-                      n_max=n_max)
+        grid, notes = quantizer_settings(ckpt.metrics, {"weight_bits": opts.weight_bits,
+                                                        "input_bits": opts.input_bits})
+        for line in notes:
+            _log(opts, f"  {line}")
+        common = dict(weight_bits=grid["weight_bits"], input_bits=grid["input_bits"], calib_x=x_cal,
+                      calib_lengths=len_cal, n_max=n_max, input_percentile=grid["input_percentile"])
         hard_meta = {**meta, "float_metrics": hard.metrics, "checkpoint": str(hard_path.resolve())}
-        for model in (quantize_spiking(ckpt.build_model(), seed=opts.seed, meta=meta, **common),
+        for model in (quantize_spiking(ckpt.build_model(), seed=opts.seed, meta=meta, leak_terms=grid["leak_terms"],
+                                       input_scale=grid["input_scale"], **common),
                       quantize_baseline(hard.build_model(), act_bits=opts.act_bits, meta=hard_meta, **common)):
             state.models[spec_for_model(model).name] = model
-        details.update(kind="checkpoint", hard_source=str(hard_path), calibration=calib_desc, n_max=n_max)
+        details.update(kind="checkpoint", hard_source=str(hard_path), calibration=calib_desc, n_max=n_max,
+                       quantizer={k: grid[k] for k in ("weight_bits", "input_bits", "leak_terms", "input_percentile")},
+                       quantizer_notes=notes)
         sat = {}
         for kind, model in state.models.items():
             report = saturation_report(model, x_cal, len_cal)

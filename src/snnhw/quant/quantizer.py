@@ -142,6 +142,17 @@ def calibration_input_scale(x: np.ndarray, lengths: np.ndarray | None, bits: int
     return top / _qmax(bits)
 
 
+def calibration_subset(train: Any, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration sequences: a seeded random subset of ``samples`` sequences of a training
+    split (``x`` [S, N, D] normalised floats, ``lengths`` [S]; all of it when smaller), in order.
+
+    ``snnhw quantize`` calibrates on it, and quantization-aware training takes α_x from the same
+    subset, so that both choose the same input scale."""
+    count = min(samples, len(train))
+    index = np.sort(np.random.default_rng(seed).permutation(len(train))[:count])
+    return np.asarray(train.x[index], np.float64), np.asarray(train.lengths[index], np.int64)
+
+
 def quantize_input(frozen: FrozenSpiking | FrozenBaseline, x: np.ndarray) -> np.ndarray:
     """Host-side input quantization of normalised float x [..., D] for ``frozen`` (contract §1)."""
     if isinstance(frozen, FrozenSpiking) and frozen.encoding == "rate":
@@ -400,6 +411,87 @@ def quantize_spiking(
     return frozen
 
 
+def snap_spiking(
+    model: Any,
+    *,
+    input_scale: float | None,
+    weight_bits: int = 8,
+    leak_terms: int = 2,
+    scale_mode: str = "maxabs",
+) -> dict[str, Any]:
+    """The float values of the integers :func:`quantize_spiking` would give ``model``.
+
+    For quantization-aware training (:mod:`snnhw.train.qat`): every weight, bias, threshold θ
+    and leak λ of the LSTM layers, and the weights of a head without a hidden layer, replaced
+    by the float its integer stands for (``integer × scale``, with the same per-gate scales
+    α_a, input shifts, threshold rounding and leak fit as :func:`quantize_spiking`; the bias
+    less the flooring offset of the input shift). A model holding these values quantizes to
+    the same weights, thresholds and leaks, and snaps to itself. Not snapped: the θ/(2T) shifts
+    (the integer model rounds them from the snapped θ), and a hidden head layer (its shift needs
+    calibration data).
+
+    Args:
+        model: the float spiking model (``model.cfg.spiking``).
+        input_scale: α_x of the direct encoding (float value of one input LSB); ``None`` for
+            rate encoding.
+        weight_bits, leak_terms, scale_mode: as for :func:`quantize_spiking`.
+
+    Returns:
+        ``{state_dict key: float64 array}`` of the snapped entries.
+
+    Raises:
+        UserError: settings out of range, or a threshold below half a weight LSB.
+    """
+    cfg = model.cfg
+    if not cfg.spiking:
+        raise UserError("snap_spiking needs a spiking model")
+    _check_bits("weight_bits", weight_bits)
+    direct = cfg.encoding == "direct"
+    if direct and not (input_scale is not None and input_scale > 0):
+        raise UserError("direct encoding needs the input scale α_x to snap the first layer")
+    out: dict[str, Any] = {}
+    for index, fl in enumerate(model.layers):
+        key = f"layers.{index}."
+        th = {k: _scalar(v) for k, v in fl.theta.items()}
+        in_unit = float(input_scale) if direct and index == 0 else 1.0
+        fallback = [th[g] / _qmax(weight_bits) for g in GATES]
+        alphas, wx, wh, b, x_shift = _project_layer(_np(fl.weight_x), _np(fl.weight_h), _np(fl.bias), in_unit, 1.0,
+                                                    weight_bits, direct and index == 0, scale_mode, fallback)
+        h = wh.shape[1]
+        w_x = np.zeros(wx.shape)
+        w_h = np.zeros(wh.shape)
+        bias = np.zeros(b.shape)
+        for a, alpha in enumerate(alphas):
+            rows = _rows(a, h)
+            w_x[rows] = wx[rows] * alpha / (in_unit * 2.0 ** x_shift[a])
+            w_h[rows] = wh[rows] * alpha
+            bias[rows] = (b[rows] - (1.0 - 2.0 ** -x_shift[a]) / 2.0) * alpha
+        out.update({key + "weight_x": w_x, key + "weight_h": w_h, key + "bias": bias})
+        alpha = dict(zip(GATES, alphas))
+        where = f"layer {index + 1}"
+        clip = "g" if cfg.nonspiking_gate == "g" else "i"
+        for gate in ("f", "i", "g", "o"):
+            if gate == "g" and clip == "i":
+                for k in ("g", "g_neg"):
+                    out[key + f"theta.{k}"] = np.float64(_theta_int(th[k] / alpha["g"], 1.0, f"{where} neuron {k}")
+                                                         * alpha["g"])
+            else:
+                out[key + f"theta.{gate}"] = np.float64(_theta_int(th[gate], alpha[gate], f"{where} gate {gate}")
+                                                        * alpha[gate])
+        q_max = _round_int(float(out[key + f"theta.{clip}"]) / alpha[clip])
+        for k in ("c", "c_neg"):
+            out[key + f"theta.{k}"] = np.float64(_theta_int(th[k] * q_max, 1.0, f"{where} neuron {k}") / q_max)
+        for k, v in fl.leak.items():
+            out[key + f"leak.{k}"] = np.float64(arith.leak_value(fit_leak(max(_scalar(v), LEAK_FLOOR), leak_terms)))
+    head = model.head
+    if getattr(head, "head_hidden", 0) == 0:
+        r_unit = 1.0 / cfg.T
+        int_head, scales = quantize_head(head, r_unit, cfg.T, weight_bits, 8, scale_mode)
+        out["head.fc1.weight"] = int_head.w_out * scales["out"] / r_unit
+        out["head.fc1.bias"] = int_head.b_out * scales["out"]
+    return out
+
+
 # ------------------------------------------------------------------------------ baseline
 
 MAX_ACT_SHIFT = 40
@@ -552,4 +644,4 @@ def saturation_report(frozen: FrozenSpiking | FrozenBaseline, x: np.ndarray, len
 
 
 __all__ = ["quantize_spiking", "quantize_baseline", "quantize_head", "saturation_report", "quantize_input",
-           "calibration_input_scale", "weight_scale", "MAX_X_SHIFT"]
+           "calibration_input_scale", "weight_scale", "snap_spiking", "calibration_subset", "MAX_X_SHIFT"]

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from snnhw.errors import UserError
 from snnhw.train import distributed
+from snnhw.train.qat import QuantAware
 from snnhw.train.seed import deterministic, generator, seed_everything, set_threads
 
 EVAL_SEED: int = 0
@@ -366,6 +367,7 @@ class _Plan:
     distill: float = 0.0
     distill_temperature: float = 2.0
     ema: float = 0.0
+    qat: QuantAware | None = None
 
 
 class WeightAverage:
@@ -435,6 +437,7 @@ def fit(
     distill: float = 0.0,
     distill_temperature: float = 2.0,
     ema: float = 0.0,
+    qat: QuantAware | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -493,6 +496,11 @@ def fit(
             0: none). With one, every validation, the epoch selection and the weights the model
             holds on return are the average's; training (and its reported accuracy) runs on
             the model's own weights.
+        qat: quantization-aware training (:mod:`snnhw.train.qat`) on this fixed-point grid:
+            every forward pass (training and validation) runs with the parameters the quantizer
+            would give the model and on inputs rounded to the input grid, the optimiser updates
+            the float latent parameters with those (straight-through) gradients, and the weights
+            the model holds on return are snapped (``None``: float training).
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
@@ -551,7 +559,7 @@ def fit(
                  schedule_epochs=schedule_epochs, weight_decay=weight_decay,
                  augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select,
                  teacher=teacher if distill > 0 else None, distill=float(distill),
-                 distill_temperature=float(distill_temperature), ema=float(ema))
+                 distill_temperature=float(distill_temperature), ema=float(ema), qat=qat)
     if nproc == 1:
         return _train(model, bundle, target, plan)
     state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
@@ -594,6 +602,12 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         result.settings.update(distill=plan.distill, distill_temperature=plan.distill_temperature)
     if plan.ema:
         result.settings["ema"] = plan.ema
+    qat = plan.qat
+    val_split = bundle.val
+    if qat is not None:
+        result.settings["qat"] = qat.to_dict()
+        x = qat.round_inputs(x)
+        val_split = qat.round_split(bundle.val)
     teacher = plan.teacher.to(device).eval() if plan.teacher is not None else None
     module = model.to(device)
     params = [p for p in module.parameters() if p.requires_grad]
@@ -626,21 +640,22 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 inputs = x[index]
                 if any(augment_roll):
                     inputs = random_roll(inputs, augment_roll, augment_gen)
-                logits = _forward(net, inputs, lengths[index], rows, device, encoder)
                 target = y[index][rows].to(device)
                 teacher_logits = None
                 if teacher is not None:
                     with torch.no_grad():
                         teacher_logits = _forward(teacher, inputs, lengths[index], rows, device, None)
-                loss = _shard_loss(logits, target, local, count, world, teacher_logits, plan.distill,
-                                   plan.distill_temperature)
-                hits = int((logits.detach().argmax(dim=1) == target).sum()) if local else 0
-                batch_loss, batch_hits = distributed.all_sum([float(loss.detach()) / world, hits])
-                if not math.isfinite(batch_loss):
-                    raise UserError(f"training diverged (loss {batch_loss}) in epoch {epoch}; "
-                                    "try a lower learning rate")
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                with qat.snapped(module) if qat is not None else nullcontext():
+                    logits = _forward(net, inputs, lengths[index], rows, device, encoder)
+                    loss = _shard_loss(logits, target, local, count, world, teacher_logits, plan.distill,
+                                       plan.distill_temperature)
+                    hits = int((logits.detach().argmax(dim=1) == target).sum()) if local else 0
+                    batch_loss, batch_hits = distributed.all_sum([float(loss.detach()) / world, hits])
+                    if not math.isfinite(batch_loss):
+                        raise UserError(f"training diverged (loss {batch_loss}) in epoch {epoch}; "
+                                        "try a lower learning rate")
+                    loss.backward()
                 if plan.grad_clip is not None:
                     nn.utils.clip_grad_norm_(params, plan.grad_clip)
                 optimizer.step()
@@ -652,9 +667,11 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 seen += count
                 batch_bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
             batch_bar.close()
-            with average.applied(module) if average is not None else nullcontext():
-                val = (evaluate(module, bundle.val, batch_size=max(batch_size, 256)) if has_val
+            with (average.applied(module) if average is not None else nullcontext(),
+                  qat.snapped(module) if qat is not None else nullcontext()):
+                val = (evaluate(module, val_split, batch_size=max(batch_size, 256)) if has_val
                        else {"loss": float("nan"), "accuracy": float("nan")})
+                validated = copy.deepcopy(module.state_dict()) if select == "best" else None
             record = {
                 "epoch": epoch,
                 "loss": loss_sum / seen,
@@ -670,8 +687,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 or (val["accuracy"] == result.best_val_accuracy and val["loss"] < result.best_val_loss)
             )
             if improved:
-                weights = average.state if average is not None else module.state_dict()
-                best_state = copy.deepcopy(weights) if select == "best" else None
+                best_state = validated
                 result.best_epoch = epoch
                 result.best_val_accuracy = val["accuracy"]
                 result.best_val_loss = val["loss"]
@@ -701,6 +717,9 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
     if select == "best":
         assert best_state is not None  # at least one epoch ran
         module.load_state_dict(best_state)
-    elif average is not None:
-        module.load_state_dict(average.state)
+    else:
+        if average is not None:
+            module.load_state_dict(average.state)
+        if qat is not None:
+            qat.snap(module)
     return result
