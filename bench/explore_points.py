@@ -9,7 +9,7 @@ spike traces of the test sequences, Yosys ``synth_xilinx`` cost, cached by RTL h
 directory, the DSP and BRAM exchange rates measured on the points given, the iso-resource
 table), but on hand-picked points, so that one ``explore.json`` holds the baseline and every
 candidate spiking point without synthesising a whole product grid. A spiking point is
-``L,F,E[,R[,PF]]`` (lanes, fanin, engines, ``bank_readers``, ``proj_fanin``; schedule
+``L,F,E[,R[,PF[,PL]]]`` (lanes, fanin, engines, ``bank_readers``, ``proj_fanin``, ``proj_lanes``; schedule
 ``--mode``, default ``event-queue-shared``); a MAC point ``L,F``.
 """
 
@@ -27,11 +27,13 @@ from snnhw.sim.verify import dataset_inputs
 
 
 def spiking_point(text: str, mode: str) -> dict:
-    """``L,F,E[,R[,PF]]`` → the knob values of a spiking point."""
-    lanes, fanin, engines, readers, proj_fanin = ([int(v) for v in text.split(",")] + [1, 1])[:5]
+    """``L,F,E[,R[,PF[,PL]]]`` → the knob values of a spiking point."""
+    lanes, fanin, engines, readers, proj_fanin, proj_lanes = ([int(v) for v in text.split(",")] + [1, 1, 0])[:6]
     point = {"lanes": lanes, "fanin": fanin, "engines": engines, "proj_fanin": proj_fanin, **MODES[mode]}
     if readers > 1:
         point["bank_readers"] = readers
+    if proj_lanes:
+        point["proj_lanes"] = proj_lanes
     return point
 
 
@@ -41,7 +43,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="frozen MAC baseline model (.snnhw)")
     parser.add_argument("--data-dir", required=True, help="the models' dataset (its test split)")
     parser.add_argument("--sequences", type=int, default=64)
-    parser.add_argument("--spiking", nargs="+", required=True, metavar="L,F,E[,R[,PF]]")
+    parser.add_argument("--spiking", nargs="+", required=True, metavar="L,F,E[,R[,PF[,PL]]]")
     parser.add_argument("--mode", default="event-queue-shared", choices=sorted(MODES))
     parser.add_argument("--mac", nargs="*", default=[], metavar="L,F", help="MAC baseline points")
     parser.add_argument("--jobs", type=int, default=1)

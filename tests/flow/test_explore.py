@@ -16,7 +16,7 @@ from snnhw.flow.explore import (CAPACITY_LUTS_PER_BRAM36, PARTS, Point, bram_exc
 from snnhw.hw.knobs import SpikingKnobs
 from snnhw.hw.registry import core_spec
 from snnhw.quant import golden
-from snnhw.quant.frozen_io import save_frozen
+from snnhw.quant.frozen_io import load_frozen, save_frozen
 from snnhw.quant.synthetic import random_frozen_baseline, random_frozen_spiking, random_inputs
 
 
@@ -105,6 +105,30 @@ def test_bank_readers_are_swept_for_the_queue_modes_only(tmp_path: Path) -> None
         sched = core_spec("spiking").schedule_of(model, SpikingKnobs(**point["knobs"]))
         cycles = [sched.sequence_cycles(4, u[b], [layer["h"][b] for layer in res.trace]) for b in range(3)]
         assert point["cycles_mean"] == pytest.approx(np.mean(cycles))
+
+
+def test_projection_narrowing_is_swept_for_the_lanes_it_divides(tmp_path: Path) -> None:
+    """``--proj-narrowing 1 2 4`` on a direct-input model: lanes 4 gets proj_lanes 4 (the
+    default), 2 and 1, lanes 2 only 2 and 1; a narrower projection lengthens a projection-bound
+    sequence, and each point's cycles are its own schedule's."""
+    spk = save_frozen(tmp_path / "d.snnhw", random_frozen_spiking(2, input_size=7, hidden_size=8, T=2))
+    out = tmp_path / "ex"
+    assert main(["explore", "--golden", str(spk), "--no-synth", "--sequences", "2", "--length", "3",
+                 "--lanes", "2", "4", "--engines", "1", "--modes", "dense", "--proj-narrowing", "1", "2", "4",
+                 "-o", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "explore.json").read_text())
+    got = sorted((p["knobs"]["lanes"], p["knobs"].get("proj_lanes")) for p in doc["points"])
+    assert got == [(2, 1), (2, 2), (4, 1), (4, 2), (4, 4)]
+    model = load_frozen(spk)
+    x, lengths = random_inputs(model, 0, 2, 3, vary_lengths=False)
+    by_lanes = {}
+    for point in doc["points"]:
+        sched = core_spec("spiking").schedule_of(model, SpikingKnobs(**point["knobs"]))
+        assert point["cycles_mean"] == sched.cycles(3)
+        by_lanes[point["knobs"]["lanes"], point["knobs"]["proj_lanes"]] = point["cycles_mean"]
+    assert by_lanes[4, 4] < by_lanes[4, 2] < by_lanes[4, 1]
+    assert explore.knob_text(next(p for p in doc["points"] if p["knobs"]["proj_lanes"] == 4)["knobs"], "dense") \
+        == "lanes=4, fanin=4, engines=1"
 
 
 @pytest.mark.yosys

@@ -62,7 +62,8 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
                proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, tree_stages: int = 1,
-               proj_stages: int = 1, bank_readers: int = 1, corrupt: str = "") -> list[str]:
+               proj_stages: int = 1, bank_readers: int = 1, proj_lanes: int | None = None,
+               corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
     model = random_frozen_spiking(seed, input_size=D, hidden_size=H, T=T, num_layers=layers, encoding=encoding,
@@ -76,7 +77,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                        input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
                        gate_stages=gate_stages, cell_stages=cell_stages, tree_stages=tree_stages,
-                       proj_stages=proj_stages, bank_readers=bank_readers)
+                       proj_stages=proj_stages, bank_readers=bank_readers, proj_lanes=proj_lanes)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -116,6 +117,12 @@ CONFIGS = {
     "spikes_T8_E3": dict(T=8, mode="spikes", H=4, engines=3, lanes=4, fanin=4, lengths=[2, 1]),
     "direct_projection_bound_T1": dict(T=1, mode="direct", H=6, D=5, lanes=1, fanin=6, lengths=[3, 2]),
     "direct_proj_fanin2_T3": dict(T=3, mode="direct", D=5, lanes=3, fanin=2, proj_fanin=2, lengths=[3, 1]),
+    # a projection narrower than the lanes: blocks of proj_lanes lanes written one by one; H = 6
+    # over L = 4 leaves the last group's second block unwritten (padding units)
+    "direct_proj_lanes2_T2_E1_queue": dict(T=2, mode="direct", H=8, lanes=4, fanin=2, engines=1, proj_lanes=2,
+                                           event_driven=True, event_mode="queue-shared", lengths=[3, 2]),
+    "direct_proj_lanes1_T3_H6_L4_pf2_proj2": dict(T=3, mode="direct", H=6, D=5, lanes=4, fanin=2, proj_lanes=1,
+                                                  proj_fanin=2, proj_stages=2, lengths=[3, 1]),
     "direct_T4_E1_gt1_saturate": dict(T=4, mode="direct", engines=1, leak="gt1", saturate=True, lengths=[2, 2]),
     "two_layers_direct_T2": dict(T=2, mode="direct", layers=2, H=4, lanes=2, fanin=4, lengths=[3, 1]),
     "two_layers_rate_T3_E2": dict(T=3, mode="rate", layers=2, H=4, engines=2, ns="i", lengths=[2, 2]),

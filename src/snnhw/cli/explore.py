@@ -48,6 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--bank-readers", type=int, nargs="+", default=[1], metavar="R",
                    help="spike-queue readers per weight bank, for the queue modes (the values that divide "
                         "each point's fanin; default 1)")
+    p.add_argument("--proj-narrowing", type=int, nargs="+", default=[1], metavar="S",
+                   help="direct-input projection S× narrower than the lanes (proj_lanes = L/S, S a power of "
+                        "two dividing L; default 1)")
     p.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(GRID_MODES),
                    help=f"spiking schedules (default {' '.join(GRID_MODES)})")
     p.add_argument("--part", default="xc7k325t", help="target part of the cost fraction (default xc7k325t)")
@@ -71,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
     main = main_core().name
     if main not in models:
         raise UserError(f"explore needs {main_core().model_option} (the {main_core().label}'s model)")
-    for name in ("sequences", "length", "jobs", "lanes", "fanin", "engines", "proj_fanin", "bank_readers"):
+    for name in ("sequences", "length", "jobs", "lanes", "fanin", "engines", "proj_fanin", "bank_readers",
+                 "proj_narrowing"):
         value = getattr(args, name)  # one integer, a list of them, or None (automatic)
         low = [v for v in (value if isinstance(value, list) else [value]) if v is not None and v < 1]
         if low:
             raise UserError(f"--{name.replace('_', '-')} must be ≥ 1, got {low[0]}")
-    grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes, args.bank_readers)
+    grid = knob_grid(models, args.lanes, args.fanin, args.engines, args.proj_fanin, args.modes, args.bank_readers,
+                     args.proj_narrowing)
     inputs = {}
     for kind, model in models.items():
         if args.data_dir is not None:

@@ -149,13 +149,14 @@ def product_grid(values: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def knob_grid(models: dict[str, Any], lanes: Sequence[int], fanin: Sequence[int] | None = None,
               engines: Sequence[int] | None = None, proj_fanin: Sequence[int] = (1,),
-              modes: Sequence[str] = GRID_MODES, bank_readers: Sequence[int] = (1,)
-              ) -> dict[str, list[dict[str, Any]]]:
+              modes: Sequence[str] = GRID_MODES, bank_readers: Sequence[int] = (1,),
+              proj_narrowing: Sequence[int] = (1,)) -> dict[str, list[dict[str, Any]]]:
     """The grid of every core kind in ``models``: for the main (spiking) core lanes × fanin
     (default: each point's lanes) × engines (default 1 and T) × proj_fanin × modes (:data:`MODES`),
     the spike-queue modes also × ``bank_readers`` (the values that divide the fanin; the other
-    modes have one reader); for the other kinds lanes × fanin. Points a model cannot take are
-    skipped by :func:`run_explore`."""
+    modes have one reader), and × ``proj_narrowing`` S (a direct-input projection of
+    ``proj_lanes`` = L/S lanes, for the S that divide L; S = 1: ``proj_lanes`` left at L); for the
+    other kinds lanes × fanin. Points a model cannot take are skipped by :func:`run_explore`."""
     from snnhw.hw.knobs import EventMode
     from snnhw.hw.registry import main_core
 
@@ -169,9 +170,9 @@ def knob_grid(models: dict[str, Any], lanes: Sequence[int], fanin: Sequence[int]
 
     grid: dict[str, list[dict[str, Any]]] = {
         main: [{"lanes": lane, "fanin": f, "engines": e, "proj_fanin": pf, **MODES[mode],
-                **({"bank_readers": r} if r > 1 else {})}
+                **({"bank_readers": r} if r > 1 else {}), **({"proj_lanes": lane // n} if n > 1 else {})}
                for lane, f in widths for e in engines for pf in proj_fanin for mode in modes
-               for r in readers(mode, f)]}
+               for r in readers(mode, f) for n in proj_narrowing if lane % n == 0]}
     for kind in models:
         if kind != main:
             grid[kind] = [{"lanes": lane, "fanin": f} for lane, f in widths]
@@ -642,11 +643,13 @@ def explore_markdown(doc: dict[str, Any], plots: dict[str, str]) -> str:
 
 def knob_text(knobs: dict[str, Any], mode: str) -> str:
     """``lanes=4, fanin=4, engines=2`` (the mode column carries event_driven / event_mode; a
-    pipeline knob ``*_stages``, ``bank_readers`` or ``proj_fanin`` at its default of 1 is not shown)."""
+    pipeline knob ``*_stages``, ``bank_readers`` or ``proj_fanin`` at its default of 1, and
+    ``proj_lanes`` at its default of the lanes, are not shown)."""
     shown = []
     for k, v in knobs.items():
         if v is None or isinstance(v, bool) or k == "event_mode" or (k == "input_mode" and v == "direct") \
-                or ((k.endswith("_stages") or k in ("bank_readers", "proj_fanin")) and v == 1):
+                or ((k.endswith("_stages") or k in ("bank_readers", "proj_fanin")) and v == 1) \
+                or (k == "proj_lanes" and v == knobs.get("lanes")):
             continue
         shown.append(f"{k}={v}")
     return ", ".join(shown)

@@ -205,6 +205,10 @@ class SpikingKnobs(CoreKnobs):
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")
     proj_fanin: int = int_knob(1, "input features per cycle of the direct-input projection MAC")
+    proj_lanes: int | None = int_knob(None, "hidden units per cycle of the direct-input projection MAC (must "
+                                            "divide L, L/proj_lanes a power of two): 4·proj_lanes·proj_fanin "
+                                            "multipliers, ⌈H/proj_lanes⌉·⌈D/proj_fanin⌉ cycles per element "
+                                            "(default L)")
     proj_stages: int = int_knob(1, "direct-input projection pipeline stages, 1..2 (2: the weight word read from its "
                                    "block RAM and the input chunk registered before the multipliers; one more cycle "
                                    "of projection latency per element)", maximum=2)
@@ -227,12 +231,13 @@ class SpikingKnobs(CoreKnobs):
 
     def resolved(self, model: Any) -> "SpikingKnobs":
         """``lanes``/``fanin`` None → :func:`auto_width` of the largest layer, ``engines`` None →
-        :func:`auto_engines` of T and the lanes."""
+        :func:`auto_engines` of T and the lanes, ``proj_lanes`` None → the lanes."""
         width = auto_width(max(layer.hidden_size for layer in model.layers))
         lanes = width if self.lanes is None else self.lanes
         fanin = width if self.fanin is None else self.fanin
         engines = auto_engines(model.T, lanes) if self.engines is None else self.engines
-        return replace(self, lanes=lanes, fanin=fanin, engines=engines)
+        proj_lanes = lanes if self.proj_lanes is None else self.proj_lanes
+        return replace(self, lanes=lanes, fanin=fanin, engines=engines, proj_lanes=proj_lanes)
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,20 @@ activation stage (the last sum, gates, cell); :attr:`BaselineSchedule.layer_over
 further stages."""
 
 
+def check_proj_lanes(proj_lanes: int, lanes: int) -> None:
+    """The direct-input projection computes ``proj_lanes`` of the L lanes of a unit group per
+    cycle and writes each block of them into its lanes of the group's word: ``proj_lanes`` must
+    divide L, and L/``proj_lanes`` be a power of two (the block index is the low bits of the
+    projection's group counter). ``ValueError`` otherwise."""
+    if not isinstance(proj_lanes, int) or proj_lanes < 1 or lanes % proj_lanes \
+            or (lanes // proj_lanes) & (lanes // proj_lanes - 1):
+        raise ValueError(f"proj_lanes ({proj_lanes}) must divide lanes ({lanes}) with a power-of-two quotient")
+
+
 def projection_latency(hidden: int, inputs: int, lanes: int, proj_fanin: int, proj_stages: int = 1) -> int:
     """Cycles of the direct-input projection from ``start`` to its last write:
-    ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages``."""
+    ``⌈H/lanes⌉·⌈D/proj_fanin⌉ + 1 + proj_stages``, ``lanes`` being the projection's own
+    (``proj_lanes``, L by default)."""
     return ceil(hidden / lanes) * ceil(inputs / proj_fanin) + 1 + proj_stages
 
 
@@ -142,6 +153,8 @@ class WavefrontSchedule:
     tree_stages: int = 1
     proj_stages: int = 1
     bank_readers: int = 1
+    proj_lanes: int = 0
+    """Hidden units per cycle of the direct-input projection (0: not direct input)."""
 
     kind = "spiking"
     unit_name = "adders"
@@ -179,7 +192,11 @@ class WavefrontSchedule:
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
         layers = tuple(WavefrontLayer.of(layer, lanes, fanin, direct_input=(index == 0 and direct))
                        for index, layer in enumerate(model.layers))
-        proj = projection_latency(model.layers[0].hidden_size, model.input_size, lanes, knobs.proj_fanin,
+        proj_lanes = 0
+        if direct:
+            proj_lanes = lanes if knobs.proj_lanes is None else knobs.proj_lanes
+            check_proj_lanes(proj_lanes, lanes)
+        proj = projection_latency(model.layers[0].hidden_size, model.input_size, proj_lanes, knobs.proj_fanin,
                                   knobs.proj_stages) \
             if direct else 0
         return cls(T=model.T, engines=engines, lanes=lanes, fanin=fanin, layers=layers, input_mode=input_mode,
@@ -189,7 +206,7 @@ class WavefrontSchedule:
                    head_latency=head_cycles(model, knobs.head_in_hw),
                    trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
                    cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages, tree_stages=knobs.tree_stages,
-                   proj_stages=knobs.proj_stages, bank_readers=readers)
+                   proj_stages=knobs.proj_stages, bank_readers=readers, proj_lanes=proj_lanes)
 
     # ---------------------------------------------------------------- geometry
     @property
@@ -253,7 +270,7 @@ class WavefrontSchedule:
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
         write; 4 + the extra tree, gate and cell stages, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
-        latency ``⌈H/L⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted
+        latency ``⌈H/proj_lanes⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted
         in the cycle after step k starts (the input buffer takes an element only while empty) and
         projected while step k runs, and step k+1 waits for it when the projection is the longer
         (the second sum); the first element's 1 + X cycles (accept, projection) precede step 0;

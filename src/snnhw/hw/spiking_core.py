@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Module, Shape, Signal
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from snnhw.hw.engine import gate_lanes_layout
 from snnhw.hw.fc_head import FCHead
@@ -61,8 +62,13 @@ class SpikingCore(wiring.Component):
         input_mode: "direct" (direct-encoded model), "rate" (on-chip xorshift32 encoder) or
             "spikes" (host sends u(n,t)); default: the model's encoding.
         head_in_hw: append the FC head (a MAC block) and send C logits and the class.
-        proj_fanin: input features per cycle of the direct-input projection MAC (4·L·proj_fanin
+        proj_fanin: input features per cycle of the direct-input projection MAC (4·proj_lanes·proj_fanin
             multipliers; ignored for spike input).
+        proj_lanes: hidden units per cycle of the direct-input projection (divides L with a
+            power-of-two quotient S; default L): it computes ⌈H/proj_lanes⌉ groups of proj_lanes
+            units and writes each into its block of the L lanes of the group's projection word
+            (a write enable per block), so a projection S× narrower takes S× the cycles per
+            element with S× fewer multipliers.
         trace: debug configuration: add the ``trace`` output stream (valid/ready) carrying every
             cell's gate values, one record per (layer, n, t, unit group) in the order of the
             schedule's ``trace_order`` (layout: :mod:`snnhw.hw.trace_io`). Each diagonal step is then
@@ -81,10 +87,11 @@ class SpikingCore(wiring.Component):
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
                  proj_fanin: int = 1, event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 tree_stages: int = 1, proj_stages: int = 1, bank_readers: int = 1, trace: bool = False) -> None:
+                 tree_stages: int = 1, proj_stages: int = 1, bank_readers: int = 1, trace: bool = False,
+                 proj_lanes: int | None = None) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                              event_mode=event_mode, bank_readers=bank_readers, input_mode=input_mode,
-                             head_in_hw=head_in_hw,
+                             head_in_hw=head_in_hw, proj_lanes=proj_lanes,
                              proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages,
                              tree_stages=tree_stages, proj_stages=proj_stages, trace=trace)
         # every check of the knobs against the model (ValueError / TypeError) is the schedule's
@@ -129,7 +136,8 @@ class SpikingCore(wiring.Component):
                            "dense_beats_per_step": sched.beats(l)})
         mults = []
         if self.input_mode == InputMode.DIRECT:
-            mults.append({"block": "input_projection", "multipliers": 4 * self.lanes * self.proj_fanin})
+            mults.append({"block": "input_projection",
+                          "multipliers": 4 * self.schedule.proj_lanes * self.proj_fanin})
         if self.head_in_hw:
             mults.append({"block": "fc_head", "multipliers": 1})
         desc = {
@@ -144,7 +152,7 @@ class SpikingCore(wiring.Component):
                       "passes": sched.passes, "event_driven": self.event_driven, "event_mode": self.event_mode,
                       "bank_readers": sched.bank_readers,
                       "input_mode": self.input_mode, "head_in_hw": self.head_in_hw,
-                      "proj_fanin": self.proj_fanin},
+                      "proj_fanin": self.proj_fanin, "proj_lanes": sched.proj_lanes or None},
             "T": self.T, "layers": layers, "adders": sched.units,
             "weight_reads_per_cycle_per_layer": len(sched.issue_groups()),
             "cycle_formula": sched.formula(),
@@ -239,21 +247,38 @@ class SpikingCore(wiring.Component):
             else:
                 in_word = word
         else:
+            proj_lanes = self.schedule.proj_lanes
             proj = InputProjection(model.layers[0], input_bits=model.input_bits, weight_bits=model.weight_bits,
-                                   lanes=self.lanes, fanin=self.proj_fanin, stages=self.schedule.proj_stages)
+                                   lanes=proj_lanes, fanin=self.proj_fanin, stages=self.schedule.proj_stages)
             m.submodules.projection = proj
             gbits = len(wfs[0].p_addr)
-            # two banks: the element in slot 0 reads one while the next element is projected
-            pmem = memory.Memory(shape=gate_lanes_layout(model.layers[0].acc_bits, self.lanes),
-                                 depth=2 << gbits, init=[], attrs=ram_attrs(2 << gbits))
+            whole = proj_lanes == self.lanes
+            acc_bits = model.layers[0].acc_bits
+            # two banks: the element in slot 0 reads one while the next element is projected; a
+            # narrower projection writes lane-major words, a write enable per block of its lanes
+            shape = gate_lanes_layout(acc_bits, self.lanes) if whole else \
+                data.ArrayLayout(data.ArrayLayout(signed(acc_bits), 4), self.lanes)
+            pmem = memory.Memory(shape=shape, depth=2 << gbits, init=[], attrs=ram_attrs(2 << gbits))
             m.submodules.pmem = pmem
-            pw, pr = pmem.write_port(), pmem.read_port()
+            pw, pr = pmem.write_port(granularity=None if whole else proj_lanes), pmem.read_port()
             proj_busy, proj_bank, read_bank, pend_bank = Signal(), Signal(), Signal(), Signal()
-            m.d.comb += [
-                proj.x.as_value().eq(word), proj.start.eq(take),
-                pw.addr.eq(Cat(proj.wr_addr[:gbits], proj_bank)), pw.data.eq(proj.wr_data), pw.en.eq(proj.wr_en),
-                pr.addr.eq(Cat(wfs[0].p_addr, read_bank)), wfs[0].p_data.eq(pr.data),
-            ]
+            if whole:
+                m.d.comb += [
+                    proj.x.as_value().eq(word), proj.start.eq(take),
+                    pw.addr.eq(Cat(proj.wr_addr[:gbits], proj_bank)), pw.data.eq(proj.wr_data),
+                    pw.en.eq(proj.wr_en),
+                    pr.addr.eq(Cat(wfs[0].p_addr, read_bank)), wfs[0].p_data.eq(pr.data),
+                ]
+            else:
+                sbits = exact_log2(self.lanes // proj_lanes)
+                group = Signal(gbits, name="proj_group")
+                m.d.comb += [proj.x.as_value().eq(word), proj.start.eq(take), group.eq(proj.wr_addr >> sbits),
+                             pw.addr.eq(Cat(group, proj_bank)), pw.en.eq(Mux(proj.wr_en, 1 << proj.wr_addr[:sbits], 0)),
+                             pr.addr.eq(Cat(wfs[0].p_addr, read_bank))]
+                for k in range(self.lanes):
+                    for a in range(4):
+                        m.d.comb += [pw.data[k][a].eq(proj.wr_data[a][k % proj_lanes]),
+                                     wfs[0].p_data[a][k].eq(pr.data[k][a])]
             with m.If(proj.done):
                 m.d.sync += proj_busy.eq(0)
             with m.If(take):
@@ -389,7 +414,8 @@ class SpikingCore(wiring.Component):
 def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
-                       proj_fanin=knobs.proj_fanin, event_mode=knobs.event_mode, bank_readers=knobs.bank_readers,
+                       proj_fanin=knobs.proj_fanin, proj_lanes=knobs.proj_lanes, event_mode=knobs.event_mode,
+                       bank_readers=knobs.bank_readers,
                        gate_stages=knobs.gate_stages,
                        cell_stages=knobs.cell_stages, tree_stages=knobs.tree_stages, proj_stages=knobs.proj_stages,
                        trace=knobs.trace)

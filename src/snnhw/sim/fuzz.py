@@ -156,6 +156,7 @@ INT_KNOB_RANGES: dict[str, Callable[[Any, FuzzLimits], tuple[int, int]]] = {
     "fanin": lambda model, lim: (1, lim.max_width),
     "engines": lambda model, lim: (1, model.T),
     "proj_fanin": lambda model, lim: (1, model.input_size),
+    "proj_lanes": lambda model, lim: (1, lim.max_width),  # must divide lanes by a power of two (redrawn)
     "bank_readers": lambda model, lim: (1, 3),  # > 1 only for a spike queue whose fanin it divides (redrawn)
 }
 """Inclusive range of the integer knobs without a declared maximum (or drawn narrower than it),
