@@ -81,6 +81,10 @@ CASES = [
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="queue", gate_stages=3, cell_stages=4), 118),
     Case("T3-direct-lif-E2-tree2-gate3-cell6-proj2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
          Knobs(lanes=2, fanin=2, engines=2, tree_stages=2, gate_stages=3, cell_stages=6, proj_stages=2), 132),
+    # a direct-input projection a quarter of the lanes wide (blocks of one lane written one by one)
+    # on the spike-queue core with one engine
+    Case("T2-direct-queue-shared-E1-proj-lanes1", {"input_size": 5, "hidden_size": 6, "T": 2, "leak": "lif"},
+         Knobs(lanes=4, fanin=2, engines=1, event_driven=True, event_mode="queue-shared", proj_lanes=1), 133),
     # --runslow (70–95 s in a full run): the realistic size
     # (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates fastest: ~1 ms per cycle
     # at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle). No slow-sink mode: a sequence takes
