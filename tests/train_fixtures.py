@@ -7,6 +7,7 @@ the class of a sequence is the feature with the largest mean over its valid elem
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,3 +22,21 @@ def write_npz(path: Path, *, samples: int = 150, seq_len: int = 6, features: int
     y = (x.sum(axis=1) / lengths[:, None]).argmax(axis=1).astype(np.int64)
     np.savez(path, X=x, y=y, lengths=lengths, class_names=np.array(["a", "b", "c"]))
     return path
+
+
+def record_steps(monkeypatch: Any) -> list[dict[str, Any]]:
+    """Make :func:`snnhw.train.trainer.fit` record a copy of the model's weights after every
+    optimiser step (after its constraints); returns the list it appends to."""
+    import copy
+
+    import snnhw.train.trainer as trainer
+
+    steps: list[dict[str, Any]] = []
+    constrain = trainer._constrain
+
+    def recording(module: Any) -> None:
+        constrain(module)
+        steps.append(copy.deepcopy(module.state_dict()))
+
+    monkeypatch.setattr(trainer, "_constrain", recording)
+    return steps

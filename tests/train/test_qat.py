@@ -18,7 +18,7 @@ from snnhw.quant.quantizer import quantize_spiking, snap_spiking
 from snnhw.train.qat import QuantAware, quant_aware
 from snnhw.train.seed import seed_everything
 from snnhw.train.trainer import evaluate, fit
-from train_fixtures import write_npz
+from train_fixtures import record_steps, write_npz
 
 SPIKING = ModelConfig(input_size=3, num_classes=3, hidden_size=8, spiking=True, T=2)
 ALPHA_X = 0.031
@@ -171,14 +171,7 @@ def test_fit_trains_on_the_grid_and_keeps_snapped_weights(bundle, select: str) -
 def test_latent_weights_follow_the_straight_through_gradients(bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The optimiser steps the latent (float) values, not the snapped ones: after one step of
     plain SGD-like Adam the latent values are not on the grid."""
-    seen: list[dict[str, torch.Tensor]] = []
-    constrain = trainer._constrain
-
-    def recording(module):  # type: ignore[no-untyped-def]
-        constrain(module)
-        seen.append(copy.deepcopy(module.state_dict()))
-
-    monkeypatch.setattr(trainer, "_constrain", recording)
+    seen = record_steps(monkeypatch)
     model = _trained_like(SPIKING, seed=7)
     grid = quant_aware(model, bundle.train)
     start = copy.deepcopy(model.state_dict())

@@ -14,7 +14,7 @@ from snnhw.errors import UserError
 from snnhw.model import ModelConfig, build_model
 from snnhw.train.seed import seed_everything
 from snnhw.train.trainer import epoch_learning_rate, evaluate, fit, subsample
-from train_fixtures import write_npz
+from train_fixtures import record_steps, write_npz
 
 HARD = ModelConfig(input_size=3, num_classes=3, hidden_size=8)
 SPIKING = HARD.replace(spiking=True, T=2)
@@ -250,14 +250,7 @@ def test_weight_average_follows_its_formula() -> None:
 def test_fit_with_weight_average(bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Training itself is unchanged by the average; what is validated, selected and returned is
     the average of the weights after every step."""
-    steps: list[dict[str, torch.Tensor]] = []
-    constrain = trainer._constrain
-
-    def recording(module):  # type: ignore[no-untyped-def]
-        constrain(module)
-        steps.append(copy.deepcopy(module.state_dict()))
-
-    monkeypatch.setattr(trainer, "_constrain", recording)
+    steps = record_steps(monkeypatch)
 
     def run(ema: float, select: str):  # type: ignore[no-untyped-def]
         seed_everything(5)
