@@ -28,7 +28,10 @@ from snnhw.sim.verify import dataset_inputs
 
 def spiking_point(text: str, mode: str) -> dict:
     """``L,F,E[,R[,PF[,PL]]]`` → the knob values of a spiking point."""
-    lanes, fanin, engines, readers, proj_fanin, proj_lanes = ([int(v) for v in text.split(",")] + [1, 1, 0])[:6]
+    values = [int(v) for v in text.split(",")]
+    if not 3 <= len(values) <= 6:
+        raise SystemExit(f"a spiking point is L,F,E[,R[,PF[,PL]]], not {text!r}")
+    lanes, fanin, engines, readers, proj_fanin, proj_lanes = values + [1, 1, 0][len(values) - 3:]
     point = {"lanes": lanes, "fanin": fanin, "engines": engines, "proj_fanin": proj_fanin, **MODES[mode]}
     if readers > 1:
         point["bank_readers"] = readers
