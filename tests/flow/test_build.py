@@ -210,7 +210,7 @@ def test_auto_knobs_scale_with_the_model(tmp_path: Path) -> None:
     assert [auto_engines(4, 4), auto_engines(4, 8), auto_engines(8, 2), auto_engines(2, 1)] == [2, 4, 2, 1]
     spk = random_frozen_spiking(1, input_size=3, hidden_size=32, T=4)
     assert SpikingKnobs().resolved(spk).to_manifest() == {**SpikingKnobs().to_manifest(), "lanes": 4,
-                                                          "fanin": 4, "engines": 2}
+                                                          "fanin": 4, "engines": 2, "proj_lanes": 4}
     assert SpikingKnobs(lanes=8).resolved(spk).engines == 4  # engines follow the lanes given
     base = random_frozen_baseline(1, input_size=3, hidden_size=40)
     assert BaselineKnobs().resolved(base).lanes == 5  # a divisor of H (auto width 5)
@@ -219,7 +219,7 @@ def test_auto_knobs_scale_with_the_model(tmp_path: Path) -> None:
     run_build(tiny_options(tmp_path, knobs={}))  # H = 4, T = 2
     knobs = json.loads((tmp_path / "out" / "load.json").read_text())["knobs"]
     assert {k: knobs["spiking"][k] for k in ("lanes", "fanin", "engines", "automatic")} == \
-        {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines"]}
+        {"lanes": 1, "fanin": 1, "engines": 1, "automatic": ["lanes", "fanin", "engines", "proj_lanes"]}
     assert knobs["baseline"]["lanes"] == 1 and knobs["baseline"]["automatic"] == ["lanes", "fanin"]
 
 
