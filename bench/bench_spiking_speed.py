@@ -6,6 +6,11 @@ Usage (from the repository root)::
     nice -n 10 python bench/bench_spiking_speed.py [--shapes har mnist fsdd] [--T 2 4 8]
         [--steps 2] [--rounds 2] [--threads 1] [--batch 64] [--out runs/bench_spiking_speed.json]
 
+Four implementations: ``old`` (``forward_legacy``, the per-step autograd composition), ``torch``
+(the fast wavefront with its neuron updates as PyTorch operators, ``SNNHW_FUSED_CELLS=0``),
+``new`` (the fast wavefront with the compiled neuron kernels: the default, same numerics) and
+``bf16`` (``new`` with the recurrent products in bfloat16: ``snnhw train --bf16``).
+
 For each dataset shape and T: a one-layer spiking LSTM (H = 128, snnhw's default spiking
 configuration: direct input, non-spiking g, shifts on, θ and λ trained, float32) on random
 inputs of the dataset's shape (no data needed). A training step is what
@@ -25,6 +30,7 @@ both implementations see the same load because they alternate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -36,8 +42,9 @@ from typing import Any
 
 import torch
 
-from snnhw.model import ModelConfig, build_model
+from snnhw.model import ModelConfig, build_model, fused_cells
 from snnhw.model.spiking_lstm import SpikingLSTM
+from snnhw.model.wavefront import recurrent_bf16
 from snnhw.train.seed import deterministic
 
 SHAPES: dict[str, dict[str, int]] = {
@@ -47,7 +54,20 @@ SHAPES: dict[str, dict[str, int]] = {
     "mnist": {"train": 7200, "val": 800, "N": 28, "D": 28, "classes": 10, "head_hidden": 0},
     "fsdd": {"train": 2430, "val": 270, "N": 81, "D": 20, "classes": 10, "head_hidden": 32},
 }
-IMPLEMENTATIONS: dict[str, str] = {"old": "forward_legacy", "new": "forward"}
+IMPLEMENTATIONS: dict[str, tuple[str, bool, bool]] = {
+    # name: (method, compiled neuron kernels, bfloat16 recurrent products)
+    "old": ("forward_legacy", False, False),
+    "torch": ("forward", False, False),
+    "new": ("forward", True, False),
+    "bf16": ("forward", True, True),
+}
+
+
+def _configured(name: str) -> tuple[str, contextlib.AbstractContextManager[None]]:
+    """The model method of an implementation, and the context that selects its options."""
+    method, compiled, bf16 = IMPLEMENTATIONS[name]
+    os.environ["SNNHW_FUSED_CELLS"] = "1" if compiled else "0"
+    return method, recurrent_bf16(bf16)
 
 
 def _trainer_step(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
@@ -97,13 +117,17 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
         # blocks of consecutive steps (a training run uses one implementation: its allocator
         # state is the steady one), the blocks alternating between the implementations
         for block in range(rounds):
-            for name, method in IMPLEMENTATIONS.items():
-                _trainer_step(model, method, x, lengths, y, optimizer, params)  # warm-up
-                for _ in range(steps):
-                    times[name].append(_trainer_step(model, method, x, lengths, y, optimizer, params))
-        for name, method in IMPLEMENTATIONS.items():
-            _eval_batch(model, method, x_val[:8], lengths_val[:8])  # warm-up
-            evals[name] = _eval_batch(model, method, x_val, lengths_val)
+            for name in IMPLEMENTATIONS:
+                method, options = _configured(name)
+                with options:
+                    _trainer_step(model, method, x, lengths, y, optimizer, params)  # warm-up
+                    for _ in range(steps):
+                        times[name].append(_trainer_step(model, method, x, lengths, y, optimizer, params))
+        for name in IMPLEMENTATIONS:
+            method, options = _configured(name)
+            with options:
+                _eval_batch(model, method, x_val[:8], lengths_val[:8])  # warm-up
+                evals[name] = _eval_batch(model, method, x_val, lengths_val)
     n_steps = math.ceil(s["train"] / batch)
     n_eval = math.ceil(s["val"] / eval_batch)
     row: dict[str, Any] = {"shape": shape, "T": T, "N": s["N"], "D": s["D"], "batch": batch,
@@ -112,8 +136,9 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
         step = statistics.median(times[name])
         row[name] = {"step_s": step, "steps_s": times[name], "eval_batch_s": evals[name],
                      "epoch_s": n_steps * step + n_eval * evals[name]}
-    row["speedup_step"] = row["old"]["step_s"] / row["new"]["step_s"]
-    row["speedup_epoch"] = row["old"]["epoch_s"] / row["new"]["epoch_s"]
+    for name in ("torch", "new", "bf16"):
+        row[f"speedup_step_{name}"] = row["old"]["step_s"] / row[name]["step_s"]
+        row[f"speedup_epoch_{name}"] = row["old"]["epoch_s"] / row[name]["epoch_s"]
     return row
 
 
@@ -130,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    if fused_cells.library() is None:
+        parser.error("the compiled neuron kernels are unavailable (no C compiler?)")
     load_start = os.getloadavg()
     started = time.perf_counter()
     rows = []
@@ -137,25 +164,30 @@ def main(argv: list[str] | None = None) -> int:
         for T in args.T:
             rows.append(measure(shape, T, args.batch, args.steps, args.rounds))
             r = rows[-1]
-            print(f"{shape} T={T}: old {r['old']['step_s']:.3f} s/step, new {r['new']['step_s']:.3f} s/step "
-                  f"({r['speedup_step']:.2f}×)", file=sys.stderr, flush=True)
+            print(f"{shape} T={T}: s/step old {r['old']['step_s']:.3f}, torch {r['torch']['step_s']:.3f}, "
+                  f"new {r['new']['step_s']:.3f} ({r['speedup_step_new']:.2f}×), bf16 {r['bf16']['step_s']:.3f} "
+                  f"({r['speedup_step_bf16']:.2f}×)", file=sys.stderr, flush=True)
     load_end = os.getloadavg()
     print(f"training step = forward + cross-entropy + backward + clip + AdamW, batch {args.batch}, H = 128, "
-          f"float32, {args.threads} thread(s), median of {args.rounds}×{args.steps} steps; load average (1/5/15 min) "
+          f"float32 (bf16: the recurrent products in bfloat16), {args.threads} thread(s), "
+          f"median of {args.rounds}×{args.steps} steps; load average (1/5/15 min) "
           f"{load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the start, "
           f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
           f"{time.perf_counter() - started:.0f} s in all")
     print()
-    print("| shape (N × D, train/val) | T | old s/step | new s/step | speed-up | old s/epoch | new s/epoch | speed-up (epoch) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| shape (N × D, train/val) | T | s/step: old | PyTorch ops | compiled | + bf16 | s/epoch: old | "
+          "PyTorch ops | compiled | + bf16 | epoch speed-up: PyTorch ops | compiled | + bf16 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {r['T']} | "
-              f"{r['old']['step_s']:.3f} | {r['new']['step_s']:.3f} | {r['speedup_step']:.2f}× | "
-              f"{r['old']['epoch_s']:.1f} | {r['new']['epoch_s']:.1f} | {r['speedup_epoch']:.2f}× |")
+              + " | ".join(f"{r[n]['step_s']:.3f}" for n in IMPLEMENTATIONS) + " | "
+              + " | ".join(f"{r[n]['epoch_s']:.1f}" for n in IMPLEMENTATIONS) + " | "
+              + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in ("torch", "new", "bf16")) + " |")
     if args.out is not None:
         result = {
             "benchmark": "spiking_speed", "batch": args.batch, "hidden": 128, "layers": 1, "dtype": "float32",
-            "threads": args.threads, "steps": args.steps, "rounds": args.rounds, "loadavg_start": load_start, "loadavg_end": load_end,
+            "threads": args.threads, "steps": args.steps, "rounds": args.rounds, "loadavg_start": load_start,
+            "loadavg_end": load_end,
             "torch": torch.__version__, "rows": rows,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,8 @@ def test_wheel_carries_the_package_and_its_assets(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("snnhw/assets_boards/kc705.json", "snnhw/assets_templates/ooc_synth.tcl",
                      "snnhw/assets_templates/ooc_clock.xdc", "snnhw/assets_sim/tb_core.py",
-                     "snnhw/assets_sim/Makefile", "snnhw/assets_sim/README.md", "snnhw/data_files/energy_45nm.json"):
+                     "snnhw/assets_sim/Makefile", "snnhw/assets_sim/README.md", "snnhw/data_files/energy_45nm.json",
+                     "snnhw/model/wavefront_cells.c"):
         assert required in names, required
     missing = expected_wheel_files() - names
     assert not missing, f"files of the checkout missing from the wheel: {sorted(missing)}"

@@ -65,6 +65,11 @@ def test_train_convert_finetune_eval(tmp_path: Path, data: Path, capsys: pytest.
                  "--no-progress", "-o", str(kd)])
     settings = json.loads(kd.with_suffix(".json").read_text())["metrics"]["settings"]
     assert (settings["distill"], settings["distill_temperature"], settings["ema"]) == (0.5, 3.0, 0.9)
+    assert "recurrent_bf16" not in settings
+    bf = tmp_path / "bf.pt"
+    _ok(capsys, ["train", "--init", str(hard), "--T", "2", "--epochs", "1", "--bf16", "--batch-size", "32",
+                 "--lr", "0.01", "--no-progress", "-o", str(bf)])
+    assert json.loads(bf.with_suffix(".json").read_text())["metrics"]["settings"]["recurrent_bf16"] is True
     s = load_checkpoint(spk)
     assert s.cfg == h.cfg.replace(spiking=True, T=2, train_leak=False)
     assert s.data_meta["options"] == h.data_meta["options"] and s.normalisation == h.normalisation
@@ -119,6 +124,7 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--distill", "0.5"], "--distill needs --init"),
         ([*train, "--ema", "1"], "weight-average decay"),
         ([*train, "--qat"], "--qat trains a spiking model"),
+        ([*train, "--bf16"], "spiking models only"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(text / "z.pt")], "not a directory"),
         (["train", "--data", "npz", "--data-dir", str(data), "-o", str(tmp_path / "z.json")], "must not end in .json"),

@@ -1,6 +1,8 @@
 """The fast wavefront (``SpikingLSTM.forward``, :mod:`snnhw.model.wavefront`) against the previous
 implementation (``forward_legacy``, per-step autograd composition): same outputs, loss and
 parameter gradients to float64 rounding, on small random models that exercise every parameter.
+Every test runs twice: with the compiled neuron kernels (:mod:`snnhw.model.fused_cells`) and
+with the PyTorch operators they replace.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ import itertools
 import pytest
 import torch
 
-from snnhw.model import ModelConfig, SpikingLSTM, build_model, wavefront
+from snnhw.model import ModelConfig, SpikingLSTM, build_model, fused_cells, wavefront
 
 F64 = torch.float64
 RTOL = 1e-10
 """Relative tolerance on outputs and gradients (float64; observed differences are ~1e-13 of
 each tensor's largest entry: the backward pass sums the same terms in another order)."""
+
+
+@pytest.fixture(params=["compiled", "pytorch"], autouse=True)
+def cells(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which implementation of the neuron updates the fast path uses in this test."""
+    monkeypatch.setenv("SNNHW_FUSED_CELLS", "1" if request.param == "compiled" else "0")
+    if request.param == "compiled" and fused_cells.library() is None:
+        pytest.skip("no C compiler: the compiled neuron kernels are unavailable")
+    return str(request.param)
 
 
 def make(seed: int, leak: str = "lif", **kw: object) -> SpikingLSTM:
@@ -155,20 +166,57 @@ def test_float32_training_step_matches() -> None:
         torch.testing.assert_close(g_n, g_r, rtol=1e-4, atol=1e-5 * scale)
 
 
-def test_comparison_detects_a_perturbed_surrogate(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The comparison is sharp enough to see a 1 % change of the surrogate's peak γ in the fast path."""
+def test_comparison_detects_a_perturbed_surrogate(monkeypatch: pytest.MonkeyPatch, cells: str) -> None:
+    """The comparison is sharp enough to see a 1 % change of the surrogate's peak γ in the fast path
+    (in the PyTorch operators, or in the constants the compiled kernels receive)."""
     model = make(11, T=4, num_layers=1)
     x, lengths, y = inputs(11)
     ref = run(model, "forward_legacy", x, lengths, y)
-    original = wavefront._tri
+    assert_same(model, run(model, "forward", x, lengths, y), ref)
+    if cells == "pytorch":
+        original = wavefront._tri
 
-    def tri_off(u: torch.Tensor, th: torch.Tensor, peak: torch.Tensor, slope: torch.Tensor,
-                out: torch.Tensor) -> torch.Tensor:
-        return original(u, th, peak * 1.01, slope * 1.01, out)
+        def tri_off(u: torch.Tensor, th: torch.Tensor, peak: torch.Tensor, slope: torch.Tensor,
+                    out: torch.Tensor) -> torch.Tensor:
+            return original(u, th, peak * 1.01, slope * 1.01, out)
 
-    monkeypatch.setattr(wavefront, "_tri", tri_off)
+        monkeypatch.setattr(wavefront, "_tri", tri_off)
+    else:
+        constants = wavefront._cell_constants
+
+        def constants_off(spec: wavefront.WavefrontSpec, p: object, dtype: torch.dtype) -> torch.Tensor:
+            cst = constants(spec, p, dtype).clone()  # type: ignore[arg-type]
+            nb = 3 if spec.spiking_i else 2
+            cst[2 * nb:4 * nb] *= 1.01  # γ/θ, γ/θ² of the binary gates
+            for n in range(2):  # and of both ternary neurons
+                base = 4 * nb + 3 + 10 * n
+                cst[base + 6:base + 10] *= 1.01
+            return cst
+
+        monkeypatch.setattr(wavefront, "_cell_constants", constants_off)
     with pytest.raises(AssertionError):
         assert_same(model, run(model, "forward", x, lengths, y), ref)
+
+
+def test_compiled_kernels_run_when_enabled(monkeypatch: pytest.MonkeyPatch, cells: str) -> None:
+    """The switch works: training and no-grad passes go through the compiled kernels exactly
+    when they are on (a recording pass always takes the PyTorch operators)."""
+    calls: list[bool] = []
+    original = wavefront._fused_forward
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(True)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wavefront, "_fused_forward", spy)
+    model = make(4, T=2)
+    x, lengths, y = inputs(4)
+    run(model, "forward", x, lengths, y)
+    with torch.no_grad():
+        model(x, lengths)
+    assert len(calls) == (2 if cells == "compiled" else 0)
+    model(x, lengths, record=True)
+    assert len(calls) == (2 if cells == "compiled" else 0)
 
 
 @pytest.mark.parametrize(("nonspiking", "lam"), [("g", 1.0), ("i", 0.5)])
@@ -192,6 +240,7 @@ def test_exact_ties_at_the_threshold(nonspiking: str, lam: float) -> None:
     logits_n, trace_n = model(x, record=True)
     logits_r, trace_r = model.forward_legacy(x, record=True)
     assert torch.equal(logits_n, logits_r)
+    assert torch.equal(model(x), logits_r)  # without the trace: the compiled kernels, if on
     for layer_n, layer_r in zip(trace_n, trace_r, strict=True):
         for key in layer_n:
             assert torch.equal(layer_n[key], layer_r[key]), key

@@ -178,6 +178,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="keep an exponential moving average of the weights (decay per optimiser step, "
                           "e.g. 0.999) and validate, select and save it instead of the weights trained "
                           "(default 0: none)")
+    fit.add_argument("--bf16", action="store_true",
+                     help="spiking models: run the recurrent matrix products of training in bfloat16 "
+                          "(about 2x faster products on CPUs with AVX512-BF16/AMX and on GPUs; values "
+                          "rounded to 8 significant bits; validation stays float32)")
     fit.add_argument("--qat", action="store_true",
                      help="quantization-aware fine-tuning of a spiking model: every forward pass uses the "
                           "weights, thresholds, leaks and direct inputs snnhw quantize would give it "
@@ -383,6 +387,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
+        "bf16": args.bf16,
     }
     if args.qat:
         from snnhw.train.qat import quant_aware

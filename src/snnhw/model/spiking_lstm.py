@@ -43,6 +43,7 @@ from snnhw.model.wavefront import (
     WavefrontFunction,
     WavefrontSpec,
     param_order,
+    recurrent_bf16_enabled,
     to_diagonal,
 )
 
@@ -255,7 +256,7 @@ class SpikingLSTMLayer(nn.Module):
         u = u.contiguous()
         train = torch.is_grad_enabled() and any(t.requires_grad for t in (u, *weights, *params))
         spec = WavefrontSpec(N=N, T=T, spiking_i=self.spiking_i, shift=self.shift, gamma=self.gamma,
-                             direct=direct, record=record, train=train)
+                             direct=direct, record=record, train=train, bf16=train and recurrent_bf16_enabled())
         out = WavefrontFunction.apply(spec, u, *weights, *params)
         if not record:
             return out, None

@@ -29,6 +29,15 @@ overhead per diagonal:
   above 32 MB fresh pages each time, and first-touching them costs about as much as the
   arithmetic of the forward pass.
 
+* **Compiled neuron kernels.** Where :mod:`snnhw.model.fused_cells` has them (a C compiler on
+  the machine; CPU tensors, float32 or float64; not for a recording run), the neurons of a
+  diagonal are one compiled call forward and one backward instead of ~30 and ~70 operators, and
+  only the membranes, the clip gate's z/θ, the cell state and the sign of g's input are kept
+  (:data:`FUSED_KEYS`; spikes and post-reset membranes are recomputed): the same values, a third
+  of the history traffic. Otherwise the PyTorch operators below run.
+* **bfloat16 recurrent products** (:func:`recurrent_bf16`, ``snnhw train --bf16``): optional,
+  for training passes only.
+
 The values are those of :mod:`snnhw.model.neurons` in the same operation order (spikes
 ``[U > θ]``, soft reset, shift ``y ± θ/(2T)``, clip ``clamp(z/θ)``, ``c = i·g + s_f·c_in``);
 only GEMM row blocking differs, so spikes agree exactly and values to the last bit or so.
@@ -46,6 +55,8 @@ import torch
 import torch.utils.deterministic
 from torch import Tensor
 
+from snnhw.model import fused_cells
+
 HISTORY_KEYS: tuple[str, ...] = ("f", "i", "g", "o", "c", "h", "cell")
 """Trace keys of a recording run, in the order :class:`WavefrontFunction` returns them."""
 
@@ -57,7 +68,9 @@ class WavefrontSpec(NamedTuple):
     ``shift`` (the θ/(2T) shifts); ``gamma`` (surrogate peak); ``direct``: the input ``u`` is
     ``[N, B, D_in]`` (the same at every t) instead of the diagonal layout ``[D, T, B, D_in]``;
     ``record``: also return the trace; ``train``: a backward pass may follow (keep the
-    histories; the caller decides, since ``ctx.needs_input_grad`` ignores ``torch.no_grad``).
+    histories; the caller decides, since ``ctx.needs_input_grad`` ignores ``torch.no_grad``);
+    ``bf16`` (with ``train`` only): the three recurrent GEMMs (``h·Whᵀ``, ``∂z·Wh`` and the
+    ``Wh`` gradient) in bfloat16, see :func:`recurrent_bf16`.
     """
 
     N: int
@@ -68,6 +81,37 @@ class WavefrontSpec(NamedTuple):
     direct: bool
     record: bool = False
     train: bool = True
+    bf16: bool = False
+
+
+_BF16 = torch.bfloat16
+_recurrent_bf16 = False
+
+
+@contextmanager
+def recurrent_bf16(enabled: bool = True) -> Iterator[None]:
+    """Within this context, training passes of the fast path run their recurrent GEMMs in bfloat16.
+
+    The forward product ``h·Whᵀ`` (h is 0/±1, exact in bfloat16; ``Wh`` rounded to bfloat16,
+    8 significant bits), its backward ``∂z·Wh`` (``∂z`` rounded) and the ``Wh`` gradient
+    ``Σ ∂zᵀ·h`` take bfloat16 operands and give bfloat16 results (PyTorch's CPU GEMMs have no
+    float32 output for them), added to the float32 ``Wx·x + b`` and external gradients. Twice
+    as fast as float32 on CPUs with AVX512-BF16 or AMX (and on GPUs); the values then differ
+    from the float32 path by bfloat16 rounding, so some spikes flip. Passes without gradients
+    (validation, evaluation, tracing) stay float32. Not thread-safe (a module-level switch).
+    """
+    global _recurrent_bf16
+    was = _recurrent_bf16
+    _recurrent_bf16 = enabled
+    try:
+        yield
+    finally:
+        _recurrent_bf16 = was
+
+
+def recurrent_bf16_enabled() -> bool:
+    """Whether :func:`recurrent_bf16` is on."""
+    return _recurrent_bf16
 
 
 def slot_range(k: int, N: int, T: int) -> tuple[int, int]:
@@ -294,6 +338,47 @@ def _forward_cell(spiking_i: bool, H: int, v_lo: float, z: Tensor, ubp_prev: Ten
     torch.mul(s_o, sc, out=h)
 
 
+def _zx_block(spec: WavefrontSpec, zx: Tensor, k: int, lo: int, hi: int, B: int, rows: slice, full: bool) -> Tensor:
+    """``Wx·u + b`` of diagonal k's valid slots (rows ``lo·B … hi·B`` of the diagonal)."""
+    if spec.direct:
+        e0 = k - spec.T + 1 + lo
+        return zx[e0 * B:(e0 + hi - lo) * B]
+    return _cut(zx.view(-1, spec.T * B, zx.shape[-1])[k], rows, full)
+
+
+def _gate_input(z: Tensor, zx_blk: Tensor, h_prev: Tensor | None, wh_t: Tensor, hb_prev: Tensor | None,
+                whb_t: Tensor | None, r_buf: Tensor) -> None:
+    """``z = zx + h_prev·Whᵀ`` into ``z`` (``zx`` alone for the first diagonal, ``h_prev`` None);
+    in bfloat16 (``hb_prev``, ``whb_t``, result in ``r_buf``) when those are given."""
+    if h_prev is None:
+        z.copy_(zx_blk)
+    elif hb_prev is not None and whb_t is not None:
+        torch.mm(hb_prev, whb_t, out=r_buf)
+        z.copy_(r_buf)
+        z.add_(zx_blk)
+    else:
+        torch.addmm(zx_blk, h_prev, wh_t, out=z)
+
+
+def _hidden_grad(gh: Tensor, ext: Tensor | None, gz_next: Tensor | None, wh: Tensor, gzb_next: Tensor | None,
+                 whb: Tensor | None, r_buf: Tensor | None) -> None:
+    """``∂L/∂h = ext + ∂z(next)·Wh`` into ``gh`` (either term may be absent; the product in
+    bfloat16 when ``gzb_next`` and ``whb`` are given, via ``r_buf``)."""
+    if gz_next is None:
+        if ext is not None:
+            gh.copy_(ext)
+        return
+    if gzb_next is not None and whb is not None and r_buf is not None:
+        torch.mm(gzb_next, whb, out=r_buf)
+        gh.copy_(r_buf)
+        if ext is not None:
+            gh.add_(ext)
+    elif ext is not None:
+        torch.addmm(ext, gz_next, wh, out=gh)
+    else:
+        torch.mm(gz_next, wh, out=gh)
+
+
 def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh: Tensor,
                       params: Sequence[Tensor], keep: bool) -> dict[str, Any]:
     """Run one layer.
@@ -308,8 +393,12 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
     Returns:
         dict with ``hd`` (``[D, T, B, H]``: h in the diagonal layout, 0 where there is no cell)
         and, when ``keep``, the histories (``[D, T·B, W]``; the post-reset membranes ``ubp``,
-        ``c_up``, ``g_up``: ``[D, (T+1)·B, W]``).
+        ``c_up``, ``g_up``: ``[D, (T+1)·B, W]``), or, from the compiled kernels (used when
+        available, except for a recording run), ``fused`` and the histories of :func:`_fused_forward`.
     """
+    fused = fused_cells.kernels(u.dtype) if u.device.type == "cpu" and not spec.record else None
+    if fused is not None:
+        return _fused_forward(spec, u, wx, b, wh, params, keep, fused[0])
     N, T, spiking_i = spec.N, spec.T, spec.spiking_i
     D = N + T - 1
     H = wh.shape[1]
@@ -365,12 +454,22 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         z_scr = torch.empty(TB, H4, dtype=dtype, device=device)
         scratch = (torch.empty(TB, H, dtype=dtype, device=device), torch.empty(TB, H, dtype=dtype, device=device))
         zeros = torch.zeros((T + 1) * B, bH, dtype=dtype, device=device)
+        # bfloat16 recurrent GEMMs: h also kept in bfloat16 (0 where there is no cell)
+        bf16 = spec.bf16 and keep
+        hb_k: list[Tensor] = []
+        r_scr = z_scr
+        if bf16:
+            hb = WORKSPACE.take((D, TB, H), _BF16, device)
+            _zero_invalid(hb, N, T, B)
+            out["hb"] = hb
+            hb_k = list(hb.unbind(0))
+            r_scr = torch.empty(TB, H4, dtype=_BF16, device=device)
 
     cb = (p.th_b, p.lam_b, p.th_v)
     kc = _tern_const(p.th_c, p.th_cn, p.lam_c, spec.shift, T, spec.gamma)
     kg = _tern_const(p.th_g, p.th_gn, p.lam_g, spec.shift, T, spec.gamma) if not spiking_i else None  # type: ignore[arg-type]
-    zx3 = zx.view(-1, TB, H4) if not spec.direct else None
     wh_t = wh.t()
+    whb_t = wh_t.to(_BF16) if bf16 else None
 
     for k in range(D):
         lo, hi = slot_range(k, N, T)
@@ -378,18 +477,13 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         full = r1 - r0 == TB
         rows, prev_rows = slice(r0, r1), slice(r0 + B, r1 + B)  # this diagonal's slots; slots j + 1
         z = _cut(z_scr, rows, full)
-        if spec.direct:
-            e0 = k - T + 1 + lo
-            zx_blk = zx[e0 * B:(e0 + hi - lo) * B]
-        else:
-            assert zx3 is not None
-            zx_blk = _cut(zx3[k], rows, full)
+        zx_blk = _zx_block(spec, zx, k, lo, hi, B, rows, full)
+        _gate_input(z, zx_blk, _cut(hd_k[k - 1], rows, full) if k else None, wh_t,
+                    _cut(hb_k[k - 1], rows, full) if k and hb_k else None, whb_t, _cut(r_scr, rows, full))
         if k == 0:
-            z.copy_(zx_blk)
             c_in = zeros[rows, :H]
             ubp_prev, ucp_prev, ugp_prev = zeros[prev_rows], zeros[prev_rows, :H], zeros[prev_rows, :H]
         else:
-            torch.addmm(zx_blk, _cut(hd_k[k - 1], rows, full), wh_t, out=z)
             c_in = _cut(c_k[k - 1], rows, full)
             ubp_prev = ubp_k[k - 1][prev_rows]
             ucp_prev = tc_k["up"][k - 1][prev_rows]
@@ -400,6 +494,8 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         tg = _tern_views(tg_k, k, rows, full, tg_k["up"][k][rows], ugp_prev) if tg_k else None
         scr = scratch if full else (scratch[0][rows], scratch[1][rows])
         _forward_cell(spiking_i, H, v_lo, z, ubp_prev, c_in, cb, kc, kg, outs, tc, tg, scr)
+        if hb_k:
+            _cut(hb_k[k], rows, full).copy_(outs[-1])
     return out
 
 
@@ -520,6 +616,10 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
                        hist: dict[str, Any], grad_hd: Tensor | None,
                        need: Sequence[bool]) -> tuple[Tensor | None, ...]:
     """Gradients of (u, wx, b, wh, *params) (see :func:`wavefront_forward`); ``need``: which ones."""
+    if hist.get("fused"):
+        kernels = fused_cells.kernels(hist["hd"].dtype)
+        assert kernels is not None  # the forward pass used them
+        return _fused_backward(spec, u, wx, wh, params, hist, grad_hd, need, kernels[1])
     N, T, spiking_i = spec.N, spec.T, spec.spiking_i
     D = N + T - 1
     H = wh.shape[1]
@@ -531,7 +631,6 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
     bH = nb * H
     p = _unpack(spiking_i, params, H)
     dtype, device = hd.dtype, hd.device
-    two_t = 2 * T
     want_params = any(need[4:])  # θ and λ accumulators are cheap: all or none
     gamma = spec.gamma
 
@@ -555,6 +654,10 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
             if not spiking_i:
                 acc_g = new(D, 7)
         zeros = new((T + 1) * B, bH)
+        # bfloat16 recurrent GEMMs (the forward pass kept h in bfloat16): ∂z kept in bfloat16 too
+        hb: Tensor | None = hist.get("hb")
+        gzb_all, whb, ghb = _bf16_backward_buffers(hb, wh, N, T, B)
+        gzb_k = list(gzb_all.unbind(0)) if gzb_all is not None else []
 
     def per_diag(key: str) -> list[Tensor]:
         return list(hist[key].unbind(0))
@@ -577,13 +680,10 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
         gz = _cut(g_k[k], rows, full)
         # ∂L/∂h(n, t): the external gradient plus ∂z(n+1, t)·Wh
         gh = _cut(gh_scr, rows, full)
-        if k + 1 < D:
-            if ext_k is not None:
-                torch.addmm(_cut(ext_k[k], rows, full), _cut(g_k[k + 1], rows, full), wh, out=gh)
-            else:
-                torch.mm(_cut(g_k[k + 1], rows, full), wh, out=gh)
-        elif ext_k is not None:
-            gh.copy_(_cut(ext_k[k], rows, full))
+        _hidden_grad(gh, _cut(ext_k[k], rows, full) if ext_k is not None else None,
+                     _cut(g_k[k + 1], rows, full) if k + 1 < D else None, wh,
+                     _cut(gzb_k[k + 1], rows, full) if k + 1 < D and gzb_k else None, whb,
+                     _cut(ghb, rows, full) if ghb is not None else None)
         rd, wr = rings[(k + 1) % 2], rings[k % 2]
         if k > 0:
             ubp_prev, c_in = ubp_k[k - 1][prev_rows], _cut(c_k[k - 1], rows, full)
@@ -602,7 +702,233 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
         acc_rows = tuple(_cut(x, rows, full) for x in acc_b) if acc_b is not None else None
         _backward_cell(spiking_i, H, gh, saved, ring_in, cb, kc, kg, tc, tg, gz, ring_out, acc_rows,
                        acc_c[k] if acc_c is not None else None, acc_g[k] if acc_g is not None else None, scr)
+        if gzb_k:
+            gzb_k[k].copy_(g_k[k])  # all rows: the rows without a cell are 0
 
+    sums = None
+    if acc_b is not None and acc_c is not None:
+        b_s, b_wu, b_lam, v_q = (a.sum(0) for a in acc_b)
+        b_s, b_wu, b_lam = (x.view(nb, H).sum(1) for x in (b_s, b_wu, b_lam))
+        sums = _Sums(b_s, b_wu, b_lam, v_q.sum(), acc_c.sum(0), acc_g.sum(0) if acc_g is not None else None)
+    return _finish_backward(spec, u, wx, wh, params, hd, g_all, hb, gzb_all, need, sums)
+
+
+FUSED_KEYS: tuple[str, ...] = ("ub", "q", "c", "c_u", "g_u", "g_sgn")
+"""Histories of the compiled path (``[D, T·B, W]``): the binary membranes (W = nb·H), the clip
+gate's z/θ, the cell state, the c and g neurons' membranes and the sign of g's input
+(``fused_cells``; a spiking i has no g neuron)."""
+
+
+def _cell_constants(spec: WavefrontSpec, p: _Params, dtype: torch.dtype) -> Tensor:
+    """The constants of ``wavefront_cells.c`` (see its header), in the tensor dtype, computed as
+    the PyTorch path computes them."""
+    nb = 3 if spec.spiking_i else 2
+    H = p.th_b.shape[0] // nb
+    th_b, lam_b = p.th_b[::H], p.lam_b[::H]
+    peak_b = spec.gamma / th_b
+    parts = [th_b, lam_b, peak_b, peak_b / th_b, p.th_v.reshape(1), (1.0 / p.th_v).reshape(1),
+             torch.tensor([-1.0 if spec.spiking_i else 0.0], dtype=dtype)]
+    for th, th_n, lam in ((p.th_c, p.th_cn, p.lam_c), (p.th_g, p.th_gn, p.lam_g)):
+        if th is None or th_n is None or lam is None:
+            parts.append(torch.zeros(10, dtype=dtype))
+            continue
+        k = _tern_const(th, th_n, lam, True, spec.T, spec.gamma)
+        assert k.sig is not None and k.sig_n is not None
+        parts.append(torch.stack([k.th, k.th_n, k.neg_th_n, k.lam, k.sig, k.sig_n, k.peak, k.slope, k.peak_n,
+                                  k.slope_n]).reshape(10))
+    return torch.cat([x.reshape(-1).to(dtype) for x in parts]).detach().contiguous()
+
+
+class _Rows:
+    """Addresses of the per-diagonal ``[T·B, W]`` blocks of a history (or of a ring of two)."""
+
+    def __init__(self, full: Tensor, ring: bool) -> None:
+        self.full = full
+        self.base = full.data_ptr()
+        self.step = full[0].numel() * full.element_size()
+        self.ring = ring
+
+    def at(self, k: int) -> int:
+        """Address of diagonal k's block."""
+        return self.base + (k % 2 if self.ring else k) * self.step
+
+
+def _fused_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh: Tensor, params: Sequence[Tensor],
+                   keep: bool, kernel: Any) -> dict[str, Any]:
+    """:func:`wavefront_forward` with the neurons of each diagonal in one compiled call."""
+    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
+    D = N + T - 1
+    H = wh.shape[1]
+    H4 = 4 * H
+    B = u.shape[-2]
+    TB = T * B
+    nb = 3 if spiking_i else 2
+    p = _unpack(spiking_i, params, H)
+    dtype, device = u.dtype, u.device
+    out: dict[str, Any] = {"fused": True}
+    bf16 = spec.bf16 and keep
+    with _no_nan_fill():
+        hd = torch.empty(D, T, B, H, dtype=dtype, device=device)
+        out["hd"] = hd
+        _zero_invalid(hd.view(D, TB, H), N, T, B)
+        zx = WORKSPACE.take((u.numel() // u.shape[-1], H4), dtype, device)
+        torch.addmm(b, u.reshape(-1, u.shape[-1]), wx.t(), out=zx)
+        out["zx"] = zx  # given back by the caller
+        rows_of: dict[str, _Rows] = {}
+        for key in FUSED_KEYS:
+            if spiking_i and key.startswith("g_"):
+                continue
+            width = nb * H if key == "ub" else H
+            if keep:
+                buf = WORKSPACE.take((D, TB, width), dtype, device)
+                out[key] = buf
+            else:
+                buf = torch.empty(2, TB, width, dtype=dtype, device=device)
+            rows_of[key] = _Rows(buf, ring=not keep)
+        c_full = rows_of["c"].full
+        if keep:
+            _zero_invalid(c_full, N, T, B)  # c(n−1, t) of n = 0
+        else:
+            c_full.zero_()
+        hb = None
+        if bf16:
+            hb = WORKSPACE.take((D, TB, H), _BF16, device)
+            _zero_invalid(hb, N, T, B)
+            out["hb"] = hb
+        z_scr = torch.empty(TB, H4, dtype=dtype, device=device)
+        r_scr = torch.empty(TB, H4, dtype=_BF16, device=device) if bf16 else None
+    cst = _cell_constants(spec, p, dtype)
+    hd_k = list(hd.view(D, TB, H).unbind(0))
+    hb_k = list(hb.unbind(0)) if hb is not None else []
+    wh_t = wh.t()
+    whb_t = wh_t.to(_BF16) if bf16 else None
+    ub, q, c, cu = (rows_of[key] for key in ("ub", "q", "c", "c_u"))
+    gu, gs = (rows_of.get("g_u"), rows_of.get("g_sgn"))
+    hd_rows = _Rows(hd.view(D, TB, H), ring=False)
+    hb_rows = _Rows(hb, ring=False) if hb is not None else None
+    zrow = torch.zeros(3 * H, dtype=dtype, device=device)  # U', c and U'(t−1) where there are none
+    consts = (H, B, TB, nb, int(spec.shift), cst.data_ptr(), z_scr.data_ptr(), zrow.data_ptr())
+    for k in range(D):
+        lo, hi = slot_range(k, N, T)
+        r0, r1 = lo * B, hi * B
+        full = r1 - r0 == TB
+        rows = slice(r0, r1)
+        z = _cut(z_scr, rows, full)
+        _gate_input(z, _zx_block(spec, zx, k, lo, hi, B, rows, full), _cut(hd_k[k - 1], rows, full) if k else None,
+                    wh_t, _cut(hb_k[k - 1], rows, full) if k and hb_k else None, whb_t,
+                    _cut(r_scr, rows, full) if r_scr is not None else z)
+        kp = k - 1
+        kernel(r0, r1 - r0, *consts,
+               ub.at(kp) if k else None, ub.at(k), q.at(k), c.at(kp) if k else None, c.at(k),
+               cu.at(kp) if k else None, cu.at(k),
+               gu.at(kp) if gu is not None and k else None, gu.at(k) if gu is not None else None,
+               gs.at(k) if gs is not None else None,
+               hd_rows.at(k), hb_rows.at(k) if hb_rows is not None else None)
+    return out
+
+
+def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, params: Sequence[Tensor],
+                    hist: dict[str, Any], grad_hd: Tensor | None, need: Sequence[bool],
+                    kernel: Any) -> tuple[Tensor | None, ...]:
+    """:func:`wavefront_backward` of a :func:`_fused_forward` pass, one compiled call per diagonal."""
+    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
+    D = N + T - 1
+    H = wh.shape[1]
+    H4 = 4 * H
+    hd: Tensor = hist["hd"]
+    B = hd.shape[2]
+    TB = T * B
+    nb = 3 if spiking_i else 2
+    bH = nb * H
+    p = _unpack(spiking_i, params, H)
+    dtype, device = hd.dtype, hd.device
+    want_params = any(need[4:])
+
+    def new(rows: int, width: int) -> Tensor:
+        return torch.zeros(rows, width, dtype=dtype, device=device)
+
+    with _no_nan_fill():
+        g_all = WORKSPACE.take((D, TB, H4), dtype, device)
+        _zero_invalid(g_all, N, T, B)
+        rings = [tuple(new((T + 1) * B, width) for width in (bH, H, H)) + (new(TB, H),) for _ in range(2)]
+        gh_scr = new(TB, H)
+        acc = torch.zeros(D, fused_cells.NACC, dtype=torch.float64, device=device) if want_params else None
+    hb: Tensor | None = hist.get("hb")
+    gzb_all, whb, ghb = _bf16_backward_buffers(hb, wh, N, T, B)
+    g_k = list(g_all.unbind(0))
+    gzb_k = list(gzb_all.unbind(0)) if gzb_all is not None else []
+    ext_k = list(grad_hd.reshape(D, TB, H).unbind(0)) if grad_hd is not None else None
+    cst = _cell_constants(spec, p, dtype)
+    ub, q, c, cu = (_Rows(hist[key], ring=False) for key in ("ub", "q", "c", "c_u"))
+    gu, gs = ((_Rows(hist[key], ring=False) if key in hist else None) for key in ("g_u", "g_sgn"))
+    g_rows = _Rows(g_all, ring=False)
+    gzb_rows = _Rows(gzb_all, ring=False) if gzb_all is not None else None
+    ring_ptrs = [tuple(x.data_ptr() for x in ring) for ring in rings]
+    acc_ptr = acc.data_ptr() if acc is not None else 0
+    acc_step = fused_cells.NACC * 8
+    zrow = torch.zeros(3 * H, dtype=dtype, device=device)
+    consts = (H, B, TB, nb, int(spec.shift), cst.data_ptr(), gh_scr.data_ptr(), zrow.data_ptr())
+    for k in range(D - 1, -1, -1):
+        lo, hi = slot_range(k, N, T)
+        r0, r1 = lo * B, hi * B
+        full = r1 - r0 == TB
+        rows = slice(r0, r1)
+        _hidden_grad(_cut(gh_scr, rows, full), _cut(ext_k[k], rows, full) if ext_k is not None else None,
+                     _cut(g_k[k + 1], rows, full) if k + 1 < D else None, wh,
+                     _cut(gzb_k[k + 1], rows, full) if k + 1 < D and gzb_k else None, whb,
+                     _cut(ghb, rows, full) if ghb is not None else None)
+        kp = k - 1
+        rd, wr = ring_ptrs[(k + 1) % 2], ring_ptrs[k % 2]
+        kernel(r0, r1 - r0, *consts,
+               ub.at(kp) if k else None, ub.at(k), q.at(k), c.at(kp) if k else None, c.at(k),
+               cu.at(kp) if k else None, cu.at(k),
+               gu.at(kp) if gu is not None and k else None, gu.at(k) if gu is not None else None,
+               gs.at(k) if gs is not None else None, *rd, *wr,
+               g_rows.at(k), gzb_rows.at(k) if gzb_rows is not None else None,
+               acc_ptr + k * acc_step if acc is not None else None)
+    sums = None
+    if acc is not None:
+        tot = acc.sum(0).to(dtype)
+        sums = _Sums(tot[0:nb], tot[3:3 + nb], tot[6:6 + nb], tot[9], tot[10:17], None if spiking_i else tot[17:24])
+    return _finish_backward(spec, u, wx, wh, params, hd, g_all, hb, gzb_all, need, sums)
+
+
+class _Sums(NamedTuple):
+    """The θ/λ gradient sums of a layer: per binary gate Σ ∂L/∂U'·s, Σ w·U, Σ ∂L/∂U·U'(t−1);
+    Σ ∂z·(z/θ) of the clip gate; the :data:`TERNARY_SUMS` of the c neuron and of a spiking g."""
+
+    b_s: Tensor
+    b_wu: Tensor
+    b_lam: Tensor
+    v_q: Tensor
+    tern_c: Tensor
+    tern_g: Tensor | None
+
+
+def _bf16_backward_buffers(hb: Tensor | None, wh: Tensor, N: int, T: int,
+                           B: int) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """(∂z history in bfloat16 with its rows without a cell zeroed, ``Wh`` in bfloat16, a
+    ``[T·B, H]`` bfloat16 scratch) when the forward pass kept h in bfloat16 (``hb``), else Nones."""
+    if hb is None:
+        return None, None, None
+    H = wh.shape[1]
+    with _no_nan_fill():
+        gzb_all = WORKSPACE.take((N + T - 1, T * B, 4 * H), _BF16, wh.device)
+        ghb = torch.empty(T * B, H, dtype=_BF16, device=wh.device)
+    _zero_invalid(gzb_all, N, T, B)
+    return gzb_all, wh.to(_BF16), ghb
+
+
+def _finish_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, params: Sequence[Tensor], hd: Tensor,
+                     g_all: Tensor, hb: Tensor | None, gzb_all: Tensor | None, need: Sequence[bool],
+                     sums: _Sums | None) -> tuple[Tensor | None, ...]:
+    """The gradients of (u, wx, b, wh, *params) from the ∂z history ``g_all`` [D, T·B, 4H] (and
+    its bfloat16 copy) and the θ/λ sums; gives ``g_all`` and ``gzb_all`` back to the workspace."""
+    N, T = spec.N, spec.T
+    D, _, B, H = hd.shape
+    TB, H4 = T * B, 4 * H
+    dtype, device = g_all.dtype, g_all.device
+    nb = 3 if spec.spiking_i else 2
     grads: list[Tensor | None] = [None] * (4 + len(params))
     # the input projection zx = u·wxᵀ + b: ∂zx(n) = Σ_t ∂z(n, t) for a direct input, else ∂z itself
     gzx = None
@@ -621,19 +947,22 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
     if need[2]:
         grads[2] = gzx2.sum(0)
     if need[3]:
-        grads[3] = (torch.mm(hd[:-1].reshape(-1, H).t(), g_all[1:].reshape(-1, H4)).t() if D > 1
-                    else torch.zeros_like(wh))
-    WORKSPACE.give([g_all, gzx])
-    if acc_b is not None and acc_c is not None:
-        b_s, b_wu, b_lam, v_q = (a.sum(0) for a in acc_b)
-        b_s, b_wu, b_lam = (x.view(nb, H).sum(1) for x in (b_s, b_wu, b_lam))
+        if D == 1:
+            grads[3] = torch.zeros_like(wh)
+        elif hb is not None and gzb_all is not None:
+            grads[3] = torch.mm(hb[:-1].reshape(-1, H).t(), gzb_all[1:].reshape(-1, H4)).t().to(dtype)
+        else:
+            grads[3] = torch.mm(hd[:-1].reshape(-1, H).t(), g_all[1:].reshape(-1, H4)).t()
+    WORKSPACE.give([g_all, gzx, gzb_all])
+    if sums is not None:
+        two_t = 2 * T
         pg: list[Tensor] = []
-        pg += [-(b_s[i] + b_wu[i] / params[i]) for i in range(nb)]  # θ of the binary gates
-        pg += [b_lam[i] for i in range(nb)]  # their λ
-        pg.append(-v_q.sum())  # θ of the clip gate
+        pg += [-(sums.b_s[i] + sums.b_wu[i] / params[i]) for i in range(nb)]  # θ of the binary gates
+        pg += [sums.b_lam[i] for i in range(nb)]  # their λ
+        pg.append(-sums.v_q)  # θ of the clip gate
 
         def ternary_grads(acc: Tensor, th: Tensor, th_n: Tensor) -> list[Tensor]:
-            s_p, s_n, wp_u, wn_u, lam, pos, neg = acc.sum(0)
+            s_p, s_n, wp_u, wn_u, lam, pos, neg = acc
             g_th = -(s_p + wp_u / th)
             g_thn = s_n - wn_u / th_n
             if spec.shift:
@@ -641,9 +970,9 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
                 g_thn = g_thn - neg / two_t
             return [g_th, g_thn, lam]
 
-        if acc_g is not None:
-            pg += ternary_grads(acc_g, params[2 * nb + 1], params[2 * nb + 2])
-        pg += ternary_grads(acc_c, params[-3], params[-2])
+        if sums.tern_g is not None:
+            pg += ternary_grads(sums.tern_g, params[2 * nb + 1], params[2 * nb + 2])
+        pg += ternary_grads(sums.tern_c, params[-3], params[-2])
         for i, (g, wanted) in enumerate(zip(pg, need[4:], strict=True)):
             grads[4 + i] = g.reshape(()) if wanted else None
     return tuple(grads)

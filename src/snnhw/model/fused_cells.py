@@ -1,0 +1,119 @@
+"""The compiled neuron and cell updates of the fast wavefront (optional, with a PyTorch fallback).
+
+:mod:`snnhw.model.wavefront` runs the elementwise part of a diagonal (binary LIF gates, the
+clip gate, the ternary g and c neurons, the cell state, h; and their backward pass) either as
+~30 forward and ~70 backward PyTorch operators per diagonal, or as one call each into
+``wavefront_cells.c``, which computes the same values with the same IEEE operations in the
+same order (membranes and spikes bit for bit; the θ/λ gradient sums in double precision, in
+another order) and stores a third of the histories (spikes and post-reset membranes are
+recomputed from the membranes instead of being read back).
+
+The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``;
+about a second) into a cache folder (``$SNNHW_CACHE_DIR``, else ``$XDG_CACHE_HOME/snnhw`` or
+``~/.cache/snnhw``), keyed by the source, the flags and the compiler, and loaded with
+:mod:`ctypes`. Without a compiler the PyTorch path runs (one warning). ``SNNHW_FUSED_CELLS=0``
+switches the compiled path off (benchmarks, and tests that compare the two).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SOURCE = Path(__file__).with_name("wavefront_cells.c")
+"""The C source (shipped with the package)."""
+
+FLAGS: tuple[str, ...] = ("-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fPIC", "-shared")
+"""Compiler flags: no floating-point contraction (an FMA would round differently from PyTorch's
+separate multiply and add); no ``-march=native`` (the cache may be shared between machines)."""
+
+NACC = 24
+"""Per-diagonal parameter-gradient sums the backward kernel returns (see the C file)."""
+
+_DTYPES: dict[torch.dtype, str] = {torch.float32: "f32", torch.float64: "f64"}
+_FORWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 15
+_BACKWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 24
+
+_library: ctypes.CDLL | None = None
+_tried = False
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept."""
+    env = os.environ.get("SNNHW_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "snnhw"
+
+
+def enabled() -> bool:
+    """Whether the compiled path may be used (``SNNHW_FUSED_CELLS`` is not ``0``)."""
+    return os.environ.get("SNNHW_FUSED_CELLS", "1") != "0"
+
+
+def _compiler() -> str | None:
+    cc = os.environ.get("CC") or "cc"
+    return shutil.which(cc)
+
+
+def _build(cc: str) -> Path:
+    """Compile the C file (if this source/flags/compiler has not been compiled yet); its path."""
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS), version, platform.machine()]).encode())
+    target = cache_dir() / f"wavefront_cells-{key.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        out = Path(tmp) / target.name
+        result = subprocess.run([cc, *FLAGS, "-o", str(out), str(SOURCE)], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{cc} failed: {result.stderr.strip()[:500]}")
+        os.replace(out, target)  # atomic: concurrent processes may compile the same file
+    return target
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, compiling them on first use; ``None`` where they are off or unavailable."""
+    global _library, _tried
+    if not enabled():
+        return None
+    if not _tried:
+        _tried = True
+        cc = _compiler()
+        try:
+            if cc is None:
+                raise RuntimeError("no C compiler (cc or $CC) on PATH")
+            lib = ctypes.CDLL(str(_build(cc)))
+            for suffix in _DTYPES.values():
+                getattr(lib, f"wf_forward_{suffix}").argtypes = _FORWARD_ARGS
+                getattr(lib, f"wf_forward_{suffix}").restype = None
+                getattr(lib, f"wf_backward_{suffix}").argtypes = _BACKWARD_ARGS
+                getattr(lib, f"wf_backward_{suffix}").restype = None
+            _library = lib
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            warnings.warn(f"the compiled spiking-neuron kernels are unavailable ({exc}); training uses the "
+                          "slower PyTorch path", RuntimeWarning, stacklevel=2)
+    return _library
+
+
+def kernels(dtype: torch.dtype) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """(forward, backward) kernels for ``dtype`` (float32 or float64), or ``None``."""
+    suffix = _DTYPES.get(dtype)
+    lib = library() if suffix is not None else None
+    if lib is None:
+        return None
+    return getattr(lib, f"wf_forward_{suffix}"), getattr(lib, f"wf_backward_{suffix}")
