@@ -131,6 +131,23 @@ def test_projection_narrowing_is_swept_for_the_lanes_it_divides(tmp_path: Path) 
         == "lanes=4, fanin=4, engines=1"
 
 
+def test_the_queue_grid_of_build_budget() -> None:
+    """``snnhw build --explore-grid queue``: the shared spike queue at lanes 4/8/16, fanin 4, one
+    engine, 1/2/4 readers per bank, full- and half-width projection (18 points, each a valid
+    knob set); the baseline at lanes 1–8, fanin 4."""
+    models = {"spiking": random_frozen_spiking(2, input_size=7, hidden_size=16, T=4),
+              "baseline": random_frozen_baseline(1, input_size=7, hidden_size=16)}
+    grid = explore.build_grid(models, "queue")
+    spiking = grid["spiking"]
+    assert len(spiking) == 18
+    assert {(p["lanes"], p.get("bank_readers", 1), p.get("proj_lanes", p["lanes"])) for p in spiking} == {
+        (lane, r, lane // s) for lane in (4, 8, 16) for r in (1, 2, 4) for s in (1, 2)}
+    assert all(p["fanin"] == 4 and p["engines"] == 1 and p["event_mode"] == "queue-shared" for p in spiking)
+    for point in spiking:
+        core_spec("spiking").schedule_of(models["spiking"], SpikingKnobs(**point))  # raises for bad knobs
+    assert grid["baseline"] == [{"lanes": lane, "fanin": 4} for lane in (1, 2, 4, 8)]
+
+
 @pytest.mark.yosys
 def test_explore_with_synthesis(tmp_path: Path) -> None:
     """Each point synthesised (identical RTL once), costs from the part, the DSP exchange rate

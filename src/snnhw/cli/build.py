@@ -78,7 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                              "instead of exploring into <out>/explore (resumable)")
     budget.add_argument("--explore-grid", choices=GRID_SIZES,
                         help="grid the build explores: small (default: lanes within 2x of the automatic width, "
-                             "engines 1 and T, dense and event-queue) or full (snnhw explore's defaults)")
+                             "engines 1 and T, dense and event-queue), full (snnhw explore's defaults) or queue "
+                             "(the shared spike queue at lanes 4-16, fanin 4, 1-4 bank readers, full- and "
+                             "half-width projection; baseline lanes 1-8, fanin 4)")
     quant = p.add_argument_group("quantization (checkpoint input)")
     quant.add_argument("--weight-bits", type=int, default=None,
                        help="signed weight width (default: a --qat checkpoint's grid, else 8)")

@@ -77,8 +77,14 @@ GRID_MODES: tuple[str, ...] = ("dense", "event-engine", "event-queue", "event-qu
 SMALL_GRID_MODES: tuple[str, ...] = ("dense", "event-queue")
 """Spiking schedules of the small grid: the cheapest and the fastest per adder."""
 
-GRID_SIZES: tuple[str, ...] = ("small", "full")
+GRID_SIZES: tuple[str, ...] = ("small", "full", "queue")
 """The grids :func:`build_grid` makes (``snnhw build --explore-grid``)."""
+
+QUEUE_GRID_LANES: tuple[int, ...] = (4, 8, 16)
+"""Spiking lanes of the ``queue`` grid (fanin 4, one engine, the shared spike queue)."""
+
+QUEUE_GRID_BASELINE_LANES: tuple[int, ...] = (1, 2, 4, 8)
+"""Baseline lanes of the ``queue`` grid (fanin 4)."""
 
 DEFAULT_SEQUENCES = 64
 """Test sequences the cycles and energy are measured on (``snnhw explore --sequences``)."""
@@ -185,13 +191,24 @@ def build_grid(models: dict[str, Any], size: str) -> dict[str, list[dict[str, An
     ``full``: ``snnhw explore``'s defaults (lanes = fanin in :data:`GRID_LANES`, engines 1 and T,
     :data:`GRID_MODES`). ``small``: the lanes of the full grid within a factor 2 of the automatic
     width (:func:`snnhw.hw.knobs.auto_width` of the spiking model's largest H), engines 1 and T,
-    :data:`SMALL_GRID_MODES` (for H = 32, T = 4: 12 spiking and 3 baseline points).
+    :data:`SMALL_GRID_MODES` (for H = 32, T = 4: 12 spiking and 3 baseline points). ``queue``:
+    the spike-queue core where it beats the baseline at equal cost (``docs/explore.md``): lanes
+    :data:`QUEUE_GRID_LANES`, fanin 4, one engine, the shared queue, 1, 2 or 4 readers per bank,
+    the direct-input projection as wide as the lanes or half as wide; the baseline at lanes
+    :data:`QUEUE_GRID_BASELINE_LANES`, fanin 4 (18 spiking and 4 baseline points).
     """
     from snnhw.hw.knobs import auto_width
     from snnhw.hw.registry import main_core
 
     if size == "full":
         return knob_grid(models, GRID_LANES)
+    if size == "queue":
+        main = main_core().name
+        grid = knob_grid({main: models[main]}, QUEUE_GRID_LANES, fanin=[4], engines=[1],
+                         modes=["event-queue-shared"], bank_readers=(1, 2, 4), proj_narrowing=(1, 2))
+        grid.update({kind: [{"lanes": lane, "fanin": 4} for lane in QUEUE_GRID_BASELINE_LANES]
+                     for kind in models if kind != main})
+        return grid
     if size != "small":
         raise UserError(f"unknown grid {size!r} (known: {', '.join(GRID_SIZES)})")
     width = auto_width(max(layer.hidden_size for layer in models[main_core().name].layers))
