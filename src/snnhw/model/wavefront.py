@@ -399,14 +399,9 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
     fused = fused_cells.kernels(u.dtype) if u.device.type == "cpu" and not spec.record else None
     if fused is not None:
         return _fused_forward(spec, u, wx, b, wh, params, keep, fused[0])
-    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
-    D = N + T - 1
-    H = wh.shape[1]
+    N, T, D, H, B, TB, nb, bH = _dims(spec, wh, u.shape[-2])
     H4 = 4 * H
-    B = u.shape[-2]
-    TB = T * B
-    nb = 3 if spiking_i else 2
-    bH = nb * H
+    spiking_i = spec.spiking_i
     p = _unpack(spiking_i, params, H)
     dtype, device = u.dtype, u.device
     v_lo = -1.0 if spiking_i else 0.0  # the non-spiking gate: g ∈ [−1, 1], i ∈ [0, 1]
@@ -612,6 +607,33 @@ def _backward_cell(spiking_i: bool, H: int, gh: Tensor, saved: tuple[Tensor, ...
         b_lam.addcmul_(gub, ubp_prev)
 
 
+def _dims(spec: WavefrontSpec, wh: Tensor, B: int) -> tuple[int, int, int, int, int, int, int, int]:
+    """(N, T, D, H, B, T·B, nb, nb·H) of a layer run of batch B: elements, steps, diagonals,
+    units, batch, rows per diagonal, binary gates, their columns."""
+    N, T, H = spec.N, spec.T, wh.shape[1]
+    nb = 3 if spec.spiking_i else 2
+    return N, T, N + T - 1, H, B, T * B, nb, nb * H
+
+
+def _gradient_buffers(spec: WavefrontSpec, hd: Tensor, nb: int) -> tuple[Tensor, list[tuple[Tensor, ...]], Tensor]:
+    """The backward pass's ∂z history ``[D, T·B, 4H]`` (rows without a cell zeroed; from the
+    workspace), its two sets of ring buffers (read the one diagonal k+1 wrote, write the other):
+    ∂L/∂U' of the binary neurons, of c, of g (written at slot j + 1 by (n, t+1), read at slot j),
+    ∂L/∂c(n, t) through c_in of (n+1, t) (same slot); and a ``[T·B, H]`` scratch for ∂L/∂h."""
+    N, T = spec.N, spec.T
+    D, TB, B, H = hd.shape[0], T * hd.shape[2], hd.shape[2], hd.shape[3]
+    dtype, device = hd.dtype, hd.device
+
+    def new(rows: int, width: int) -> Tensor:
+        return torch.zeros(rows, width, dtype=dtype, device=device)
+
+    with _no_nan_fill():
+        g_all = WORKSPACE.take((D, TB, 4 * H), dtype, device)
+    _zero_invalid(g_all, N, T, B)
+    rings = [tuple(new((T + 1) * B, width) for width in (nb * H, H, H)) + (new(TB, H),) for _ in range(2)]
+    return g_all, rings, new(TB, H)
+
+
 def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, params: Sequence[Tensor],
                        hist: dict[str, Any], grad_hd: Tensor | None,
                        need: Sequence[bool]) -> tuple[Tensor | None, ...]:
@@ -620,15 +642,9 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
         kernels = fused_cells.kernels(hist["hd"].dtype)
         assert kernels is not None  # the forward pass used them
         return _fused_backward(spec, u, wx, wh, params, hist, grad_hd, need, kernels[1])
-    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
-    D = N + T - 1
-    H = wh.shape[1]
-    H4 = 4 * H
     hd: Tensor = hist["hd"]
-    B = hd.shape[2]
-    TB = T * B
-    nb = 3 if spiking_i else 2
-    bH = nb * H
+    N, T, D, H, B, TB, nb, bH = _dims(spec, wh, hd.shape[2])
+    spiking_i = spec.spiking_i
     p = _unpack(spiking_i, params, H)
     dtype, device = hd.dtype, hd.device
     want_params = any(need[4:])  # θ and λ accumulators are cheap: all or none
@@ -637,15 +653,9 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
     def new(rows: int, width: int) -> Tensor:
         return torch.zeros(rows, width, dtype=dtype, device=device)
 
+    g_all, rings, gh_scr = _gradient_buffers(spec, hd, nb)
+    g_k = list(g_all.unbind(0))
     with _no_nan_fill():
-        g_all = WORKSPACE.take((D, TB, H4), dtype, device)
-        _zero_invalid(g_all, N, T, B)
-        g_k = list(g_all.unbind(0))
-        # ring buffers, two of each (read the one diagonal k+1 wrote, write the other):
-        # ∂L/∂U' of the binary neurons, of c, of g (written at slot j + 1 by (n, t+1), read at slot j);
-        # ∂L/∂c(n, t) through c_in of (n+1, t) (same slot)
-        rings = [tuple(new((T + 1) * B, width) for width in (bH, H, H)) + (new(TB, H),) for _ in range(2)]
-        gh_scr = new(TB, H)
         scratch = tuple(new(TB, bH) for _ in range(3)) + tuple(new(TB, H) for _ in range(7))
         acc_b = acc_c = acc_g = None
         if want_params:
@@ -756,13 +766,9 @@ class _Rows:
 def _fused_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh: Tensor, params: Sequence[Tensor],
                    keep: bool, kernel: Any) -> dict[str, Any]:
     """:func:`wavefront_forward` with the neurons of each diagonal in one compiled call."""
-    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
-    D = N + T - 1
-    H = wh.shape[1]
+    N, T, D, H, B, TB, nb, _ = _dims(spec, wh, u.shape[-2])
     H4 = 4 * H
-    B = u.shape[-2]
-    TB = T * B
-    nb = 3 if spiking_i else 2
+    spiking_i = spec.spiking_i
     p = _unpack(spiking_i, params, H)
     dtype, device = u.dtype, u.device
     out: dict[str, Any] = {"fused": True}
@@ -831,28 +837,13 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
                     hist: dict[str, Any], grad_hd: Tensor | None, need: Sequence[bool],
                     kernel: Any) -> tuple[Tensor | None, ...]:
     """:func:`wavefront_backward` of a :func:`_fused_forward` pass, one compiled call per diagonal."""
-    N, T, spiking_i = spec.N, spec.T, spec.spiking_i
-    D = N + T - 1
-    H = wh.shape[1]
-    H4 = 4 * H
     hd: Tensor = hist["hd"]
-    B = hd.shape[2]
-    TB = T * B
-    nb = 3 if spiking_i else 2
-    bH = nb * H
+    N, T, D, H, B, TB, nb, _ = _dims(spec, wh, hd.shape[2])
+    spiking_i = spec.spiking_i
     p = _unpack(spiking_i, params, H)
     dtype, device = hd.dtype, hd.device
-    want_params = any(need[4:])
-
-    def new(rows: int, width: int) -> Tensor:
-        return torch.zeros(rows, width, dtype=dtype, device=device)
-
-    with _no_nan_fill():
-        g_all = WORKSPACE.take((D, TB, H4), dtype, device)
-        _zero_invalid(g_all, N, T, B)
-        rings = [tuple(new((T + 1) * B, width) for width in (bH, H, H)) + (new(TB, H),) for _ in range(2)]
-        gh_scr = new(TB, H)
-        acc = torch.zeros(D, fused_cells.NACC, dtype=torch.float64, device=device) if want_params else None
+    g_all, rings, gh_scr = _gradient_buffers(spec, hd, nb)
+    acc = torch.zeros(D, fused_cells.NACC, dtype=torch.float64, device=device) if any(need[4:]) else None
     hb: Tensor | None = hist.get("hb")
     gzb_all, whb, ghb = _bf16_backward_buffers(hb, wh, N, T, B)
     g_k = list(g_all.unbind(0))

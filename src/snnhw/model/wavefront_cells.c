@@ -187,6 +187,28 @@ static inline REAL NAME(tern_back)(REAL gs, REAL gup, REAL u, REAL up_prev, REAL
     return gu;
 }
 
+/* The first half of the backward pass through the cell of column i: ∂L/∂s_o (into gs_o) and
+ * the c neuron (its sums into a0 … a6, ∂L/∂U'(t−1) into guc_out), then ∂L/∂c(n, t) by all paths
+ * (returned), ∂L/∂s_f and ∂L/∂c(n−1, t). */
+static inline REAL NAME(cell_back)(int64_t i, const REAL *RESTRICT cu_r, const REAL *RESTRICT gh_r,
+                                   const REAL *RESTRICT s_o, const REAL *RESTRICT s_f,
+                                   const REAL *RESTRICT guc_in_r, const REAL *RESTRICT cup_r,
+                                   const REAL *RESTRICT c_r, const REAL *RESTRICT gc_in_r,
+                                   const REAL *RESTRICT cin_r, const REAL *kc, REAL sh, REAL *RESTRICT gs_o,
+                                   REAL *RESTRICT gs_f, REAL *RESTRICT guc_out_r, REAL *RESTRICT gc_out_r,
+                                   REAL *RESTRICT a0, REAL *RESTRICT a1, REAL *RESTRICT a2, REAL *RESTRICT a3,
+                                   REAL *RESTRICT a4, REAL *RESTRICT a5, REAL *RESTRICT a6) {
+    const REAL uc = cu_r[i], ghv = gh_r[i];
+    gs_o[i] = ghv * ((REAL)(uc > kc[0]) - (REAL)(uc < kc[2]));
+    const REAL guc = NAME(tern_back)(ghv * s_o[i], guc_in_r[i], uc, NAME(tern_reset)(cup_r[i], kc), c_r[i], kc, sh,
+                                     a0, a1, a2, a3, a4, a5, a6, i);
+    guc_out_r[i] = guc * kc[3];
+    const REAL gc = guc + gc_in_r[i];
+    gs_f[i] = gc * cin_r[i];
+    gc_out_r[i] = gc * s_f[i];
+    return gc;
+}
+
 CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, int64_t TB, int64_t nb, int64_t shift,
                               const REAL *RESTRICT cst, const REAL *RESTRICT gh, const REAL *RESTRICT zrow,
                               const REAL *RESTRICT ub_prev, const REAL *RESTRICT ub, const REAL *RESTRICT q,
@@ -226,14 +248,8 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             IVDEP
             for (int64_t i = 0; i < H; i++) {
                 /* the c neuron, the cell state, the clip gate g (spiking f, i, o) */
-                const REAL uc = cu_r[i], ghv = gh_r[i];
-                gs_o[i] = ghv * ((REAL)(uc > kc[0]) - (REAL)(uc < kc[2]));
-                const REAL guc = NAME(tern_back)(ghv * s_o[i], guc_in_r[i], uc, NAME(tern_reset)(cup_r[i], kc), c_r[i],
-                                                 kc, sh, A(10), i);
-                guc_out_r[i] = guc * kc[3];
-                const REAL gc = guc + gc_in_r[i];
-                gs_f[i] = gc * cin_r[i];
-                gc_out_r[i] = gc * s_f[i];
+                const REAL gc = NAME(cell_back)(i, cu_r, gh_r, s_o, s_f, guc_in_r, cup_r, c_r, gc_in_r, cin_r, kc, sh,
+                                                gs_o, gs_f, guc_out_r, gc_out_r, A(10));
                 const REAL qv = q_r[i], v = NAME(clip)(qv, lo_v);
                 gs_i[i] = gc * v;
                 REAL gzv = (gc * s_i[i]) * (REAL)(qv == v);
@@ -248,14 +264,8 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             IVDEP
             for (int64_t i = 0; i < H; i++) {
                 /* the c neuron, the cell state, the clip gate i, the g neuron (spiking f, o) */
-                const REAL uc = cu_r[i], ghv = gh_r[i];
-                gs_o[i] = ghv * ((REAL)(uc > kc[0]) - (REAL)(uc < kc[2]));
-                const REAL guc = NAME(tern_back)(ghv * s_o[i], guc_in_r[i], uc, NAME(tern_reset)(cup_r[i], kc), c_r[i],
-                                                 kc, sh, A(10), i);
-                guc_out_r[i] = guc * kc[3];
-                const REAL gc = guc + gc_in_r[i];
-                gs_f[i] = gc * cin_r[i];
-                gc_out_r[i] = gc * s_f[i];
+                const REAL gc = NAME(cell_back)(i, cu_r, gh_r, s_o, s_f, guc_in_r, cup_r, c_r, gc_in_r, cin_r, kc, sh,
+                                                gs_o, gs_f, guc_out_r, gc_out_r, A(10));
                 const REAL qv = q_r[i], v = NAME(clip)(qv, lo_v);
                 const REAL ug = gu_r[i];
                 const REAL gv = gc * ((REAL)(ug > kg[0]) - (REAL)(ug < kg[2]));
