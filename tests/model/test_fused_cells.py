@@ -118,13 +118,18 @@ def test_bf16_recurrent_products(monkeypatch: pytest.MonkeyPatch, cells: str, ga
             assert torch.equal(model(x), reference)
 
 
-def test_fit_bf16_is_recorded_and_refused_for_a_hard_lstm(tmp_path: Path) -> None:
+def test_fit_bf16_is_recorded_and_refused_for_a_hard_lstm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = load_dataset("npz", str(write_npz(tmp_path / "toy.npz")), seed=0, val_fraction=0.2, progress=False)
     seed_everything(0)
     spiking = build_model(ModelConfig(input_size=3, num_classes=3, hidden_size=8, spiking=True, T=2))
     result = trainer.fit(spiking, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None,
                          progress=False, log=None, bf16=True)
     assert result.settings["recurrent_bf16"] is True
+    assert result.settings["neuron_kernels"] == ("compiled" if fused_cells.library() is not None else "pytorch")
+    monkeypatch.setenv("SNNHW_FUSED_CELLS", "0")
+    plain = trainer.fit(spiking, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None,
+                        progress=False, log=None)
+    assert plain.settings["neuron_kernels"] == "pytorch" and "recurrent_bf16" not in plain.settings
     hard = build_model(ModelConfig(input_size=3, num_classes=3, hidden_size=8))
     with pytest.raises(UserError, match="spiking models only"):
         trainer.fit(hard, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,

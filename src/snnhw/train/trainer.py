@@ -35,6 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from snnhw.errors import UserError
+from snnhw.model import fused_cells
 from snnhw.model.spiking_lstm import SpikingLSTM
 from snnhw.model.wavefront import recurrent_bf16
 from snnhw.train import distributed
@@ -614,6 +615,9 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         result.settings["ema"] = plan.ema
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
+    if isinstance(model, SpikingLSTM):  # which implementation of the neuron updates trains it
+        compiled = device.type == "cpu" and fused_cells.kernels(torch.float32) is not None
+        result.settings["neuron_kernels"] = "compiled" if compiled else "pytorch"
     qat = plan.qat
     val_split = bundle.val
     if qat is not None:
