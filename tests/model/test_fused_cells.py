@@ -4,6 +4,7 @@ warning and the PyTorch path without a compiler; and the bfloat16 recurrent prod
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,32 @@ def test_kernels_are_compiled_once_into_the_cache(fresh_build: Path, monkeypatch
     assert calls and all("-o" not in args for args in calls)  # asked the version, compiled nothing
     assert built[0].stat().st_mtime_ns == stamp
     assert fused_cells.kernels(torch.float16) is None  # only float32 and float64 kernels
+
+
+def test_a_compiler_without_target_clones_builds_one_version(fresh_build: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiler that rejects the multiversioning attribute gets a second, plain build."""
+    if fused_cells._compiler() is None:
+        pytest.skip("no C compiler")
+    run = fused_cells.subprocess.run
+    builds: list[list[str]] = []
+
+    def no_clones(args: list[str], **kwargs: object) -> object:
+        if "-o" in args:
+            builds.append(args)
+            if "-DSNNHW_NO_CLONES" not in args:
+                return subprocess.CompletedProcess(args, 1, "", "error: unknown attribute 'target_clones'")
+        return run(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(fused_cells.subprocess, "run", no_clones)
+    assert fused_cells.kernels(torch.float32) is not None
+    assert [("-DSNNHW_NO_CLONES" in args) for args in builds] == [False, True]
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_size=3, num_classes=3, hidden_size=5, spiking=True, T=3))
+    x = torch.randn(4, 6, 3)
+    compiled = model(x)  # a training pass: the compiled kernels
+    monkeypatch.setenv("SNNHW_FUSED_CELLS", "0")
+    assert torch.equal(compiled, model(x))
 
 
 def test_without_a_compiler_training_falls_back_with_one_warning(fresh_build: Path,

@@ -4,7 +4,8 @@
  * The values are those of snnhw.model.wavefront (the PyTorch path) operation by operation:
  * every product, sum and comparison is the same IEEE operation in the same order, compiled
  * without floating-point contraction (-ffp-contract=off), so membranes and spikes agree bit for
- * bit; only the parameter-gradient sums are accumulated in double precision, in another order.
+ * bit; only the parameter-gradient sums are accumulated in another order (per column within a
+ * diagonal in the tensor's precision, then across columns in double precision).
  *
  * Layout (see wavefront.py): a diagonal is T·B rows, row r = j·B + b holds slot j (t = T−1−j);
  * the previous membrane U(n, t−1) of row r is row r + B of the previous diagonal (0 when
