@@ -95,8 +95,8 @@ def recurrent_bf16(enabled: bool = True) -> Iterator[None]:
     The forward product ``h·Whᵀ`` (h is 0/±1, exact in bfloat16; ``Wh`` rounded to bfloat16,
     8 significant bits), its backward ``∂z·Wh`` (``∂z`` rounded) and the ``Wh`` gradient
     ``Σ ∂zᵀ·h`` take bfloat16 operands and give bfloat16 results (PyTorch's CPU GEMMs have no
-    float32 output for them), added to the float32 ``Wx·x + b`` and external gradients. Twice
-    as fast as float32 on CPUs with AVX512-BF16 or AMX (and on GPUs); the values then differ
+    float32 output for them), added to the float32 ``Wx·x + b`` and external gradients. About twice
+    as fast as float32 on an AVX512-BF16 CPU (``docs/training.md``); the values then differ
     from the float32 path by bfloat16 rounding, so some spikes flip. Passes without gradients
     (validation, evaluation, tracing) stay float32. Not thread-safe (a module-level switch).
     """

@@ -507,8 +507,8 @@ def fit(
             the float latent parameters with those (straight-through) gradients, and the weights
             the model holds on return are snapped (``None``: float training).
         bf16: run the recurrent matrix products of a spiking model's training passes in
-            bfloat16 (:func:`snnhw.model.wavefront.recurrent_bf16`; about twice as fast on CPUs
-            with AVX512-BF16 or AMX); validation stays float32.
+            bfloat16 (:func:`snnhw.model.wavefront.recurrent_bf16`; about twice as fast products
+            on an AVX512-BF16 CPU, at some accuracy); validation stays float32.
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
