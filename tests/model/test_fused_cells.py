@@ -51,6 +51,7 @@ def test_kernels_are_compiled_once_into_the_cache(fresh_build: Path, monkeypatch
     assert calls and all("-o" not in args for args in calls)  # asked the version, compiled nothing
     assert built[0].stat().st_mtime_ns == stamp
     assert fused_cells.kernels(torch.float16) is None  # only float32 and float64 kernels
+    assert fused_cells.kernels(torch.float32, "meta") is None  # and CPU tensors only
 
 
 def test_a_compiler_without_target_clones_builds_one_version(fresh_build: Path,

@@ -114,9 +114,11 @@ def library() -> ctypes.CDLL | None:
     return _library
 
 
-def kernels(dtype: torch.dtype) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    """(forward, backward) kernels for ``dtype`` (float32 or float64), or ``None``."""
-    suffix = _DTYPES.get(dtype)
+def kernels(dtype: torch.dtype, device: torch.device | str = "cpu"
+            ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """(forward, backward) kernels for tensors of ``dtype`` (float32 or float64) on ``device``
+    (the CPU only), or ``None`` where the PyTorch operators must run."""
+    suffix = _DTYPES.get(dtype) if torch.device(device).type == "cpu" else None
     lib = library() if suffix is not None else None
     if lib is None:
         return None

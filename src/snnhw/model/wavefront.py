@@ -224,8 +224,13 @@ def param_order(spiking_i: bool) -> tuple[tuple[str, str], ...]:
             ("theta", "g"), ("theta", "g_neg"), ("leak", "g"), ("theta", "c"), ("theta", "c_neg"), ("leak", "c"))
 
 
+def _binary_gates(spiking_i: bool) -> int:
+    """How many gates are binary LIF neurons: f, i, o when i spikes (g is the clip gate), else f, o."""
+    return 3 if spiking_i else 2
+
+
 def _unpack(spiking_i: bool, params: Sequence[Tensor], H: int) -> _Params:
-    nb = 3 if spiking_i else 2
+    nb = _binary_gates(spiking_i)
     th_b = torch.cat([p.reshape(1).expand(H) for p in params[:nb]])
     lam_b = torch.cat([p.reshape(1).expand(H) for p in params[nb:2 * nb]])
     rest = list(params[2 * nb:])
@@ -347,12 +352,12 @@ def _zx_block(spec: WavefrontSpec, zx: Tensor, k: int, lo: int, hi: int, B: int,
 
 
 def _gate_input(z: Tensor, zx_blk: Tensor, h_prev: Tensor | None, wh_t: Tensor, hb_prev: Tensor | None,
-                whb_t: Tensor | None, r_buf: Tensor) -> None:
+                whb_t: Tensor | None, r_buf: Tensor | None) -> None:
     """``z = zx + h_prev·Whᵀ`` into ``z`` (``zx`` alone for the first diagonal, ``h_prev`` None);
     in bfloat16 (``hb_prev``, ``whb_t``, result in ``r_buf``) when those are given."""
     if h_prev is None:
         z.copy_(zx_blk)
-    elif hb_prev is not None and whb_t is not None:
+    elif hb_prev is not None and whb_t is not None and r_buf is not None:
         torch.mm(hb_prev, whb_t, out=r_buf)
         z.copy_(r_buf)
         z.add_(zx_blk)
@@ -396,7 +401,7 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         ``c_up``, ``g_up``: ``[D, (T+1)·B, W]``), or, from the compiled kernels (used when
         available, except for a recording run), ``fused`` and the histories of :func:`_fused_forward`.
     """
-    fused = fused_cells.kernels(u.dtype) if u.device.type == "cpu" and not spec.record else None
+    fused = None if spec.record else fused_cells.kernels(u.dtype, u.device)
     if fused is not None:
         return _fused_forward(spec, u, wx, b, wh, params, keep, fused[0])
     N, T, D, H, B, TB, nb, bH = _dims(spec, wh, u.shape[-2])
@@ -452,7 +457,7 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         # bfloat16 recurrent GEMMs: h also kept in bfloat16 (0 where there is no cell)
         bf16 = spec.bf16 and keep
         hb_k: list[Tensor] = []
-        r_scr = z_scr
+        r_scr: Tensor | None = None
         if bf16:
             hb = WORKSPACE.take((D, TB, H), _BF16, device)
             _zero_invalid(hb, N, T, B)
@@ -474,7 +479,8 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
         z = _cut(z_scr, rows, full)
         zx_blk = _zx_block(spec, zx, k, lo, hi, B, rows, full)
         _gate_input(z, zx_blk, _cut(hd_k[k - 1], rows, full) if k else None, wh_t,
-                    _cut(hb_k[k - 1], rows, full) if k and hb_k else None, whb_t, _cut(r_scr, rows, full))
+                    _cut(hb_k[k - 1], rows, full) if k and hb_k else None, whb_t,
+                    _cut(r_scr, rows, full) if r_scr is not None else None)
         if k == 0:
             c_in = zeros[rows, :H]
             ubp_prev, ucp_prev, ugp_prev = zeros[prev_rows], zeros[prev_rows, :H], zeros[prev_rows, :H]
@@ -611,7 +617,7 @@ def _dims(spec: WavefrontSpec, wh: Tensor, B: int) -> tuple[int, int, int, int, 
     """(N, T, D, H, B, T·B, nb, nb·H) of a layer run of batch B: elements, steps, diagonals,
     units, batch, rows per diagonal, binary gates, their columns."""
     N, T, H = spec.N, spec.T, wh.shape[1]
-    nb = 3 if spec.spiking_i else 2
+    nb = _binary_gates(spec.spiking_i)
     return N, T, N + T - 1, H, B, T * B, nb, nb * H
 
 
@@ -639,7 +645,7 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
                        need: Sequence[bool]) -> tuple[Tensor | None, ...]:
     """Gradients of (u, wx, b, wh, *params) (see :func:`wavefront_forward`); ``need``: which ones."""
     if hist.get("fused"):
-        kernels = fused_cells.kernels(hist["hd"].dtype)
+        kernels = fused_cells.kernels(hist["hd"].dtype, hist["hd"].device)
         assert kernels is not None  # the forward pass used them
         return _fused_backward(spec, u, wx, wh, params, hist, grad_hd, need, kernels[1])
     hd: Tensor = hist["hd"]
@@ -732,7 +738,7 @@ gate's z/θ, the cell state, the c and g neurons' membranes and the sign of g's 
 def _cell_constants(spec: WavefrontSpec, p: _Params, dtype: torch.dtype) -> Tensor:
     """The constants of ``wavefront_cells.c`` (see its header), in the tensor dtype, computed as
     the PyTorch path computes them."""
-    nb = 3 if spec.spiking_i else 2
+    nb = _binary_gates(spec.spiking_i)
     H = p.th_b.shape[0] // nb
     th_b, lam_b = p.th_b[::H], p.lam_b[::H]
     peak_b = spec.gamma / th_b
@@ -822,7 +828,7 @@ def _fused_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh: Te
         z = _cut(z_scr, rows, full)
         _gate_input(z, _zx_block(spec, zx, k, lo, hi, B, rows, full), _cut(hd_k[k - 1], rows, full) if k else None,
                     wh_t, _cut(hb_k[k - 1], rows, full) if k and hb_k else None, whb_t,
-                    _cut(r_scr, rows, full) if r_scr is not None else z)
+                    _cut(r_scr, rows, full) if r_scr is not None else None)
         kp = k - 1
         kernel(r0, r1 - r0, *consts,
                ub.at(kp) if k else None, ub.at(k), q.at(k), c.at(kp) if k else None, c.at(k),
@@ -855,8 +861,7 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
     g_rows = _Rows(g_all, ring=False)
     gzb_rows = _Rows(gzb_all, ring=False) if gzb_all is not None else None
     ring_ptrs = [tuple(x.data_ptr() for x in ring) for ring in rings]
-    acc_ptr = acc.data_ptr() if acc is not None else 0
-    acc_step = fused_cells.NACC * 8
+    acc_rows = _Rows(acc, ring=False) if acc is not None else None
     zrow = torch.zeros(3 * H, dtype=dtype, device=device)
     consts = (H, B, TB, nb, int(spec.shift), cst.data_ptr(), gh_scr.data_ptr(), zrow.data_ptr())
     for k in range(D - 1, -1, -1):
@@ -876,7 +881,7 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
                gu.at(kp) if gu is not None and k else None, gu.at(k) if gu is not None else None,
                gs.at(k) if gs is not None else None, *rd, *wr,
                g_rows.at(k), gzb_rows.at(k) if gzb_rows is not None else None,
-               acc_ptr + k * acc_step if acc is not None else None)
+               acc_rows.at(k) if acc_rows is not None else None)
     sums = None
     if acc is not None:
         tot = acc.sum(0).to(dtype)
@@ -915,11 +920,9 @@ def _finish_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, par
                      sums: _Sums | None) -> tuple[Tensor | None, ...]:
     """The gradients of (u, wx, b, wh, *params) from the ∂z history ``g_all`` [D, T·B, 4H] (and
     its bfloat16 copy) and the θ/λ sums; gives ``g_all`` and ``gzb_all`` back to the workspace."""
-    N, T = spec.N, spec.T
-    D, _, B, H = hd.shape
-    TB, H4 = T * B, 4 * H
+    N, T, D, H, B, TB, nb, _ = _dims(spec, wh, hd.shape[2])
+    H4 = 4 * H
     dtype, device = g_all.dtype, g_all.device
-    nb = 3 if spec.spiking_i else 2
     grads: list[Tensor | None] = [None] * (4 + len(params))
     # the input projection zx = u·wxᵀ + b: ∂zx(n) = Σ_t ∂z(n, t) for a direct input, else ∂z itself
     gzx = None

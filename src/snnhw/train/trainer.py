@@ -616,8 +616,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
     if isinstance(model, SpikingLSTM):  # which implementation of the neuron updates trains it
-        compiled = device.type == "cpu" and fused_cells.kernels(torch.float32) is not None
-        result.settings["neuron_kernels"] = "compiled" if compiled else "pytorch"
+        dtype = next(model.parameters()).dtype
+        result.settings["neuron_kernels"] = "compiled" if fused_cells.kernels(dtype, device) else "pytorch"
     qat = plan.qat
     val_split = bundle.val
     if qat is not None:
