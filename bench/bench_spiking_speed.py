@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     nice -n 10 python bench/bench_spiking_speed.py [--shapes har mnist fsdd] [--T 2 4 8]
         [--steps 2] [--rounds 2] [--threads 1] [--batch 64] [--out runs/bench_spiking_speed.json]
+        [--profile {old,torch,new,bf16}]
 
 Four implementations: ``old`` (``forward_legacy``, the per-step autograd composition), ``torch``
 (the fast wavefront with its neuron updates as PyTorch operators, ``SNNHW_FUSED_CELLS=0``),
@@ -94,8 +95,11 @@ def _eval_batch(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch
     return time.perf_counter() - start
 
 
-def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0) -> dict[str, Any]:
-    """Median step and validation-batch seconds of both implementations for one configuration."""
+def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0,
+            profile: str | None = None) -> dict[str, Any]:
+    """Median step and validation-batch seconds of every implementation for one configuration;
+    with ``profile`` (an implementation's name), also print torch.profiler's operator table of
+    one more training step of that implementation (self CPU time, grouped by input shapes)."""
     s = SHAPES[shape]
     torch.manual_seed(seed)
     cfg = ModelConfig(input_size=s["D"], num_classes=s["classes"], hidden_size=128, spiking=True, T=T,
@@ -128,6 +132,16 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
             with options:
                 _eval_batch(model, method, x_val[:8], lengths_val[:8])  # warm-up
                 evals[name] = _eval_batch(model, method, x_val, lengths_val)
+        if profile is not None:
+            from torch.profiler import ProfilerActivity
+            from torch.profiler import profile as profiler
+
+            method, options = _configured(profile)
+            with options, profiler(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                _trainer_step(model, method, x, lengths, y, optimizer, params)
+            print(f"{shape} T={T}, {profile}: one training step under torch.profiler")
+            print(prof.key_averages(group_by_input_shape=True).table(
+                sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40, max_shapes_column_width=60))
     n_steps = math.ceil(s["train"] / batch)
     n_eval = math.ceil(s["val"] / eval_batch)
     row: dict[str, Any] = {"shape": shape, "T": T, "N": s["N"], "D": s["D"], "batch": batch,
@@ -152,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="training batch (the trainer's default runs use 64)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON output file")
+    parser.add_argument("--profile", choices=list(IMPLEMENTATIONS), default=None,
+                        help="also print the operator profile of one training step of this implementation")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -162,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for shape in args.shapes:
         for T in args.T:
-            rows.append(measure(shape, T, args.batch, args.steps, args.rounds))
+            rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile))
             r = rows[-1]
             print(f"{shape} T={T}: s/step old {r['old']['step_s']:.3f}, torch {r['torch']['step_s']:.3f}, "
                   f"new {r['new']['step_s']:.3f} ({r['speedup_step_new']:.2f}×), bf16 {r['bf16']['step_s']:.3f} "
