@@ -10,7 +10,9 @@ directory, the DSP and BRAM exchange rates measured on the points given, the iso
 table), but on hand-picked points, so that one ``explore.json`` holds the baseline and every
 candidate spiking point without synthesising a whole product grid. A spiking point is
 ``L,F,E[,R[,PF[,PL]]]`` (lanes, fanin, engines, ``bank_readers``, ``proj_fanin``, ``proj_lanes``; schedule
-``--mode``, default ``event-queue-shared``); a MAC point ``L,F``.
+``--mode``, default ``event-queue-shared``); a MAC point ``L,F``. ``--spiking-knobs`` and
+``--mac-knobs`` (``name=value``, e.g. pipeline stages) apply to every point of that core;
+``--no-synth`` gives the cycles and energy alone.
 """
 
 from __future__ import annotations
@@ -40,6 +42,17 @@ def spiking_point(text: str, mode: str) -> dict:
     return point
 
 
+def named_knobs(items: list[str]) -> dict:
+    """``["cell_stages=6", ...]`` → ``{"cell_stages": 6, ...}`` (integer values)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"a knob is NAME=VALUE, not {item!r}")
+        out[name] = int(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--golden", required=True, help="frozen spiking model (.snnhw)")
@@ -49,20 +62,27 @@ def main() -> None:
     parser.add_argument("--spiking", nargs="+", required=True, metavar="L,F,E[,R[,PF[,PL]]]")
     parser.add_argument("--mode", default="event-queue-shared", choices=sorted(MODES))
     parser.add_argument("--mac", nargs="*", default=[], metavar="L,F", help="MAC baseline points")
+    parser.add_argument("--spiking-knobs", nargs="*", default=[], metavar="NAME=V",
+                        help="more knobs of every spiking point (e.g. cell_stages=6)")
+    parser.add_argument("--mac-knobs", nargs="*", default=[], metavar="NAME=V",
+                        help="more knobs of every MAC point (e.g. mac_stages=7)")
+    parser.add_argument("--no-synth", dest="synth", action="store_false", help="cycles and energy only")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args()
     models = {"spiking": load_frozen(args.golden)}
-    grid = {"spiking": [spiking_point(text, args.mode) for text in args.spiking]}
+    grid = {"spiking": [{**spiking_point(text, args.mode), **named_knobs(args.spiking_knobs)}
+                        for text in args.spiking]}
     if args.baseline:
         models["baseline"] = load_frozen(args.baseline)
-        grid["baseline"] = [dict(zip(("lanes", "fanin"), (int(v) for v in text.split(",")))) for text in args.mac]
+        grid["baseline"] = [{**dict(zip(("lanes", "fanin"), (int(v) for v in text.split(",")))),
+                             **named_knobs(args.mac_knobs)} for text in args.mac]
     inputs = {}
     for kind, model in models.items():
         x, lengths, _, what = dataset_inputs(model, args.data_dir, args.sequences)
         inputs[kind] = (np.asarray(x, np.int64), np.asarray(lengths, np.int64))
     doc = run_explore(ExploreOptions(models=models, out_dir=args.output, grid=grid, inputs=inputs,
-                                     inputs_description=what, jobs=args.jobs, progress=False),
+                                     inputs_description=what, synth=args.synth, jobs=args.jobs, progress=False),
                       log=lambda line: print(line, file=sys.stderr))
     print(f"{len(doc['points'])} points in {doc['wall_s']:.0f} s; {args.output / 'explore.md'}")
 
