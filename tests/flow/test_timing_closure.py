@@ -46,6 +46,22 @@ def test_the_selection_path_deepens_the_tree_stage() -> None:
     assert next_cut(spec, SpikingKnobs(tree_stages=2), SELECTION_PATH) is None
 
 
+QUEUE_PATH = {"start": "core.flags[0].valid_TRELLIS_FF_Q", "end": "core.layer_0.wmem_0.mem_DP16KD",
+              "cells": ["core.flags[0].valid_LUT4_D_Z.C->F"]
+              + ["core.layer_0.queue_sequencer_0.cur_0_LUT4_Z.B->F"] * 2
+              + ["core.layer_0.queue_sequencer_0.$32_CCU2C_S1_31$CCU2_COMB0.A->FCO"] * 32}
+"""The spike-queue core's routed path with one sequencer stage (docs/open-flow.md): the queue
+head's selection chain into the weight memories' read address."""
+
+
+def test_the_queue_path_deepens_the_queue_stage() -> None:
+    spec = core_spec("spiking")
+    queued = SpikingKnobs(event_driven=True, event_mode="queue-shared", tree_stages=2, gate_stages=3, cell_stages=6)
+    assert path_blocks(spec, QUEUE_PATH) == {"queue_stages": 34, "tree_stages": 1}
+    assert next_cut(spec, queued, QUEUE_PATH) == "queue_stages"
+    assert next_cut(spec, queued.replace(queue_stages=3), QUEUE_PATH) is None  # flags: tree_stages is at 2
+
+
 def test_the_block_with_most_path_cells_is_deepened() -> None:
     spec = core_spec("spiking")
     assert path_blocks(spec, NEURON_PATH) == {"gate_stages": 7}

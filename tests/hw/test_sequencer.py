@@ -81,24 +81,33 @@ def test_parameters_are_validated() -> None:
     gc.collect()  # the rejected objects' warnings fire here, inside the filter
 
 
-def _run_queue(P: int, G: int, M: int, B: int, masks: list[list[int]], R: int = 1):
-    dut = QueueSequencer(passes=P, groups=G, entries=M, banks=B, readers=R)
+def _run_queue(P: int, G: int, M: int, B: int, masks: list[list[int]], R: int = 1, stages: int = 1,
+               timing: list[int] | None = None):
+    """The beats of one run. ``timing`` (if given) receives the cycles from ``start`` to every
+    beat; the masks are all ones in the cycle of ``start`` and ``masks`` from the next one on."""
+    dut = QueueSequencer(passes=P, groups=G, entries=M, banks=B, readers=R, stages=stages)
     beats: list[tuple] = []
 
     async def tb(ctx):
         for p in range(P):
             for b in range(B):
-                ctx.set(dut.masks[p][b], masks[p][b])
+                ctx.set(dut.masks[p][b], (1 << M) - 1)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        for _ in range(P * G * M + 2):
+        for p in range(P):
+            for b in range(B):
+                ctx.set(dut.masks[p][b], masks[p][b])
+        for cycle in range(1, P * G * M + 2 + stages):
             b = dut.beat
-            if not ctx.get(b.valid):
+            if ctx.get(b.valid):
+                cs = tuple(ctx.get(b.cs[k]) if ctx.get(b.live[k]) else None for k in range(B * R))
+                beats.append((ctx.get(b.p), ctx.get(b.g), cs, bool(ctx.get(b.first)), bool(ctx.get(b.last)),
+                              bool(ctx.get(b.final))))
+                if timing is not None:
+                    timing.append(cycle)
+            elif beats:
                 break
-            cs = tuple(ctx.get(b.cs[k]) if ctx.get(b.live[k]) else None for k in range(B * R))
-            beats.append((ctx.get(b.p), ctx.get(b.g), cs, bool(ctx.get(b.first)), bool(ctx.get(b.last)),
-                          bool(ctx.get(b.final))))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -150,6 +159,71 @@ def test_queue_sequencer_with_several_readers_per_bank(B: int, R: int) -> None:
                                 issued[f % B].append(entry)
                 for b in range(B):
                     assert issued[b] == [m for m in range(M) if masks[p][b] >> m & 1], (masks, p, b)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3])
+@pytest.mark.parametrize("P, G, B, R", [(2, 2, 2, 2), (3, 3, 1, 1), (3, 2, 2, 3)])
+def test_queue_sequencer_stages_delay_the_beats(stages: int, P: int, G: int, B: int, R: int) -> None:
+    """S stages: the same beats, back to back, the first S cycles after ``start``; the masks
+    are read from the cycle after ``start`` on (they are all ones in its cycle). Banks holding
+    R − 1, R and R + 1 spikes check the end of a group (S = 3 counts the spikes left)."""
+    rng = np.random.default_rng(stages * 100 + P * 10 + R)
+    M = 5
+    for case in range(8):
+        masks = [[int(v) for v in rng.integers(0, 1 << M, size=B)] for _ in range(P)]
+        if case < 3:  # R − 1 + case spikes in bank 0 of the first pass issued
+            masks[P - 1][0] = (1 << min(M, max(R - 1 + case, 0))) - 1
+        timing: list[int] = []
+        got = _run_queue(P, G, M, B, masks, R, stages=stages, timing=timing)
+        assert got == queue_beat_order(P, G, masks, R), masks
+        assert timing == list(range(stages, stages + len(got)))
+
+
+def _at_most_mismatches(width: int, count: int, corrupt: bool = False) -> list[int]:
+    """Words of ``width`` bits where :func:`at_most` differs from popcount ≤ ``count``."""
+    from amaranth.hdl import Module, Signal
+
+    from snnhw.hw.sequencer import at_most
+
+    m = Module()
+    bits = Signal(width)
+    out = Signal()
+    m.d.comb += out.eq(at_most(m, bits, count, "n"))
+    values = list(range(1 << width))
+    want = [bin(v).count("1") <= count for v in values]
+    if corrupt:
+        want[7] = not want[7]
+    bad: list[int] = []
+
+    async def tb(ctx):
+        for v, w in zip(values, want, strict=True):
+            ctx.set(bits, v)
+            if bool(ctx.get(out)) != w:
+                bad.append(v)
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    return bad
+
+
+@pytest.mark.parametrize("width, count", [(1, 1), (5, 1), (7, 2), (8, 3), (9, 2)])
+def test_at_most_over_every_word(width: int, count: int) -> None:
+    assert _at_most_mismatches(width, count) == []
+
+
+def test_at_most_check_fails_on_a_corrupted_expectation() -> None:
+    assert _at_most_mismatches(7, 2, corrupt=True) == [7]
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_queue_sequencer_stages_check_can_fail() -> None:
+    timing: list[int] = []
+    _run_queue(1, 1, 3, 1, [[0b101]], stages=2, timing=timing)
+    assert timing == [2, 3] and timing != list(range(1, 3))
+    with pytest.raises(ValueError, match="queue_stages"):
+        QueueSequencer(passes=1, groups=1, entries=2, banks=1, stages=4)
+    gc.collect()  # the rejected object's warning fires here, inside the filter
 
 
 def _lowest_set_bits(width: int, values: list[int]) -> list[int]:

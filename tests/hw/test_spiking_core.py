@@ -62,7 +62,7 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
                head: bool = False,
                lengths: list[int] = (3, 1, 2), stall: float = 0.0, seed: int = 1,
                proj_fanin: int = 1, gate_stages: int = 1, cell_stages: int = 1, tree_stages: int = 1,
-               proj_stages: int = 1, bank_readers: int = 1, proj_lanes: int | None = None,
+               proj_stages: int = 1, bank_readers: int = 1, queue_stages: int = 1, proj_lanes: int | None = None,
                corrupt: str = "") -> list[str]:
     """Run one configuration; returns the list of mismatches (empty when the core is exact)."""
     encoding = "direct" if mode == "direct" else "rate"
@@ -77,7 +77,8 @@ def check_core(*, T: int, mode: str = "direct", layers: int = 1, ns: str = "g", 
     core = SpikingCore(model, lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
                        input_mode=mode, head_in_hw=head, proj_fanin=proj_fanin, event_mode=event_mode,
                        gate_stages=gate_stages, cell_stages=cell_stages, tree_stages=tree_stages,
-                       proj_stages=proj_stages, bank_readers=bank_readers, proj_lanes=proj_lanes)
+                       proj_stages=proj_stages, bank_readers=bank_readers, queue_stages=queue_stages,
+                       proj_lanes=proj_lanes)
     seqs = [x[b, :n] for b, n in enumerate(lengths)]
     payloads, acc_in, acc_out = _simulate(core, model, mode, seqs, stall, seed)
     records = unpack_output_words(model, payloads, head_in_hw=head)
@@ -193,6 +194,16 @@ CONFIGS = {
                                                              event_driven=True, event_mode="queue", fanin=2,
                                                              leak="lif", saturate=True, tree_stages=2,
                                                              gate_stages=3, cell_stages=6, lengths=[3, 2]),
+    # the spike-queue sequencer pipelined: the beat registered before the weight memories (2), the
+    # masks and start registered too (3): every beat one cycle later per stage, the same results
+    "queue2_readers2_direct_T4_E1_proj_lanes1": dict(T=4, mode="direct", H=6, lanes=2, fanin=4, engines=1,
+                                                     event_driven=True, event_mode="queue-shared", bank_readers=2,
+                                                     proj_lanes=1, queue_stages=2, lengths=[3, 2]),
+    "queue3_spikes_T3_E2_two_layers": dict(T=3, mode="spikes", layers=2, H=4, engines=2, event_driven=True,
+                                           event_mode="queue", fanin=3, D=5, queue_stages=3, lengths=[3, 2]),
+    "queue3_readers2_direct_T4_E2_tree2_gate3_cell6_proj2_head": dict(
+        T=4, mode="direct", engines=2, event_driven=True, event_mode="queue-shared", fanin=4, bank_readers=2,
+        head=True, queue_stages=3, tree_stages=2, gate_stages=3, cell_stages=6, proj_stages=2, lengths=[3, 1]),
     "cell6_direct_T2_E1_proj2": dict(T=2, mode="direct", engines=1, cell_stages=6, proj_stages=2, lengths=[3, 2]),
     "tree2_engine_rate_T4_E2_head_nonspiking_i": dict(T=4, mode="rate", engines=2, event_driven=True, ns="i",
                                                       head=True, tree_stages=2, cell_stages=2, lengths=[2, 3]),

@@ -74,6 +74,8 @@ GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
 CELL_STAGES = (1, 2, 3, 4, 5, 6)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
+QUEUE_STAGES = (1, 2, 3)
+"""Pipeline depths of the spike-queue sequencer (:class:`~snnhw.hw.sequencer.QueueSequencer`)."""
 
 
 def check_stages(owner: str, gate_stages: int, cell_stages: int, tree_stages: int = 1) -> None:
@@ -84,6 +86,17 @@ def check_stages(owner: str, gate_stages: int, cell_stages: int, tree_stages: in
                                  ("tree_stages", tree_stages, TREE_STAGES)):
         if value not in allowed:
             raise ValueError(f"{owner}{name} must be in {allowed[0]}..{allowed[-1]}, not {value!r}")
+
+
+def check_queue_stages(owner: str, queue_stages: int, queued: bool) -> None:
+    """Raise ``ValueError`` (naming ``owner``) unless ``queue_stages`` is in :data:`QUEUE_STAGES`
+    and exceeds 1 only for an event-driven spike queue (``queued``) (the one check the schedule
+    and the layer both use)."""
+    if queue_stages not in QUEUE_STAGES:
+        raise ValueError(f"{owner}queue_stages must be in {QUEUE_STAGES[0]}..{QUEUE_STAGES[-1]}, not {queue_stages!r}")
+    if queue_stages > 1 and not queued:
+        raise ValueError(f"{owner}queue_stages ({queue_stages}) needs an event-driven spike queue "
+                         "(--event-driven --event-mode queue or queue-shared)")
 
 
 def check_bank_readers(owner: str, readers: int, fanin: int, queued: bool) -> None:
@@ -201,6 +214,12 @@ class SpikingKnobs(CoreKnobs):
                                     "bank's queue gives its R lowest spikes per beat, read through R ports of the "
                                     "bank's weight memory (R = 2: both ports of a block RAM); fewer, larger banks "
                                     "balance better")
+    queue_stages: int = int_knob(1, "spike-queue sequencer pipeline stages, 1..3 (event modes queue and "
+                                    "queue-shared; 2: the beat registered between the queue heads and the weight "
+                                    "memories' read addresses; 3: the spike masks registered too, the sequencer "
+                                    "starting a cycle later, the queue heads loaded as registers and a group's end "
+                                    "counted beside the selection chain; each one more cycle per diagonal step)",
+                                 maximum=QUEUE_STAGES[-1])
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")
     head_in_hw: bool = bool_knob("put the FC head in hardware (C logits and the class on the output stream)")

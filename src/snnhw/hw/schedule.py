@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from snnhw.hw.knobs import EventMode, InputMode, check_bank_readers, check_stages
+from snnhw.hw.knobs import EventMode, InputMode, check_bank_readers, check_queue_stages, check_stages
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking, SpikingLayer
 
 PIPELINE_DRAIN = 4
@@ -35,11 +35,13 @@ one-stage adder trees, gate neurons and cell update; each further stage adds one
 (:func:`pipeline_drain`)."""
 
 
-def pipeline_drain(tree_stages: int, gate_stages: int, cell_stages: int) -> int:
-    """Cycles from a diagonal step's last beat to its last state write: :data:`PIPELINE_DRAIN` plus
-    the adder-tree, gate-neuron and cell-update stages beyond the first of each (the one rule the
+def pipeline_drain(tree_stages: int, gate_stages: int, cell_stages: int, queue_stages: int = 1) -> int:
+    """Cycles of a diagonal step beyond its beats: :data:`PIPELINE_DRAIN` plus the adder-tree,
+    gate-neuron and cell-update stages beyond the first of each (from the last beat to the last
+    state write), plus the spike-queue sequencer's stages beyond the first (each delays every beat
+    of the step by a cycle: :class:`~snnhw.hw.sequencer.QueueSequencer`) (the one rule the
     schedule and the wavefront both use)."""
-    return PIPELINE_DRAIN + tree_stages - 1 + gate_stages - 1 + cell_stages - 1
+    return PIPELINE_DRAIN + tree_stages - 1 + gate_stages - 1 + cell_stages - 1 + queue_stages - 1
 
 BASELINE_LAYER_OVERHEAD = 3
 """Cycles of the MAC core per element and layer beyond its MAC steps with one MAC-array and one
@@ -153,6 +155,8 @@ class WavefrontSchedule:
     tree_stages: int = 1
     proj_stages: int = 1
     bank_readers: int = 1
+    queue_stages: int = 1
+    """The spike-queue sequencer's pipeline stages (1 unless queued)."""
     proj_lanes: int = 0
     """Hidden units per cycle of the direct-input projection (0: not direct input)."""
 
@@ -186,7 +190,9 @@ class WavefrontSchedule:
             raise ValueError(f"the spiking core supports 1 or 2 layers, not {len(model.layers)}")
         check_stages("", knobs.gate_stages, knobs.cell_stages, knobs.tree_stages)
         readers = knobs.bank_readers
-        check_bank_readers("", readers, fanin, bool(knobs.event_driven) and EventMode(knobs.event_mode).queued)
+        queued = bool(knobs.event_driven) and EventMode(knobs.event_mode).queued
+        check_bank_readers("", readers, fanin, queued)
+        check_queue_stages("", knobs.queue_stages, queued)
         for index, layer in enumerate(model.layers):
             if (index > 0 or not direct) and any(layer.x_shift):
                 raise ValueError(f"layer {index + 1} takes spikes but has x_shift {tuple(layer.x_shift)} (must be 0)")
@@ -206,7 +212,8 @@ class WavefrontSchedule:
                    head_latency=head_cycles(model, knobs.head_in_hw),
                    trace_groups=tuple(l.groups for l in layers) if knobs.trace else (),
                    cell_stages=knobs.cell_stages, gate_stages=knobs.gate_stages, tree_stages=knobs.tree_stages,
-                   proj_stages=knobs.proj_stages, bank_readers=readers, proj_lanes=proj_lanes)
+                   proj_stages=knobs.proj_stages, bank_readers=readers, queue_stages=knobs.queue_stages,
+                   proj_lanes=proj_lanes)
 
     # ---------------------------------------------------------------- geometry
     @property
@@ -226,8 +233,9 @@ class WavefrontSchedule:
 
     @property
     def drain(self) -> int:
-        """Cycles from a diagonal step's last beat to its last state write: :func:`pipeline_drain`."""
-        return pipeline_drain(self.tree_stages, self.gate_stages, self.cell_stages)
+        """Cycles of a diagonal step beyond its beats (from the last beat to the last state write,
+        and the spike-queue sequencer's delay): :func:`pipeline_drain`."""
+        return pipeline_drain(self.tree_stages, self.gate_stages, self.cell_stages, self.queue_stages)
 
     @property
     def has_trace(self) -> bool:
@@ -269,7 +277,7 @@ class WavefrontSchedule:
         (dense: ``B_l = P·G_l·C_l`` with P = ⌈T/E⌉, G_l = ⌈H_l/L⌉, C_l = C_in + ⌈H_l/F⌉,
         C_in = ⌈D_l/F⌉ for spike input and 0 for direct input; event-driven:
         ``B_l(k) = max_q Σ_p G_l·max(1, nz_{k,l,q,p})``); 4 = pipeline drain (last beat → last
-        write; 4 + the extra tree, gate and cell stages, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
+        write; 4 + the extra tree, gate, cell and spike-queue stages, :attr:`drain`); Q = trace phase (:attr:`trace_cycles`, 0 without the trace port); X = projection
         latency ``⌈H/proj_lanes⌉·⌈D/proj_fanin⌉ + 1 + proj_stages`` (direct input, else 0): element k+1 is accepted
         in the cycle after step k starts (the input buffer takes an element only while empty) and
         projected while step k runs, and step k+1 waits for it when the projection is the longer

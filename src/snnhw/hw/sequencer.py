@@ -16,6 +16,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from snnhw.hw.knobs import check_queue_stages
+
 
 def beat_layout(passes: int, groups: int, chunks: int) -> data.StructLayout:
     """The beat: ``valid``; ``first`` / ``last`` — the first / last beat of its group; ``final`` —
@@ -162,6 +164,26 @@ def lowest_set_bit(m: Module, bits: Value, name: str) -> Value:
                  for j in range(max(1, ceil_log2(width)))))
 
 
+def at_most(m: Module, bits: Value, count: int, name: str) -> Value:
+    """1 when at most ``count`` bits of ``bits`` are set: a balanced tree of saturating counts
+    (each node min(left + right, count + 1), ``ceil_log2(count + 2)`` bits), so its depth grows
+    with log(len(bits)) and it needs no carry chain."""
+    cap = count + 1
+    nodes: list[Value] = [bits[k] for k in range(len(bits))]
+    level = 0
+    while len(nodes) > 1:
+        pairs = []
+        for k in range(0, len(nodes) - 1, 2):
+            total = Signal(range(cap + 1), name=f"{name}_{level}_{k // 2}")
+            s = nodes[k] + nodes[k + 1]
+            m.d.comb += total.eq(Mux(s > cap, cap, s))
+            pairs.append(total)
+        if len(nodes) % 2:
+            pairs.append(nodes[-1])
+        nodes, level = pairs, level + 1
+    return nodes[0] <= count
+
+
 class QueueSequencer(wiring.Component):
     """Spike queues, one per bank, each read by R lanes: issues, per beat, the next R nonzero
     spikes of every bank.
@@ -173,21 +195,35 @@ class QueueSequencer(wiring.Component):
     needs ``max(1, max_b ⌈popcount(masks[p][b]) / R⌉)`` beats: the work follows the spikes. Order:
     passes P−1 down to 0, groups 0..G−1 (the masks are shared by the groups of a pass).
 
-    Parameters: passes P, groups G, entries M (per bank), banks B, readers R (all ≥ 1).
+    Parameters: passes P, groups G, entries M (per bank), banks B, readers R (all ≥ 1); stages
+    S (:data:`~snnhw.hw.knobs.QUEUE_STAGES`): 1, the beat combinational from the queue registers
+    (a chain of R lowest-set-bit selections per bank, :func:`lowest_set_bit`); 2, the beat
+    registered (the weight memories' read addresses come from flip-flops, not through the
+    selection chain); 3, the masks and ``start`` registered as well, and the loop shortened: the
+    queue heads are the registers themselves (loaded at a group's end with the next group's
+    masks, not multiplexed in front of the chain by pass and first beat), and a group's end is
+    :func:`at_most` R spikes left in every head (a count tree beside the chain, not a zero test
+    behind it).
 
     Ports:
-        start: In(1): begins a run in the next cycle (ignored while a run is in progress).
-        masks: In(ArrayLayout(ArrayLayout(M, B), P)); stable for the run.
-        beat: Out(:func:`queue_beat_layout` with B·R lanes), combinational from the sequencer's
-            registers (a chain of R lowest-set-bit selections per bank, :func:`lowest_set_bit`).
+        start: In(1): begins a run (ignored while a run is in progress).
+        masks: In(ArrayLayout(ArrayLayout(M, B), P)); stable from the cycle after ``start`` to
+            the end of the run.
+        beat: Out(:func:`queue_beat_layout` with B·R lanes).
+
+    Timing: ``start`` in cycle x → the first beat in cycle x + S, the beats back to back; with
+    S = 3 the masks are sampled from cycle x + 1 on and used a cycle later.
     """
 
-    def __init__(self, *, passes: int, groups: int, entries: int, banks: int, readers: int = 1) -> None:
+    def __init__(self, *, passes: int, groups: int, entries: int, banks: int, readers: int = 1,
+                 stages: int = 1) -> None:
         for name, v in (("passes", passes), ("groups", groups), ("entries", entries), ("banks", banks),
                         ("readers", readers)):
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"QueueSequencer {name} must be an integer ≥ 1, not {v!r}")
+        check_queue_stages("QueueSequencer ", stages, True)
         self.passes, self.groups, self.entries, self.banks, self.readers = passes, groups, entries, banks, readers
+        self.stages = stages
         super().__init__({
             "start": In(1),
             "masks": In(data.ArrayLayout(data.ArrayLayout(entries, banks), passes)),
@@ -201,15 +237,19 @@ class QueueSequencer(wiring.Component):
         active, first = Signal(), Signal()
         p = Signal(layout["p"].shape)
         g = Signal(layout["g"].shape)
-        beat = self.beat
-        rems = [Signal(M, name=f"rem_{b}") for b in range(B)]  # what a bank still holds after a beat
-        curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # ... before it (reader 0's choice)
-        masks = [Signal(M, name=f"mask_{b}") for b in range(B)]
+        start, in_masks = self.start, self.masks
+        if self.stages == 3:  # the queue heads start from registers
+            start = Signal(name="start_q")
+            in_masks = Signal(data.ArrayLayout(data.ArrayLayout(M, B), P), name="masks_q")
+            m.d.sync += [start.eq(self.start), in_masks.eq(self.masks)]
+        if self.stages == 1:
+            beat = self.beat
+        else:  # the beat leaves through a register
+            beat = Signal(layout, name="beat_next")
+            m.d.sync += self.beat.eq(beat)
+        curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # what a bank holds before a beat
         lefts = []  # per bank, what its last reader leaves (an expression)
         for b in range(B):
-            # a mux over the passes (indexing the ArrayLayout view by a Value would multiply)
-            m.d.comb += masks[b].eq(Array(self.masks[k][b] for k in range(P))[p])
-            m.d.comb += curs[b].eq(Mux(first, masks[b], rems[b]))
             cur = curs[b]
             for r in range(R):  # reader r takes the lowest entry left by readers 0..r−1
                 if r:
@@ -220,23 +260,43 @@ class QueueSequencer(wiring.Component):
                 m.d.comb += beat.live[f].eq(cur != 0)
                 m.d.comb += beat.cs[f].eq(lowest_set_bit(m, cur, f"low_{b}_{r}"))
             lefts.append(cur)
-        lasts = [(cur & (cur - 1)) == 0 for cur in lefts]
         last = Signal()
-        m.d.comb += last.eq(Cat(*lasts).all())
         m.d.comb += [
             beat.valid.eq(active), beat.first.eq(first), beat.last.eq(last),
             beat.final.eq(active & last & (g == G - 1) & (p == 0)),
             beat.p.eq(p), beat.g.eq(g),
         ]
+        rests = [left & (left - 1) for left in lefts]  # what a bank still holds after the beat
+        if self.stages < 3:
+            rems = [Signal(M, name=f"rem_{b}") for b in range(B)]
+            for b in range(B):
+                # a mux over the passes (indexing the ArrayLayout view by a Value would multiply)
+                mask = Signal(M, name=f"mask_{b}")
+                m.d.comb += mask.eq(Array(in_masks[k][b] for k in range(P))[p])
+                m.d.comb += curs[b].eq(Mux(first, mask, rems[b]))
+            m.d.comb += last.eq(Cat(*[rest == 0 for rest in rests]).all())
+        else:
+            # the queue heads are the registers themselves, loaded at a group's end with the next
+            # group's masks (no pass or first-beat multiplexer in front of the selection chain),
+            # and a group's end is a count of each head's spikes (at most R left), beside the chain
+            g_end = Signal(name="group_end")
+            nexts = [Mux(g_end, Array(in_masks[max(k - 1, 0)][b] for k in range(P))[p],
+                         Array(in_masks[k][b] for k in range(P))[p]) for b in range(B)]
+            m.d.comb += [g_end.eq(g == G - 1),
+                         last.eq(Cat(*[at_most(m, cur, R, f"count_{b}") for b, cur in enumerate(curs)]).all())]
         with m.If(active):
             with m.If(last):
                 m.d.sync += first.eq(1)
                 next_group(m, active, p, g, G)
+                if self.stages == 3:
+                    m.d.sync += [curs[b].eq(nexts[b]) for b in range(B)]
             with m.Else():
                 m.d.sync += first.eq(0)
-                m.d.sync += [rems[b].eq(lefts[b] & (lefts[b] - 1)) for b in range(B)]
-        with m.Elif(self.start):
+                m.d.sync += [(curs if self.stages == 3 else rems)[b].eq(rests[b]) for b in range(B)]
+        with m.Elif(start):
             m.d.sync += [active.eq(1), p.eq(P - 1), g.eq(0), first.eq(1)]
+            if self.stages == 3:  # the masks of the first pass, valid from the cycle after start on
+                m.d.sync += [curs[b].eq(self.masks[P - 1][b]) for b in range(B)]
         return m
 
 

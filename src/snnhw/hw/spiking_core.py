@@ -87,10 +87,11 @@ class SpikingCore(wiring.Component):
     def __init__(self, model: FrozenSpiking, *, lanes: int, fanin: int, engines: int | None = None,
                  event_driven: bool = False, input_mode: str | None = None, head_in_hw: bool = False,
                  proj_fanin: int = 1, event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 tree_stages: int = 1, proj_stages: int = 1, bank_readers: int = 1, trace: bool = False,
-                 proj_lanes: int | None = None) -> None:
+                 tree_stages: int = 1, proj_stages: int = 1, bank_readers: int = 1, queue_stages: int = 1,
+                 trace: bool = False, proj_lanes: int | None = None) -> None:
         knobs = SpikingKnobs(lanes=lanes, fanin=fanin, engines=engines, event_driven=event_driven,
-                             event_mode=event_mode, bank_readers=bank_readers, input_mode=input_mode,
+                             event_mode=event_mode, bank_readers=bank_readers, queue_stages=queue_stages,
+                             input_mode=input_mode,
                              head_in_hw=head_in_hw, proj_lanes=proj_lanes,
                              proj_fanin=proj_fanin, gate_stages=gate_stages, cell_stages=cell_stages,
                              tree_stages=tree_stages, proj_stages=proj_stages, trace=trace)
@@ -198,7 +199,8 @@ class SpikingCore(wiring.Component):
                                 event_driven=self.event_driven, readout=(index == nl - 1),
                                 event_mode=self.event_mode, gate_stages=self.schedule.gate_stages,
                                 cell_stages=self.schedule.cell_stages, tree_stages=self.schedule.tree_stages,
-                                bank_readers=self.schedule.bank_readers, trace=self.has_trace)
+                                bank_readers=self.schedule.bank_readers, queue_stages=self.schedule.queue_stages,
+                                trace=self.has_trace)
             m.submodules[f"layer_{index}"] = wf
             wfs.append(wf)
 
@@ -415,7 +417,7 @@ def _component(model: FrozenSpiking, knobs: SpikingKnobs) -> SpikingCore:
     return SpikingCore(model, lanes=knobs.lanes, fanin=knobs.fanin, engines=knobs.engines,
                        event_driven=knobs.event_driven, input_mode=knobs.input_mode, head_in_hw=knobs.head_in_hw,
                        proj_fanin=knobs.proj_fanin, proj_lanes=knobs.proj_lanes, event_mode=knobs.event_mode,
-                       bank_readers=knobs.bank_readers,
+                       bank_readers=knobs.bank_readers, queue_stages=knobs.queue_stages,
                        gate_stages=knobs.gate_stages,
                        cell_stages=knobs.cell_stages, tree_stages=knobs.tree_stages, proj_stages=knobs.proj_stages,
                        trace=knobs.trace)
@@ -431,6 +433,8 @@ SPEC = CoreSpec(
         PipelineCut("gate_stages", r"\.neurons\."),  # the gate neurons: leak, saturating sum, threshold
         PipelineCut("cell_stages", r"\.cell\."),  # c's saturation, its ternary LIF, h
         PipelineCut("proj_stages", r"\.projection\."),  # the direct-input projection MAC
+        # the spike-queue sequencers: the queue heads and their lowest-set-bit selections
+        PipelineCut("queue_stages", r"\.queue_sequencer_\d+\."),
     ),
 )
 """The spiking wavefront core's registration (:mod:`snnhw.hw.registry`)."""

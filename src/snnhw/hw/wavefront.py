@@ -39,7 +39,7 @@ from snnhw.hw.adder_tree import SPIKE_SHAPE
 from snnhw.hw.engine import Engine, gate_lanes_layout, weights_layout
 from snnhw.hw.leak_unit import delayed
 from snnhw.hw.memories import ram_attrs, rom_attrs
-from snnhw.hw.knobs import EventMode, check_bank_readers, check_stages
+from snnhw.hw.knobs import EventMode, check_bank_readers, check_queue_stages, check_stages
 from snnhw.hw.neuron_lanes import membranes_layout, validate_layer
 from snnhw.hw.schedule import WavefrontLayer, pipeline_drain
 from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_layout, queue_beat_layout
@@ -73,6 +73,8 @@ class LayerWavefront(wiring.Component):
             engine or shared by the engines of a pass, one weight memory per bank.
         bank_readers: R, readers per bank of a spike queue (divides F; B = F/R banks, bank b holds
             the synapses m·B + b; lane f is reader f div B of bank f mod B); 1 otherwise.
+        queue_stages: S, the spike-queue sequencer's pipeline stages (1..3; each delays every beat
+            by a cycle, :class:`~snnhw.hw.sequencer.QueueSequencer`); 1 unless queued.
         trace: add the debug port ``trace[t][j]`` (:func:`~snnhw.hw.trace_io.layer_trace_unit_layout`):
             registers holding the values f, o, i, g, c, s_c, h of unit j of the cell that slot t
             computed in the current step (written with h; stable from ``done`` to the next ``start``).
@@ -81,14 +83,14 @@ class LayerWavefront(wiring.Component):
     C = C_in + C_rec chunks (C_in = ⌈D_in/F⌉ for spike input, 0 for direct; C_rec = ⌈H/F⌉);
     event-driven, ``B = max_q Σ_p G·max(1, nz_{q,p})`` over the issue groups q (one per engine,
     or one for all). ``start`` in cycle S → beats in S+1.. → ``done`` in cycle S+B+4 (S+B+5
-    with one more tree, gate or cell stage: :attr:`latency` after the last beat of the slowest group), the cycle
-    of the last state write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
+    with one more tree, gate or cell stage: :attr:`latency` after the last beat of the slowest group;
+    a queue stage beyond the first delays the beats by a cycle), the cycle of the last state write. ``parity`` and ``flags`` must stay constant from ``start`` to ``done``.
     """
 
     def __init__(self, layer: SpikingLayer, *, T: int, weight_bits: int, lanes: int, fanin: int,
                  engines: int, direct_input: bool, event_driven: bool, readout: bool,
                  event_mode: str = "engine", gate_stages: int = 1, cell_stages: int = 1,
-                 tree_stages: int = 1, bank_readers: int = 1, trace: bool = False) -> None:
+                 tree_stages: int = 1, bank_readers: int = 1, queue_stages: int = 1, trace: bool = False) -> None:
         validate_layer(layer)
         for name, v in (("T", T), ("lanes", lanes), ("fanin", fanin), ("engines", engines)):
             if not isinstance(v, int) or v < 1:
@@ -108,6 +110,8 @@ class LayerWavefront(wiring.Component):
         self.per_engine = event_driven and EventMode(event_mode).per_engine
         self.queue = event_driven and EventMode(event_mode).queued
         check_bank_readers("LayerWavefront ", bank_readers, fanin, self.queue)
+        check_queue_stages("LayerWavefront ", queue_stages, self.queue)
+        self.queue_stages = queue_stages
         self.readers = bank_readers
         self.banks = fanin // bank_readers
         """B = F/R weight banks of the spike queue; bank b holds the synapses m·B + b."""
@@ -466,10 +470,11 @@ class LayerWavefront(wiring.Component):
         """
         P, G, C, F = self.P, self.G, self.C, self.fanin
         if self.queue:
-            seq = QueueSequencer(passes=P, groups=G, entries=self.entries, banks=self.banks, readers=self.readers)
+            seq = QueueSequencer(passes=P, groups=G, entries=self.entries, banks=self.banks, readers=self.readers,
+                                 stages=self.queue_stages)
         else:
             seq = ChunkSequencer(passes=P, groups=G, chunks=C, skip=masks is not None)
-        m.submodules[f"sequencer{tag}"] = seq
+        m.submodules[f"{'queue_' if self.queue else ''}sequencer{tag}"] = seq  # the names the timing closure reads
         m.d.comb += seq.start.eq(self.start)
         if self.queue:
             m.d.comb += [seq.masks[p][b].eq(masks[p][b]) for p in range(P) for b in range(self.banks)]
