@@ -162,11 +162,12 @@ def test_queue_sequencer_with_several_readers_per_bank(B: int, R: int) -> None:
 
 
 @pytest.mark.parametrize("stages", [1, 2, 3])
-@pytest.mark.parametrize("P, G, B, R", [(2, 2, 2, 2), (3, 3, 1, 1), (3, 2, 2, 3)])
+@pytest.mark.parametrize("P, G, B, R", [(2, 2, 2, 2), (3, 3, 1, 1), (3, 2, 2, 3), (2, 2, 1, 4)])
 def test_queue_sequencer_stages_delay_the_beats(stages: int, P: int, G: int, B: int, R: int) -> None:
-    """S stages: the same beats, back to back, the first S cycles after ``start``; the masks
+    """S stages: the model's beats, back to back, the first S cycles after ``start``; the masks
     are read from the cycle after ``start`` on (they are all ones in its cycle). Banks holding
-    R − 1, R and R + 1 spikes check the end of a group (S = 3 counts the spikes left)."""
+    R − 1, R and R + 1 spikes check the end of a group (S = 3 counts the spikes left, and its
+    readers take from both ends of a bank: every set entry still issued exactly once)."""
     rng = np.random.default_rng(stages * 100 + P * 10 + R)
     M = 5
     for case in range(8):
@@ -175,8 +176,16 @@ def test_queue_sequencer_stages_delay_the_beats(stages: int, P: int, G: int, B: 
             masks[P - 1][0] = (1 << min(M, max(R - 1 + case, 0))) - 1
         timing: list[int] = []
         got = _run_queue(P, G, M, B, masks, R, stages=stages, timing=timing)
-        assert got == queue_beat_order(P, G, masks, R), masks
+        assert got == queue_beat_order(P, G, masks, R, both_ends=stages == 3), masks
         assert timing == list(range(stages, stages + len(got)))
+        for p in range(P):  # every spike of every bank issued once per group, in max(1, ⌈n/R⌉) beats
+            depth = max(1, max(-(-bin(v).count("1") // R) for v in masks[p]))
+            for g in range(G):
+                beats = [bt for bt in got if bt[:2] == (p, g)]
+                assert len(beats) == depth
+                for b in range(B):
+                    issued = sorted(bt[2][r * B + b] for bt in beats for r in range(R) if bt[2][r * B + b] is not None)
+                    assert issued == [k for k in range(M) if masks[p][b] >> k & 1], (masks, p, g, b)
 
 
 def _at_most_mismatches(width: int, count: int, corrupt: bool = False) -> list[int]:
@@ -226,8 +235,9 @@ def test_queue_sequencer_stages_check_can_fail() -> None:
     gc.collect()  # the rejected object's warning fires here, inside the filter
 
 
-def _lowest_set_bits(width: int, values: list[int]) -> list[int]:
-    """``lowest_set_bit`` of every value, simulated (one value per cycle, combinational)."""
+def _lowest_set_bits(width: int, values: list[int], reversed_: bool = False) -> list[int]:
+    """``lowest_set_bit`` of every value, simulated (one value per cycle, combinational); with
+    ``reversed_`` the encoder is given the value read backwards."""
     from amaranth.hdl import Module, Signal
 
     from snnhw.hw.sequencer import lowest_set_bit
@@ -235,7 +245,7 @@ def _lowest_set_bits(width: int, values: list[int]) -> list[int]:
     m = Module()
     bits = Signal(width)
     index = Signal(max(1, (width - 1).bit_length()))
-    m.d.comb += index.eq(lowest_set_bit(m, bits, "onehot"))
+    m.d.comb += index.eq(lowest_set_bit(m, bits[::-1] if reversed_ else bits, "onehot", reversed_=reversed_))
     got: list[int] = []
 
     async def tb(ctx):
@@ -249,19 +259,26 @@ def _lowest_set_bits(width: int, values: list[int]) -> list[int]:
     return got
 
 
-def _lowest_set_bit_mismatches(width: int, corrupt: bool = False) -> list[int]:
+def _lowest_set_bit_mismatches(width: int, corrupt: bool = False, reversed_: bool = False) -> list[int]:
     values = list(range(1 << width))
-    want = [(v & -v).bit_length() - 1 if v else 0 for v in values]
+    if reversed_:  # the highest set bit (0 when none is set)
+        want = [v.bit_length() - 1 if v else 0 for v in values]
+    else:
+        want = [(v & -v).bit_length() - 1 if v else 0 for v in values]
     if corrupt:
         want[len(want) // 2 + 1] += 1
-    return [v for v, g, w in zip(values, _lowest_set_bits(width, values), want, strict=True) if g != w]
+    got = _lowest_set_bits(width, values, reversed_)
+    return [v for v, g, w in zip(values, got, want, strict=True) if g != w]
 
 
+@pytest.mark.parametrize("reversed_", [False, True])
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 8, 9])
-def test_lowest_set_bit_over_every_word(width: int) -> None:
-    """The isolate-and-OR-tree encoder gives the index of the lowest set bit of every word (0 for 0)."""
-    assert _lowest_set_bit_mismatches(width) == []
+def test_lowest_set_bit_over_every_word(width: int, reversed_: bool) -> None:
+    """The isolate-and-OR-tree encoder gives the index of the lowest set bit of every word (0 for
+    0); given the word backwards, the index of its highest set bit."""
+    assert _lowest_set_bit_mismatches(width, reversed_=reversed_) == []
 
 
 def test_lowest_set_bit_check_fails_on_a_corrupted_expectation() -> None:
     assert _lowest_set_bit_mismatches(5, corrupt=True) == [17]
+    assert _lowest_set_bit_mismatches(5, corrupt=True, reversed_=True) == [17]

@@ -217,8 +217,9 @@ class SpikingKnobs(CoreKnobs):
     queue_stages: int = int_knob(1, "spike-queue sequencer pipeline stages, 1..3 (event modes queue and "
                                     "queue-shared; 2: the beat registered between the queue heads and the weight "
                                     "memories' read addresses; 3: the spike masks registered too, the sequencer "
-                                    "starting a cycle later, the queue heads loaded as registers and a group's end "
-                                    "counted beside the selection chain; each one more cycle per diagonal step)",
+                                    "starting a cycle later, the queue heads loaded as registers, a group's end "
+                                    "counted beside the selection chain and a bank's readers taking its spikes from "
+                                    "both ends; each one more cycle per diagonal step)",
                                  maximum=QUEUE_STAGES[-1])
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")

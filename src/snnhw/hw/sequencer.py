@@ -149,9 +149,10 @@ def queue_beat_layout(passes: int, groups: int, entries: int, lanes: int) -> dat
     })
 
 
-def lowest_set_bit(m: Module, bits: Value, name: str) -> Value:
+def lowest_set_bit(m: Module, bits: Value, name: str, reversed_: bool = False) -> Value:
     """The index of the lowest set bit of ``bits`` (0 when none is set), ``ceil_log2(len(bits))``
-    bits wide (at least 1).
+    bits wide (at least 1); with ``reversed_``, ``bits`` is a word read backwards (bit k is bit
+    W−1−k of the word, W = ``len(bits)``) and the index is the word's: its highest set bit.
 
     The lowest set bit is isolated first (``bits & ~(bits − 1)``: one carry chain) and its
     one-hot word encoded by OR trees (output bit j: any isolated bit whose index has bit j set),
@@ -160,8 +161,16 @@ def lowest_set_bit(m: Module, bits: Value, name: str) -> Value:
     width = len(bits)
     onehot = Signal(width, name=name)
     m.d.comb += onehot.eq(bits & ~(bits - 1))
-    return Cat(*(Cat(*(onehot[k] for k in range(width) if k >> j & 1)).any()
+    index = (lambda k: width - 1 - k) if reversed_ else (lambda k: k)
+    return Cat(*(Cat(*(onehot[k] for k in range(width) if index(k) >> j & 1)).any()
                  for j in range(max(1, ceil_log2(width)))))
+
+
+def clear_lowest(m: Module, bits: Value, name: str) -> Signal:
+    """``bits`` with its lowest set bit cleared (``bits & (bits − 1)``: one carry chain)."""
+    out = Signal(len(bits), name=name)
+    m.d.comb += out.eq(bits & (bits - 1))
+    return out
 
 
 def at_most(m: Module, bits: Value, count: int, name: str) -> Value:
@@ -191,7 +200,8 @@ class QueueSequencer(wiring.Component):
     The synapses of a unit group's input vector are banked: bank b (of B) holds the synapses
     ``m·B + b`` (m = 0..M−1, its entries). ``masks[p][b]`` (M bits) has bit m set when synapse
     ``m·B + b`` carries a nonzero spike in pass p. Each beat gives lane ``f = r·B + b`` (reader r
-    of bank b) the r-th lowest remaining entry of its bank (``cs[f]``, ``live[f]``), so a group
+    of bank b) the r-th lowest remaining entry of its bank (``cs[f]``, ``live[f]``; S = 3: from both
+ends, below), so a group
     needs ``max(1, max_b ⌈popcount(masks[p][b]) / R⌉)`` beats: the work follows the spikes. Order:
     passes P−1 down to 0, groups 0..G−1 (the masks are shared by the groups of a pass).
 
@@ -203,7 +213,11 @@ class QueueSequencer(wiring.Component):
     queue heads are the registers themselves (loaded at a group's end with the next group's
     masks, not multiplexed in front of the chain by pass and first beat), and a group's end is
     :func:`at_most` R spikes left in every head (a count tree beside the chain, not a zero test
-    behind it).
+    behind it); and a bank's readers take its spikes from both ends: readers 0..⌈R/2⌉−1 the
+    lowest, readers ⌈R/2⌉..R−1 the highest (reader ⌈R/2⌉ + j the j-th highest, live while more
+    than ⌈R/2⌉ + j are left), so the chains of clear-lowest selections are ⌈R/2⌉ long, not R
+    (the beats per group are the same, and the sums too: the order of a group's accumulations
+    is free).
 
     Ports:
         start: In(1): begins a run (ignored while a run is in progress).
@@ -248,25 +262,36 @@ class QueueSequencer(wiring.Component):
             beat = Signal(layout, name="beat_next")
             m.d.sync += self.beat.eq(beat)
         curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # what a bank holds before a beat
-        lefts = []  # per bank, what its last reader leaves (an expression)
+        both_ends = self.stages == 3
+        low = (R + 1) // 2 if both_ends else R  # readers taking the lowest spikes; the others the highest
+        rests = []  # per bank, what it still holds after the beat
         for b in range(B):
             cur = curs[b]
-            for r in range(R):  # reader r takes the lowest entry left by readers 0..r−1
+            for r in range(low):  # reader r takes the lowest entry left by readers 0..r−1
                 if r:
-                    nxt = Signal(M, name=f"cur_{b}_{r}")
-                    m.d.comb += nxt.eq(cur & (cur - 1))
-                    cur = nxt
+                    cur = clear_lowest(m, cur, f"cur_{b}_{r}")
                 f = r * B + b
-                m.d.comb += beat.live[f].eq(cur != 0)
+                m.d.comb += beat.live[f].eq((cur != 0) if r == 0 or not both_ends  # more than r left
+                                            else ~at_most(m, curs[b], r, f"live_{b}_{r}"))
                 m.d.comb += beat.cs[f].eq(lowest_set_bit(m, cur, f"low_{b}_{r}"))
-            lefts.append(cur)
+            rest = clear_lowest(m, cur, f"rest_{b}")
+            if low < R:
+                top = Signal(M, name=f"top_{b}")  # the head read backwards: its highest spikes lowest
+                m.d.comb += top.eq(curs[b][::-1])
+                for r in range(low, R):  # reader low + j takes the j-th highest entry
+                    if r > low:
+                        top = clear_lowest(m, top, f"top_{b}_{r}")
+                    f = r * B + b
+                    m.d.comb += beat.live[f].eq(~at_most(m, curs[b], r, f"live_{b}_{r}"))
+                    m.d.comb += beat.cs[f].eq(lowest_set_bit(m, top, f"high_{b}_{r}", reversed_=True))
+                rest = rest & clear_lowest(m, top, f"top_rest_{b}")[::-1]
+            rests.append(rest)
         last = Signal()
         m.d.comb += [
             beat.valid.eq(active), beat.first.eq(first), beat.last.eq(last),
             beat.final.eq(active & last & (g == G - 1) & (p == 0)),
             beat.p.eq(p), beat.g.eq(g),
         ]
-        rests = [left & (left - 1) for left in lefts]  # what a bank still holds after the beat
         if self.stages < 3:
             rems = [Signal(M, name=f"rem_{b}") for b in range(B)]
             for b in range(B):
@@ -300,21 +325,29 @@ class QueueSequencer(wiring.Component):
         return m
 
 
-def queue_beat_order(passes: int, groups: int, masks: list[list[int]], readers: int = 1
+def queue_beat_order(passes: int, groups: int, masks: list[list[int]], readers: int = 1, both_ends: bool = False
                      ) -> list[tuple[int, int, tuple[int | None, ...], bool, bool, bool]]:
     """The Python model of :class:`QueueSequencer`: ``(p, g, cs, first, last, final)`` of every
     beat, ``cs[f]`` the entry lane f = r·B + b issues (None when its bank has no spike left for
-    it); ``masks[p][b]`` (B banks, R = ``readers``)."""
+    it); ``masks[p][b]`` (B banks, R = ``readers``). ``both_ends`` (``stages`` 3): readers
+    ⌈R/2⌉.. take the highest entries left, reader ⌈R/2⌉ + j the j-th highest."""
+    low = (readers + 1) // 2 if both_ends else readers
     out = []
     for p in reversed(range(passes)):
         banks = len(masks[p])
         queues = [[m for m in range(masks[p][b].bit_length()) if masks[p][b] >> m & 1] for b in range(banks)]
         depth = max(1, max(-(-len(q) // readers) for q in queues))
         for g in range(groups):
+            left = [list(q) for q in queues]
             for i in range(depth):
                 last = i == depth - 1
-                cs = tuple(queues[f % banks][i * readers + f // banks]
-                           if i * readers + f // banks < len(queues[f % banks]) else None
-                           for f in range(banks * readers))
-                out.append((p, g, cs, i == 0, last, last and g == groups - 1 and p == 0))
+                cs: list[int | None] = [None] * (banks * readers)
+                for b, q in enumerate(left):
+                    for r in range(readers):
+                        if r < low and r < len(q):
+                            cs[r * banks + b] = q[r]
+                        elif r >= low and len(q) > r:
+                            cs[r * banks + b] = q[len(q) - 1 - (r - low)]
+                    left[b] = q[low:len(q) - (readers - low)]
+                out.append((p, g, tuple(cs), i == 0, last, last and g == groups - 1 and p == 0))
     return out
