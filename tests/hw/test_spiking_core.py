@@ -199,6 +199,9 @@ CONFIGS = {
     "queue2_readers2_direct_T4_E1_proj_lanes1": dict(T=4, mode="direct", H=6, lanes=2, fanin=4, engines=1,
                                                      event_driven=True, event_mode="queue-shared", bank_readers=2,
                                                      proj_lanes=1, queue_stages=2, lengths=[3, 2]),
+    "queue3_readers4_spikes_T2_E1_D9": dict(T=2, mode="spikes", H=6, D=9, engines=1, event_driven=True,
+                                            event_mode="queue", fanin=4, bank_readers=4, queue_stages=3,
+                                            lengths=[3, 2]),
     "queue3_spikes_T3_E2_two_layers": dict(T=3, mode="spikes", layers=2, H=4, engines=2, event_driven=True,
                                            event_mode="queue", fanin=3, D=5, queue_stages=3, lengths=[3, 2]),
     "queue3_readers2_direct_T4_E2_tree2_gate3_cell6_proj2_head": dict(
