@@ -204,6 +204,12 @@ CONFIGS = {
                                             lengths=[3, 2]),
     "queue3_spikes_T3_E2_two_layers": dict(T=3, mode="spikes", layers=2, H=4, engines=2, event_driven=True,
                                            event_mode="queue", fanin=3, D=5, queue_stages=3, lengths=[3, 2]),
+    "queue4_readers4_direct_T3_E3_two_layers": dict(T=3, mode="direct", layers=2, H=5, engines=3, event_driven=True,
+                                                    event_mode="queue", fanin=4, bank_readers=4, queue_stages=4,
+                                                    lengths=[3, 1]),
+    "queue4_readers2_spikes_T4_E2_cell2": dict(T=4, mode="spikes", engines=2, event_driven=True,
+                                               event_mode="queue-shared", fanin=4, bank_readers=2, D=7, H=6,
+                                               queue_stages=4, cell_stages=2, lengths=[3, 2]),
     "queue3_readers2_direct_T4_E2_tree2_gate3_cell6_proj2_head": dict(
         T=4, mode="direct", engines=2, event_driven=True, event_mode="queue-shared", fanin=4, bank_readers=2,
         head=True, queue_stages=3, tree_stages=2, gate_stages=3, cell_stages=6, proj_stages=2, lengths=[3, 1]),
