@@ -59,7 +59,7 @@ def test_the_queue_path_deepens_the_queue_stage() -> None:
     queued = SpikingKnobs(event_driven=True, event_mode="queue-shared", tree_stages=2, gate_stages=3, cell_stages=6)
     assert path_blocks(spec, QUEUE_PATH) == {"queue_stages": 34, "tree_stages": 1}
     assert next_cut(spec, queued, QUEUE_PATH) == "queue_stages"
-    assert next_cut(spec, queued.replace(queue_stages=4), QUEUE_PATH) is None  # flags: tree_stages is at 2
+    assert next_cut(spec, queued.replace(queue_stages=3), QUEUE_PATH) is None  # flags: tree_stages is at 2
 
 
 def test_the_block_with_most_path_cells_is_deepened() -> None:

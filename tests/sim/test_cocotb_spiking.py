@@ -85,14 +85,14 @@ CASES = [
     # on the spike-queue core with one engine
     Case("T2-direct-queue-shared-E1-proj-lanes1", {"input_size": 5, "hidden_size": 6, "T": 2, "leak": "lif"},
          Knobs(lanes=4, fanin=2, engines=1, event_driven=True, event_mode="queue-shared", proj_lanes=1), 133),
-    # the spike-queue sequencer pipelined (masks, start and beat registered; 4: the banks' spikes
-    # counted ahead): every beat three (four) cycles after start, the drain two (three) longer
+    # the spike-queue sequencer pipelined (masks, start and beat registered): every beat three
+    # cycles after start, the cycle formula's drain two cycles longer
     Case("T4-direct-queue-shared-R2-E1-queue3-proj-lanes2", {"input_size": 5, "hidden_size": 6, "T": 4},
          Knobs(lanes=4, fanin=4, engines=1, event_driven=True, event_mode="queue-shared", bank_readers=2,
                proj_lanes=2, queue_stages=3, tree_stages=2, cell_stages=2), 134),
-    Case("T4-spikes-queue-R4-E2-queue4", {"input_size": 7, "hidden_size": 6, "T": 4, "encoding": "rate"},
+    Case("T4-spikes-queue-R4-E2-queue3", {"input_size": 7, "hidden_size": 6, "T": 4, "encoding": "rate"},
          Knobs(lanes=2, fanin=4, engines=2, event_driven=True, event_mode="queue", bank_readers=4,
-               input_mode="spikes", queue_stages=4), 135),
+               input_mode="spikes", queue_stages=3), 135),
     # --runslow (70–95 s in a full run): the realistic size
     # (H = 128, D = 20, T = 4) at short N, on the knobs that Icarus simulates fastest: ~1 ms per cycle
     # at 2 lanes × 16 synapses (8 lanes: ~20 ms per cycle). No slow-sink mode: a sequence takes

@@ -74,7 +74,7 @@ GATE_STAGES = (1, 2, 3)
 """Pipeline depths of the gate neurons (:class:`~snnhw.hw.neuron_lanes.GateNeurons`)."""
 CELL_STAGES = (1, 2, 3, 4, 5, 6)
 """Pipeline depths of the cell update (:class:`~snnhw.hw.cell_update.CellUpdate`)."""
-QUEUE_STAGES = (1, 2, 3, 4)
+QUEUE_STAGES = (1, 2, 3)
 """Pipeline depths of the spike-queue sequencer (:class:`~snnhw.hw.sequencer.QueueSequencer`)."""
 
 
@@ -214,14 +214,12 @@ class SpikingKnobs(CoreKnobs):
                                     "bank's queue gives its R lowest spikes per beat, read through R ports of the "
                                     "bank's weight memory (R = 2: both ports of a block RAM); fewer, larger banks "
                                     "balance better")
-    queue_stages: int = int_knob(1, "spike-queue sequencer pipeline stages, 1..4 (event modes queue and "
+    queue_stages: int = int_knob(1, "spike-queue sequencer pipeline stages, 1..3 (event modes queue and "
                                     "queue-shared; 2: the beat registered between the queue heads and the weight "
                                     "memories' read addresses; 3: the spike masks registered too, the sequencer "
                                     "starting a cycle later, the queue heads loaded as registers, a group's end "
                                     "counted beside the selection chain and a bank's readers taking its spikes from "
-                                    "both ends; 4: a group's end and the readers' spikes decided by a count of each "
-                                    "bank's spikes, taken from the registered masks before its pass, the sequencer "
-                                    "starting another cycle later; each one more cycle per diagonal step)",
+                                    "both ends; each one more cycle per diagonal step)",
                                  maximum=QUEUE_STAGES[-1])
     input_mode: str | None = choice_knob(None, InputMode, "spiking core input: direct, rate (on-chip encoder) or "
                                                           "spikes (the host sends them)")

@@ -173,29 +173,24 @@ def clear_lowest(m: Module, bits: Value, name: str) -> Signal:
     return out
 
 
-def count_ones(m: Module, bits: Value, name: str, cap: int | None = None) -> Value:
-    """The number of set bits of ``bits`` (``cap`` given: min(that, cap)): a balanced tree of
-    sums (saturating at ``cap``), so its depth grows with log(len(bits))."""
-    nodes: list[tuple[Value, int]] = [(bits[k], 1) for k in range(len(bits))]  # (count, its largest value)
+def at_most(m: Module, bits: Value, count: int, name: str) -> Value:
+    """1 when at most ``count`` bits of ``bits`` are set: a balanced tree of saturating counts
+    (each node min(left + right, count + 1), ``ceil_log2(count + 2)`` bits), so its depth grows
+    with log(len(bits)) and it needs no carry chain."""
+    cap = count + 1
+    nodes: list[Value] = [bits[k] for k in range(len(bits))]
     level = 0
     while len(nodes) > 1:
         pairs = []
         for k in range(0, len(nodes) - 1, 2):
-            (a, a_max), (b, b_max) = nodes[k], nodes[k + 1]
-            top = a_max + b_max if cap is None else cap
-            total = Signal(range(top + 1), name=f"{name}_{level}_{k // 2}")
-            m.d.comb += total.eq(a + b if cap is None else Mux(a + b > cap, cap, a + b))
-            pairs.append((total, top))
+            total = Signal(range(cap + 1), name=f"{name}_{level}_{k // 2}")
+            s = nodes[k] + nodes[k + 1]
+            m.d.comb += total.eq(Mux(s > cap, cap, s))
+            pairs.append(total)
         if len(nodes) % 2:
             pairs.append(nodes[-1])
         nodes, level = pairs, level + 1
-    return nodes[0][0]
-
-
-def at_most(m: Module, bits: Value, count: int, name: str) -> Value:
-    """1 when at most ``count`` bits of ``bits`` are set: :func:`count_ones` saturating at
-    ``count + 1`` (``ceil_log2(count + 2)``-bit nodes), no carry chain."""
-    return count_ones(m, bits, name, count + 1) <= count
+    return nodes[0] <= count
 
 
 class QueueSequencer(wiring.Component):
@@ -222,11 +217,7 @@ ends, below), so a group
     lowest, readers ⌈R/2⌉..R−1 the highest (reader ⌈R/2⌉ + j the j-th highest, live while more
     than ⌈R/2⌉ + j are left), so the chains of clear-lowest selections are ⌈R/2⌉ long, not R
     (the beats per group are the same, and the sums too: the order of a group's accumulations
-    is free); 4, as 3, with ``start`` registered once more and every bank's spikes of every
-    pass counted from the registered masks (:func:`count_ones`, registered): per bank a
-    down-counter of the spikes it holds, loaded at a group's start and lowered by R per beat,
-    decides the group's end (at most R left everywhere) and which readers are live, so no count
-    of the queue head is in the sequencer's loop.
+    is free).
 
     Ports:
         start: In(1): begins a run (ignored while a run is in progress).
@@ -235,7 +226,7 @@ ends, below), so a group
         beat: Out(:func:`queue_beat_layout` with B·R lanes).
 
     Timing: ``start`` in cycle x → the first beat in cycle x + S, the beats back to back; with
-    S ≥ 3 the masks are sampled from cycle x + 1 on and used a cycle later.
+    S = 3 the masks are sampled from cycle x + 1 on and used a cycle later.
     """
 
     def __init__(self, *, passes: int, groups: int, entries: int, banks: int, readers: int = 1,
@@ -261,32 +252,17 @@ ends, below), so a group
         p = Signal(layout["p"].shape)
         g = Signal(layout["g"].shape)
         start, in_masks = self.start, self.masks
-        if self.stages >= 3:  # the queue heads start from registers
+        if self.stages == 3:  # the queue heads start from registers
             start = Signal(name="start_q")
             in_masks = Signal(data.ArrayLayout(data.ArrayLayout(M, B), P), name="masks_q")
             m.d.sync += [start.eq(self.start), in_masks.eq(self.masks)]
-        counted = self.stages == 4
-        if counted:  # one cycle more: the first pass's masks come from masks_q, counted
-            start_q2 = Signal(name="start_q2")
-            m.d.sync += start_q2.eq(start)
-            start = start_q2
         if self.stages == 1:
             beat = self.beat
         else:  # the beat leaves through a register
             beat = Signal(layout, name="beat_next")
             m.d.sync += self.beat.eq(beat)
         curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # what a bank holds before a beat
-        both_ends = self.stages >= 3
-        if counted:  # the spikes a bank still holds (exact while more than R, then ≤ R)
-            lefts = [Signal(range(M + 1), name=f"left_{b}") for b in range(B)]
-            counts = [[count_ones(m, in_masks[k][b], f"count_{k}_{b}") for b in range(B)] for k in range(P)]
-            counts_q = [[Signal(range(M + 1), name=f"count_q_{k}_{b}") for b in range(B)] for k in range(P)]
-            m.d.sync += [counts_q[k][b].eq(counts[k][b]) for k in range(P) for b in range(B)]
-
-        def more_than(b: int, r: int) -> Value:
-            """Bank b holds more than r spikes (r ≥ 1) before the beat."""
-            return lefts[b] > r if counted else ~at_most(m, curs[b], r, f"live_{b}_{r}")
-
+        both_ends = self.stages == 3
         low = (R + 1) // 2 if both_ends else R  # readers taking the lowest spikes; the others the highest
         rests = []  # per bank, what it still holds after the beat
         for b in range(B):
@@ -295,7 +271,8 @@ ends, below), so a group
                 if r:
                     cur = clear_lowest(m, cur, f"cur_{b}_{r}")
                 f = r * B + b
-                m.d.comb += beat.live[f].eq((cur != 0) if r == 0 or not both_ends else more_than(b, r))
+                m.d.comb += beat.live[f].eq((cur != 0) if r == 0 or not both_ends  # more than r left
+                                            else ~at_most(m, curs[b], r, f"live_{b}_{r}"))
                 m.d.comb += beat.cs[f].eq(lowest_set_bit(m, cur, f"low_{b}_{r}"))
             rest = clear_lowest(m, cur, f"rest_{b}")
             if low < R:
@@ -305,7 +282,7 @@ ends, below), so a group
                     if r > low:
                         top = clear_lowest(m, top, f"top_{b}_{r}")
                     f = r * B + b
-                    m.d.comb += beat.live[f].eq(more_than(b, r))
+                    m.d.comb += beat.live[f].eq(~at_most(m, curs[b], r, f"live_{b}_{r}"))
                     m.d.comb += beat.cs[f].eq(lowest_set_bit(m, top, f"high_{b}_{r}", reversed_=True))
                 rest = rest & clear_lowest(m, top, f"top_rest_{b}")[::-1]
             rests.append(rest)
@@ -315,14 +292,6 @@ ends, below), so a group
             beat.final.eq(active & last & (g == G - 1) & (p == 0)),
             beat.p.eq(p), beat.g.eq(g),
         ]
-        g_end = Signal(name="group_end")
-        if self.stages >= 3:
-            m.d.comb += g_end.eq(g == G - 1)
-
-        def next_of(values: list) -> Value:
-            """Of per-pass values, the next group's: this pass's, or the next pass's at the last group."""
-            return Mux(g_end, Array(values[max(k - 1, 0)] for k in range(P))[p], Array(values)[p])
-
         if self.stages < 3:
             rems = [Signal(M, name=f"rem_{b}") for b in range(B)]
             for b in range(B):
@@ -331,32 +300,27 @@ ends, below), so a group
                 m.d.comb += mask.eq(Array(in_masks[k][b] for k in range(P))[p])
                 m.d.comb += curs[b].eq(Mux(first, mask, rems[b]))
             m.d.comb += last.eq(Cat(*[rest == 0 for rest in rests]).all())
-        elif counted:  # a group's end: every bank holds at most R spikes
-            m.d.comb += last.eq(Cat(*[left <= R for left in lefts]).all())
         else:
             # the queue heads are the registers themselves, loaded at a group's end with the next
             # group's masks (no pass or first-beat multiplexer in front of the selection chain),
             # and a group's end is a count of each head's spikes (at most R left), beside the chain
-            m.d.comb += last.eq(Cat(*[at_most(m, cur, R, f"count_{b}") for b, cur in enumerate(curs)]).all())
+            g_end = Signal(name="group_end")
+            nexts = [Mux(g_end, Array(in_masks[max(k - 1, 0)][b] for k in range(P))[p],
+                         Array(in_masks[k][b] for k in range(P))[p]) for b in range(B)]
+            m.d.comb += [g_end.eq(g == G - 1),
+                         last.eq(Cat(*[at_most(m, cur, R, f"count_{b}") for b, cur in enumerate(curs)]).all())]
         with m.If(active):
             with m.If(last):
                 m.d.sync += first.eq(1)
                 next_group(m, active, p, g, G)
-                if self.stages >= 3:
-                    m.d.sync += [curs[b].eq(next_of([in_masks[k][b] for k in range(P)])) for b in range(B)]
-                if counted:
-                    m.d.sync += [lefts[b].eq(next_of([counts_q[k][b] for k in range(P)])) for b in range(B)]
+                if self.stages == 3:
+                    m.d.sync += [curs[b].eq(nexts[b]) for b in range(B)]
             with m.Else():
                 m.d.sync += first.eq(0)
-                m.d.sync += [(curs if self.stages >= 3 else rems)[b].eq(rests[b]) for b in range(B)]
-                if counted:
-                    m.d.sync += [lefts[b].eq(Mux(lefts[b] > R, lefts[b] - R, 0)) for b in range(B)]
+                m.d.sync += [(curs if self.stages == 3 else rems)[b].eq(rests[b]) for b in range(B)]
         with m.Elif(start):
             m.d.sync += [active.eq(1), p.eq(P - 1), g.eq(0), first.eq(1)]
-            if counted:  # the first pass's masks, registered, and their counts
-                m.d.sync += [curs[b].eq(in_masks[P - 1][b]) for b in range(B)]
-                m.d.sync += [lefts[b].eq(counts[P - 1][b]) for b in range(B)]
-            elif self.stages == 3:  # the masks of the first pass, valid from the cycle after start on
+            if self.stages == 3:  # the masks of the first pass, valid from the cycle after start on
                 m.d.sync += [curs[b].eq(self.masks[P - 1][b]) for b in range(B)]
         return m
 
