@@ -90,8 +90,8 @@ def check_stages(owner: str, gate_stages: int, cell_stages: int, tree_stages: in
 
 def check_queue_stages(owner: str, queue_stages: int, queued: bool) -> None:
     """Raise ``ValueError`` (naming ``owner``) unless ``queue_stages`` is in :data:`QUEUE_STAGES`
-    and exceeds 1 only for an event-driven spike queue (``queued``) (the one check the schedule
-    and the layer both use)."""
+    and exceeds 1 only for an event-driven spike queue (``queued``) (the one check the schedule,
+    the layer and the sequencer use)."""
     if queue_stages not in QUEUE_STAGES:
         raise ValueError(f"{owner}queue_stages must be in {QUEUE_STAGES[0]}..{QUEUE_STAGES[-1]}, not {queue_stages!r}")
     if queue_stages > 1 and not queued:

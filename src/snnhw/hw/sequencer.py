@@ -201,9 +201,9 @@ class QueueSequencer(wiring.Component):
     ``m·B + b`` (m = 0..M−1, its entries). ``masks[p][b]`` (M bits) has bit m set when synapse
     ``m·B + b`` carries a nonzero spike in pass p. Each beat gives lane ``f = r·B + b`` (reader r
     of bank b) the r-th lowest remaining entry of its bank (``cs[f]``, ``live[f]``; S = 3: from both
-ends, below), so a group
-    needs ``max(1, max_b ⌈popcount(masks[p][b]) / R⌉)`` beats: the work follows the spikes. Order:
-    passes P−1 down to 0, groups 0..G−1 (the masks are shared by the groups of a pass).
+    ends, below), so a group needs ``max(1, max_b ⌈popcount(masks[p][b]) / R⌉)`` beats: the work
+    follows the spikes. Order: passes P−1 down to 0, groups 0..G−1 (the masks are shared by the
+    groups of a pass).
 
     Parameters: passes P, groups G, entries M (per bank), banks B, readers R (all ≥ 1); stages
     S (:data:`~snnhw.hw.knobs.QUEUE_STAGES`): 1, the beat combinational from the queue registers
@@ -251,8 +251,9 @@ ends, below), so a group
         active, first = Signal(), Signal()
         p = Signal(layout["p"].shape)
         g = Signal(layout["g"].shape)
+        heads = self.stages == 3  # the queue heads are registers, read from both ends
         start, in_masks = self.start, self.masks
-        if self.stages == 3:  # the queue heads start from registers
+        if heads:  # the queue heads start from registers
             start = Signal(name="start_q")
             in_masks = Signal(data.ArrayLayout(data.ArrayLayout(M, B), P), name="masks_q")
             m.d.sync += [start.eq(self.start), in_masks.eq(self.masks)]
@@ -262,8 +263,7 @@ ends, below), so a group
             beat = Signal(layout, name="beat_next")
             m.d.sync += self.beat.eq(beat)
         curs = [Signal(M, name=f"cur_{b}") for b in range(B)]  # what a bank holds before a beat
-        both_ends = self.stages == 3
-        low = (R + 1) // 2 if both_ends else R  # readers taking the lowest spikes; the others the highest
+        low = (R + 1) // 2 if heads else R  # readers taking the lowest spikes; the others the highest
         rests = []  # per bank, what it still holds after the beat
         for b in range(B):
             cur = curs[b]
@@ -271,7 +271,7 @@ ends, below), so a group
                 if r:
                     cur = clear_lowest(m, cur, f"cur_{b}_{r}")
                 f = r * B + b
-                m.d.comb += beat.live[f].eq((cur != 0) if r == 0 or not both_ends  # more than r left
+                m.d.comb += beat.live[f].eq((cur != 0) if r == 0 or not heads  # more than r left
                                             else ~at_most(m, curs[b], r, f"live_{b}_{r}"))
                 m.d.comb += beat.cs[f].eq(lowest_set_bit(m, cur, f"low_{b}_{r}"))
             rest = clear_lowest(m, cur, f"rest_{b}")
@@ -292,7 +292,7 @@ ends, below), so a group
             beat.final.eq(active & last & (g == G - 1) & (p == 0)),
             beat.p.eq(p), beat.g.eq(g),
         ]
-        if self.stages < 3:
+        if not heads:
             rems = [Signal(M, name=f"rem_{b}") for b in range(B)]
             for b in range(B):
                 # a mux over the passes (indexing the ArrayLayout view by a Value would multiply)
@@ -313,14 +313,14 @@ ends, below), so a group
             with m.If(last):
                 m.d.sync += first.eq(1)
                 next_group(m, active, p, g, G)
-                if self.stages == 3:
+                if heads:
                     m.d.sync += [curs[b].eq(nexts[b]) for b in range(B)]
             with m.Else():
                 m.d.sync += first.eq(0)
-                m.d.sync += [(curs if self.stages == 3 else rems)[b].eq(rests[b]) for b in range(B)]
+                m.d.sync += [(curs if heads else rems)[b].eq(rests[b]) for b in range(B)]
         with m.Elif(start):
             m.d.sync += [active.eq(1), p.eq(P - 1), g.eq(0), first.eq(1)]
-            if self.stages == 3:  # the masks of the first pass, valid from the cycle after start on
+            if heads:  # the masks of the first pass, valid from the cycle after start on
                 m.d.sync += [curs[b].eq(self.masks[P - 1][b]) for b in range(B)]
         return m
 
@@ -338,7 +338,7 @@ def queue_beat_order(passes: int, groups: int, masks: list[list[int]], readers: 
         queues = [[m for m in range(masks[p][b].bit_length()) if masks[p][b] >> m & 1] for b in range(banks)]
         depth = max(1, max(-(-len(q) // readers) for q in queues))
         for g in range(groups):
-            left = [list(q) for q in queues]
+            left = list(queues)
             for i in range(depth):
                 last = i == depth - 1
                 cs: list[int | None] = [None] * (banks * readers)
