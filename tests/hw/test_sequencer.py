@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal, Value
 from amaranth.sim import Simulator
 
 from snnhw.hw.schedule import WavefrontLayer
-from snnhw.hw.sequencer import ChunkSequencer, QueueSequencer, beat_order, queue_beat_order
+from snnhw.hw.sequencer import (ChunkSequencer, QueueSequencer, at_most, beat_order, lowest_set_bit,
+                                queue_beat_order)
 
 
 def _run(P: int, G: int, C: int, masks: list[int] | None, runs: int = 2, gap: int = 0):
@@ -190,30 +193,11 @@ def test_queue_sequencer_stages_delay_the_beats(stages: int, P: int, G: int, B: 
 
 def _at_most_mismatches(width: int, count: int, corrupt: bool = False) -> list[int]:
     """Words of ``width`` bits where :func:`at_most` differs from popcount ≤ ``count``."""
-    from amaranth.hdl import Module, Signal
-
-    from snnhw.hw.sequencer import at_most
-
-    m = Module()
-    bits = Signal(width)
-    out = Signal()
-    m.d.comb += out.eq(at_most(m, bits, count, "n"))
-    values = list(range(1 << width))
-    want = [bin(v).count("1") <= count for v in values]
+    want = [bin(v).count("1") <= count for v in range(1 << width)]
     if corrupt:
         want[7] = not want[7]
-    bad: list[int] = []
-
-    async def tb(ctx):
-        for v, w in zip(values, want, strict=True):
-            ctx.set(bits, v)
-            if bool(ctx.get(out)) != w:
-                bad.append(v)
-
-    sim = Simulator(m)
-    sim.add_testbench(tb)
-    sim.run()
-    return bad
+    got = _every_word(width, lambda m, bits: at_most(m, bits, count, "n"))
+    return [v for v, (g, w) in enumerate(zip(got, want, strict=True)) if bool(g) != w]
 
 
 @pytest.mark.parametrize("width, count", [(1, 1), (5, 1), (7, 2), (8, 3), (9, 2)])
@@ -235,23 +219,18 @@ def test_queue_sequencer_stages_check_can_fail() -> None:
     gc.collect()  # the rejected object's warning fires here, inside the filter
 
 
-def _lowest_set_bits(width: int, values: list[int], reversed_: bool = False) -> list[int]:
-    """``lowest_set_bit`` of every value, simulated (one value per cycle, combinational); with
-    ``reversed_`` the encoder is given the value read backwards."""
-    from amaranth.hdl import Module, Signal
-
-    from snnhw.hw.sequencer import lowest_set_bit
-
+def _every_word(width: int, build: Callable[[Module, Signal], Value]) -> list[int]:
+    """The combinational function ``build(m, bits)`` of every ``width``-bit word, simulated."""
     m = Module()
     bits = Signal(width)
-    index = Signal(max(1, (width - 1).bit_length()))
-    m.d.comb += index.eq(lowest_set_bit(m, bits[::-1] if reversed_ else bits, "onehot", reversed_=reversed_))
+    out = Signal(max(1, (width - 1).bit_length()))
+    m.d.comb += out.eq(build(m, bits))
     got: list[int] = []
 
     async def tb(ctx):
-        for v in values:
+        for v in range(1 << width):
             ctx.set(bits, v)
-            got.append(ctx.get(index))
+            got.append(ctx.get(out))
 
     sim = Simulator(m)
     sim.add_testbench(tb)
@@ -267,7 +246,8 @@ def _lowest_set_bit_mismatches(width: int, corrupt: bool = False, reversed_: boo
         want = [(v & -v).bit_length() - 1 if v else 0 for v in values]
     if corrupt:
         want[len(want) // 2 + 1] += 1
-    got = _lowest_set_bits(width, values, reversed_)
+    got = _every_word(width, lambda m, bits: lowest_set_bit(m, bits[::-1] if reversed_ else bits, "onehot",
+                                                          reversed_=reversed_))
     return [v for v, g, w in zip(values, got, want, strict=True) if g != w]
 
 
