@@ -11,8 +11,14 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.sim import Simulator
 
 from snnhw.hw.schedule import WavefrontLayer
-from snnhw.hw.sequencer import (ChunkSequencer, QueueSequencer, at_most, beat_order, lowest_set_bit,
-                                queue_beat_order)
+from snnhw.hw.sequencer import (
+    ChunkSequencer,
+    QueueSequencer,
+    at_most,
+    beat_order,
+    lowest_set_bit,
+    queue_beat_order,
+)
 
 
 def _run(P: int, G: int, C: int, masks: list[int] | None, runs: int = 2, gap: int = 0):
