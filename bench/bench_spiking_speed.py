@@ -95,6 +95,32 @@ def _eval_batch(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch
     return time.perf_counter() - start
 
 
+def _kernel_seconds(step: Any) -> dict[str, float]:
+    """Run ``step()`` with every compiled neuron-kernel call timed: seconds and calls of the
+    forward and backward kernels (``fused_cells.kernels`` wrapped for the duration)."""
+    totals = {"forward": 0.0, "backward": 0.0, "forward_calls": 0, "backward_calls": 0}
+    original = fused_cells.kernels
+
+    def timed(kernel: Any, name: str) -> Any:
+        def call(*args: Any) -> None:
+            start = time.perf_counter()
+            kernel(*args)
+            totals[name] += time.perf_counter() - start
+            totals[f"{name}_calls"] += 1
+        return call
+
+    def kernels(dtype: torch.dtype, device: Any = "cpu") -> Any:
+        pair = original(dtype, device)
+        return None if pair is None else (timed(pair[0], "forward"), timed(pair[1], "backward"))
+
+    fused_cells.kernels = kernels
+    try:
+        step()
+    finally:
+        fused_cells.kernels = original
+    return totals
+
+
 def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0,
             profile: str | None = None) -> dict[str, Any]:
     """Median step and validation-batch seconds of every implementation for one configuration;
@@ -142,6 +168,13 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
             print(f"{shape} T={T}, {profile}: one training step under torch.profiler")
             print(prof.key_averages(group_by_input_shape=True).table(
                 sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40, max_shapes_column_width=60))
+            if IMPLEMENTATIONS[profile][1]:
+                method, options = _configured(profile)
+                with options:
+                    kernel_s = _kernel_seconds(lambda: _trainer_step(model, method, x, lengths, y, optimizer, params))
+                print(f"{shape} T={T}, {profile}: one more training step, the compiled calls timed around "
+                      f"themselves: forward {1e3 * kernel_s['forward']:.1f} ms in {kernel_s['forward_calls']} calls, "
+                      f"backward {1e3 * kernel_s['backward']:.1f} ms in {kernel_s['backward_calls']} calls")
     n_steps = math.ceil(s["train"] / batch)
     n_eval = math.ceil(s["val"] / eval_batch)
     row: dict[str, Any] = {"shape": shape, "T": T, "N": s["N"], "D": s["D"], "batch": batch,
@@ -167,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="JSON output file")
     parser.add_argument("--profile", choices=list(IMPLEMENTATIONS), default=None,
-                        help="also print the operator profile of one training step of this implementation")
+                        help="also print the operator profile of one training step of this implementation "
+                             "(and, where it uses the compiled kernels, their calls timed in one more step)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
