@@ -198,8 +198,14 @@ def process_group(backend: str, init_method: str, rank_: int | None = None,
     dist.barrier()
     try:
         yield
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()  # no barrier: a peer may never reach it
+        raise
+    # every rank has finished its last collective before any tears its group down (gloo: a rank
+    # whose peer destroyed the group under it could abort in teardown, "terminate called without
+    # an active exception")
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 @contextmanager
