@@ -87,6 +87,17 @@ def test_train_convert_finetune_eval(tmp_path: Path, data: Path, capsys: pytest.
     assert r.source["kind"] == "re-timing + fine-tuning" and r.source["init"] == str(hard.resolve())
     assert r.source["spiking_init"] == str(kd.resolve()) and r.source["init_config"]["T"] == 2
 
+    # a spiking --init fine-tuned under this run's training switches: λ frozen, another surrogate γ
+    frozen = tmp_path / "frozen.pt"
+    _ok(capsys, ["train", "--init", str(kd), "--epochs", "1", "--no-train-leak", "--surrogate-gamma", "1.0",
+                 "--batch-size", "32", "--lr", "0.01", "--no-progress", "-o", str(frozen)])
+    f = load_checkpoint(frozen)
+    assert f.cfg == h.cfg.replace(spiking=True, T=2, train_leak=False, gamma=1.0)
+    kd_state = load_checkpoint(kd).state_dict
+    leaks = [n for n in f.state_dict if "leak" in n]
+    assert leaks and all(torch.equal(f.state_dict[n], kd_state[n]) for n in leaks), "λ kept"
+    assert any(not torch.equal(f.state_dict[n], kd_state[n]) for n in f.state_dict if "weight" in n)
+
     record = tmp_path / "eval.json"
     out = _ok(capsys, ["eval", "--model", str(spk), "--json", str(record), "--no-progress"])
     result = json.loads(record.read_text())

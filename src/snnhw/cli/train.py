@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,8 @@ def conversion_changes(args: argparse.Namespace, spiking_init: Any = None) -> di
     for name in ("train_theta", "train_leak"):
         if hasattr(args, name):
             changes[name] = getattr(args, name)
+    if getattr(args, "gamma", None) is not None:
+        changes["gamma"] = args.gamma
     return changes
 
 
@@ -145,6 +148,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                          help="keep the thresholds θ fixed")
     spiking.add_argument("--no-train-leak", dest="train_leak", action="store_false",
                          help="keep the leaks λ fixed")
+    spiking.add_argument("--surrogate-gamma", dest="gamma", type=float, default=None, metavar="G",
+                         help="peak of the triangular surrogate gradient, in units of 1/θ (training only; "
+                              "default 0.3, or a spiking --init model's)")
     fit = p.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=20, help="maximum epochs (default 20)")
     fit.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
@@ -358,7 +364,8 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         if init is None:
             return build_model(cfg)
         if init.cfg.spiking:
-            spiking = init.build_model()
+            # the stored weights under this run's training switches (θ, λ trainable; surrogate γ)
+            spiking = replace(init, cfg=cfg.replace(T=init.cfg.T)).build_model()
             return retime_spiking(spiking, cfg.T) if cfg.T != init.cfg.T else spiking
         return convert_hard_to_spiking(init.build_model(), cfg)
 
