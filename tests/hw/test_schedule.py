@@ -77,6 +77,18 @@ def test_queue_with_several_readers_counts_the_fullest_bank_over_its_readers() -
             SPIKING.schedule_of(model, SpikingKnobs(**knobs))
 
 
+def test_cycle_parts_of_a_projection_bound_core() -> None:
+    """Direct input, H = 4, D = 6, T = 2, L = F = 2, N = 3 (K = 4 diagonal steps): the projection
+    takes X = ⌈4/2⌉·6 + 1 + 1 = 14 cycles, longer than a step (B + 4), so each of the first N − 1
+    steps waits X + 2 − (B + 4); the first projection, the 4 output words and 3 cycles are fixed."""
+    model = random_frozen_spiking(3, input_size=6, hidden_size=4, T=2, encoding="direct")
+    for engines, beats, waits in ((2, 4, 16 - 8), (1, 8, 16 - 12)):  # B = ⌈T/E⌉·G·C, G = C = 2
+        sched = SPIKING.schedule_of(model, SpikingKnobs(lanes=2, fanin=2, engines=engines))
+        parts = sched.cycle_parts(3)
+        assert parts == {"beats": 4 * beats, "drain": 4 * 4, "projection_waits": 2 * waits, "fixed": 14 + 4 + 3}
+        assert sum(parts.values()) == sched.cycles(3)
+
+
 def test_weight_reads_count_every_issued_word_once_per_issue_group() -> None:
     """Direct input, H = 4, L = F = 2 (G = 2 groups, banks {0, 2} and {1, 3}), T = E = 2, N = 2:
     3 diagonal steps; only h(0, 0) = [1, 0, 0, 0] (read by slot 0 in step 1) and

@@ -293,6 +293,17 @@ class WavefrontSchedule:
                 the group (queue modes: the beats of the fullest bank, ⌈its spikes / R⌉)
                 (:meth:`event_chunk_counts`). Required iff ``event_driven``.
         """
+        return sum(self.cycle_parts(N, spike_counts).values())
+
+    def cycle_parts(self, N: int, spike_counts: Sequence[Sequence[Sequence[Sequence[int]]]] | None = None
+                    ) -> dict[str, int]:
+        """The terms of :meth:`cycles` (they sum to it), in cycles of one N-element sequence.
+
+        ``beats``: Σ_k B_k (the issue beats); ``drain``: K·(drain + Q); ``projection_waits``:
+        Σ_{k<N−1} max(0, X + 2 − (B_k + drain + Q)), the steps that wait for the next element's
+        projection; ``fixed``: X + W + 3 + Y (the first projection, the readout, the head).
+        Arguments as :meth:`cycles`.
+        """
         if N < 1:
             raise ValueError("a sequence has N ≥ 1 elements")
         K = self.diagonal_steps(N)
@@ -305,9 +316,9 @@ class WavefrontSchedule:
         else:
             beats = [max(self.beats(l) for l in range(self.num_layers))] * K
         X, Q = self.proj_latency, self.trace_cycles
-        steps = sum(b + self.drain + Q for b in beats)
-        waits = sum(max(0, X + 2 - (beats[k] + self.drain + Q)) for k in range(N - 1))
-        return steps + waits + X + self.out_words + 3 + self.head_latency
+        return {"beats": sum(beats), "drain": K * (self.drain + Q),
+                "projection_waits": sum(max(0, X + 2 - (beats[k] + self.drain + Q)) for k in range(N - 1)),
+                "fixed": X + self.out_words + 3 + self.head_latency}
 
     def sequence_cycles(self, N: int, inputs: np.ndarray | None = None,
                         h: Sequence[np.ndarray] | None = None) -> int:
