@@ -6,6 +6,7 @@ takes 10, leaving 38 training sequences (13, 13 and 12 of classes 0, 1, 2).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,26 @@ def test_cross_validation_picks_the_best_mean_and_trains_the_final_model(
     assert ckpt.metrics["test_accuracy"] == plain.metrics["test_accuracy"]
     for name, tensor in plain.state_dict.items():
         assert torch.equal(tensor, ckpt.state_dict[name]), name
+
+
+def _no_nan(token: str) -> None:
+    raise AssertionError(f"{token} in a JSON record (not JSON: RFC 8259)")
+
+
+def test_a_model_without_validation_split_has_null_figures_and_quantizes(
+        tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--val-fraction 0``: no validation figure exists; the records say null (they said NaN,
+    which the frozen model's strict header then refused: ``snnhw quantize`` failed)."""
+    out = tmp_path / "snn.pt"
+    _train(capsys, data, out, "--spiking", "--T", "2", "--val-fraction", "0", "--epochs", "2")
+    summary = json.loads(out.with_suffix(".json").read_text(), parse_constant=_no_nan)
+    assert summary["metrics"]["best_val_accuracy"] is None
+    assert [h["val_accuracy"] for h in summary["history"]] == [None, None]
+    ckpt = load_checkpoint(out)
+    assert ckpt.metrics["best_val_accuracy"] is None and ckpt.history[-1]["val_loss"] is None
+    assert main(["quantize", "--model", str(out), "--no-progress", "-o", str(tmp_path / "snn.snnhw")]) == 0, \
+        capsys.readouterr().err
+    assert (tmp_path / "snn.snnhw").is_file()
 
 
 @pytest.mark.parametrize("model", ["spiking", "init"])

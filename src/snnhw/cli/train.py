@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from snnhw.cli._options import add_progress_option, output_file, progress_enabled
 from snnhw.errors import UserError
+from snnhw.json_records import finite
 
 if TYPE_CHECKING:
     import torch
@@ -115,8 +116,9 @@ def output_path(path: str) -> Path:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON (the machine-readable record of a step)."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Write ``data`` as indented JSON (the machine-readable record of a step; a figure that does
+    not exist, such as the validation accuracy without a validation split, is null)."""
+    path.write_text(json.dumps(finite(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

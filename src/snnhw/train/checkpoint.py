@@ -36,6 +36,7 @@ from torch import nn
 
 from snnhw import __version__
 from snnhw.errors import UserError
+from snnhw.json_records import finite
 from snnhw.model.config import ModelConfig
 
 FORMAT: str = "snnhw-checkpoint"
@@ -139,7 +140,7 @@ def _plain(value: Any, what: str) -> Any:
     if hasattr(value, "to_dict") and callable(value.to_dict):
         value = value.to_dict()
     try:
-        return json.loads(json.dumps(value, default=_json_default))
+        return finite(json.loads(json.dumps(value, default=_json_default)))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"checkpoint field {what!r} is not JSON-able: {exc}") from exc
 
@@ -343,8 +344,8 @@ def _parse(payload: Any, source: Path) -> Checkpoint:
         data_meta=meta["data_meta"],
         class_names=list(meta["class_names"]),
         normalisation=meta["normalisation"],
-        metrics=meta["metrics"],
-        history=meta["history"],
+        metrics=finite(meta["metrics"]),  # NaN in checkpoints written before json_records
+        history=finite(meta["history"]),
         source=meta["source"],
         version=version,
         snnhw_version=str(payload.get("snnhw_version", "unknown")),
