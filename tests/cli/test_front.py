@@ -132,6 +132,8 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--spiking", "--T", "0"], "T must be"),
         ([*train, "--epochs", "0"], "epochs"),
         ([*train, "--limit-train", "0"], "--limit-train"),
+        ([*train, "--spiking", "--surrogate-gamma", "0"], "--surrogate-gamma must be a finite number > 0, got 0.0"),
+        ([*train, "--spiking", "--surrogate-gamma", "nan"], "--surrogate-gamma must be a finite number > 0, got nan"),
         ([*train, "--distill", "0.5"], "--distill needs --init"),
         ([*train, "--ema", "1"], "weight-average decay"),
         ([*train, "--qat"], "--qat trains a spiking model"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 from functools import partial
@@ -226,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
     """Execute ``snnhw train``; returns the exit status."""
     if args.limit_train is not None and args.limit_train < 1:
         raise UserError(f"--limit-train must be ≥ 1, got {args.limit_train}")
+    if args.gamma is not None and not (math.isfinite(args.gamma) and args.gamma > 0):
+        raise UserError(f"--surrogate-gamma must be a finite number > 0, got {args.gamma}")
     from snnhw.train import distributed
 
     distributed.check_nproc(args.nproc)
