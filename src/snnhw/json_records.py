@@ -2,8 +2,10 @@
 
 Training records a validation figure of NaN when there is no validation split (``--val-fraction
 0``, ``--folds``); ``NaN`` is not JSON (RFC 8259), other tools refuse it, and the frozen model's
-strict header refused the checkpoint's metrics. :func:`finite` is the one rule the checkpoints,
-the step summaries (``snnhw train``/``quantize``/``eval`` ``.json``) and the frozen models use.
+strict header refused the checkpoint's metrics. :func:`finite` is the one rule: the checkpoints
+apply it when they are written and read (so the frozen models' provenance, taken from them, is
+plain JSON too), and the step summaries (``snnhw.cli.train.write_json``: ``snnhw train``,
+``quantize``, ``eval``, ``convert``) when they are written.
 """
 
 from __future__ import annotations
