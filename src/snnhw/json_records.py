@@ -5,7 +5,7 @@ Training records a validation figure of NaN when there is no validation split (`
 strict header refused the checkpoint's metrics. :func:`finite` is the one rule: the checkpoints
 apply it when they are written and read (so the frozen models' provenance, taken from them, is
 plain JSON too), and the step summaries (``snnhw.cli.train.write_json``: ``snnhw train``,
-``quantize``, ``eval``, ``convert``) when they are written.
+``quantize``, ``eval``, ``convert``, ``energy``) when they are written.
 """
 
 from __future__ import annotations
