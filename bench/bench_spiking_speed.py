@@ -5,7 +5,7 @@ Usage (from the repository root)::
 
     nice -n 10 python bench/bench_spiking_speed.py [--shapes har mnist fsdd] [--T 2 4 8]
         [--steps 2] [--rounds 2] [--threads 1] [--batch 64] [--out runs/bench_spiking_speed.json]
-        [--profile {old,torch,new,bf16}]
+        [--profile {old,torch,new,bf16}] [--model SHAPE=CKPT --data-dir SHAPE=DIR ...]
 
 Four implementations: ``old`` (``forward_legacy``, the per-step autograd composition), ``torch``
 (the fast wavefront with its neuron updates as PyTorch operators, ``SNNHW_FUSED_CELLS=0``),
@@ -14,7 +14,11 @@ Four implementations: ``old`` (``forward_legacy``, the per-step autograd composi
 
 For each dataset shape and T: a one-layer spiking LSTM (H = 128, snnhw's default spiking
 configuration: direct input, non-spiking g, shifts on, θ and λ trained, float32) on random
-inputs of the dataset's shape (no data needed). A training step is what
+inputs of the dataset's shape (no data needed); or, with ``--model SHAPE=CKPT --data-dir
+SHAPE=DIR``, a trained spiking checkpoint (its configuration, re-timed to each T) on the first
+sequences of its training and validation splits. The two differ in spike density (the fraction
+of h that is nonzero, printed): about 0.1 at T = 4 for the random model, 0.2–0.25 for trained
+ones, and the compiled sparse products' time follows it. A training step is what
 :func:`snnhw.train.trainer.fit` does per batch: forward, cross-entropy, ``zero_grad``,
 backward, gradient clipping (5.0), AdamW step, parameter constraints, under the trainer's
 deterministic mode. The two implementations run the same step on the same model and batch,
@@ -46,6 +50,7 @@ import torch
 from snnhw.model import ModelConfig, build_model, fused_cells
 from snnhw.model.spiking_lstm import SpikingLSTM
 from snnhw.model.wavefront import recurrent_bf16
+from snnhw.train.checkpoint import load_checkpoint
 from snnhw.train.seed import deterministic
 
 SHAPES: dict[str, dict[str, int]] = {
@@ -121,26 +126,69 @@ def _kernel_seconds(step: Any) -> dict[str, float]:
     return totals
 
 
-def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0,
-            profile: str | None = None) -> dict[str, Any]:
-    """Median step and validation-batch seconds of every implementation for one configuration;
-    with ``profile`` (an implementation's name), also print torch.profiler's operator table of
-    one more training step of that implementation (self CPU time, grouped by input shapes)."""
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""(x [B, N, D], lengths [B], labels [B])."""
+
+
+def trained_setup(path: Path, data_dir: Path, T: int, batch: int,
+                  eval_batch: int) -> tuple[SpikingLSTM, Batch, Batch]:
+    """A trained spiking checkpoint re-timed to T, its first ``batch`` training sequences and
+    first ``eval_batch`` validation sequences (read from ``data_dir``)."""
+    ckpt = load_checkpoint(path)
+    if not ckpt.cfg.spiking:
+        raise SystemExit(f"{path} is a hard LSTM: --model takes a spiking checkpoint")
+    model = build_model(ckpt.cfg.replace(T=T))
+    assert isinstance(model, SpikingLSTM)
+    model.load_state_dict(ckpt.state_dict)
+    data = ckpt.load_data(data_dir, progress=False)
+
+    def take(split: Any, n: int) -> Batch:
+        return (torch.from_numpy(split.x[:n]), torch.from_numpy(split.lengths[:n]).long(),
+                torch.from_numpy(split.y[:n]).long())
+
+    return model, take(data.train, batch), take(data.val if len(data.val) else data.train, eval_batch)
+
+
+def random_setup(shape: str, T: int, batch: int, eval_batch: int, seed: int) -> tuple[SpikingLSTM, Batch, Batch]:
+    """A freshly built spiking LSTM of the shape's configuration and random inputs."""
     s = SHAPES[shape]
     torch.manual_seed(seed)
     cfg = ModelConfig(input_size=s["D"], num_classes=s["classes"], hidden_size=128, spiking=True, T=T,
                       head_hidden=s["head_hidden"])
     model = build_model(cfg)
     assert isinstance(model, SpikingLSTM)
+    train = (torch.randn(batch, s["N"], s["D"]), torch.full((batch,), s["N"]),
+             torch.randint(0, s["classes"], (batch,)))
+    val = (torch.randn(eval_batch, s["N"], s["D"]), torch.full((eval_batch,), s["N"]),
+           torch.zeros(eval_batch, dtype=torch.long))
+    return model, train, val
+
+
+def h_density(model: SpikingLSTM, x: torch.Tensor, lengths: torch.Tensor) -> float:
+    """The fraction of the cells' h (every layer, valid elements only) that is nonzero."""
+    with torch.no_grad():
+        _, trace = model(x, lengths, record=True)
+    valid = (torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).view(x.shape[0], x.shape[1], 1, 1)
+    nonzero = sum(float(((layer["h"] != 0) & valid).sum()) for layer in trace)
+    cells = sum(float(valid.sum()) * layer["h"].shape[2] * layer["h"].shape[3] for layer in trace)  # [B, N, T, H]
+    return nonzero / cells
+
+
+def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0,
+            profile: str | None = None, trained: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """Median step and validation-batch seconds of every implementation for one configuration
+    (``trained``: a checkpoint and its data folder, else a random model on random inputs);
+    with ``profile`` (an implementation's name), also print torch.profiler's operator table of
+    one more training step of that implementation (self CPU time, grouped by input shapes)."""
+    s = SHAPES[shape]
+    eval_batch = max(batch, 256)
+    if trained is not None:
+        model, (x, lengths, y), (x_val, lengths_val, _) = trained_setup(*trained, T, batch, eval_batch)
+    else:
+        model, (x, lengths, y), (x_val, lengths_val, _) = random_setup(shape, T, batch, eval_batch, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     # lr 0: the weights stay put, so every step does the same work for both implementations
     optimizer = torch.optim.AdamW(params, lr=0.0)
-    x = torch.randn(batch, s["N"], s["D"])
-    y = torch.randint(0, s["classes"], (batch,))
-    lengths = torch.full((batch,), s["N"])
-    eval_batch = max(batch, 256)
-    x_val = torch.randn(eval_batch, s["N"], s["D"])
-    lengths_val = torch.full((eval_batch,), s["N"])
     times: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
     evals: dict[str, float] = {}
     with deterministic():
@@ -178,7 +226,9 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
     n_steps = math.ceil(s["train"] / batch)
     n_eval = math.ceil(s["val"] / eval_batch)
     row: dict[str, Any] = {"shape": shape, "T": T, "N": s["N"], "D": s["D"], "batch": batch,
-                           "train": s["train"], "val": s["val"], "steps_per_epoch": n_steps}
+                           "train": s["train"], "val": s["val"], "steps_per_epoch": n_steps,
+                           "model": str(trained[0]) if trained is not None else "random",
+                           "h_density": h_density(model, x, lengths)}
     for name in IMPLEMENTATIONS:
         step = statistics.median(times[name])
         row[name] = {"step_s": step, "steps_s": times[name], "eval_batch_s": evals[name],
@@ -187,6 +237,19 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
         row[f"speedup_step_{name}"] = row["old"]["step_s"] / row[name]["step_s"]
         row[f"speedup_epoch_{name}"] = row["old"]["epoch_s"] / row[name]["epoch_s"]
     return row
+
+
+def _per_shape(parser: argparse.ArgumentParser, pairs: list[str], option: str) -> dict[str, Path]:
+    """``SHAPE=PATH`` arguments → {shape: path} (an unknown shape or a missing file is an error)."""
+    out: dict[str, Path] = {}
+    for pair in pairs:
+        shape, sep, path = pair.partition("=")
+        if not sep or shape not in SHAPES:
+            parser.error(f"{option} takes SHAPE=PATH with SHAPE one of {', '.join(SHAPES)}, got {pair!r}")
+        if not Path(path).exists():
+            parser.error(f"{option} {pair}: {path} does not exist")
+        out[shape] = Path(path)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=list(IMPLEMENTATIONS), default=None,
                         help="also print the operator profile of one training step of this implementation "
                              "(and, where it uses the compiled kernels, their calls timed in one more step)")
+    parser.add_argument("--model", action="append", default=[], metavar="SHAPE=CKPT",
+                        help="time this trained spiking checkpoint for SHAPE (with --data-dir SHAPE=DIR)")
+    parser.add_argument("--data-dir", action="append", default=[], metavar="SHAPE=DIR",
+                        help="where the dataset of SHAPE's --model is")
     args = parser.parse_args(argv)
+    models, dirs = (_per_shape(parser, pairs, option) for pairs, option in
+                    ((args.model, "--model"), (args.data_dir, "--data-dir")))
+    if set(models) != set(dirs):
+        parser.error("--model and --data-dir name the same shapes")
 
     torch.set_num_threads(args.threads)
     if fused_cells.library() is None:
@@ -212,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for shape in args.shapes:
         for T in args.T:
-            rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile))
+            trained = (models[shape], dirs[shape]) if shape in models else None
+            rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile, trained=trained))
             r = rows[-1]
             print(f"{shape} T={T}: s/step old {r['old']['step_s']:.3f}, torch {r['torch']['step_s']:.3f}, "
                   f"new {r['new']['step_s']:.3f} ({r['speedup_step_new']:.2f}×), bf16 {r['bf16']['step_s']:.3f} "
@@ -225,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
           f"{time.perf_counter() - started:.0f} s in all")
     print()
-    print("| shape (N × D, train/val) | T | s/step: old | PyTorch ops | compiled | + bf16 | s/epoch: old | "
-          "PyTorch ops | compiled | + bf16 | epoch speed-up: PyTorch ops | compiled | + bf16 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| shape (N × D, train/val) | model | h density | T | s/step: old | PyTorch ops | compiled | + bf16 | "
+          "s/epoch: old | PyTorch ops | compiled | + bf16 | epoch speed-up: PyTorch ops | compiled | + bf16 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {r['T']} | "
+        print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {Path(r['model']).name} | "
+              f"{r['h_density']:.3f} | {r['T']} | "
               + " | ".join(f"{r[n]['step_s']:.3f}" for n in IMPLEMENTATIONS) + " | "
               + " | ".join(f"{r[n]['epoch_s']:.1f}" for n in IMPLEMENTATIONS) + " | "
               + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in ("torch", "new", "bf16")) + " |")

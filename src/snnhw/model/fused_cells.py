@@ -1,18 +1,25 @@
-"""The compiled neuron and cell updates of the fast wavefront (optional, with a PyTorch fallback).
+"""The compiled kernels of the fast wavefront (optional, with a PyTorch fallback).
 
-:mod:`snnhw.model.wavefront` runs the elementwise part of a diagonal (binary LIF gates, the
-clip gate, the ternary g and c neurons, the cell state, h; and their backward pass) either as
-~30 forward and ~70 backward PyTorch operators per diagonal, or as one call each into
-``wavefront_cells.c``, which computes the same values with the same IEEE operations in the
-same order (membranes and spikes bit for bit; the θ/λ gradient sums in double precision, in
-another order) and stores a third of the histories (spikes and post-reset membranes are
-recomputed from the membranes instead of being read back).
+Two C files, built into one library:
 
-The C file is compiled on first use with the system's C compiler (``$CC``, else ``cc``;
-about a second) into a cache folder (``$SNNHW_CACHE_DIR``, else ``$XDG_CACHE_HOME/snnhw`` or
-``~/.cache/snnhw``), keyed by the source, the flags and the compiler, and loaded with
+* ``wavefront_cells.c``: :mod:`snnhw.model.wavefront` runs the elementwise part of a diagonal
+  (binary LIF gates, the clip gate, the ternary g and c neurons, the cell state, h; and their
+  backward pass) either as ~30 forward and ~70 backward PyTorch operators per diagonal, or as
+  one call each into this file, which computes the same values with the same IEEE operations in
+  the same order (membranes and spikes bit for bit; the θ/λ gradient sums in double precision,
+  in another order) and stores a third of the histories (spikes and post-reset membranes are
+  recomputed from the membranes instead of being read back).
+* ``sparse_products.c``: the three recurrent products of a training step (``zx + h·Whᵀ``,
+  ``ext + ∂z·Wh`` and the ``Wh`` gradient ``Σ ∂zᵀ·h``) skipping the zeros of h (a fifth
+  nonzero in trained models) or of ∂z (15–30 % nonzero) instead of dense GEMMs
+  (:func:`sparse_products`; the same terms in a fixed order, so values agree with a GEMM to
+  rounding).
+
+The C files are compiled on first use with the system's C compiler (``$CC``, else ``cc``;
+a few seconds) into a cache folder (``$SNNHW_CACHE_DIR``, else ``$XDG_CACHE_HOME/snnhw`` or
+``~/.cache/snnhw``), keyed by the sources, the flags and the compiler, and loaded with
 :mod:`ctypes`. Without a compiler the PyTorch path runs (one warning). ``SNNHW_FUSED_CELLS=0``
-switches the compiled path off (benchmarks, and tests that compare the two).
+switches the compiled kernels off (benchmarks, and tests that compare the two).
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from typing import Any
 
 import torch
 
-SOURCE = Path(__file__).with_name("wavefront_cells.c")
-"""The C source (shipped with the package)."""
+SOURCES: tuple[Path, ...] = (Path(__file__).with_name("wavefront_cells.c"),
+                             Path(__file__).with_name("sparse_products.c"))
+"""The C sources (shipped with the package), compiled into one library."""
 
 FLAGS: tuple[str, ...] = ("-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fPIC", "-shared")
 """Compiler flags: no floating-point contraction (an FMA would round differently from PyTorch's
@@ -44,6 +52,8 @@ NACC = 24
 _DTYPES: dict[torch.dtype, str] = {torch.float32: "f32", torch.float64: "f64"}
 _FORWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 15
 _BACKWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 24
+_PRODUCT_ARGS = {"sp_addmm": [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 4,
+                 "sp_tmm": [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3}
 
 _library: ctypes.CDLL | None = None
 _tried = False
@@ -71,7 +81,8 @@ def _compiler() -> str | None:
 def _build(cc: str) -> Path:
     """Compile the C file (if this source/flags/compiler has not been compiled yet); its path."""
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
-    key = hashlib.sha256("\n".join([SOURCE.read_text(), " ".join(FLAGS), version, platform.machine()]).encode())
+    texts = [source.read_text() for source in SOURCES]
+    key = hashlib.sha256("\n".join([*texts, " ".join(FLAGS), version, platform.machine()]).encode())
     target = cache_dir() / f"wavefront_cells-{key.hexdigest()[:16]}.so"
     if target.exists():
         return target
@@ -80,7 +91,7 @@ def _build(cc: str) -> Path:
         out = Path(tmp) / target.name
         # with one clone per instruction set; a compiler without target_clones builds one version
         for extra in ([], ["-DSNNHW_NO_CLONES"]):
-            result = subprocess.run([cc, *FLAGS, *extra, "-o", str(out), str(SOURCE)], capture_output=True,
+            result = subprocess.run([cc, *FLAGS, *extra, "-o", str(out), *map(str, SOURCES)], capture_output=True,
                                     text=True, check=False)
             if result.returncode == 0:
                 break
@@ -107,6 +118,9 @@ def library() -> ctypes.CDLL | None:
                 getattr(lib, f"wf_forward_{suffix}").restype = None
                 getattr(lib, f"wf_backward_{suffix}").argtypes = _BACKWARD_ARGS
                 getattr(lib, f"wf_backward_{suffix}").restype = None
+                for name, args in _PRODUCT_ARGS.items():
+                    getattr(lib, f"{name}_{suffix}").argtypes = args
+                    getattr(lib, f"{name}_{suffix}").restype = ctypes.c_int64
             _library = lib
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             warnings.warn(f"the compiled spiking-neuron kernels are unavailable ({exc}); training uses the "
@@ -123,3 +137,16 @@ def kernels(dtype: torch.dtype, device: torch.device | str = "cpu"
     if lib is None:
         return None
     return getattr(lib, f"wf_forward_{suffix}"), getattr(lib, f"wf_backward_{suffix}")
+
+
+def sparse_products(dtype: torch.dtype, device: torch.device | str = "cpu"
+                    ) -> tuple[Callable[..., int], Callable[..., int]] | None:
+    """(``sp_addmm``, ``sp_tmm``) of ``sparse_products.c`` for tensors of ``dtype`` (float32 or
+    float64) on ``device`` (the CPU only), or ``None`` where the dense GEMMs must run. Both take
+    ``(rows, K, W, pointers…)`` and return 0, or −1 where their scratch memory could not be
+    allocated; see the C file. They run on the calling thread."""
+    suffix = _DTYPES.get(dtype) if torch.device(device).type == "cpu" else None
+    lib = library() if suffix is not None else None
+    if lib is None:
+        return None
+    return getattr(lib, f"sp_addmm_{suffix}"), getattr(lib, f"sp_tmm_{suffix}")

@@ -507,8 +507,9 @@ def fit(
             the float latent parameters with those (straight-through) gradients, and the weights
             the model holds on return are snapped (``None``: float training).
         bf16: run the recurrent matrix products of a spiking model's training passes in
-            bfloat16 (:func:`snnhw.model.wavefront.recurrent_bf16`; about twice as fast products
-            on an AVX512-BF16 CPU, at some accuracy); validation stays float32.
+            bfloat16 (:func:`snnhw.model.wavefront.recurrent_bf16`: dense bfloat16 GEMMs instead
+            of the sparse float32 products, faster only with several threads, at some accuracy);
+            validation stays float32.
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
@@ -615,9 +616,11 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         result.settings["ema"] = plan.ema
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
-    if isinstance(model, SpikingLSTM):  # which implementation of the neuron updates trains it
+    if isinstance(model, SpikingLSTM):  # which implementations of the neuron updates and products train it
         dtype = next(model.parameters()).dtype
         result.settings["neuron_kernels"] = "compiled" if fused_cells.kernels(dtype, device) else "pytorch"
+        result.settings["recurrent_products"] = "bfloat16" if plan.bf16 else \
+            "sparse" if fused_cells.sparse_products(dtype, device) else "dense"
     qat = plan.qat
     val_split = bundle.val
     if qat is not None:
