@@ -188,9 +188,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           "e.g. 0.999) and validate, select and save it instead of the weights trained "
                           "(default 0: none)")
     fit.add_argument("--bf16", action="store_true",
-                     help="spiking models: run the recurrent matrix products of training in bfloat16 "
-                          "(values rounded to 8 significant bits; about 2x faster products on a CPU with "
-                          "AVX512-BF16; costs some accuracy, docs/training.md; validation stays float32)")
+                     help="spiking models: run the recurrent matrix products of training as dense bfloat16 "
+                          "GEMMs instead of the sparse float32 products (values rounded to 8 significant bits; "
+                          "faster only with several threads on a CPU with AVX512-BF16; costs some accuracy, "
+                          "docs/training.md; validation stays float32)")
     fit.add_argument("--qat", action="store_true",
                      help="quantization-aware fine-tuning of a spiking model: every forward pass uses the "
                           "weights, thresholds, leaks and direct inputs snnhw quantize would give it "
