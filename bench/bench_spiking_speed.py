@@ -17,7 +17,7 @@ configuration: direct input, non-spiking g, shifts on, θ and λ trained, float3
 inputs of the dataset's shape (no data needed); or, with ``--model SHAPE=CKPT --data-dir
 SHAPE=DIR``, a trained spiking checkpoint (its configuration, re-timed to each T) on the first
 sequences of its training and validation splits. The two differ in spike density (the fraction
-of h that is nonzero, printed): about 0.1 at T = 4 for the random model, 0.2–0.25 for trained
+of h that is nonzero, printed): about 0.1 at T = 4 for the random model, 0.20–0.27 for trained
 ones, and the compiled sparse products' time follows it. A training step is what
 :func:`snnhw.train.trainer.fit` does per batch: forward, cross-entropy, ``zero_grad``,
 backward, gradient clipping (5.0), AdamW step, parameter constraints, under the trainer's
