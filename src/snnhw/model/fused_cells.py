@@ -128,15 +128,21 @@ def library() -> ctypes.CDLL | None:
     return _library
 
 
-def kernels(dtype: torch.dtype, device: torch.device | str = "cpu"
-            ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    """(forward, backward) kernels for tensors of ``dtype`` (float32 or float64) on ``device``
-    (the CPU only), or ``None`` where the PyTorch operators must run."""
+def _pair(dtype: torch.dtype, device: torch.device | str, first: str, second: str) -> tuple[Any, Any] | None:
+    """The library's ``first`` and ``second`` functions for ``dtype`` (float32 or float64) on the
+    CPU, or ``None`` (another dtype or device, or no library)."""
     suffix = _DTYPES.get(dtype) if torch.device(device).type == "cpu" else None
     lib = library() if suffix is not None else None
     if lib is None:
         return None
-    return getattr(lib, f"wf_forward_{suffix}"), getattr(lib, f"wf_backward_{suffix}")
+    return getattr(lib, f"{first}_{suffix}"), getattr(lib, f"{second}_{suffix}")
+
+
+def kernels(dtype: torch.dtype, device: torch.device | str = "cpu"
+            ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """(forward, backward) kernels for tensors of ``dtype`` (float32 or float64) on ``device``
+    (the CPU only), or ``None`` where the PyTorch operators must run."""
+    return _pair(dtype, device, "wf_forward", "wf_backward")
 
 
 def sparse_products(dtype: torch.dtype, device: torch.device | str = "cpu"
@@ -145,8 +151,4 @@ def sparse_products(dtype: torch.dtype, device: torch.device | str = "cpu"
     float64) on ``device`` (the CPU only), or ``None`` where the dense GEMMs must run. Both take
     ``(rows, K, W, pointers…)`` and return 0, or −1 where their scratch memory could not be
     allocated; see the C file. They run on the calling thread."""
-    suffix = _DTYPES.get(dtype) if torch.device(device).type == "cpu" else None
-    lib = library() if suffix is not None else None
-    if lib is None:
-        return None
-    return getattr(lib, f"sp_addmm_{suffix}"), getattr(lib, f"sp_tmm_{suffix}")
+    return _pair(dtype, device, "sp_addmm", "sp_tmm")

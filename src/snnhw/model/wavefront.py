@@ -376,10 +376,12 @@ def _gate_input(z: Tensor, zx_blk: Tensor, h_prev: Tensor | None, wh_t: Tensor, 
         torch.addmm(zx_blk, h_prev, wh_t, out=z)
 
 
-def _products(dtype: torch.dtype, device: torch.device, bf16: bool) -> tuple[Any, Any] | None:
-    """The compiled sparse products (``fused_cells.sparse_products``) for a pass in ``dtype`` on
-    ``device``, or ``None`` where the GEMMs run (no compiler, switched off, bfloat16 products)."""
-    return None if bf16 else fused_cells.sparse_products(dtype, device)
+def _products(dtype: torch.dtype, device: torch.device, bf16: bool) -> tuple[Any, Any]:
+    """The compiled sparse products (``sp_addmm``, ``sp_tmm``: ``fused_cells.sparse_products``) for
+    a pass in ``dtype`` on ``device``, or ``(None, None)`` where the GEMMs run (no compiler,
+    switched off, bfloat16 products)."""
+    products = None if bf16 else fused_cells.sparse_products(dtype, device)
+    return products if products is not None else (None, None)
 
 
 def _sparse_addmm(fn: Any, out: Tensor, base: Tensor | None, a: Tensor, b: Tensor) -> None:
@@ -417,7 +419,7 @@ def _hidden_grad(gh: Tensor, ext: Tensor | None, gz_next: Tensor | None, wh: Ten
         if ext is not None:
             gh.add_(ext)
     elif addmm is not None:
-        _sparse_addmm(addmm, gh, None if ext is None else ext.contiguous(), gz_next, wh)
+        _sparse_addmm(addmm, gh, ext, gz_next, wh)
     elif ext is not None:
         torch.addmm(ext, gz_next, wh, out=gh)
     else:
@@ -508,8 +510,7 @@ def wavefront_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh:
     cb = (p.th_b, p.lam_b, p.th_v)
     kc = _tern_const(p.th_c, p.th_cn, p.lam_c, spec.shift, T, spec.gamma)
     kg = _tern_const(p.th_g, p.th_gn, p.lam_g, spec.shift, T, spec.gamma) if not spiking_i else None  # type: ignore[arg-type]
-    products = _products(dtype, device, bf16)
-    addmm = products[0] if products is not None else None
+    addmm, _ = _products(dtype, device, bf16)
     wh_t = wh.t().contiguous() if addmm is not None else wh.t()
     whb_t = wh_t.to(_BF16) if bf16 else None
 
@@ -703,8 +704,7 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
 
     g_all, rings, gh_scr = _gradient_buffers(spec, hd, nb)
     g_k = list(g_all.unbind(0))
-    products = _products(dtype, device, "hb" in hist)
-    addmm = products[0] if products is not None else None
+    addmm, _ = _products(dtype, device, "hb" in hist)
     wh_c = wh.contiguous() if addmm is not None else wh
     with _no_nan_fill():
         scratch = tuple(new(TB, bH) for _ in range(3)) + tuple(new(TB, H) for _ in range(7))
@@ -725,7 +725,7 @@ def wavefront_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, p
 
     ub_k, sb_k, ubp_k, q_k, v_k, c_k, sc_k = (per_diag(key) for key in ("ub", "sb", "ubp", "q", "v", "c", "sc"))
     sg_k = per_diag("sg") if not spiking_i else []
-    ext_k = list(grad_hd.reshape(D, TB, H).unbind(0)) if grad_hd is not None else None
+    ext_k = list(grad_hd.reshape(D, TB, H).contiguous().unbind(0)) if grad_hd is not None else None
     tc_k = {key: per_diag("c_" + key) for key in TERNARY_KEYS if "c_" + key in hist}
     tg_k = {key: per_diag("g_" + key) for key in TERNARY_KEYS if "g_" + key in hist}
     peak_b = gamma / p.th_b
@@ -857,8 +857,7 @@ def _fused_forward(spec: WavefrontSpec, u: Tensor, wx: Tensor, b: Tensor, wh: Te
     cst = _cell_constants(spec, p, dtype)
     hd_k = list(hd.view(D, TB, H).unbind(0))
     hb_k = list(hb.unbind(0)) if hb is not None else []
-    products = _products(dtype, device, bf16)
-    addmm = products[0] if products is not None else None
+    addmm, _ = _products(dtype, device, bf16)
     wh_t = wh.t().contiguous() if addmm is not None else wh.t()
     whb_t = wh_t.to(_BF16) if bf16 else None
     ub, q, c, cu = (rows_of[key] for key in ("ub", "q", "c", "c_u"))
@@ -898,13 +897,12 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
     g_all, rings, gh_scr = _gradient_buffers(spec, hd, nb)
     acc = torch.zeros(D, fused_cells.NACC, dtype=torch.float64, device=device) if any(need[4:]) else None
     hb: Tensor | None = hist.get("hb")
-    products = _products(dtype, device, hb is not None)
-    addmm = products[0] if products is not None else None
+    addmm, _ = _products(dtype, device, hb is not None)
     wh_c = wh.contiguous() if addmm is not None else wh
     gzb_all, whb, ghb = _bf16_backward_buffers(hb, wh, N, T, B)
     g_k = list(g_all.unbind(0))
     gzb_k = list(gzb_all.unbind(0)) if gzb_all is not None else []
-    ext_k = list(grad_hd.reshape(D, TB, H).unbind(0)) if grad_hd is not None else None
+    ext_k = list(grad_hd.reshape(D, TB, H).contiguous().unbind(0)) if grad_hd is not None else None
     cst = _cell_constants(spec, p, dtype)
     ub, q, c, cu = (_Rows(hist[key], ring=False) for key in ("ub", "q", "c", "c_u"))
     gu, gs = ((_Rows(hist[key], ring=False) if key in hist else None) for key in ("g_u", "g_sgn"))
@@ -995,8 +993,8 @@ def _finish_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, par
             grads[3] = torch.zeros_like(wh)
         elif hb is not None and gzb_all is not None:
             grads[3] = torch.mm(hb[:-1].reshape(-1, H).t(), gzb_all[1:].reshape(-1, H4)).t().to(dtype)
-        elif (products := _products(dtype, device, False)) is not None:
-            grads[3] = _sparse_tmm(products[1], hd[:-1].reshape(-1, H), g_all[1:].reshape(-1, H4)).t()
+        elif (tmm := _products(dtype, device, False)[1]) is not None:
+            grads[3] = _sparse_tmm(tmm, hd[:-1].reshape(-1, H), g_all[1:].reshape(-1, H4)).t()
         else:
             grads[3] = torch.mm(hd[:-1].reshape(-1, H).t(), g_all[1:].reshape(-1, H4)).t()
     WORKSPACE.give([g_all, gzx, gzb_all])
