@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python bench/bench_sparse_products.py --model har=runs/bf/har-T4-f32.pt --data-dir har=../shared/data/uci-hapt \
-        [--model mnist=… --data-dir mnist=…] [--T 4] [--batch 64] [--repeats 3] [--out runs/sparse_products.json]
+        [--model mnist=… --data-dir mnist=…] [--T 4] [--batch 64] [--repeats 3] [--threads 1] [--out runs/sparse_products.json]
 
 For each model: one training step (forward, cross-entropy, backward) on its first ``batch``
 training sequences captures the layer's h history and ∂L/∂z history (the operands of
@@ -11,8 +11,8 @@ training sequences captures the layer's h history and ∂L/∂z history (the ope
 is timed over every diagonal, with the compiled sparse kernel (``fused_cells.sparse_products``)
 and with the float32 GEMM the PyTorch path runs: the forward ``zx + h·Whᵀ`` (D − 1 products,
 random ``zx``), the backward ``ext + ∂z·Wh`` (D − 1, random ``ext``) and the ``Wh`` gradient
-(one product over the whole history). One torch thread; median of ``repeats`` timings after one
-warm-up. Prints the densities of h and ∂z, the milliseconds of each product and their ratio.
+(one product over the whole history). ``--threads`` torch threads (default 1; the sparse kernels
+run on as many OpenMP threads); median of ``repeats`` timings after one warm-up. Prints the densities of h and ∂z, the milliseconds of each product and their ratio.
 """
 
 from __future__ import annotations
@@ -102,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--T", type=int, default=4)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (and the sparse kernels')")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     models, dirs = (_per_shape(parser, pairs, option) for pairs, option in
                     ((args.model, "--model"), (args.data_dir, "--data-dir")))
     if set(models) != set(dirs):
         parser.error("--model and --data-dir name the same shapes")
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     rows = []
     for shape, path in models.items():
         row = {"shape": shape, "model": str(path), "T": args.T, "batch": args.batch,
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
               + " | ".join(cells) + " |")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"benchmark": "sparse_products", "threads": 1, "torch": torch.__version__,
+        args.out.write_text(json.dumps({"benchmark": "sparse_products", "threads": args.threads, "torch": torch.__version__,
                                         "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0

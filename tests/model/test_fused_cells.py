@@ -82,6 +82,53 @@ def test_a_compiler_without_target_clones_builds_one_version(fresh_build: Path,
     torch.testing.assert_close(compiled, model(x), rtol=1e-6, atol=1e-6)
 
 
+def test_a_compiler_without_openmp_builds_serial_kernels(fresh_build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiler that rejects ``-fopenmp`` gets a build without it, whose kernels run on the
+    calling thread whatever :func:`fused_cells.kernel_threads` says."""
+    if fused_cells._compiler() is None or not torch.backends.openmp.is_available():
+        pytest.skip("no C compiler, or a PyTorch without OpenMP (no OpenMP build is tried)")
+    run = fused_cells.subprocess.run
+    builds: list[list[str]] = []
+
+    def no_openmp(args: list[str], **kwargs: object) -> object:
+        if "-o" in args:
+            builds.append(args)
+            if "-fopenmp" in args:
+                return subprocess.CompletedProcess(args, 1, "", "error: unsupported option '-fopenmp'")
+        return run(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(fused_cells.subprocess, "run", no_openmp)
+    assert fused_cells.kernels(torch.float32) is not None
+    assert [("-fopenmp" in args, "-DSNNHW_NO_CLONES" in args) for args in builds] == \
+        [(True, False), (True, True), (False, False)]
+    assert not hasattr(fused_cells.library(), "omp_get_thread_num")
+    monkeypatch.setattr(fused_cells, "kernel_threads", lambda: 2)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_size=3, num_classes=3, hidden_size=32, spiking=True, T=3))
+    model(torch.randn(4, 6, 3)).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("gate", ["g", "i"])
+def test_gradients_do_not_depend_on_the_kernel_threads(monkeypatch: pytest.MonkeyPatch, gate: str) -> None:
+    """The compiled backward kernel and the sparse products on 1, 2 or 3 threads (columns or
+    rows split between them): the same loss gradients bit for bit, θ and λ included."""
+    monkeypatch.setenv("SNNHW_FUSED_CELLS", "1")
+    if fused_cells.library() is None:
+        pytest.skip("no C compiler")
+    grads = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(fused_cells, "kernel_threads", lambda n=threads: n)
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(input_size=3, num_classes=3, hidden_size=64, spiking=True, T=3,
+                                        nonspiking_gate=gate))
+        x = torch.randn(16, 7, 3)
+        torch.nn.functional.cross_entropy(model(x), torch.arange(16) % 3).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])  # type: ignore[union-attr]
+    for other in grads[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(grads[0], other, strict=True))
+
+
 def test_without_a_compiler_training_falls_back_with_one_warning(fresh_build: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC", "no-such-compiler-snnhw")

@@ -4,6 +4,8 @@ vector block, without a base, exact on dyadic values, and their use by the fast 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -105,3 +107,38 @@ def test_the_wavefront_runs_its_recurrent_products_through_them(products: None,
     model(torch.randn(4, N, 3)).sum().backward()
     assert calls == {"addmm": [], "tmm": []}
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_result_does_not_depend_on_the_threads(products: None, dtype: torch.dtype) -> None:
+    """Split over 1, 2, 3 or 8 threads (more than rows or columns for the small shape), every
+    output element is one thread's sum in the same order: equal bit for bit."""
+    addmm, tmm = fused_cells.sparse_products(dtype)  # type: ignore[misc]
+    before = torch.get_num_threads()
+    for rows, K, W in [(300, 128, 512), (5, 3, 20)]:
+        gen = torch.Generator().manual_seed(rows + K)
+        a = sparse(rows, K, 0.25, gen, dtype)
+        b, base, g = (torch.randn(*shape, generator=gen, dtype=dtype) for shape in ((K, W), (rows, W), (rows, W)))
+        results = []
+        try:
+            for threads in (1, 2, 3, 8):
+                torch.set_num_threads(threads)
+                out = torch.full((rows, W), float("nan"), dtype=dtype)
+                wavefront._sparse_addmm(addmm, out, base, a, b)
+                results.append((out, wavefront._sparse_tmm(tmm, a, g)))
+        finally:
+            torch.set_num_threads(before)
+        for out, t in results[1:]:
+            assert torch.equal(out, results[0][0]) and torch.equal(t, results[0][1])
+
+
+def test_one_openmp_runtime(products: None) -> None:
+    """The library is built with OpenMP (it resolves OpenMP's functions through its own
+    dependencies) and shares PyTorch's runtime: one ``libgomp`` is mapped into the process (two
+    would compete for the cores with spinning threads)."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists() or not torch.backends.openmp.is_available():
+        pytest.skip("Linux with an OpenMP PyTorch only")
+    assert hasattr(fused_cells.library(), "omp_get_thread_num")
+    gomp = {line.split()[-1] for line in maps.read_text().splitlines() if "libgomp" in line}
+    assert len(gomp) == 1, gomp

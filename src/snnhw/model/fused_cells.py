@@ -15,6 +15,12 @@ Two C files, built into one library:
   (:func:`sparse_products`; the same terms in a fixed order, so values agree with a GEMM to
   rounding).
 
+The products and the backward neuron kernel run on PyTorch's threads (:func:`kernel_threads`):
+the library is compiled with OpenMP where PyTorch's parallel backend is OpenMP, and then shares
+PyTorch's OpenMP runtime (the ``libgomp.so.1`` PyTorch loaded), so its threads are PyTorch's
+pool and do not compete with it for the cores. Each output value is computed by one thread in
+a fixed order, so the results do not depend on the number of threads.
+
 The C files are compiled on first use with the system's C compiler (``$CC``, else ``cc``;
 a few seconds) into a cache folder (``$SNNHW_CACHE_DIR``, else ``$XDG_CACHE_HOME/snnhw`` or
 ``~/.cache/snnhw``), keyed by the sources, the flags and the compiler, and loaded with
@@ -51,9 +57,9 @@ NACC = 24
 
 _DTYPES: dict[torch.dtype, str] = {torch.float32: "f32", torch.float64: "f64"}
 _FORWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 15
-_BACKWARD_ARGS = [ctypes.c_int64] * 7 + [ctypes.c_void_p] * 24
-_PRODUCT_ARGS = {"sp_addmm": [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 4,
-                 "sp_tmm": [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3}
+_BACKWARD_ARGS = [ctypes.c_int64] * 8 + [ctypes.c_void_p] * 24
+_PRODUCT_ARGS = {"sp_addmm": [ctypes.c_int64] * 4 + [ctypes.c_void_p] * 4,
+                 "sp_tmm": [ctypes.c_int64] * 4 + [ctypes.c_void_p] * 3}
 
 _library: ctypes.CDLL | None = None
 _tried = False
@@ -82,15 +88,18 @@ def _build(cc: str) -> Path:
     """Compile the C file (if this source/flags/compiler has not been compiled yet); its path."""
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
     texts = [source.read_text() for source in SOURCES]
-    key = hashlib.sha256("\n".join([*texts, " ".join(FLAGS), version, platform.machine()]).encode())
+    key = hashlib.sha256("\n".join([*texts, " ".join(FLAGS), version, platform.machine(),
+                                    str(torch.backends.openmp.is_available())]).encode())
     target = cache_dir() / f"wavefront_cells-{key.hexdigest()[:16]}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        # with one clone per instruction set; a compiler without target_clones builds one version
-        for extra in ([], ["-DSNNHW_NO_CLONES"]):
+        # with OpenMP where PyTorch's threads are OpenMP's (a compiler without it builds serial
+        # products) and one clone per instruction set (a compiler without target_clones: one version)
+        openmp = [["-fopenmp"], []] if torch.backends.openmp.is_available() else [[]]
+        for extra in ([*omp, *clones] for omp in openmp for clones in ([], ["-DSNNHW_NO_CLONES"])):
             result = subprocess.run([cc, *FLAGS, *extra, "-o", str(out), *map(str, SOURCES)], capture_output=True,
                                     text=True, check=False)
             if result.returncode == 0:
@@ -141,7 +150,8 @@ def _pair(dtype: torch.dtype, device: torch.device | str, first: str, second: st
 def kernels(dtype: torch.dtype, device: torch.device | str = "cpu"
             ) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
     """(forward, backward) kernels for tensors of ``dtype`` (float32 or float64) on ``device``
-    (the CPU only), or ``None`` where the PyTorch operators must run."""
+    (the CPU only), or ``None`` where the PyTorch operators must run. The backward kernel's first
+    argument is its number of threads (:func:`kernel_threads`); see the C file."""
     return _pair(dtype, device, "wf_forward", "wf_backward")
 
 
@@ -149,6 +159,12 @@ def sparse_products(dtype: torch.dtype, device: torch.device | str = "cpu"
                     ) -> tuple[Callable[..., int], Callable[..., int]] | None:
     """(``sp_addmm``, ``sp_tmm``) of ``sparse_products.c`` for tensors of ``dtype`` (float32 or
     float64) on ``device`` (the CPU only), or ``None`` where the dense GEMMs must run. Both take
-    ``(rows, K, W, pointers…)`` and return 0, or −1 where their scratch memory could not be
-    allocated; see the C file. They run on the calling thread."""
+    ``(threads, rows, K, W, pointers…)`` (``threads``: :func:`kernel_threads`) and return 0, or
+    −1 where their scratch memory could not be allocated; see the C file."""
     return _pair(dtype, device, "sp_addmm", "sp_tmm")
+
+
+def kernel_threads() -> int:
+    """Threads for one call of a sparse product or of the backward kernel: PyTorch's intra-op threads (``torch.get_num_threads()``,
+    ``snnhw train --threads``) where they are OpenMP's, else 1. The result does not depend on it."""
+    return torch.get_num_threads() if torch.backends.openmp.is_available() else 1

@@ -22,11 +22,24 @@
  * Layout: row-major, contiguous; a [rows, K], b [K, W], base and out [rows, W] (sp_addmm);
  * a [rows, K], g [rows, W], out [K, W] (sp_tmm). Scratch memory comes from malloc: both return
  * 0, or −1 where that fails (nothing written then).
+ *
+ * Threads: compiled with OpenMP, each runs on up to `threads` threads of the OpenMP pool (PyTorch's
+ * own, where the library shares PyTorch's OpenMP runtime: snnhw.model.fused_cells), sp_addmm
+ * splitting the rows and sp_tmm the columns j of a. Every output element is still one thread's
+ * sum in the order above, so the result does not depend on the number of threads.
  */
 #ifndef REAL
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define THREAD omp_get_thread_num()
+#define THREADS omp_get_num_threads()
+#else
+#define THREAD 0
+#define THREADS 1
+#endif
 
 /* rows per block of sp_tmm (its index lists and the block of g stay in cache) */
 #define RB 128
@@ -68,16 +81,11 @@ static inline NAME(vec) NAME(load)(const REAL *p) {
 
 static inline void NAME(store)(REAL *p, NAME(vec) v) { memcpy(p, &v, sizeof v); }
 
-CLONES int64_t NAME(sp_addmm)(int64_t rows, int64_t K, int64_t W, const REAL *restrict a, const REAL *restrict b,
-                              const REAL *restrict base, REAL *restrict out) {
-    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(K > 0 ? K : 1));
-    REAL *val = malloc(sizeof(REAL) * (size_t)(K > 0 ? K : 1));
-    if (idx == NULL || val == NULL) {
-        free(idx);
-        free(val);
-        return -1;
-    }
-    for (int64_t r = 0; r < rows; r++) {
+/* Rows [r0, r1) of sp_addmm, with this thread's scratch lists idx and val (K entries each). */
+CLONES void NAME(sp_addmm_rows)(int64_t r0, int64_t r1, int64_t K, int64_t W, const REAL *restrict a,
+                                const REAL *restrict b, const REAL *restrict base, REAL *restrict out,
+                                int32_t *restrict idx, REAL *restrict val) {
+    for (int64_t r = r0; r < r1; r++) {
         const REAL *ar = a + r * K;
         int64_t n = 0;
         for (int64_t j = 0; j < K; j++) { /* branch-free compaction of the nonzero entries */
@@ -108,31 +116,43 @@ CLONES int64_t NAME(sp_addmm)(int64_t rows, int64_t K, int64_t W, const REAL *re
             o[c0] = br != NULL ? br[c0] + acc : acc;
         }
     }
+}
+
+int64_t NAME(sp_addmm)(int64_t threads, int64_t rows, int64_t K, int64_t W, const REAL *restrict a,
+                       const REAL *restrict b, const REAL *restrict base, REAL *restrict out) {
+    int64_t nt = threads < 1 ? 1 : threads < rows ? threads : rows > 0 ? rows : 1;
+    size_t kk = (size_t)(K > 0 ? K : 1);
+    int32_t *idx = malloc(sizeof(int32_t) * kk * (size_t)nt); /* one index list per thread */
+    REAL *val = malloc(sizeof(REAL) * kk * (size_t)nt);
+    if (idx == NULL || val == NULL) {
+        free(idx);
+        free(val);
+        return -1;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t t = THREAD, n_t = THREADS;
+        NAME(sp_addmm_rows)(rows * t / n_t, rows * (t + 1) / n_t, K, W, a, b, base, out, idx + t * (int64_t)kk,
+                            val + t * (int64_t)kk);
+    }
     free(idx);
     free(val);
     return 0;
 }
 
-CLONES int64_t NAME(sp_tmm)(int64_t rows, int64_t K, int64_t W, const REAL *restrict a, const REAL *restrict g,
-                            REAL *restrict out) {
-    /* per column j of a: the offsets r·W (within the block) and values of the rows with
-     * a[r, j] ≠ 0, cnt[j] of them */
-    int32_t *offs = malloc(sizeof(int32_t) * (size_t)(K * RB + K + 1));
-    REAL *vals = malloc(sizeof(REAL) * (size_t)(K * RB + 1));
-    if (offs == NULL || vals == NULL) {
-        free(offs);
-        free(vals);
-        return -1;
-    }
-    int32_t *cnt = offs + K * RB;
-    memset(out, 0, sizeof(REAL) * (size_t)(K * W));
+/* Columns [j0, j1) of a for sp_tmm: out[j0:j1, :], with the lists offs, vals, cnt of those
+ * columns (see sp_tmm). */
+CLONES void NAME(sp_tmm_cols)(int64_t j0, int64_t j1, int64_t rows, int64_t K, int64_t W, const REAL *restrict a,
+                              const REAL *restrict g, REAL *restrict out, int32_t *restrict offs,
+                              REAL *restrict vals, int32_t *restrict cnt) {
+    memset(out + j0 * W, 0, sizeof(REAL) * (size_t)((j1 - j0) * W));
     for (int64_t r0 = 0; r0 < rows; r0 += RB) {
         int64_t rb = rows - r0 < RB ? rows - r0 : RB;
-        for (int64_t j = 0; j < K; j++)
+        for (int64_t j = j0; j < j1; j++)
             cnt[j] = 0;
         for (int64_t r = 0; r < rb; r++) {
             const REAL *ar = a + (r0 + r) * K;
-            for (int64_t j = 0; j < K; j++) {
+            for (int64_t j = j0; j < j1; j++) {
                 offs[j * RB + cnt[j]] = (int32_t)(r * W);
                 vals[j * RB + cnt[j]] = ar[j];
                 cnt[j] += ar[j] != 0;
@@ -141,7 +161,7 @@ CLONES int64_t NAME(sp_tmm)(int64_t rows, int64_t K, int64_t W, const REAL *rest
         const REAL *gb = g + r0 * W;
         int64_t c0 = 0;
         for (; c0 + NV * VL <= W; c0 += NV * VL) {
-            for (int64_t j = 0; j < K; j++) {
+            for (int64_t j = j0; j < j1; j++) {
                 REAL *o = out + j * W + c0;
                 const int32_t *off = offs + j * RB;
                 const REAL *val = vals + j * RB;
@@ -158,12 +178,31 @@ CLONES int64_t NAME(sp_tmm)(int64_t rows, int64_t K, int64_t W, const REAL *rest
             }
         }
         for (; c0 < W; c0++)
-            for (int64_t j = 0; j < K; j++) {
+            for (int64_t j = j0; j < j1; j++) {
                 REAL acc = out[j * W + c0];
                 for (int32_t e = 0; e < cnt[j]; e++)
                     acc += vals[j * RB + e] * gb[offs[j * RB + e] + c0];
                 out[j * W + c0] = acc;
             }
+    }
+}
+
+int64_t NAME(sp_tmm)(int64_t threads, int64_t rows, int64_t K, int64_t W, const REAL *restrict a,
+                     const REAL *restrict g, REAL *restrict out) {
+    /* per column j of a: the offsets r·W (within the block) and values of the rows with
+     * a[r, j] ≠ 0, cnt[j] of them */
+    int32_t *offs = malloc(sizeof(int32_t) * (size_t)(K * RB + K + 1));
+    REAL *vals = malloc(sizeof(REAL) * (size_t)(K * RB + 1));
+    if (offs == NULL || vals == NULL) {
+        free(offs);
+        free(vals);
+        return -1;
+    }
+    int64_t nt = threads < 1 ? 1 : threads < K ? threads : K > 0 ? K : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t t = THREAD, n_t = THREADS;
+        NAME(sp_tmm_cols)(K * t / n_t, K * (t + 1) / n_t, rows, K, W, a, g, out, offs, vals, offs + K * RB);
     }
     free(offs);
     free(vals);

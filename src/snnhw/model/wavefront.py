@@ -389,7 +389,7 @@ def _sparse_addmm(fn: Any, out: Tensor, base: Tensor | None, a: Tensor, b: Tenso
     ([rows, K]; b [K, W]; all contiguous)."""
     assert out.is_contiguous() and a.is_contiguous() and b.is_contiguous()
     assert base is None or base.is_contiguous()
-    if fn(out.shape[0], a.shape[1], out.shape[1], a.data_ptr(), b.data_ptr(),
+    if fn(fused_cells.kernel_threads(), out.shape[0], a.shape[1], out.shape[1], a.data_ptr(), b.data_ptr(),
           None if base is None else base.data_ptr(), out.data_ptr()):
         raise MemoryError("the sparse-product kernel could not allocate its index lists")
 
@@ -399,7 +399,8 @@ def _sparse_tmm(fn: Any, a: Tensor, g: Tensor) -> Tensor:
     [rows, W]; contiguous)."""
     assert a.is_contiguous() and g.is_contiguous()
     out = torch.empty(a.shape[1], g.shape[1], dtype=g.dtype, device=g.device)
-    if fn(a.shape[0], a.shape[1], g.shape[1], a.data_ptr(), g.data_ptr(), out.data_ptr()):
+    if fn(fused_cells.kernel_threads(), a.shape[0], a.shape[1], g.shape[1], a.data_ptr(), g.data_ptr(),
+          out.data_ptr()):
         raise MemoryError("the sparse-product kernel could not allocate its index lists")
     return out
 
@@ -912,6 +913,7 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
     acc_rows = _Rows(acc, ring=False) if acc is not None else None
     zrow = torch.zeros(3 * H, dtype=dtype, device=device)
     consts = (H, B, TB, nb, int(spec.shift), cst.data_ptr(), gh_scr.data_ptr(), zrow.data_ptr())
+    threads = fused_cells.kernel_threads()
     for k in range(D - 1, -1, -1):
         lo, hi = slot_range(k, N, T)
         r0, r1 = lo * B, hi * B
@@ -923,7 +925,7 @@ def _fused_backward(spec: WavefrontSpec, u: Tensor, wx: Tensor, wh: Tensor, para
                      _cut(ghb, rows, full) if ghb is not None else None, addmm)
         kp = k - 1
         rd, wr = ring_ptrs[(k + 1) % 2], ring_ptrs[k % 2]
-        kernel(r0, r1 - r0, *consts,
+        kernel(threads, r0, r1 - r0, *consts,
                ub.at(kp) if k else None, ub.at(k), q.at(k), c.at(kp) if k else None, c.at(k),
                cu.at(kp) if k else None, cu.at(k),
                gu.at(kp) if gu is not None and k else None, gu.at(k) if gu is not None else None,

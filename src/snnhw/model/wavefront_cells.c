@@ -23,11 +23,24 @@
  * Per-diagonal sums (double, 24): b_s[3], b_wu[3], b_lam[3] (per binary gate), v_q, then
  * 7 per ternary neuron (c, then g): Σ∂U'·s+, Σ∂U'·s−, Σw+·U, Σw−·U, Σ∂U·U'(t−1), Σ∂y·[y>0],
  * Σ∂y·[y<0] (wavefront.TERNARY_SUMS).
+ *
+ * Threads: compiled with OpenMP, wf_backward splits the columns between up to `threads` threads
+ * (snnhw.model.fused_cells.kernel_threads); each per-column sum still runs over the rows in
+ * order and the columns are summed by one thread, so the values do not depend on the threads.
+ * wf_forward runs on the calling thread.
  */
 #ifndef REAL
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define THREAD omp_get_thread_num()
+#define THREADS omp_get_num_threads()
+#else
+#define THREAD 0
+#define THREADS 1
+#endif
 
 #define NACC 24
 #define RESTRICT restrict
@@ -210,7 +223,10 @@ static inline REAL NAME(cell_back)(int64_t i, const REAL *RESTRICT cu_r, const R
     return gc;
 }
 
-CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, int64_t TB, int64_t nb, int64_t shift,
+/* Columns [i0, i1) of wf_backward (every row; sb and gsb: this call's own) with their
+ * per-column sums into a (NACC rows of H). */
+CLONES void NAME(wf_backward_cols)(int64_t i0, int64_t i1, int64_t r0, int64_t rows, int64_t H, int64_t B, int64_t TB,
+                                   int64_t nb, int64_t shift,
                               const REAL *RESTRICT cst, const REAL *RESTRICT gh, const REAL *RESTRICT zrow,
                               const REAL *RESTRICT ub_prev, const REAL *RESTRICT ub, const REAL *RESTRICT q,
                               const REAL *RESTRICT c_prev, const REAL *RESTRICT c, const REAL *RESTRICT cu_prev,
@@ -218,17 +234,15 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
                               const REAL *RESTRICT gsgn, const REAL *RESTRICT gub_in, const REAL *RESTRICT guc_in,
                               const REAL *RESTRICT gug_in, const REAL *RESTRICT gc_in, REAL *RESTRICT gub_out,
                               REAL *RESTRICT guc_out, REAL *RESTRICT gug_out, REAL *RESTRICT gc_out,
-                              REAL *RESTRICT gz, uint16_t *RESTRICT gzb, double *RESTRICT acc) {
+                              REAL *RESTRICT gz, uint16_t *RESTRICT gzb, REAL *RESTRICT a) {
     const int64_t H4 = 4 * H, bH = nb * H;
     const REAL *th_b = cst, *lam_b = cst + nb, *peak_b = cst + 2 * nb, *slope_b = cst + 3 * nb;
     const REAL inv_v = cst[4 * nb + 1], lo_v = cst[4 * nb + 2];
     const REAL *kc = cst + 4 * nb + 3, *kg = kc + 10;
     const REAL sh = (REAL)(shift != 0);
     REAL sb[3 * H], gsb[3 * H];
-    REAL *RESTRICT a = calloc((size_t)(NACC * H), sizeof(REAL)); /* per-column sums of this diagonal */
 #define A(n) a + (n) * H, a + ((n) + 1) * H, a + ((n) + 2) * H, a + ((n) + 3) * H, a + ((n) + 4) * H, \
              a + ((n) + 5) * H, a + ((n) + 6) * H
-    if (!a) return;
     for (int64_t r = r0; r < r0 + rows; r++) {
         const int has_prev = r + B < TB;
         const REAL *RESTRICT ubp_r = (ub_prev && has_prev) ? ub_prev + (r + B) * bH : zrow;
@@ -239,7 +253,7 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
         REAL *RESTRICT gz_r = gz + r * H4, *RESTRICT gub_out_r = gub_out + (r + B) * bH;
         for (int64_t g = 0; g < nb; g++)
             IVDEP
-            for (int64_t i = 0; i < H; i++) sb[g * H + i] = (REAL)(ub_r[g * H + i] > th_b[g]);
+            for (int64_t i = i0; i < i1; i++) sb[g * H + i] = (REAL)(ub_r[g * H + i] > th_b[g]);
         const REAL *s_f = sb, *s_o = sb + (nb - 1) * H, *s_i = sb + H;
         REAL *RESTRICT gs_f = gsb, *RESTRICT gs_o = gsb + (nb - 1) * H, *RESTRICT gs_i = gsb + H;
         const REAL *RESTRICT cu_r = cu + r * H, *RESTRICT gh_r = gh + r * H, *RESTRICT c_r = c + r * H;
@@ -247,7 +261,7 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
         REAL *RESTRICT guc_out_r = guc_out + (r + B) * H, *RESTRICT gc_out_r = gc_out + r * H;
         if (nb == 3) {
             IVDEP
-            for (int64_t i = 0; i < H; i++) {
+            for (int64_t i = i0; i < i1; i++) {
                 /* the c neuron, the cell state, the clip gate g (spiking f, i, o) */
                 const REAL gc = NAME(cell_back)(i, cu_r, gh_r, s_o, s_f, guc_in_r, cup_r, c_r, gc_in_r, cin_r, kc, sh,
                                                 gs_o, gs_f, guc_out_r, gc_out_r, A(10));
@@ -263,7 +277,7 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             const REAL *RESTRICT gug_in_r = gug_in + r * H;
             REAL *RESTRICT gug_out_r = gug_out + (r + B) * H;
             IVDEP
-            for (int64_t i = 0; i < H; i++) {
+            for (int64_t i = i0; i < i1; i++) {
                 /* the c neuron, the cell state, the clip gate i, the g neuron (spiking f, o) */
                 const REAL gc = NAME(cell_back)(i, cu_r, gh_r, s_o, s_f, guc_in_r, cup_r, c_r, gc_in_r, cin_r, kc, sh,
                                                 gs_o, gs_f, guc_out_r, gc_out_r, A(10));
@@ -284,7 +298,7 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             const REAL th = th_b[g], lam = lam_b[g], peak = peak_b[g], slope = slope_b[g];
             REAL *RESTRICT a_s = a + g * H, *RESTRICT a_wu = a + (3 + g) * H, *RESTRICT a_lam = a + (6 + g) * H;
             IVDEP
-            for (int64_t i = 0; i < H; i++) {
+            for (int64_t i = i0; i < i1; i++) {
                 const int64_t col = g * H + i;
                 const REAL u = ub_r[col], gin = gub_in_r[col];
                 REAL w = gsb[col] + (-gin) * th;
@@ -300,8 +314,32 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             }
         }
         if (gzb)
-            IVDEP
-            for (int64_t col = 0; col < H4; col++) gzb[r * H4 + col] = to_bf16((float)gz_r[col]);
+            for (int64_t g = 0; g < 4; g++)
+                IVDEP
+                for (int64_t i = i0; i < i1; i++) gzb[r * H4 + g * H + i] = to_bf16((float)gz_r[g * H + i]);
+    }
+#undef A
+}
+
+void NAME(wf_backward)(int64_t threads, int64_t r0, int64_t rows, int64_t H, int64_t B, int64_t TB, int64_t nb,
+                       int64_t shift, const REAL *RESTRICT cst, const REAL *RESTRICT gh, const REAL *RESTRICT zrow,
+                       const REAL *RESTRICT ub_prev, const REAL *RESTRICT ub, const REAL *RESTRICT q,
+                       const REAL *RESTRICT c_prev, const REAL *RESTRICT c, const REAL *RESTRICT cu_prev,
+                       const REAL *RESTRICT cu, const REAL *RESTRICT gu_prev, const REAL *RESTRICT gu,
+                       const REAL *RESTRICT gsgn, const REAL *RESTRICT gub_in, const REAL *RESTRICT guc_in,
+                       const REAL *RESTRICT gug_in, const REAL *RESTRICT gc_in, REAL *RESTRICT gub_out,
+                       REAL *RESTRICT guc_out, REAL *RESTRICT gug_out, REAL *RESTRICT gc_out, REAL *RESTRICT gz,
+                       uint16_t *RESTRICT gzb, double *RESTRICT acc) {
+    REAL *a = calloc((size_t)(NACC * H), sizeof(REAL)); /* per-column sums of this diagonal */
+    if (!a) return;
+    /* threads split the columns (16 at least each): every per-column sum keeps its row order */
+    int64_t nt = threads < 1 ? 1 : threads < H / 16 ? threads : H / 16 > 1 ? H / 16 : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t t = THREAD, n_t = THREADS;
+        NAME(wf_backward_cols)(H * t / n_t, H * (t + 1) / n_t, r0, rows, H, B, TB, nb, shift, cst, gh, zrow, ub_prev,
+                               ub, q, c_prev, c, cu_prev, cu, gu_prev, gu, gsgn, gub_in, guc_in, gug_in, gc_in,
+                               gub_out, guc_out, gug_out, gc_out, gz, gzb, a);
     }
     if (acc)
         for (int k = 0; k < NACC; k++) {
@@ -310,7 +348,6 @@ CLONES void NAME(wf_backward)(int64_t r0, int64_t rows, int64_t H, int64_t B, in
             acc[k] = t;
         }
     free(a);
-#undef A
 }
 
 #endif
