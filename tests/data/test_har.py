@@ -140,3 +140,45 @@ def test_errors(raw_dir: Path, tmp_path: Path) -> None:
     (raw_dir / "RawData" / "labels.txt").write_text("1 1 8 0 100\n")
     with pytest.raises(UserError, match="empty dataset"):
         load_dataset("har", raw_dir, progress=False)
+
+
+def test_validation_subjects(raw_dir: Path, tmp_path: Path) -> None:
+    """``val_subjects``: the windows of those training subjects are the validation split (the
+    random ``val_fraction`` is not applied), recorded in the meta and rebuilt from it."""
+    root = raw_dir / "RawData"
+    acc, gyro = signals(500, 3)
+    np.savetxt(root / "acc_exp03_user03.txt", acc, fmt="%.9f")
+    np.savetxt(root / "gyro_exp03_user03.txt", gyro, fmt="%.9f")
+    (root / "labels.txt").write_text(LABELS + "3 3 4 10 400\n")  # user 3: windows at 10, 74, …, 266
+    plain = load_dataset("har", raw_dir, val_fraction=0.0, progress=False)
+    assert plain.meta["sizes"] == {"train": 12, "val": 0, "test": 3}
+    b = load_dataset("har", raw_dir, val_fraction=0.3, options={"val_subjects": "3"}, progress=False)
+    assert b.meta["sizes"] == {"train": 7, "val": 5, "test": 3}
+    assert b.meta["val_rule"] == "defined by the source" and "validation subjects [3]" in b.meta["split_rule"]
+    np.testing.assert_array_equal(b.val.y, [3] * 5)
+    val_raw = b.val.x * b.normalisation.std + b.normalisation.mean
+    ref = reference_channels(acc, gyro)
+    for k, start in enumerate([10, 74, 138, 202, 266]):
+        np.testing.assert_allclose(val_raw[k], ref[start: start + 128], atol=2e-5)
+    again = rebuild_bundle(json.loads(json.dumps(b.meta)), b.normalisation.to_dict(), progress=False)
+    np.testing.assert_array_equal(again.val.x, b.val.x)
+    cache = {"cache_dir": str(tmp_path / "cache")}
+    first = load_dataset("har", raw_dir, options={**cache, "val_subjects": "3"}, progress=False)
+    other = load_dataset("har", raw_dir, options=cache, val_fraction=0.0, progress=False)  # not the cached split
+    assert first.meta["sizes"]["val"] == 5 and other.meta["sizes"] == {"train": 12, "val": 0, "test": 3}
+    with pytest.raises(UserError, match=r"val_subjects \[2\] are not training subjects"):
+        load_dataset("har", raw_dir, options={"val_subjects": "2"}, progress=False)  # a test subject
+    with pytest.raises(UserError, match="every training subject"):
+        load_dataset("har", raw_dir, options={"val_subjects": "1,3"}, progress=False)
+
+
+def test_validation_subjects_of_the_released_layout(tmp_path: Path) -> None:
+    root = tmp_path / "UCI HAR Dataset"
+    data = write_uci(root)
+    np.savetxt(root / "train" / "subject_train.txt", [1, 1, 3, 1, 3, 1], fmt="%d")
+    b = load_dataset("har", tmp_path, options={"val_subjects": [3]}, progress=False)
+    assert b.meta["sizes"] == {"train": 4, "val": 2, "test": 3}
+    np.testing.assert_array_equal(b.val.y, data["y_train"][[2, 4]] - 1)
+    (root / "train" / "subject_train.txt").unlink()
+    with pytest.raises(UserError, match="val_subjects needs .*subject_train.txt"):
+        load_dataset("har", tmp_path, options={"val_subjects": [3]}, progress=False)

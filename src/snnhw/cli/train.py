@@ -190,7 +190,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--bf16", action="store_true",
                      help="spiking models: run the recurrent matrix products of training as dense bfloat16 "
                           "GEMMs instead of the sparse float32 products (values rounded to 8 significant bits; "
-                          "faster only with several threads on a CPU with AVX512-BF16; costs some accuracy, "
+                          "no faster than the default on a 2-core CPU, may pay on many cores; costs some accuracy, "
                           "docs/training.md; validation stays float32)")
     fit.add_argument("--qat", action="store_true",
                      help="quantization-aware fine-tuning of a spiking model: every forward pass uses the "

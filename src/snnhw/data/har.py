@@ -18,10 +18,15 @@ Two layouts are detected automatically:
 
 Channels (D = 9, N = 128): body_acc x,y,z, body_gyro x,y,z, total_acc x,y,z, the order of the
 UCI HAR ``Inertial Signals``. Labels 0..5 are activities 1..6. Subjects in ``test_subjects``
-(default: UCI HAR's 2, 4, 9, 10, 12, 13, 18, 20, 24) form the test split.
+(default: UCI HAR's 2, 4, 9, 10, 12, 13, 18, 20, 24) form the test split. Subjects in
+``val_subjects`` (default none) form the validation split, in place of a random fraction of the
+training windows: with 50 % overlapping windows a random fraction shares most of its samples
+with training windows of the same recordings, so only unseen subjects measure what the test
+split measures.
 
 ``uci-har`` (the released ``UCI HAR Dataset`` directory: ``train/Inertial Signals/*_train.txt``,
-``train/y_train.txt``, ``test/...``): the published windows and split, read as they are.
+``train/y_train.txt``, ``test/...``): the published windows and split, read as they are
+(``val_subjects`` needs ``train/subject_train.txt``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ OPTIONS: dict[str, Option] = {
     "lowpass_hz": Option("float", 20.0, "3rd-order Butterworth noise low-pass cut-off (RawData layout only)"),
     "gravity_hz": Option("float", 0.3, "3rd-order Butterworth gravity cut-off (RawData layout only)"),
     "test_subjects": Option("ints", list(UCI_HAR_TEST_SUBJECTS), "subjects in the test split (RawData layout only)"),
+    "val_subjects": Option("ints", [], "training subjects whose windows form the validation split instead of a "
+                                       "random --val-fraction of the training windows (default none)"),
     "cache_dir": Option("str", None, "directory to cache computed windows in (off by default)", feature=False),
 }
 _RAW_ONLY = ("window", "step", "median", "lowpass_hz", "gravity_hz", "test_subjects")
@@ -127,6 +134,11 @@ def _load_hapt_raw(root: Path, options: dict, progress: bool) -> RawSplits:
     if not recordings:
         raise UserError(f"{root / 'labels.txt'}: no segments of activities 1-6 (empty dataset)")
     test_subjects = set(options["test_subjects"])
+    training_users = sorted({user for _, user in recordings} - test_subjects)
+    outside = sorted(set(options["val_subjects"]) - set(training_users))
+    if outside:
+        raise UserError(f"har: val_subjects {outside} are not training subjects (training subjects: "
+                        f"{training_users})")
     xs: dict[str, list[np.ndarray]] = {"train": [], "test": []}
     ys: dict[str, list[int]] = {"train": [], "test": []}
     subjects: dict[str, list[int]] = {"train": [], "test": []}
@@ -158,21 +170,41 @@ def _load_hapt_raw(root: Path, options: dict, progress: bool) -> RawSplits:
             raise UserError(f"har: no {window}-sample windows in the {split} split (empty dataset)")
         return SequenceDataset.fixed_length(np.stack(xs[split]), np.array(ys[split]))
 
-    return RawSplits(ds("train"), ds("test"), _class_names(root), {
+    train, val = _carve_subjects(ds("train"), np.array(subjects["train"]), options["val_subjects"])
+    val_rule = f", validation subjects {sorted(options['val_subjects'])}" if val is not None else ""
+    return RawSplits(train, ds("test"), _class_names(root), {
         "layout": "hapt-raw",
-        "split_rule": f"test subjects {sorted(test_subjects)}",
+        "split_rule": f"test subjects {sorted(test_subjects)}{val_rule}",
         "subjects": {k: sorted(set(v)) for k, v in subjects.items()},
         "features": {"channels": CHANNELS, "sample_rate_hz": SAMPLE_RATE_HZ, "window": window, "step": step,
                      "median_kernel": 3 if options["median"] else None, "lowpass": [3, options["lowpass_hz"]],
                      "gravity": [3, options["gravity_hz"]], "filter": "scipy.signal.butter + filtfilt (default padding)"},
-    })
+    }, val)
 
 
-def _load_uci_har(root: Path, progress: bool) -> RawSplits:
+def _carve_subjects(train: SequenceDataset, subject_of: np.ndarray,
+                    val_subjects: list[int]) -> tuple[SequenceDataset, SequenceDataset | None]:
+    """(training windows, validation windows) with the windows of ``val_subjects`` (subject_of:
+    one subject per training window) as the validation split; ``(train, None)`` for none."""
+    if not val_subjects:
+        return train, None
+    present = set(subject_of.tolist())
+    missing = sorted(set(val_subjects) - present)
+    if missing:
+        raise UserError(f"har: val_subjects {missing} are not training subjects (training subjects: "
+                        f"{sorted(present)})")
+    held = np.isin(subject_of, val_subjects)
+    if held.all():
+        raise UserError("har: val_subjects takes every training subject; keep some to train on")
+    return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))
+
+
+def _load_uci_har(root: Path, val_subjects: list[int], progress: bool) -> RawSplits:
     from tqdm import tqdm
 
     out = {}
     subjects = {}
+    subject_of: dict[str, np.ndarray] = {}
     bar = tqdm(total=2 * len(CHANNELS), desc="har: reading UCI HAR", unit="file", disable=not progress)
     for split in ("train", "test"):
         chans = []
@@ -193,16 +225,25 @@ def _load_uci_har(root: Path, progress: bool) -> RawSplits:
             raise UserError(f"har: y_{split}.txt holds labels outside 1..6")
         subj_f = root / split / f"subject_{split}.txt"
         if subj_f.is_file():
-            subjects[split] = sorted({int(v) for v in _read_table(subj_f, 1)[:, 0]})
+            subject_of[split] = _read_table(subj_f, 1)[:, 0].astype(np.int64)
+            if len(subject_of[split]) != len(y):
+                raise UserError(f"har: {subj_f.name} has {len(subject_of[split])} subjects for {len(y)} windows")
+            subjects[split] = sorted(set(subject_of[split].tolist()))
         out[split] = SequenceDataset.fixed_length(np.stack(chans, axis=-1), y)
     bar.close()
+    val = None
+    if val_subjects:
+        if "train" not in subject_of:
+            raise UserError(f"har: val_subjects needs {root / 'train' / 'subject_train.txt'}, it is missing")
+        out["train"], val = _carve_subjects(out["train"], subject_of["train"], val_subjects)
+    val_rule = f", validation subjects {sorted(val_subjects)}" if val is not None else ""
     return RawSplits(out["train"], out["test"], _class_names(root), {
         "layout": "uci-har",
-        "split_rule": "released train/test",
+        "split_rule": f"released train/test{val_rule}",
         "subjects": subjects,
         "features": {"channels": CHANNELS, "sample_rate_hz": SAMPLE_RATE_HZ, "window": out["train"].seq_len,
                      "filter": "as released"},
-    })
+    }, val)
 
 
 def load_raw(path: Path, options: dict, seed: int, progress: bool) -> RawSplits:
@@ -218,9 +259,11 @@ def load_raw(path: Path, options: dict, seed: int, progress: bool) -> RawSplits:
             raise UserError(f"har: option {misplaced[0]!r} applies to the HAPT RawData layout only, "
                             f"{root} is the released UCI HAR layout")
         inputs = sorted(f for s in ("train", "test") for f in (root / s).rglob("*.txt"))
-        return cached(options["cache_dir"], {"dataset": "har", "layout": layout, "root": str(root.resolve())},
-                      inputs, lambda: _load_uci_har(root, progress))
+        key = {"dataset": "har", "layout": layout, "root": str(root.resolve()),
+               "val_subjects": sorted(options["val_subjects"])}
+        return cached(options["cache_dir"], key, inputs,
+                      lambda: _load_uci_har(root, options["val_subjects"], progress))
     inputs = [root / "labels.txt"] + sorted(p for p in root.iterdir() if _RAW_FILE.match(p.name))
     key = {"dataset": "har", "layout": layout, "root": str(root.resolve()),
-           "options": {k: options[k] for k in _RAW_ONLY}}
+           "options": {k: options[k] for k in (*_RAW_ONLY, "val_subjects")}}
     return cached(options["cache_dir"], key, inputs, lambda: _load_hapt_raw(root, options, progress))
