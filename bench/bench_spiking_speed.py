@@ -5,12 +5,14 @@ Usage (from the repository root)::
 
     nice -n 10 python bench/bench_spiking_speed.py [--shapes har mnist fsdd] [--T 2 4 8]
         [--steps 2] [--rounds 2] [--threads 1] [--batch 64] [--out runs/bench_spiking_speed.json]
-        [--profile {old,torch,new,bf16}] [--model SHAPE=CKPT --data-dir SHAPE=DIR ...]
+        [--profile {old,torch,new,serial,bf16}] [--model SHAPE=CKPT --data-dir SHAPE=DIR ...]
 
 Four implementations: ``old`` (``forward_legacy``, the per-step autograd composition), ``torch``
 (the fast wavefront with its neuron updates as PyTorch operators, ``SNNHW_FUSED_CELLS=0``),
 ``new`` (the fast wavefront with the compiled neuron kernels: the default, same numerics) and
-``bf16`` (``new`` with the recurrent products in bfloat16: ``snnhw train --bf16``).
+``bf16`` (``new`` with the recurrent products in bfloat16: ``snnhw train --bf16``); with
+``--threads`` > 1 a fifth, ``serial`` (``new`` with the compiled kernels held to the calling
+thread, as before they used the OpenMP threads), shows what the threaded kernels gain.
 
 For each dataset shape and T: a one-layer spiking LSTM (H = 128, snnhw's default spiking
 configuration: direct input, non-spiking g, shifts on, θ and λ trained, float32) on random
@@ -42,6 +44,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +63,36 @@ SHAPES: dict[str, dict[str, int]] = {
     "mnist": {"train": 7200, "val": 800, "N": 28, "D": 28, "classes": 10, "head_hidden": 0},
     "fsdd": {"train": 2430, "val": 270, "N": 81, "D": 20, "classes": 10, "head_hidden": 32},
 }
-IMPLEMENTATIONS: dict[str, tuple[str, bool, bool]] = {
-    # name: (method, compiled neuron kernels, bfloat16 recurrent products)
-    "old": ("forward_legacy", False, False),
-    "torch": ("forward", False, False),
-    "new": ("forward", True, False),
-    "bf16": ("forward", True, True),
+IMPLEMENTATIONS: dict[str, tuple[str, bool, bool, bool]] = {
+    # name: (method, compiled neuron kernels, bfloat16 recurrent products, kernels on one thread)
+    "old": ("forward_legacy", False, False, False),
+    "torch": ("forward", False, False, False),
+    "new": ("forward", True, False, False),
+    "serial": ("forward", True, False, True),
+    "bf16": ("forward", True, True, False),
 }
+LABELS = {"old": "old", "torch": "PyTorch ops", "new": "compiled", "serial": "compiled, 1-thread kernels",
+          "bf16": "+ bf16"}
+
+
+@contextlib.contextmanager
+def _options(bf16: bool, serial: bool) -> Iterator[None]:
+    """bfloat16 products on or off, and the compiled kernels held to one thread or not."""
+    threads = fused_cells.kernel_threads
+    if serial:
+        fused_cells.kernel_threads = lambda: 1  # type: ignore[assignment]
+    try:
+        with recurrent_bf16(bf16):
+            yield
+    finally:
+        fused_cells.kernel_threads = threads  # type: ignore[assignment]
 
 
 def _configured(name: str) -> tuple[str, contextlib.AbstractContextManager[None]]:
     """The model method of an implementation, and the context that selects its options."""
-    method, compiled, bf16 = IMPLEMENTATIONS[name]
+    method, compiled, bf16, serial = IMPLEMENTATIONS[name]
     os.environ["SNNHW_FUSED_CELLS"] = "1" if compiled else "0"
-    return method, recurrent_bf16(bf16)
+    return method, _options(bf16, serial)
 
 
 def _trainer_step(model: SpikingLSTM, method: str, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
@@ -175,8 +194,9 @@ def h_density(model: SpikingLSTM, x: torch.Tensor, lengths: torch.Tensor) -> flo
 
 
 def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: int = 0,
-            profile: str | None = None, trained: tuple[Path, Path] | None = None) -> dict[str, Any]:
-    """Median step and validation-batch seconds of every implementation for one configuration
+            profile: str | None = None, trained: tuple[Path, Path] | None = None,
+            names: tuple[str, ...] = ("old", "torch", "new", "bf16")) -> dict[str, Any]:
+    """Median step and validation-batch seconds of the implementations ``names`` for one configuration
     (``trained``: a checkpoint and its data folder, else a random model on random inputs);
     with ``profile`` (an implementation's name), also print torch.profiler's operator table of
     one more training step of that implementation (self CPU time, grouped by input shapes)."""
@@ -189,19 +209,19 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
     params = [p for p in model.parameters() if p.requires_grad]
     # lr 0: the weights stay put, so every step does the same work for both implementations
     optimizer = torch.optim.AdamW(params, lr=0.0)
-    times: dict[str, list[float]] = {name: [] for name in IMPLEMENTATIONS}
+    times: dict[str, list[float]] = {name: [] for name in names}
     evals: dict[str, float] = {}
     with deterministic():
         # blocks of consecutive steps (a training run uses one implementation: its allocator
         # state is the steady one), the blocks alternating between the implementations
         for block in range(rounds):
-            for name in IMPLEMENTATIONS:
+            for name in names:
                 method, options = _configured(name)
                 with options:
                     _trainer_step(model, method, x, lengths, y, optimizer, params)  # warm-up
                     for _ in range(steps):
                         times[name].append(_trainer_step(model, method, x, lengths, y, optimizer, params))
-        for name in IMPLEMENTATIONS:
+        for name in names:
             method, options = _configured(name)
             with options:
                 _eval_batch(model, method, x_val[:8], lengths_val[:8])  # warm-up
@@ -229,11 +249,11 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
                            "train": s["train"], "val": s["val"], "steps_per_epoch": n_steps,
                            "model": str(trained[0]) if trained is not None else "random",
                            "h_density": h_density(model, x, lengths)}
-    for name in IMPLEMENTATIONS:
+    for name in names:
         step = statistics.median(times[name])
         row[name] = {"step_s": step, "steps_s": times[name], "eval_batch_s": evals[name],
                      "epoch_s": n_steps * step + n_eval * evals[name]}
-    for name in ("torch", "new", "bf16"):
+    for name in names[1:]:
         row[f"speedup_step_{name}"] = row["old"]["step_s"] / row[name]["step_s"]
         row[f"speedup_epoch_{name}"] = row["old"]["epoch_s"] / row[name]["epoch_s"]
     return row
@@ -280,11 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the compiled neuron kernels are unavailable (no C compiler?)")
     load_start = os.getloadavg()
     started = time.perf_counter()
+    names = tuple(n for n in IMPLEMENTATIONS if n != "serial" or args.threads > 1)
     rows = []
     for shape in args.shapes:
         for T in args.T:
             trained = (models[shape], dirs[shape]) if shape in models else None
-            rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile, trained=trained))
+            rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile, trained=trained,
+                                names=names))
             r = rows[-1]
             print(f"{shape} T={T}: s/step old {r['old']['step_s']:.3f}, torch {r['torch']['step_s']:.3f}, "
                   f"new {r['new']['step_s']:.3f} ({r['speedup_step_new']:.2f}×), bf16 {r['bf16']['step_s']:.3f} "
@@ -297,15 +319,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
           f"{time.perf_counter() - started:.0f} s in all")
     print()
-    print("| shape (N × D, train/val) | model | h density | T | s/step: old | PyTorch ops | compiled | + bf16 | "
-          "s/epoch: old | PyTorch ops | compiled | + bf16 | epoch speed-up: PyTorch ops | compiled | + bf16 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    labels = [LABELS[n] for n in names]
+    print("| shape (N × D, train/val) | model | h density | T | s/step: " + " | ".join(labels) + " | s/epoch: "
+          + " | ".join(labels) + " | epoch speed-up: " + " | ".join(labels[1:]) + " |")
+    print("|---|---|---|---|" + "---|" * (3 * len(names) - 1))
     for r in rows:
         print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {Path(r['model']).name} | "
               f"{r['h_density']:.3f} | {r['T']} | "
-              + " | ".join(f"{r[n]['step_s']:.3f}" for n in IMPLEMENTATIONS) + " | "
-              + " | ".join(f"{r[n]['epoch_s']:.1f}" for n in IMPLEMENTATIONS) + " | "
-              + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in ("torch", "new", "bf16")) + " |")
+              + " | ".join(f"{r[n]['step_s']:.3f}" for n in names) + " | "
+              + " | ".join(f"{r[n]['epoch_s']:.1f}" for n in names) + " | "
+              + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in names[1:]) + " |")
     if args.out is not None:
         result = {
             "benchmark": "spiking_speed", "batch": args.batch, "hidden": 128, "layers": 1, "dtype": "float32",
