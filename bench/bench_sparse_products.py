@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     python bench/bench_sparse_products.py --model har=runs/bf/har-T4-f32.pt --data-dir har=../shared/data/uci-hapt \
-        [--model mnist=… --data-dir mnist=…] [--T 4] [--batch 64] [--repeats 3] [--threads 1] [--out runs/sparse_products.json]
+        [--model mnist=… --data-dir mnist=…] [--T 4] [--batch 64] [--repeats 3] [--threads 1]
+        [--out runs/sparse_products.json]
 
 For each model: one training step (forward, cross-entropy, backward) on its first ``batch``
 training sequences captures the layer's h history and ∂L/∂z history (the operands of
@@ -12,7 +13,8 @@ is timed over every diagonal, with the compiled sparse kernel (``fused_cells.spa
 and with the float32 GEMM the PyTorch path runs: the forward ``zx + h·Whᵀ`` (D − 1 products,
 random ``zx``), the backward ``ext + ∂z·Wh`` (D − 1, random ``ext``) and the ``Wh`` gradient
 (one product over the whole history). ``--threads`` torch threads (default 1; the sparse kernels
-run on as many OpenMP threads); median of ``repeats`` timings after one warm-up. Prints the densities of h and ∂z, the milliseconds of each product and their ratio.
+run on as many OpenMP threads); median of ``repeats`` timings after one warm-up. Prints the
+densities of h and ∂z, the milliseconds of each product and their ratio.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
               + " | ".join(cells) + " |")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"benchmark": "sparse_products", "threads": args.threads, "torch": torch.__version__,
+        args.out.write_text(json.dumps({"benchmark": "sparse_products", "threads": args.threads,
+                                        "torch": torch.__version__,
                                         "rows": rows}, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0

@@ -5,6 +5,7 @@ warning and the PyTorch path without a compiler; and the bfloat16 recurrent prod
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,22 +55,31 @@ def test_kernels_are_compiled_once_into_the_cache(fresh_build: Path, monkeypatch
     assert fused_cells.kernels(torch.float32, "meta") is None  # and CPU tensors only
 
 
+def failing_compiler(monkeypatch: pytest.MonkeyPatch, fails: Callable[[list[str]], bool],
+                     error: str) -> list[list[str]]:
+    """The compiler rejects the builds whose arguments ``fails`` (with ``error``); the list
+    filled with the arguments of every build tried."""
+    run = fused_cells.subprocess.run
+    builds: list[list[str]] = []
+
+    def compiler(args: list[str], **kwargs: object) -> object:
+        if "-o" in args:
+            builds.append(args)
+            if fails(args):
+                return subprocess.CompletedProcess(args, 1, "", error)
+        return run(args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(fused_cells.subprocess, "run", compiler)
+    return builds
+
+
 def test_a_compiler_without_target_clones_builds_one_version(fresh_build: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A compiler that rejects the multiversioning attribute gets a second, plain build."""
     if fused_cells._compiler() is None:
         pytest.skip("no C compiler")
-    run = fused_cells.subprocess.run
-    builds: list[list[str]] = []
-
-    def no_clones(args: list[str], **kwargs: object) -> object:
-        if "-o" in args:
-            builds.append(args)
-            if "-DSNNHW_NO_CLONES" not in args:
-                return subprocess.CompletedProcess(args, 1, "", "error: unknown attribute 'target_clones'")
-        return run(args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(fused_cells.subprocess, "run", no_clones)
+    builds = failing_compiler(monkeypatch, lambda args: "-DSNNHW_NO_CLONES" not in args,
+                              "error: unknown attribute 'target_clones'")
     assert fused_cells.kernels(torch.float32) is not None
     assert [("-DSNNHW_NO_CLONES" in args) for args in builds] == [False, True]
     torch.manual_seed(0)
@@ -87,17 +97,7 @@ def test_a_compiler_without_openmp_builds_serial_kernels(fresh_build: Path, monk
     calling thread whatever :func:`fused_cells.kernel_threads` says."""
     if fused_cells._compiler() is None or not torch.backends.openmp.is_available():
         pytest.skip("no C compiler, or a PyTorch without OpenMP (no OpenMP build is tried)")
-    run = fused_cells.subprocess.run
-    builds: list[list[str]] = []
-
-    def no_openmp(args: list[str], **kwargs: object) -> object:
-        if "-o" in args:
-            builds.append(args)
-            if "-fopenmp" in args:
-                return subprocess.CompletedProcess(args, 1, "", "error: unsupported option '-fopenmp'")
-        return run(args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(fused_cells.subprocess, "run", no_openmp)
+    builds = failing_compiler(monkeypatch, lambda args: "-fopenmp" in args, "error: unsupported option '-fopenmp'")
     assert fused_cells.kernels(torch.float32) is not None
     assert [("-fopenmp" in args, "-DSNNHW_NO_CLONES" in args) for args in builds] == \
         [(True, False), (True, True), (False, False)]

@@ -48,6 +48,9 @@ SOURCES: tuple[Path, ...] = (Path(__file__).with_name("wavefront_cells.c"),
                              Path(__file__).with_name("sparse_products.c"))
 """The C sources (shipped with the package), compiled into one library."""
 
+HEADERS: tuple[Path, ...] = (Path(__file__).with_name("fused_common.h"),)
+"""The header they share (part of the build's cache key)."""
+
 FLAGS: tuple[str, ...] = ("-O3", "-std=c11", "-ffp-contract=off", "-fno-trapping-math", "-fPIC", "-shared")
 """Compiler flags: no floating-point contraction (an FMA would round differently from PyTorch's
 separate multiply and add); no ``-march=native`` (the cache may be shared between machines)."""
@@ -87,7 +90,7 @@ def _compiler() -> str | None:
 def _build(cc: str) -> Path:
     """Compile the C file (if this source/flags/compiler has not been compiled yet); its path."""
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=False).stdout
-    texts = [source.read_text() for source in SOURCES]
+    texts = [source.read_text() for source in (*SOURCES, *HEADERS)]
     key = hashlib.sha256("\n".join([*texts, " ".join(FLAGS), version, platform.machine(),
                                     str(torch.backends.openmp.is_available())]).encode())
     target = cache_dir() / f"wavefront_cells-{key.hexdigest()[:16]}.so"
@@ -165,6 +168,7 @@ def sparse_products(dtype: torch.dtype, device: torch.device | str = "cpu"
 
 
 def kernel_threads() -> int:
-    """Threads for one call of a sparse product or of the backward kernel: PyTorch's intra-op threads (``torch.get_num_threads()``,
-    ``snnhw train --threads``) where they are OpenMP's, else 1. The result does not depend on it."""
+    """Threads for one call of a sparse product or of the backward kernel: PyTorch's intra-op
+    threads (``torch.get_num_threads()``, ``snnhw train --threads``) where they are OpenMP's,
+    else 1. The results do not depend on it."""
     return torch.get_num_threads() if torch.backends.openmp.is_available() else 1

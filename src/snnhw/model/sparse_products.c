@@ -29,28 +29,12 @@
  * sum in the order above, so the result does not depend on the number of threads.
  */
 #ifndef REAL
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#define THREAD omp_get_thread_num()
-#define THREADS omp_get_num_threads()
-#else
-#define THREAD 0
-#define THREADS 1
-#endif
+#include "fused_common.h"
 
 /* rows per block of sp_tmm (its index lists and the block of g stay in cache) */
 #define RB 128
 /* vectors per column block: NV vectors of accumulators live in registers */
 #define NV 8
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(SNNHW_NO_CLONES)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
 
 #define REAL float
 #define VL 16

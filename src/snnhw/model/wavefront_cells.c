@@ -30,30 +30,12 @@
  * wf_forward runs on the calling thread.
  */
 #ifndef REAL
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#define THREAD omp_get_thread_num()
-#define THREADS omp_get_num_threads()
-#else
-#define THREAD 0
-#define THREADS 1
-#endif
+#include "fused_common.h"
 
 #define NACC 24
 #define RESTRICT restrict
 /* the iterations of each inner loop (one column each) touch disjoint elements */
 #define IVDEP _Pragma("GCC ivdep")
-
-/* One build, several instruction sets: the loader picks the widest the CPU has (GCC/Clang
- * function multiversioning; the operations, hence the values, are the same in every clone). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(SNNHW_NO_CLONES)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
 
 static inline uint16_t to_bf16(float x) {
     uint32_t u;
