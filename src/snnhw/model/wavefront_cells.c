@@ -209,14 +209,14 @@ static inline REAL NAME(cell_back)(int64_t i, const REAL *RESTRICT cu_r, const R
  * per-column sums into a (NACC rows of H). */
 CLONES void NAME(wf_backward_cols)(int64_t i0, int64_t i1, int64_t r0, int64_t rows, int64_t H, int64_t B, int64_t TB,
                                    int64_t nb, int64_t shift,
-                              const REAL *RESTRICT cst, const REAL *RESTRICT gh, const REAL *RESTRICT zrow,
-                              const REAL *RESTRICT ub_prev, const REAL *RESTRICT ub, const REAL *RESTRICT q,
-                              const REAL *RESTRICT c_prev, const REAL *RESTRICT c, const REAL *RESTRICT cu_prev,
-                              const REAL *RESTRICT cu, const REAL *RESTRICT gu_prev, const REAL *RESTRICT gu,
-                              const REAL *RESTRICT gsgn, const REAL *RESTRICT gub_in, const REAL *RESTRICT guc_in,
-                              const REAL *RESTRICT gug_in, const REAL *RESTRICT gc_in, REAL *RESTRICT gub_out,
-                              REAL *RESTRICT guc_out, REAL *RESTRICT gug_out, REAL *RESTRICT gc_out,
-                              REAL *RESTRICT gz, uint16_t *RESTRICT gzb, REAL *RESTRICT a) {
+                                   const REAL *RESTRICT cst, const REAL *RESTRICT gh, const REAL *RESTRICT zrow,
+                                   const REAL *RESTRICT ub_prev, const REAL *RESTRICT ub, const REAL *RESTRICT q,
+                                   const REAL *RESTRICT c_prev, const REAL *RESTRICT c, const REAL *RESTRICT cu_prev,
+                                   const REAL *RESTRICT cu, const REAL *RESTRICT gu_prev, const REAL *RESTRICT gu,
+                                   const REAL *RESTRICT gsgn, const REAL *RESTRICT gub_in, const REAL *RESTRICT guc_in,
+                                   const REAL *RESTRICT gug_in, const REAL *RESTRICT gc_in, REAL *RESTRICT gub_out,
+                                   REAL *RESTRICT guc_out, REAL *RESTRICT gug_out, REAL *RESTRICT gc_out,
+                                   REAL *RESTRICT gz, uint16_t *RESTRICT gzb, REAL *RESTRICT a) {
     const int64_t H4 = 4 * H, bH = nb * H;
     const REAL *th_b = cst, *lam_b = cst + nb, *peak_b = cst + 2 * nb, *slope_b = cst + 3 * nb;
     const REAL inv_v = cst[4 * nb + 1], lo_v = cst[4 * nb + 2];
