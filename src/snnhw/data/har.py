@@ -134,11 +134,7 @@ def _load_hapt_raw(root: Path, options: dict, progress: bool) -> RawSplits:
     if not recordings:
         raise UserError(f"{root / 'labels.txt'}: no segments of activities 1-6 (empty dataset)")
     test_subjects = set(options["test_subjects"])
-    training_users = sorted({user for _, user in recordings} - test_subjects)
-    outside = sorted(set(options["val_subjects"]) - set(training_users))
-    if outside:
-        raise UserError(f"har: val_subjects {outside} are not training subjects (training subjects: "
-                        f"{training_users})")
+    _require_training_subjects(options["val_subjects"], {user for _, user in recordings} - test_subjects)
     xs: dict[str, list[np.ndarray]] = {"train": [], "test": []}
     ys: dict[str, list[int]] = {"train": [], "test": []}
     subjects: dict[str, list[int]] = {"train": [], "test": []}
@@ -170,8 +166,7 @@ def _load_hapt_raw(root: Path, options: dict, progress: bool) -> RawSplits:
             raise UserError(f"har: no {window}-sample windows in the {split} split (empty dataset)")
         return SequenceDataset.fixed_length(np.stack(xs[split]), np.array(ys[split]))
 
-    train, val = _carve_subjects(ds("train"), np.array(subjects["train"]), options["val_subjects"])
-    val_rule = f", validation subjects {sorted(options['val_subjects'])}" if val is not None else ""
+    train, val, val_rule = _carve_subjects(ds("train"), np.array(subjects["train"]), options["val_subjects"])
     return RawSplits(train, ds("test"), _class_names(root), {
         "layout": "hapt-raw",
         "split_rule": f"test subjects {sorted(test_subjects)}{val_rule}",
@@ -182,21 +177,27 @@ def _load_hapt_raw(root: Path, options: dict, progress: bool) -> RawSplits:
     }, val)
 
 
-def _carve_subjects(train: SequenceDataset, subject_of: np.ndarray,
-                    val_subjects: list[int]) -> tuple[SequenceDataset, SequenceDataset | None]:
-    """(training windows, validation windows) with the windows of ``val_subjects`` (subject_of:
-    one subject per training window) as the validation split; ``(train, None)`` for none."""
+def _require_training_subjects(val_subjects: list[int], training: set[int]) -> None:
+    """UserError unless every one of ``val_subjects`` is among the ``training`` subjects."""
+    outside = sorted(set(val_subjects) - training)
+    if outside:
+        raise UserError(f"har: val_subjects {outside} are not training subjects (training subjects: "
+                        f"{sorted(training)})")
+
+
+def _carve_subjects(train: SequenceDataset, subject_of: np.ndarray, val_subjects: list[int]
+                    ) -> tuple[SequenceDataset, SequenceDataset | None, str]:
+    """(training windows, validation windows, the split rule's suffix) with the windows of
+    ``val_subjects`` (subject_of: one subject per training window) as the validation split;
+    ``(train, None, "")`` for none."""
     if not val_subjects:
-        return train, None
-    present = set(subject_of.tolist())
-    missing = sorted(set(val_subjects) - present)
-    if missing:
-        raise UserError(f"har: val_subjects {missing} are not training subjects (training subjects: "
-                        f"{sorted(present)})")
+        return train, None, ""
+    _require_training_subjects(val_subjects, set(subject_of.tolist()))
     held = np.isin(subject_of, val_subjects)
     if held.all():
         raise UserError("har: val_subjects takes every training subject; keep some to train on")
-    return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))
+    return (train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held)),
+            f", validation subjects {sorted(val_subjects)}")
 
 
 def _load_uci_har(root: Path, val_subjects: list[int], progress: bool) -> RawSplits:
@@ -231,12 +232,10 @@ def _load_uci_har(root: Path, val_subjects: list[int], progress: bool) -> RawSpl
             subjects[split] = sorted(set(subject_of[split].tolist()))
         out[split] = SequenceDataset.fixed_length(np.stack(chans, axis=-1), y)
     bar.close()
-    val = None
-    if val_subjects:
-        if "train" not in subject_of:
-            raise UserError(f"har: val_subjects needs {root / 'train' / 'subject_train.txt'}, it is missing")
-        out["train"], val = _carve_subjects(out["train"], subject_of["train"], val_subjects)
-    val_rule = f", validation subjects {sorted(val_subjects)}" if val is not None else ""
+    if val_subjects and "train" not in subject_of:
+        raise UserError(f"har: val_subjects needs {root / 'train' / 'subject_train.txt'}, it is missing")
+    out["train"], val, val_rule = _carve_subjects(out["train"], subject_of.get("train", np.zeros(0, np.int64)),
+                                                  val_subjects)
     return RawSplits(out["train"], out["test"], _class_names(root), {
         "layout": "uci-har",
         "split_rule": f"released train/test{val_rule}",
