@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,6 +137,7 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--spiking", "--surrogate-gamma", "nan"], "--surrogate-gamma must be a finite number > 0, got nan"),
         ([*train, "--distill", "0.5"], "--distill needs --init"),
         ([*train, "--ema", "1"], "weight-average decay"),
+        ([*train, "--ema", "0.9", "--ema-warmup", "0.5"], "warm-up must be a number ≥ 1, got 0.5"),
         ([*train, "--qat"], "--qat trains a spiking model"),
         ([*train, "--bf16"], "spiking models only"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),
@@ -167,3 +169,41 @@ def test_no_validation_split_keeps_the_last_epoch(tmp_path: Path, data: Path,
     state = load_checkpoint(tmp_path / "last_val.pt").state_dict
     same = load_checkpoint(tmp_path / "p.pt").state_dict
     assert all(torch.equal(state[k], same[k]) for k in state)
+
+
+def test_an_ensemble_teacher(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--teacher`` repeated: the run distils from the averaged logits of those checkpoints (one of
+    them trained on another split, hence another normalisation), reproducibly, records them, and
+    refuses a teacher without ``--distill`` or of other data."""
+    from snnhw.data.base import Normalisation
+    from snnhw.train.teacher import renormalisation
+
+    hard = {s: tmp_path / f"hard{s}.pt" for s in (1, 2)}
+    for seed, path in hard.items():
+        _ok(capsys, ["train", "--data", "npz", "--data-dir", str(data), "--epochs", "2", "--seed", str(seed),
+                     *QUICK, "-o", str(path)])
+    h1, h2 = load_checkpoint(hard[1]), load_checkpoint(hard[2])
+    assert renormalisation(Normalisation.from_dict(h1.normalisation), Normalisation.from_dict(h2.normalisation))
+    base = ["train", "--init", str(hard[1]), "--T", "2", "--epochs", "1", "--distill", "0.9", "--batch-size", "32",
+            "--lr", "0.01", "--no-progress"]
+    ensemble = ["--teacher", str(hard[1]), "--teacher", str(hard[2])]
+    for name, extra in (("own", []), ("ens", ensemble), ("ens2", ensemble), ("other", ["--teacher", str(hard[2])])):
+        _ok(capsys, [*base, *extra, "-o", str(tmp_path / f"{name}.pt")])
+    kd = {name: load_checkpoint(tmp_path / f"{name}.pt") for name in ("own", "ens", "ens2", "other")}
+    assert kd["ens"].metrics["teachers"] == [str(hard[1].resolve()), str(hard[2].resolve())]
+    assert "teachers" not in kd["own"].metrics
+    assert all(torch.equal(kd["ens"].state_dict[k], kd["ens2"].state_dict[k]) for k in kd["ens"].state_dict)
+    for other in ("own", "other"):
+        assert any(not torch.equal(kd["ens"].state_dict[k], kd[other].state_dict[k]) for k in kd["ens"].state_dict)
+
+    wide = write_npz(tmp_path / "wide.npz", features=4)
+    arrays = dict(np.load(wide))
+    np.savez(wide, **{**arrays, "class_names": np.array(["a", "b", "c", "d"])})
+    _ok(capsys, ["train", "--data", "npz", "--data-dir", str(wide), "--epochs", "1", *QUICK, "-o", str(tmp_path / "w.pt")])
+    undistilled = [arg for arg in base if arg not in ("--distill", "0.9")]
+    _fails(capsys, [*undistilled, "--teacher", str(hard[2]), "-o", str(tmp_path / "x.pt")],
+           "--teacher needs --distill")
+    _fails(capsys, [*base, "--teacher", str(tmp_path / "w.pt"), "-o", str(tmp_path / "x.pt")],
+           "does not fit the data: it has 4 features")
+    _fails(capsys, [*base, "--teacher", str(tmp_path / "gone.pt"), "-o", str(tmp_path / "x.pt")], "does not exist")
+    assert not (tmp_path / "x.pt").exists()

@@ -247,16 +247,35 @@ def test_weight_average_follows_its_formula() -> None:
             trainer.WeightAverage(model, decay)
 
 
+def test_weight_average_warm_up_2_is_the_mean_of_all_steps() -> None:
+    """With warm-up W = 2 the average after k updates is the mean of the k weights trained and the
+    initial weights counted twice, until the decay reaches DECAY; a warm-up below 1 is refused."""
+    model = torch.nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.fill_(-3.0)
+    average = trainer.WeightAverage(model, decay=0.95, warmup=2.0)
+    seen = [-3.0, -3.0]
+    for k in range(1, 18):  # (1 + k)/(2 + k) < 0.95 up to k = 17
+        with torch.no_grad():
+            model.weight.fill_(float(k * k))
+        average.update(model)
+        seen.append(float(k * k))
+        assert float(average.state["weight"]) == pytest.approx(sum(seen) / len(seen), rel=1e-13)
+    for warmup in (0.5, float("nan")):
+        with pytest.raises(UserError, match="warm-up"):
+            trainer.WeightAverage(model, 0.9, warmup)
+
+
 def test_fit_with_weight_average(bundle, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Training itself is unchanged by the average; what is validated, selected and returned is
     the average of the weights after every step."""
     steps = record_steps(monkeypatch)
 
-    def run(ema: float, select: str):  # type: ignore[no-untyped-def]
+    def run(ema: float, select: str, warmup: float = 10.0):  # type: ignore[no-untyped-def]
         seed_everything(5)
         model = build_model(SPIKING)
         result = fit(model, bundle, epochs=3, lr=0.01, batch_size=32, seed=5, patience=None, progress=False,
-                     log=None, select=select, ema=ema)
+                     log=None, select=select, ema=ema, ema_warmup=warmup)
         return model, result
 
     raw, _ = run(0.0, "last")
@@ -269,7 +288,15 @@ def test_fit_with_weight_average(bundle, monkeypatch: pytest.MonkeyPatch) -> Non
         reference.update(_holding(state))
     assert all(torch.equal(t, reference.state[n]) for n, t in averaged.state_dict().items())
     assert any(not torch.equal(t, raw.state_dict()[n]) for n, t in averaged.state_dict().items())
-    assert result.settings["ema"] == 0.8
+    assert result.settings["ema"] == 0.8 and "ema_warmup" not in result.settings
+    mean, result = run(0.8, "last", warmup=2.0)
+    seed_everything(5)
+    reference = trainer.WeightAverage(build_model(SPIKING), 0.8, warmup=2.0)
+    for state in trajectory:
+        reference.update(_holding(state))
+    assert all(torch.equal(t, reference.state[n]) for n, t in mean.state_dict().items())
+    assert any(not torch.equal(t, averaged.state_dict()[n]) for n, t in mean.state_dict().items())
+    assert result.settings["ema_warmup"] == 2.0
     best, result = run(0.8, "best")
     kept = result.history[result.best_epoch - 1]
     assert evaluate(best, bundle.val) == {"accuracy": kept["val_accuracy"], "loss": kept["val_loss"],

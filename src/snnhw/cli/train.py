@@ -183,10 +183,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           "--distill-temperature (default 0: cross-entropy only)")
     fit.add_argument("--distill-temperature", type=float, default=2.0, metavar="T",
                      help="softmax temperature of the distillation targets (default 2)")
+    fit.add_argument("--teacher", action="append", metavar="CKPT",
+                     help="with --distill: distil from this trained checkpoint instead of the --init's hard "
+                          "LSTM; repeat for an ensemble teacher (the logits of all of them averaged), e.g. "
+                          "hard LSTMs of several seeds (same classes and features; each is fed the inputs "
+                          "in its own normalisation)")
     fit.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                      help="keep an exponential moving average of the weights (decay per optimiser step, "
                           "e.g. 0.999) and validate, select and save it instead of the weights trained "
                           "(default 0: none)")
+    fit.add_argument("--ema-warmup", type=float, default=10.0, metavar="W",
+                     help="warm-up of --ema: the decay at optimiser step k is min(DECAY, (1 + k)/(W + k)) "
+                          "(default 10: the average spans about the last k/9 steps until the decay reaches "
+                          "DECAY; 2: the mean of the weights of all steps so far, the initial ones counted twice)")
     fit.add_argument("--bf16", action="store_true",
                      help="spiking models: run the recurrent matrix products of training as dense bfloat16 "
                           "GEMMs instead of the sparse float32 products (values rounded to 8 significant bits; "
@@ -233,8 +242,10 @@ def run(args: argparse.Namespace) -> int:
     from snnhw.train import distributed
 
     distributed.check_nproc(args.nproc)
-    if args.distill and args.init is None:
-        raise UserError("--distill needs --init (the hard LSTM is the teacher)")
+    if args.distill and args.init is None and not args.teacher:
+        raise UserError("--distill needs --init (its hard LSTM is the teacher) or --teacher")
+    if args.teacher and not args.distill:
+        raise UserError("--teacher needs --distill ALPHA > 0 (the weight of the teacher's targets)")
     if args.folds is not None:
         check_fold_options(args)
     out = output_path(args.output)
@@ -250,11 +261,35 @@ def _hard_source(args: argparse.Namespace, init: Any) -> Path | None:
 
     recorded = recorded_source(init.source)
     found = resolve_source(args.init, recorded)
-    if found is None and args.distill:
+    if found is None and args.distill and not args.teacher:
         where = f"it records {recorded}, which is not found" if recorded else "it records none"
         raise UserError(f"--distill with a spiking --init needs the hard LSTM it was converted from as the teacher; "
                         f"{where}")
     return found.resolve() if found is not None else None
+
+
+def _teacher(args: argparse.Namespace, init: Any, hard_source: Path | None, bundle: Any) -> nn.Module:
+    """The distillation teacher: the ``--teacher`` checkpoints (their logits averaged), else the
+    ``--init``'s hard LSTM (``hard_source`` for a spiking ``--init``). A teacher of other classes
+    or another number of features is refused (UserError)."""
+    from snnhw.data.base import Normalisation
+    from snnhw.train.checkpoint import load_checkpoint
+    from snnhw.train.teacher import Teacher, renormalisation
+
+    if args.teacher:
+        named = [(path, load_checkpoint(existing_file(path, "--teacher checkpoint"))) for path in args.teacher]
+    else:
+        named = [(hard_source, load_checkpoint(hard_source)) if hard_source is not None else (args.init, init)]
+    features = int(bundle.train.x.shape[2])
+    models, affine = [], []
+    for path, ckpt in named:
+        if list(ckpt.class_names) != list(bundle.class_names) or ckpt.cfg.input_size != features:
+            raise UserError(f"teacher {path} does not fit the data: it has {ckpt.cfg.input_size} features and the "
+                            f"classes {list(ckpt.class_names)}, the data {features} features and the classes "
+                            f"{list(bundle.class_names)}")
+        models.append(ckpt.build_model())
+        affine.append(renormalisation(bundle.normalisation, Normalisation.from_dict(ckpt.normalisation)))
+    return Teacher(models, affine)
 
 
 def _epochs(count: int) -> str:
@@ -400,6 +435,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
+        "ema_warmup": args.ema_warmup,
         "bf16": args.bf16,
     }
     if args.qat:
@@ -408,7 +444,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         options["qat"] = quant_aware(model, bundle.train, weight_bits=args.qat_weight_bits,
                                      input_bits=args.qat_input_bits, leak_terms=args.qat_leak_terms, seed=0)
     if args.distill:
-        options["teacher"] = (load_checkpoint(hard_source) if hard_source is not None else init).build_model()
+        options["teacher"] = _teacher(args, init, hard_source, bundle)
     cv = None
     if args.folds is None:
         select = args.select or ("best" if len(bundle.val) else "last")
@@ -429,6 +465,8 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
                "torch_threads": result.settings["threads"]}
     if cv is not None:
         metrics["cross_validation"] = cv.to_dict()
+    if args.distill and args.teacher:
+        metrics["teachers"] = [str(Path(path).resolve()) for path in args.teacher]
     save_checkpoint(out, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
                     class_names=bundle.class_names, normalisation=bundle.normalisation,
                     metrics=metrics, history=result.history, source=source)

@@ -370,6 +370,7 @@ class _Plan:
     distill: float = 0.0
     distill_temperature: float = 2.0
     ema: float = 0.0
+    ema_warmup: float = 10.0
     qat: QuantAware | None = None
     bf16: bool = False
 
@@ -379,24 +380,30 @@ class WeightAverage:
     training recipes), updated after every optimiser step.
 
     Every floating-point entry of the model's ``state_dict`` is averaged,
-    ``a ← d·a + (1 − d)·w`` with ``d = min(decay, (1 + k) / (10 + k))`` at the k-th update
+    ``a ← d·a + (1 − d)·w`` with ``d = min(decay, (1 + k) / (warmup + k))`` at the k-th update
     (k = 1, 2, …: the warm-up keeps the first steps from weighting the initial weights for
-    thousands of steps); other entries (integer buffers) are copied. The average of
+    thousands of steps; ``warmup`` 10, the default, makes the average span about the last
+    k/9 steps until ``d`` reaches ``decay``; 2 makes it the mean of the weights after each of
+    the k steps and the initial weights counted twice); other entries
+    (integer buffers) are copied. The average of
     weights that satisfy a model's box constraints (θ > 0, λ in its range) satisfies them
     too, so it is used as it is.
     """
 
-    def __init__(self, module: nn.Module, decay: float) -> None:
+    def __init__(self, module: nn.Module, decay: float, warmup: float = 10.0) -> None:
         if not 0 < decay < 1:
             raise UserError(f"the weight-average decay must be in (0, 1), got {decay}")
+        if not (warmup >= 1 and math.isfinite(warmup)):
+            raise UserError(f"the weight-average warm-up must be a number ≥ 1, got {warmup}")
         self.decay = decay
+        self.warmup = warmup
         self.updates = 0
         self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     def update(self, module: nn.Module) -> None:
         """Fold the module's current weights into the average."""
         self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        d = min(self.decay, (1 + self.updates) / (self.warmup + self.updates))
         with torch.no_grad():
             for key, value in module.state_dict().items():
                 average = self.state[key]
@@ -441,6 +448,7 @@ def fit(
     distill: float = 0.0,
     distill_temperature: float = 2.0,
     ema: float = 0.0,
+    ema_warmup: float = 10.0,
     qat: QuantAware | None = None,
     bf16: bool = False,
 ) -> TrainResult:
@@ -501,6 +509,8 @@ def fit(
             0: none). With one, every validation, the epoch selection and the weights the model
             holds on return are the average's; training (and its reported accuracy) runs on
             the model's own weights.
+        ema_warmup: the warm-up W ≥ 1 of that average, its decay ``min(ema, (1 + k)/(W + k))``
+            at step k (default 10; 2: the mean of all steps, until the decay reaches ``ema``).
         qat: quantization-aware training (:mod:`snnhw.train.qat`) on this fixed-point grid:
             every forward pass (training and validation) runs with the parameters the quantizer
             would give the model and on inputs rounded to the input grid, the optimiser updates
@@ -538,6 +548,8 @@ def fit(
         raise UserError(f"the distillation temperature must be a positive number, got {distill_temperature}")
     if not 0 <= ema < 1:
         raise UserError(f"the weight-average decay must be in [0, 1), got {ema}")
+    if not (ema_warmup >= 1 and math.isfinite(ema_warmup)):
+        raise UserError(f"the weight-average warm-up must be a number ≥ 1, got {ema_warmup}")
     if bf16 and not isinstance(model, SpikingLSTM):
         raise UserError("bfloat16 recurrent products (--bf16) apply to spiking models only")
     if schedule_epochs is None:
@@ -570,7 +582,8 @@ def fit(
                  schedule_epochs=schedule_epochs, weight_decay=weight_decay,
                  augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select,
                  teacher=teacher if distill > 0 else None, distill=float(distill),
-                 distill_temperature=float(distill_temperature), ema=float(ema), qat=qat,
+                 distill_temperature=float(distill_temperature), ema=float(ema),
+                 ema_warmup=float(ema_warmup), qat=qat,
                  bf16=bool(bf16))
     if nproc == 1:
         return _train(model, bundle, target, plan)
@@ -614,6 +627,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         result.settings.update(distill=plan.distill, distill_temperature=plan.distill_temperature)
     if plan.ema:
         result.settings["ema"] = plan.ema
+        if plan.ema_warmup != 10.0:  # recorded where it differs from the default (older checkpoints lack it)
+            result.settings["ema_warmup"] = plan.ema_warmup
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
     if isinstance(model, SpikingLSTM):  # which implementations of the neuron updates and products train it
@@ -633,7 +648,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
     net = distributed.wrap(module, device)
     encoder = _random_encoder(module)
     optimizer = torch.optim.AdamW(params, lr=plan.lr, weight_decay=plan.weight_decay)
-    average = WeightAverage(module, plan.ema) if plan.ema else None
+    average = WeightAverage(module, plan.ema, plan.ema_warmup) if plan.ema else None
     best_state: dict[str, torch.Tensor] | None = None
     stale = 0
     started = time.perf_counter()
