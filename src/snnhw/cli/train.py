@@ -192,7 +192,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="keep an exponential moving average of the weights (decay per optimiser step, "
                           "e.g. 0.999) and validate, select and save it instead of the weights trained "
                           "(default 0: none)")
-    fit.add_argument("--ema-warmup", type=float, default=10.0, metavar="W",
+    fit.add_argument("--ema-warmup", type=float, default=None, metavar="W",
                      help="warm-up of --ema: the decay at optimiser step k is min(DECAY, (1 + k)/(W + k)) "
                           "(default 10: the average spans about the last k/9 steps until the decay reaches "
                           "DECAY; 2: the mean of the weights of all steps so far, the initial ones counted twice)")
@@ -435,9 +435,10 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
-        "ema_warmup": args.ema_warmup,
         "bf16": args.bf16,
     }
+    if args.ema_warmup is not None:  # else fit's default
+        options["ema_warmup"] = args.ema_warmup
     if args.qat:
         from snnhw.train.qat import quant_aware
 
@@ -465,7 +466,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
                "torch_threads": result.settings["threads"]}
     if cv is not None:
         metrics["cross_validation"] = cv.to_dict()
-    if args.distill and args.teacher:
+    if args.teacher:
         metrics["teachers"] = [str(Path(path).resolve()) for path in args.teacher]
     save_checkpoint(out, model=model, data_meta=data_meta_of(bundle, limit_train=args.limit_train),
                     class_names=bundle.class_names, normalisation=bundle.normalisation,

@@ -44,12 +44,9 @@ class Teacher(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Averaged logits ``[B, classes]`` of ``x`` ``[B, N, D]`` (the student's normalisation)
         with valid lengths ``lengths`` ``[B]``."""
-        total: torch.Tensor | None = None
-        for model, affine in zip(self.members, self._affine, strict=True):
-            logits = model(_own_inputs(x, lengths, affine), lengths)
-            total = logits if total is None else total + logits
-        assert total is not None
-        return total if len(self.members) == 1 else total / len(self.members)
+        total = sum(model(_own_inputs(x, lengths, affine), lengths)
+                    for model, affine in zip(self.members, self._affine, strict=True))
+        return total / len(self.members)  # exact for one member
 
 
 def _own_inputs(x: torch.Tensor, lengths: torch.Tensor,

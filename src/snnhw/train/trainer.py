@@ -347,6 +347,16 @@ def small_validation_warning(train: SequenceData, val: SequenceData) -> str | No
             "with --val-fraction 0")
 
 
+EMA_WARMUP: float = 10.0
+"""Default warm-up W of :class:`WeightAverage` (its decay ``min(decay, (1 + k)/(W + k))``)."""
+
+
+def check_ema_warmup(warmup: float) -> None:
+    """UserError unless ``warmup`` is a finite number ≥ 1 (a weight-average warm-up)."""
+    if not (warmup >= 1 and math.isfinite(warmup)):
+        raise UserError(f"the weight-average warm-up must be a number ≥ 1, got {warmup}")
+
+
 @dataclass(frozen=True)
 class _Plan:
     """The validated settings of one :func:`fit` call: what each process's loop needs."""
@@ -370,7 +380,7 @@ class _Plan:
     distill: float = 0.0
     distill_temperature: float = 2.0
     ema: float = 0.0
-    ema_warmup: float = 10.0
+    ema_warmup: float = EMA_WARMUP
     qat: QuantAware | None = None
     bf16: bool = False
 
@@ -384,17 +394,15 @@ class WeightAverage:
     (k = 1, 2, …: the warm-up keeps the first steps from weighting the initial weights for
     thousands of steps; ``warmup`` 10, the default, makes the average span about the last
     k/9 steps until ``d`` reaches ``decay``; 2 makes it the mean of the weights after each of
-    the k steps and the initial weights counted twice); other entries
-    (integer buffers) are copied. The average of
-    weights that satisfy a model's box constraints (θ > 0, λ in its range) satisfies them
-    too, so it is used as it is.
+    the k steps and the initial weights counted twice); other entries (integer buffers) are
+    copied. The average of weights that satisfy a model's box constraints (θ > 0, λ in its
+    range) satisfies them too, so it is used as it is.
     """
 
-    def __init__(self, module: nn.Module, decay: float, warmup: float = 10.0) -> None:
+    def __init__(self, module: nn.Module, decay: float, warmup: float = EMA_WARMUP) -> None:
         if not 0 < decay < 1:
             raise UserError(f"the weight-average decay must be in (0, 1), got {decay}")
-        if not (warmup >= 1 and math.isfinite(warmup)):
-            raise UserError(f"the weight-average warm-up must be a number ≥ 1, got {warmup}")
+        check_ema_warmup(warmup)
         self.decay = decay
         self.warmup = warmup
         self.updates = 0
@@ -448,7 +456,7 @@ def fit(
     distill: float = 0.0,
     distill_temperature: float = 2.0,
     ema: float = 0.0,
-    ema_warmup: float = 10.0,
+    ema_warmup: float = EMA_WARMUP,
     qat: QuantAware | None = None,
     bf16: bool = False,
 ) -> TrainResult:
@@ -548,8 +556,7 @@ def fit(
         raise UserError(f"the distillation temperature must be a positive number, got {distill_temperature}")
     if not 0 <= ema < 1:
         raise UserError(f"the weight-average decay must be in [0, 1), got {ema}")
-    if not (ema_warmup >= 1 and math.isfinite(ema_warmup)):
-        raise UserError(f"the weight-average warm-up must be a number ≥ 1, got {ema_warmup}")
+    check_ema_warmup(ema_warmup)
     if bf16 and not isinstance(model, SpikingLSTM):
         raise UserError("bfloat16 recurrent products (--bf16) apply to spiking models only")
     if schedule_epochs is None:
@@ -627,7 +634,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         result.settings.update(distill=plan.distill, distill_temperature=plan.distill_temperature)
     if plan.ema:
         result.settings["ema"] = plan.ema
-        if plan.ema_warmup != 10.0:  # recorded where it differs from the default (older checkpoints lack it)
+        if plan.ema_warmup != EMA_WARMUP:  # recorded where it differs from the default (older checkpoints lack it)
             result.settings["ema_warmup"] = plan.ema_warmup
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
