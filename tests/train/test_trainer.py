@@ -155,6 +155,22 @@ def test_random_roll_is_a_per_sample_circular_shift() -> None:
     assert torch.equal(random_roll(x, (0, 0), generator(0)), x)
 
 
+def test_random_scale_is_a_per_sample_per_feature_gain() -> None:
+    from snnhw.train.seed import generator
+    from snnhw.train.trainer import random_scale
+
+    x = torch.arange(1, 3 * 4 * 5 + 1, dtype=torch.float32).reshape(3, 4, 5)
+    x[0, 3:] = 0.0  # padding of a short sequence
+    out = random_scale(x, 0.2, generator(0, stream=5))
+    assert torch.equal(out, random_scale(x, 0.2, generator(0, stream=5)))
+    gains = out / torch.where(x == 0, 1.0, x)
+    assert torch.allclose(gains[1:], gains[1:, :1].expand_as(gains[1:]))  # one gain per sequence and feature
+    assert float(gains[x != 0].min()) >= 0.8 - 1e-6 and float(gains[x != 0].max()) <= 1.2 + 1e-6
+    assert len({round(float(g), 6) for g in gains[1:, 0].flatten()}) == 2 * 5  # all different
+    assert bool((out[0, 3:] == 0).all())
+    assert torch.equal(random_scale(x, 0.0, generator(0)), x)
+
+
 def test_augmented_fit_differs_and_rejects_bad_shift(bundle) -> None:  # type: ignore[no-untyped-def]
     seed_everything(0)
     plain = build_model(HARD)
@@ -173,6 +189,15 @@ def test_augmented_fit_differs_and_rejects_bad_shift(bundle) -> None:  # type: i
     with pytest.raises(UserError, match="augmentation"):
         fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,
             log=None, augment_roll=(-1, 0))
+    seed_everything(0)
+    scaled = build_model(HARD)
+    fit(scaled, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False, log=None,
+        augment_scale=0.2)
+    assert any(not torch.equal(a[k], scaled.state_dict()[k]) for k in a), "the gains changed nothing"
+    for bad in (-0.1, 1.0):
+        with pytest.raises(UserError, match="gain change"):
+            fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None,
+                progress=False, log=None, augment_scale=bad)
     assert bool((bundle.train.lengths < bundle.train.x.shape[1]).any()), "fixture has short sequences"
     with pytest.raises(UserError, match="fill the padded length"):
         fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,

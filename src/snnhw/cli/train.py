@@ -176,6 +176,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fit.add_argument("--augment-roll", type=int, nargs=2, default=(0, 0), metavar=("ELEMENTS", "FEATURES"),
                      help="random circular shift of each training sequence by up to this many elements and "
                           "features (row-wise images: a translation; default 0 0)")
+    fit.add_argument("--augment-scale", type=float, default=0.0, metavar="S",
+                     help="multiply each feature of each training sequence by a random gain in "
+                          "[1 - S, 1 + S] (normalised inputs: its excursions about the mean; sensor data "
+                          "of other subjects or devices; default 0: none)")
     fit.add_argument("--distill", type=float, default=0.0, metavar="ALPHA",
                      help="with --init: knowledge distillation from the --init hard LSTM (for a spiking "
                           "--init: the hard LSTM it was converted from), the loss "
@@ -433,7 +437,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
     options: dict[str, Any] = {
         "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "progress": progress,
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
-        "augment_roll": tuple(args.augment_roll), "device": device,
+        "augment_roll": tuple(args.augment_roll), "augment_scale": args.augment_scale, "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
         "bf16": args.bf16,
     }

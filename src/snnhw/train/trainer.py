@@ -289,7 +289,8 @@ def _constrain(model: nn.Module) -> None:
 
 
 AUGMENT_STREAM = 1_000_000
-"""Generator streams ``AUGMENT_STREAM + epoch`` draw the augmentation shifts (streams 1 + epoch shuffle)."""
+"""Generator streams ``AUGMENT_STREAM + epoch`` draw the augmentation shifts and gains (streams 1 + epoch
+shuffle)."""
 
 
 def random_roll(x: torch.Tensor, max_shift: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
@@ -306,6 +307,20 @@ def random_roll(x: torch.Tensor, max_shift: tuple[int, int], gen: torch.Generato
     rows = (torch.arange(n).unsqueeze(0) - shift_n) % n  # [B, N]
     cols = (torch.arange(d).unsqueeze(0) - shift_d) % d  # [B, D]
     return x[torch.arange(batch)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def random_scale(x: torch.Tensor, max_change: float, gen: torch.Generator) -> torch.Tensor:
+    """Augmentation: each feature of each sequence of ``x`` [B, N, D] times its own random gain.
+
+    The gains are uniform in ``[1 − max_change, 1 + max_change]``, one per (sequence, feature),
+    drawn from ``gen``; in normalised units this scales a feature's excursions about its
+    training mean (sensor gain and amplitude differences between subjects or devices:
+    "scaling" in Um et al., *Data augmentation of wearable sensor data*, ICMI 2017). Padding
+    (zeros) stays zero.
+    """
+    batch, _, d = x.shape
+    gains = 1.0 + max_change * (2.0 * torch.rand((batch, 1, d), generator=gen, dtype=x.dtype) - 1.0)
+    return x * gains
 
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -375,6 +390,7 @@ class _Plan:
     schedule_epochs: int
     weight_decay: float
     augment_roll: tuple[int, int]
+    augment_scale: float
     select: str
     teacher: nn.Module | None = None
     distill: float = 0.0
@@ -449,6 +465,7 @@ def fit(
     schedule_epochs: int | None = None,
     weight_decay: float = 0.0,
     augment_roll: tuple[int, int] = (0, 0),
+    augment_scale: float = 0.0,
     select: str = "best",
     nproc: int = 1,
     device: str | torch.device | None = None,
@@ -498,6 +515,8 @@ def fit(
         augment_roll: maximum random circular shift (elements, features) of each training
             sequence (:func:`random_roll`; ``(0, 0)``: none). Element shifts need sequences that
             all fill the padded length.
+        augment_scale: maximum relative change of :func:`random_scale`'s per-feature gains, in
+            [0, 1) (0: none); applied after the shift.
         nproc: processes to train in (≥ 1, at most the number of training sequences). Above 1,
             :func:`snnhw.train.distributed.spawn` starts that many workers on this machine (gloo
             on a CPU, nccl with one GPU each on CUDA), each with a pickled copy of ``model`` and
@@ -544,6 +563,8 @@ def fit(
         raise UserError(f"weight decay must be ≥ 0, got {weight_decay}")
     if min(augment_roll) < 0:
         raise UserError(f"augmentation shifts must be ≥ 0, got {augment_roll}")
+    if not 0 <= augment_scale < 1:
+        raise UserError(f"the augmentation gain change must be in [0, 1), got {augment_scale}")
     if schedule not in SCHEDULES:
         raise UserError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if time_budget_s is not None and not time_budget_s > 0:
@@ -587,7 +608,8 @@ def fit(
     plan = _Plan(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience, progress=progress,
                  log=log, grad_clip=grad_clip, threads=threads, time_budget_s=time_budget_s, schedule=schedule,
                  schedule_epochs=schedule_epochs, weight_decay=weight_decay,
-                 augment_roll=(int(augment_roll[0]), int(augment_roll[1])), select=select,
+                 augment_roll=(int(augment_roll[0]), int(augment_roll[1])),
+                 augment_scale=float(augment_scale), select=select,
                  teacher=teacher if distill > 0 else None, distill=float(distill),
                  distill_temperature=float(distill_temperature), ema=float(ema),
                  ema_warmup=float(ema_warmup), qat=qat,
@@ -626,6 +648,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
         "epochs": epochs, "lr": plan.lr, "batch_size": batch_size, "seed": seed,
         "patience": plan.patience, "grad_clip": plan.grad_clip, "threads": threads, "optimizer": "AdamW",
         "weight_decay": plan.weight_decay, "augment_roll": list(augment_roll),
+        "augment_scale": plan.augment_scale,
         "train_size": n, "time_budget_s": plan.time_budget_s, "schedule": plan.schedule,
         "schedule_epochs": plan.schedule_epochs, "select": select,
         "world_size": world, "device": str(device),
@@ -681,6 +704,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 inputs = x[index]
                 if any(augment_roll):
                     inputs = random_roll(inputs, augment_roll, augment_gen)
+                if plan.augment_scale:
+                    inputs = random_scale(inputs, plan.augment_scale, augment_gen)
                 target = y[index][rows].to(device)
                 teacher_logits = None
                 if teacher is not None:
