@@ -31,7 +31,10 @@ are extrapolated as ``ceil(train/batch)·step + ceil(val/eval_batch)·eval_batch
 training and validation split sizes of ``docs/data.md``.
 
 The machine is shared: the 1-minute load average is printed at the start and at the end;
-both implementations see the same load because they alternate.
+both implementations see the same load because they alternate. On Linux each row also records
+every CPU's steal time over its measurement (``/proc/stat``: time the hypervisor ran something
+else while the vCPU had work), the mark of a virtual machine whose second core is slow: threaded
+kernels then wait for it at every barrier.
 """
 
 from __future__ import annotations
@@ -259,6 +262,23 @@ def measure(shape: str, T: int, batch: int, steps: int, rounds: int = 2, seed: i
     return row
 
 
+def cpu_jiffies() -> list[tuple[int, int]] | None:
+    """Per CPU (steal, total) clock ticks since boot, from ``/proc/stat``; ``None`` off Linux."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    ticks = [[int(v) for v in line.split()[1:]] for line in lines if line.startswith("cpu") and line[3].isdigit()]
+    return [(t[7] if len(t) > 7 else 0, sum(t[:8])) for t in ticks]
+
+
+def steal_percent(before: list[tuple[int, int]] | None, after: list[tuple[int, int]] | None) -> list[float] | None:
+    """Each CPU's steal time between two :func:`cpu_jiffies` readings, in % of its elapsed ticks."""
+    if before is None or after is None or len(before) != len(after):
+        return None
+    return [round(100.0 * (s1 - s0) / max(t1 - t0, 1), 1) for (s0, t0), (s1, t1) in zip(before, after)]
+
+
 def _per_shape(parser: argparse.ArgumentParser, pairs: list[str], option: str) -> dict[str, Path]:
     """``SHAPE=PATH`` arguments → {shape: path} (an unknown shape or a missing file is an error)."""
     out: dict[str, Path] = {}
@@ -305,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     for shape in args.shapes:
         for T in args.T:
             trained = (models[shape], dirs[shape]) if shape in models else None
+            ticks = cpu_jiffies()
             rows.append(measure(shape, T, args.batch, args.steps, args.rounds, profile=args.profile, trained=trained,
                                 names=names))
             r = rows[-1]
+            r["steal_percent"] = steal_percent(ticks, cpu_jiffies())
             print(f"{shape} T={T}: s/step old {r['old']['step_s']:.3f}, torch {r['torch']['step_s']:.3f}, "
                   f"new {r['new']['step_s']:.3f} ({r['speedup_step_new']:.2f}×), bf16 {r['bf16']['step_s']:.3f} "
-                  f"({r['speedup_step_bf16']:.2f}×)", file=sys.stderr, flush=True)
+                  f"({r['speedup_step_bf16']:.2f}×); steal % per CPU {r['steal_percent']}", file=sys.stderr, flush=True)
     load_end = os.getloadavg()
     print(f"training step = forward + cross-entropy + backward + clip + AdamW, batch {args.batch}, H = 128, "
           f"float32 (bf16: the recurrent products in bfloat16), {args.threads} thread(s), "
@@ -321,14 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     labels = [LABELS[n] for n in names]
     print("| shape (N × D, train/val) | model | h density | T | s/step: " + " | ".join(labels) + " | s/epoch: "
-          + " | ".join(labels) + " | epoch speed-up: " + " | ".join(labels[1:]) + " |")
-    print("|---|---|---|---|" + "---|" * (3 * len(names) - 1))
+          + " | ".join(labels) + " | epoch speed-up: " + " | ".join(labels[1:]) + " | steal % per CPU |")
+    print("|---|---|---|---|" + "---|" * (3 * len(names)))
     for r in rows:
         print(f"| {r['shape']} ({r['N']} × {r['D']}, {r['train']}/{r['val']}) | {Path(r['model']).name} | "
               f"{r['h_density']:.3f} | {r['T']} | "
               + " | ".join(f"{r[n]['step_s']:.3f}" for n in names) + " | "
               + " | ".join(f"{r[n]['epoch_s']:.1f}" for n in names) + " | "
-              + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in names[1:]) + " |")
+              + " | ".join(f"{r[f'speedup_epoch_{n}']:.2f}×" for n in names[1:]) + " | "
+              + ("/".join(f"{v:.1f}" for v in r["steal_percent"]) if r["steal_percent"] is not None else "n/a")
+              + " |")
     if args.out is not None:
         result = {
             "benchmark": "spiking_speed", "batch": args.batch, "hidden": 128, "layers": 1, "dtype": "float32",
