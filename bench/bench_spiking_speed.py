@@ -31,7 +31,9 @@ are extrapolated as ``ceil(train/batch)·step + ceil(val/eval_batch)·eval_batch
 training and validation split sizes of ``docs/data.md``.
 
 The machine is shared: the 1-minute load average is printed at the start and at the end;
-both implementations see the same load because they alternate. On Linux each row also records
+both implementations see the same load because they alternate. OpenMP's waiting policy is
+``snnhw train``'s (``OMP_WAIT_POLICY=PASSIVE`` unless set: :func:`snnhw.cli.default_openmp_wait_policy`;
+run with ``GOMP_SPINCOUNT=300000`` for libgomp's own default, to compare). On Linux each row also records
 every CPU's steal time over its measurement (``/proc/stat``: time the hypervisor ran something
 else while the vCPU had work), the mark of a virtual machine whose second core is slow: threaded
 kernels then wait for it at every barrier.
@@ -51,13 +53,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
+from snnhw.cli import default_openmp_wait_policy
 
-from snnhw.model import ModelConfig, build_model, fused_cells
-from snnhw.model.spiking_lstm import SpikingLSTM
-from snnhw.model.wavefront import recurrent_bf16
-from snnhw.train.checkpoint import load_checkpoint
-from snnhw.train.seed import deterministic
+WAIT_POLICY = default_openmp_wait_policy()  # as `snnhw train` runs (before torch loads libgomp)
+
+import torch  # noqa: E402
+
+from snnhw.model import ModelConfig, build_model, fused_cells  # noqa: E402
+from snnhw.model.spiking_lstm import SpikingLSTM  # noqa: E402
+from snnhw.model.wavefront import recurrent_bf16  # noqa: E402
+from snnhw.train.checkpoint import load_checkpoint  # noqa: E402
+from snnhw.train.seed import deterministic  # noqa: E402
 
 SHAPES: dict[str, dict[str, int]] = {
     # docs/data.md, seed 0, val_fraction 0.1: train / val split sizes, N × D, classes; the FSDD
@@ -336,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     load_end = os.getloadavg()
     print(f"training step = forward + cross-entropy + backward + clip + AdamW, batch {args.batch}, H = 128, "
           f"float32 (bf16: the recurrent products in bfloat16), {args.threads} thread(s), "
+          f"OpenMP waits: {WAIT_POLICY}, "
           f"median of {args.rounds}×{args.steps} steps; load average (1/5/15 min) "
           f"{load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the start, "
           f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
@@ -356,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         result = {
             "benchmark": "spiking_speed", "batch": args.batch, "hidden": 128, "layers": 1, "dtype": "float32",
-            "threads": args.threads, "steps": args.steps, "rounds": args.rounds, "loadavg_start": load_start,
+            "threads": args.threads, "omp_wait_policy": WAIT_POLICY, "steps": args.steps, "rounds": args.rounds,
+            "loadavg_start": load_start,
             "loadavg_end": load_end,
             "torch": torch.__version__, "rows": rows,
         }

@@ -42,3 +42,41 @@ def test_model_config_round_trip_and_validation() -> None:
         cfg.replace(T=0)
     with pytest.raises(UserError, match="unknown fields"):
         ModelConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_commands_run_with_sleeping_openmp_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main`` sets ``OMP_WAIT_POLICY=PASSIVE`` before a command runs unless the user chose a
+    policy (``OMP_WAIT_POLICY``, or ``GOMP_SPINCOUNT`` for libgomp's own spinning); a process
+    that sets it before importing torch gets it from libgomp (``OMP_DISPLAY_ENV``)."""
+    import os
+    import subprocess
+    import sys
+
+    seen: list[str | None] = []
+    real = cli.build_parser
+
+    def parser_with_probe() -> argparse.ArgumentParser:
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.add_parser("probe").set_defaults(func=lambda _args: seen.append(os.environ.get("OMP_WAIT_POLICY")) or 0)
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", parser_with_probe)
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["probe"]) == 0
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli.main(["probe"]) == 0
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "300000")
+    assert cli.main(["probe"]) == 0
+    assert seen == ["PASSIVE", "ACTIVE", None]
+    assert cli.default_openmp_wait_policy() == "GOMP_SPINCOUNT=300000"
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = "from snnhw.cli import default_openmp_wait_policy as d; d(); import torch; torch.ones(2).sum()"
+    run = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_DISPLAY_ENV": "TRUE"},
+                         capture_output=True, text=True, check=True)
+    if "OPENMP DISPLAY ENVIRONMENT" not in run.stderr + run.stdout:
+        pytest.skip("PyTorch's OpenMP runtime does not display its environment (not libgomp)")
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in run.stderr + run.stdout

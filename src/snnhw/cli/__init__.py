@@ -10,11 +10,36 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from snnhw import __version__
 from snnhw.errors import UserError
+
+
+OPENMP_WAIT_POLICY = "PASSIVE"
+"""The OpenMP waiting policy snnhw's commands run with unless the environment chooses one."""
+
+
+def default_openmp_wait_policy() -> str:
+    """Let OpenMP's idle threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``) unless
+    the environment already sets ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``; returns a description
+    of the policy in effect (``"PASSIVE"``, the user's ``OMP_WAIT_POLICY``, or
+    ``"GOMP_SPINCOUNT=<n>"``). ``GOMP_SPINCOUNT=300000`` keeps libgomp's own default.
+
+    With libgomp's default, a thread that finishes a parallel region spins for a while on its
+    core. When anything else wants that core (a second training run, a simulator, a busy
+    hypervisor), the spinning and the waits for a descheduled thread made a two-thread spiking
+    training step 2.5–10× slower on the project's 2-core machine; sleeping threads lost
+    10–25 % on an idle machine instead (``docs/results.md``, "OpenMP's waiting policy").
+    libgomp reads the variable once, when PyTorch loads it, so this must run before the first
+    ``import torch`` of the process; the processes a command starts inherit it. The policy
+    changes timings only, never results.
+    """
+    if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" in os.environ:
+        return f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}"
+    return os.environ.setdefault("OMP_WAIT_POLICY", OPENMP_WAIT_POLICY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    default_openmp_wait_policy()
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
