@@ -31,7 +31,7 @@ def default_openmp_wait_policy() -> str:
     With libgomp's default, a thread that finishes a parallel region spins for a while on its
     core. When anything else wants that core (a second training run, a simulator, a busy
     hypervisor), the spinning and the waits for a descheduled thread made a two-thread spiking
-    training step 2.1–5.3× slower on the project's 2-core machine; sleeping threads cost
+    training step 1.6–5.3× slower on the project's 2-core machine; sleeping threads cost
     15–22 % of that step on an idle machine instead, and 1.4× of a small hard LSTM's epoch
     (``docs/results.md``, "OpenMP's waiting policy"; ``docs/training.md``).
     libgomp reads the variable once, when PyTorch loads it, so this must run before the first

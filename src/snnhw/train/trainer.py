@@ -315,7 +315,8 @@ def random_scale(x: torch.Tensor, max_change: float, gen: torch.Generator) -> to
     The gains are uniform in ``[1 − max_change, 1 + max_change]``, one per (sequence, feature),
     drawn from ``gen``; in normalised units this scales a feature's excursions about its
     training mean (sensor gain and amplitude differences between subjects or devices:
-    "scaling" in Um et al., *Data augmentation of wearable sensor data*, ICMI 2017). Padding
+    "scaling" in Um et al., *Data Augmentation of Wearable Sensor Data for Parkinson's Disease
+    Monitoring using Convolutional Neural Networks*, ICMI 2017, arXiv:1706.00527). Padding
     (zeros) stays zero.
     """
     batch, _, d = x.shape
