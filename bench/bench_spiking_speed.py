@@ -35,8 +35,8 @@ both implementations see the same load because they alternate. OpenMP's waiting 
 ``snnhw train``'s (``OMP_WAIT_POLICY=PASSIVE`` unless set: :func:`snnhw.cli.default_openmp_wait_policy`;
 run with ``GOMP_SPINCOUNT=300000`` for libgomp's own default, to compare). On Linux each row also records
 every CPU's steal time over its measurement (``/proc/stat``: time the hypervisor ran something
-else while the vCPU had work), the mark of a virtual machine whose second core is slow: threaded
-kernels then wait for it at every barrier.
+else while the vCPU had work), to tell a slow virtual core from other causes (on the project's
+VM it stayed at 0.0–0.3 % also in the slow runs of ``docs/results.md``, "OpenMP's waiting policy").
 """
 
 from __future__ import annotations
