@@ -32,11 +32,11 @@ def record_steps(monkeypatch: Any) -> list[dict[str, Any]]:
     import snnhw.train.trainer as trainer
 
     steps: list[dict[str, Any]] = []
-    constrain = trainer._constrain
+    constrain = trainer.apply_constraints
 
     def recording(module: Any) -> None:
         constrain(module)
         steps.append(copy.deepcopy(module.state_dict()))
 
-    monkeypatch.setattr(trainer, "_constrain", recording)
+    monkeypatch.setattr(trainer, "apply_constraints", recording)
     return steps

@@ -139,6 +139,7 @@ def test_user_errors(tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[s
         ([*train, "--ema", "1"], "weight-average decay"),
         ([*train, "--ema", "0.9", "--ema-warmup", "0.5"], "warm-up must be a number ≥ 1, got 0.5"),
         ([*train, "--augment-scale", "1.5"], "gain change must be in [0, 1), got 1.5"),
+        ([*train, "--weight-noise", "1.5"], "weight noise must be in [0, 1), got 1.5"),
         ([*train, "--qat"], "--qat trains a spiking model"),
         ([*train, "--bf16"], "spiking models only"),
         (["train", "--data-dir", str(data), "-o", str(tmp_path / "z.pt")], "--data is required"),

@@ -204,6 +204,50 @@ def test_augmented_fit_differs_and_rejects_bad_shift(bundle) -> None:  # type: i
             log=None, augment_roll=(1, 0))
 
 
+def test_weight_noise_perturbs_the_pass_and_restores_the_weights() -> None:
+    """Inside the block every parameter is its own value times 1 + ε·N(0, 1) (drawn from the
+    generator, reproducibly); the gradient is the one at those values; afterwards the values
+    are the unperturbed ones again; ε = 0 changes nothing and draws nothing."""
+    from snnhw.train.seed import generator
+    from snnhw.train.trainer import weight_noise
+
+    p = torch.nn.Parameter(torch.full((4000,), 2.0))
+    q = torch.nn.Parameter(torch.full((3,), -1.0))
+    gen = generator(0, stream=7)
+    with weight_noise([p, q], 0.1, gen):
+        inside = p.detach().clone(), q.detach().clone()
+        ((p ** 2).sum() + q.sum()).backward()
+    assert torch.equal(p.detach(), torch.full((4000,), 2.0)) and torch.equal(q.detach(), torch.full((3,), -1.0))
+    assert torch.allclose(p.grad, 2 * inside[0])  # the gradient at the perturbed point
+    relative = inside[0] / 2.0 - 1.0
+    assert abs(float(relative.mean())) < 0.01 and 0.095 < float(relative.std()) < 0.105
+    assert len(set(inside[1].tolist())) == 3 and bool((inside[1] != -1.0).all())
+    expected = torch.randn(4000, generator=generator(0, stream=7))  # the same draws, in the same order
+    assert torch.allclose(inside[0], 2.0 * (1.0 + 0.1 * expected))
+    gen = generator(0, stream=7)
+    with weight_noise([p], 0.0, gen):
+        assert torch.equal(p.detach(), torch.full((4000,), 2.0))
+    assert torch.equal(torch.randn(4000, generator=gen), expected)  # nothing drawn
+
+
+def test_fit_with_weight_noise_differs_reproducibly_and_rejects_bad_scales(bundle) -> None:  # type: ignore[no-untyped-def]
+    runs = []
+    for noise in (0.0, 0.05, 0.05):
+        seed_everything(0)
+        model = build_model(HARD)
+        result = fit(model, bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None, progress=False,
+                     log=None, weight_noise=noise)
+        runs.append((model.state_dict(), result.settings))
+    (plain, plain_settings), (noisy, settings), (again, _) = runs
+    assert any(not torch.equal(plain[k], noisy[k]) for k in plain), "the weight noise changed nothing"
+    assert all(torch.equal(noisy[k], again[k]) for k in noisy), "the noise must come from the run's seed"
+    assert settings["weight_noise"] == 0.05 and "weight_noise" not in plain_settings
+    for bad in (-0.01, 1.0, float("nan")):
+        with pytest.raises(UserError, match="weight noise must be in"):
+            fit(build_model(HARD), bundle, epochs=1, lr=0.01, batch_size=32, seed=0, patience=None,
+                progress=False, log=None, weight_noise=bad)
+
+
 def test_distillation_loss_is_the_weighted_sum_of_its_terms() -> None:
     """α = 0: the cross-entropy; α = 1: τ²·KL(softmax(t/τ) ‖ softmax(s/τ)) averaged over rows,
     computed here from its definition; zero when the student's logits equal the teacher's."""

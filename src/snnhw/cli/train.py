@@ -205,6 +205,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                           "GEMMs instead of the sparse float32 products (values rounded to 8 significant bits; "
                           "no faster than the default on a 2-core CPU, may pay on many cores; costs some accuracy, "
                           "docs/training.md; validation stays float32)")
+    fit.add_argument("--weight-noise", type=float, default=0.0, metavar="EPS",
+                     help="multiply every trainable parameter by its own random 1 + EPS*N(0, 1) in each "
+                          "training pass (weight-noise injection, a regulariser, e.g. 0.01; docs/training.md; "
+                          "default 0: none)")
     fit.add_argument("--qat", action="store_true",
                      help="quantization-aware fine-tuning of a spiking model: every forward pass uses the "
                           "weights, thresholds, leaks and direct inputs snnhw quantize would give it "
@@ -439,7 +443,7 @@ def _train(args: argparse.Namespace, out: Path, device: torch.device) -> int:
         "schedule": args.schedule, "threads": args.threads, "weight_decay": args.weight_decay,
         "augment_roll": tuple(args.augment_roll), "augment_scale": args.augment_scale, "device": device,
         "distill": args.distill, "distill_temperature": args.distill_temperature, "ema": args.ema,
-        "bf16": args.bf16,
+        "bf16": args.bf16, "weight_noise": args.weight_noise,
     }
     if args.ema_warmup is not None:  # else fit's default
         options["ema_warmup"] = args.ema_warmup

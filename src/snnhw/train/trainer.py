@@ -280,7 +280,7 @@ def _default_log(message: str) -> None:
     tqdm.write(message, file=sys.stderr)
 
 
-def _constrain(model: nn.Module) -> None:
+def apply_constraints(model: nn.Module) -> None:
     """Apply the model's own parameter constraints (e.g. θ > 0) after an optimiser step."""
     for module in model.modules():
         hook = getattr(module, "constrain_parameters", None)
@@ -322,6 +322,37 @@ def random_scale(x: torch.Tensor, max_change: float, gen: torch.Generator) -> to
     batch, _, d = x.shape
     gains = 1.0 + max_change * (2.0 * torch.rand((batch, 1, d), generator=gen, dtype=x.dtype) - 1.0)
     return x * gains
+
+
+NOISE_STREAM = 2_000_000
+"""Generator streams ``NOISE_STREAM + epoch`` draw the weight noise of :func:`weight_noise`."""
+
+
+@contextmanager
+def weight_noise(params: list[nn.Parameter], scale: float, gen: torch.Generator) -> Iterator[None]:
+    """Run the block (a forward and backward pass) with every parameter in ``params`` multiplied
+    elementwise by its own ``1 + scale·N(0, 1)`` draw (from ``gen``), then put the values back.
+
+    Gradients computed inside stay in ``.grad``: they are taken at the perturbed point and
+    update the unperturbed weights (weight-noise injection, a regulariser: Murray & Edwards,
+    *Enhanced MLP performance and fault tolerance resulting from synaptic weight noise during
+    training*, IEEE TNN 1994; what it did to spiking models and their integer models is in
+    ``docs/training.md``, "Weight noise"). ``scale`` 0 leaves the parameters alone and draws
+    nothing.
+    """
+    if scale == 0:
+        yield
+        return
+    saved = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p in params:
+            p.mul_(1.0 + scale * torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, value in zip(params, saved):
+                p.copy_(value)
 
 
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -400,6 +431,7 @@ class _Plan:
     ema_warmup: float = EMA_WARMUP
     qat: QuantAware | None = None
     bf16: bool = False
+    weight_noise: float = 0.0
 
 
 class WeightAverage:
@@ -477,6 +509,7 @@ def fit(
     ema_warmup: float = EMA_WARMUP,
     qat: QuantAware | None = None,
     bf16: bool = False,
+    weight_noise: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``bundle.train``, selecting on ``bundle.val``.
 
@@ -548,6 +581,10 @@ def fit(
             bfloat16 (:func:`snnhw.model.wavefront.recurrent_bf16`: dense bfloat16 GEMMs instead
             of the sparse float32 products, faster only with several threads, at some accuracy);
             validation stays float32.
+        weight_noise: relative standard deviation ε of the weight noise of each training pass
+            (:func:`weight_noise`: every trainable parameter times ``1 + ε·N(0, 1)``, drawn anew
+            for every batch, on top of the ``qat`` grid when both are given; 0: none).
+            Validation and the weights kept are noise-free.
 
     Returns:
         The per-epoch history and the selection outcome (the same on every rank).
@@ -579,6 +616,8 @@ def fit(
     if not 0 <= ema < 1:
         raise UserError(f"the weight-average decay must be in [0, 1), got {ema}")
     check_ema_warmup(ema_warmup)
+    if not 0 <= weight_noise < 1:
+        raise UserError(f"the weight noise must be in [0, 1), got {weight_noise}")
     if bf16 and not isinstance(model, SpikingLSTM):
         raise UserError("bfloat16 recurrent products (--bf16) apply to spiking models only")
     if schedule_epochs is None:
@@ -614,7 +653,7 @@ def fit(
                  teacher=teacher if distill > 0 else None, distill=float(distill),
                  distill_temperature=float(distill_temperature), ema=float(ema),
                  ema_warmup=float(ema_warmup), qat=qat,
-                 bf16=bool(bf16))
+                 bf16=bool(bf16), weight_noise=float(weight_noise))
     if nproc == 1:
         return _train(model, bundle, target, plan)
     state, record = distributed.spawn(_train_worker, nproc, (model, bundle, plan), device_type=target.type)
@@ -662,6 +701,8 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
             result.settings["ema_warmup"] = plan.ema_warmup
     if plan.bf16:
         result.settings["recurrent_bf16"] = True
+    if plan.weight_noise:
+        result.settings["weight_noise"] = plan.weight_noise
     if isinstance(model, SpikingLSTM):  # which implementations of the neuron updates and products train it
         dtype = next(model.parameters()).dtype
         result.settings["neuron_kernels"] = "compiled" if fused_cells.kernels(dtype, device) else "pytorch"
@@ -694,6 +735,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
             net.train()
             order = torch.randperm(n, generator=generator(seed, stream=epoch))
             augment_gen = generator(seed, stream=AUGMENT_STREAM + epoch)
+            noise_gen = generator(seed, stream=NOISE_STREAM + epoch)
             loss_sum = 0.0
             correct = 0
             seen = 0
@@ -714,7 +756,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                         teacher_logits = _forward(teacher, inputs, lengths[index], rows, device, None)
                 optimizer.zero_grad(set_to_none=True)
                 with (qat.snapped(module) if qat is not None else nullcontext(),
-                      recurrent_bf16(plan.bf16)):
+                      weight_noise(params, plan.weight_noise, noise_gen), recurrent_bf16(plan.bf16)):
                     logits = _forward(net, inputs, lengths[index], rows, device, encoder)
                     loss = _shard_loss(logits, target, local, count, world, teacher_logits, plan.distill,
                                        plan.distill_temperature)
@@ -727,7 +769,7 @@ def _train(model: nn.Module, bundle: Bundle, device: torch.device, plan: _Plan) 
                 if plan.grad_clip is not None:
                     nn.utils.clip_grad_norm_(params, plan.grad_clip)
                 optimizer.step()
-                _constrain(module)
+                apply_constraints(module)
                 if average is not None:
                     average.update(module)
                 loss_sum += batch_loss * count
