@@ -12,9 +12,9 @@ perturbation of the same model. This bench measures that spread for one float ch
 elementwise by ``1 + ε·N(0, 1)`` (independent draws, ``--seed``; the model's constraints applied
 after), evaluates the test split and counts the windows whose class differs from the
 unperturbed model's. For comparison it prints the relative RMS change the quantizer's snap makes
-to the same parameters (:func:`snnhw.quant.quantizer.snap_spiking`, with the settings recorded in
-``--frozen``) and, with ``--frozen``, the integer (golden) model's accuracy and the windows on
-which its class differs from the float model's.
+to the same parameters (:func:`snnhw.quant.quantizer.snap_spiking`, on the grid recorded in
+``--frozen``: ``quant_gap.grid_of``) and, with ``--frozen``, the integer (golden) model's
+accuracy and the windows on which its class differs from the float model's.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ from torch import nn
 
 from snnhw.quant.frozen_io import load_frozen
 from snnhw.quant.golden import run_spiking
-from snnhw.quant.quantizer import quantize_input, snap_spiking
+from snnhw.quant.quantizer import quantize_input
 from snnhw.train.checkpoint import load_checkpoint
 from snnhw.train.seed import set_threads
 from snnhw.train.trainer import apply_constraints, split_tensors
 
-PERTURBED = ("weight_x", "weight_h", "bias", "head.", "theta.", "leak.")
+from quant_gap import GROUPS, grid_of
+
+PERTURBED = GROUPS["W+θ+λ"]
 """Parameter names (substrings of ``state_dict`` keys) a draw perturbs: the groups the quantizer rounds."""
 
 
@@ -71,10 +73,7 @@ def jitter(model: nn.Module, keys: list[str], scale: float, gen: torch.Generator
 
 def snap_rms(model: nn.Module, frozen: Any) -> dict[str, float]:
     """Relative RMS change ``‖snap(p) − p‖ / ‖p‖`` the quantizer makes per parameter group."""
-    settings = frozen.meta["quantizer"]
-    snapped = snap_spiking(model, input_scale=frozen.input_scale if frozen.encoding == "direct" else None,
-                           weight_bits=frozen.weight_bits, leak_terms=settings["leak_terms"],
-                           scale_mode=settings["scale_mode"])
+    snapped = grid_of(frozen).snapped_values(model)
     state = model.state_dict()
     groups: dict[str, list[float]] = {}
     for key, value in snapped.items():
@@ -82,7 +81,7 @@ def snap_rms(model: nn.Module, frozen: Any) -> dict[str, float]:
         if group is None:
             continue
         p = state[key].double()
-        err = torch.as_tensor(value, dtype=torch.float64) - p
+        err = value.double() - p
         sums = groups.setdefault(group, [0.0, 0.0])
         sums[0] += float((err ** 2).sum())
         sums[1] += float((p ** 2).sum())

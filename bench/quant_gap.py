@@ -25,7 +25,6 @@ import torch
 
 from snnhw.cli.quantize import eval_frozen
 from snnhw.quant.frozen_io import load_frozen
-from snnhw.quant.quantizer import snap_spiking
 from snnhw.train.checkpoint import load_checkpoint
 from snnhw.train.qat import QuantAware
 from snnhw.train.seed import set_threads
@@ -33,6 +32,16 @@ from snnhw.train.trainer import evaluate
 
 GROUPS = {"float": (), "W": ("weight_x", "weight_h", "bias", "head."), "θ": ("theta.",), "λ": ("leak.",),
           "W+θ+λ": ("weight_x", "weight_h", "bias", "head.", "theta.", "leak.")}
+
+
+def grid_of(frozen: Any) -> QuantAware:
+    """The fixed-point grid an integer model (a loaded ``.snnhw``) was quantized on: its weight
+    and input widths, and the leak terms, input percentile and scale rule its quantizer recorded."""
+    settings = frozen.meta["quantizer"]
+    return QuantAware(weight_bits=frozen.weight_bits, input_bits=frozen.input_bits,
+                      leak_terms=settings["leak_terms"], input_percentile=settings["input_percentile"],
+                      input_scale=frozen.input_scale if frozen.encoding == "direct" else None,
+                      scale_mode=settings["scale_mode"])
 
 
 def main() -> None:
@@ -48,13 +57,8 @@ def main() -> None:
     frozen = load_frozen(args.frozen)
     test = ckpt.load_data(args.data_dir, progress=False).test
     model = ckpt.build_model()
-    settings = frozen.meta["quantizer"]
-    direct = frozen.encoding == "direct"
-    grid = QuantAware(weight_bits=frozen.weight_bits, input_bits=frozen.input_bits,
-                      leak_terms=settings["leak_terms"], input_percentile=settings["input_percentile"],
-                      input_scale=frozen.input_scale if direct else None, scale_mode=settings["scale_mode"])
-    snapped = snap_spiking(model, input_scale=grid.input_scale, weight_bits=grid.weight_bits,
-                           leak_terms=grid.leak_terms, scale_mode=grid.scale_mode)
+    grid = grid_of(frozen)
+    snapped = grid.snapped_values(model)
     rounded = grid.round_split(test)
     rows: list[dict[str, Any]] = []
     print("| parameters on the grid | float input | input on the grid |\n|---|---|---|")
@@ -64,7 +68,7 @@ def main() -> None:
         with torch.no_grad():
             for key, value in snapped.items():
                 if any(p in key for p in prefixes):
-                    state[key].copy_(torch.as_tensor(value))
+                    state[key].copy_(value)
         row = {"snapped": name, "float_input": evaluate(variant, test)["accuracy"],
                "grid_input": evaluate(variant, rounded)["accuracy"]}
         rows.append(row)
