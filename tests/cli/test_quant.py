@@ -10,6 +10,7 @@ import pytest
 
 from snnhw.cli import main
 from snnhw.cli.quantize import report_path
+from snnhw.errors import UserError
 from snnhw.quant.frozen import FrozenBaseline, FrozenSpiking
 from snnhw.quant.frozen_io import is_frozen_file, load_frozen
 from snnhw.quant.golden import run_baseline, run_spiking
@@ -127,6 +128,51 @@ def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest
     ]
     for argv, message in cases:
         _fails(capsys, argv, message)
+
+
+def test_eval_against_a_reference_compares_sequence_by_sequence(models: dict[str, Path],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``eval --reference``: both models on the same split, the paired counts of their classes
+    (golden model for the integer one, ``evaluate`` for the float one); a reference trained on
+    other data is refused."""
+    from snnhw.cli.eval import Evaluation, compare_on_one_split
+    from snnhw.train.paired import compare_decisions
+    from snnhw.train.trainer import evaluate
+
+    root = models["root"]
+    frozen_path = root / "ref.snnhw"
+    _ok(capsys, ["quantize", "--model", str(models["spk"]), "--weight-bits", "4", "--no-baseline",
+                 "--calib-samples", "40", "--no-progress", "-o", str(frozen_path)])
+    record = root / "paired.json"
+    out = _ok(capsys, ["eval", "--model", str(frozen_path), "--reference", str(models["spk"]), "--json", str(record),
+                       "--no-progress"])
+    result = json.loads(record.read_text())
+    ckpt = load_checkpoint(models["spk"])
+    test = ckpt.load_data(None, progress=False).test
+    frozen = load_frozen(frozen_path)
+    golden = run_spiking(frozen, quantize_input(frozen, test.x), test.lengths).classes
+    float_run = evaluate(ckpt.build_model(), test, keep_classes=True)
+    assert float(np.mean(float_run["classes"] == test.y)) == float_run["accuracy"]
+    expected = compare_decisions(golden, float_run["classes"], test.y)
+    assert expected.changed > 0  # 4-bit weights: the two models do disagree somewhere
+    assert result["paired"] == expected.to_dict()
+    assert result["reference"]["accuracy"] == float_run["accuracy"] and result["accuracy"] == float(np.mean(golden == test.y))
+    assert f"model - reference: {expected.summary()}" in out
+
+    other_data = write_npz(root / "other.npz", seed=5)
+    other = root / "other.pt"
+    assert main(["train", "--data", "npz", "--data-dir", str(other_data), "--epochs", "1", *QUICK, "-o", str(other)]) == 0
+    capsys.readouterr()
+    _fails(capsys, ["eval", "--model", str(frozen_path), "--reference", str(other), "--no-progress"],
+           "the two models' test splits differ (their labels differ)")
+    _fails(capsys, ["eval", "--model", str(frozen_path), "--reference", str(root / "gone.pt")], "does not exist")
+    labels = np.zeros(2, dtype=np.int64)
+    with pytest.raises(UserError, match="trained on dataset 'har', the reference on 'npz'"):
+        compare_on_one_split(Evaluation({"dataset": "har", "split": "test"}, labels, labels),
+                             Evaluation({"dataset": "npz", "split": "test"}, labels, labels))
+    with pytest.raises(UserError, match=r"val splits differ \(2 and 3 sequences\)"):
+        compare_on_one_split(Evaluation({"dataset": "npz", "split": "val"}, labels, labels),
+                             Evaluation({"dataset": "npz", "split": "val"}, np.zeros(3, np.int64), np.zeros(3, np.int64)))
 
 
 def test_eval_refuses_a_tampered_frozen_file(models: dict[str, Path], capsys: pytest.CaptureFixture[str],

@@ -21,13 +21,16 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.cli.train import existing_file, output_path, write_json
 from snnhw.errors import UserError
+
+if TYPE_CHECKING:
+    from snnhw.cli.eval import Evaluation
 
 
 def report_path(frozen: Path) -> Path:
@@ -205,14 +208,16 @@ def frozen_split(frozen: Any, path: Path, data_dir: str | None, split: str, prog
     return part
 
 
-def eval_frozen(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+def eval_frozen(path: Path, args: argparse.Namespace) -> Evaluation:
     """Accuracy of a frozen ``.snnhw`` model (integer golden model) on ``args.split``.
 
     The dataset is rebuilt from the data settings and normalisation recorded in the file's
     meta (``--data-dir`` when it moved). ``loss`` is the cross-entropy of the logits
     dequantized with the head's output scale (nats). Also returns saturation counts, the
-    float model's recorded accuracy and the golden model's speed (sequences/s).
+    float model's recorded accuracy and the golden model's speed (sequences/s), with the class
+    of every sequence.
     """
+    from snnhw.cli.eval import Evaluation
     from snnhw.quant.frozen import FrozenSpiking
     from snnhw.quant.frozen_io import load_frozen
     from snnhw.quant.golden import run_baseline, run_spiking
@@ -237,8 +242,9 @@ def eval_frozen(path: Path, args: argparse.Namespace) -> dict[str, Any]:
     loss = float(-log_p[np.arange(len(split.y)), split.y].mean())
     from snnhw.hw.registry import spec_for_model
 
-    return {"model": str(path), "kind": "frozen-" + spec_for_model(frozen).name,
-            "split": args.split, "dataset": meta["data_meta"].get("dataset"), "accuracy": accuracy,
-            "loss": loss if math.isfinite(loss) else float("nan"), "n": int(len(split.y)),
-            "saturation": res.saturation, "float_metrics": meta.get("float_metrics"),
-            "seconds": seconds, "sequences_per_second": len(split.y) / seconds if seconds > 0 else None}
+    record = {"model": str(path), "kind": "frozen-" + spec_for_model(frozen).name,
+              "split": args.split, "dataset": meta["data_meta"].get("dataset"), "accuracy": accuracy,
+              "loss": loss if math.isfinite(loss) else float("nan"), "n": int(len(split.y)),
+              "saturation": res.saturation, "float_metrics": meta.get("float_metrics"),
+              "seconds": seconds, "sequences_per_second": len(split.y) / seconds if seconds > 0 else None}
+    return Evaluation(record, np.asarray(res.classes, dtype=np.int64), np.asarray(split.y))

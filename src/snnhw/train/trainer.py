@@ -237,7 +237,8 @@ def evaluate(
     *,
     progress: bool = False,
     seed: int = EVAL_SEED,
-) -> dict[str, float]:
+    keep_classes: bool = False,
+) -> dict[str, Any]:
     """Accuracy and mean cross-entropy of ``model`` on a split.
 
     Runs in eval mode without gradients on the model's device; random draws (rate encoding)
@@ -245,8 +246,12 @@ def evaluate(
     caller's random stream is left untouched. Inside a process group (see
     :mod:`snnhw.train.distributed`) it is collective: every rank must call it; each computes
     its share of every batch and the sums are all-reduced, so every rank returns the figures
-    of the whole split. Returns ``{"accuracy": fraction, "loss": nats, "n": count}``.
+    of the whole split. Returns ``{"accuracy": fraction, "loss": nats, "n": count}``, plus
+    ``"classes"`` (int64 [S], the class given to each sequence) when ``keep_classes`` (a single
+    process only).
     """
+    if keep_classes and distributed.active():
+        raise ValueError("per-sequence classes are kept in a single process only")
     if batch_size < 1:
         raise UserError(f"batch size must be ≥ 1, got {batch_size}")
     x, y, lengths = split_tensors(dataset)
@@ -259,6 +264,7 @@ def evaluate(
     model.eval()
     correct = 0
     loss_sum = 0.0
+    classes: list[torch.Tensor] = []
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -269,11 +275,17 @@ def evaluate(
                 if local:
                     target = y[index][rows].to(device)
                     loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
-                    correct += int((logits.argmax(dim=1) == target).sum())
+                    decided = logits.argmax(dim=1)
+                    correct += int((decided == target).sum())
+                    if keep_classes:
+                        classes.append(decided.cpu())
     finally:
         model.train(was_training)
     loss_sum, correct = distributed.all_sum([loss_sum, correct])
-    return {"accuracy": int(correct) / n, "loss": loss_sum / n, "n": n}
+    result: dict[str, Any] = {"accuracy": int(correct) / n, "loss": loss_sum / n, "n": n}
+    if keep_classes:
+        result["classes"] = torch.cat(classes).numpy()
+    return result
 
 
 def _default_log(message: str) -> None:
