@@ -114,6 +114,20 @@ def test_evaluate_repeatable_and_seedable(bundle) -> None:  # type: ignore[no-un
     assert first["n"] == len(bundle.test)
 
 
+def test_evaluate_keeps_each_sequences_class_in_one_process(bundle, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seed_everything(0)
+    model = build_model(SPIKING)
+    kept = evaluate(model, bundle.test, batch_size=7, keep_classes=True)
+    classes = kept.pop("classes")
+    assert kept == evaluate(model, bundle.test, batch_size=7)
+    with torch.no_grad():
+        x, lengths = torch.as_tensor(bundle.test.x), torch.as_tensor(bundle.test.lengths)
+        assert classes.tolist() == model.eval()(x, lengths).argmax(dim=1).tolist()
+    monkeypatch.setattr(trainer.distributed, "active", lambda: True)
+    with pytest.raises(ValueError, match="single process"):
+        evaluate(model, bundle.test, keep_classes=True)
+
+
 def test_subsample(bundle) -> None:  # type: ignore[no-untyped-def]
     a = subsample(bundle.train, 20, seed=1)
     b = subsample(bundle.train, 20, seed=1)
