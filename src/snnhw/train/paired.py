@@ -6,8 +6,12 @@ the accuracy difference A − B is ``(only_a − only_b) / n``. Whether that dif
 chance is McNemar's question (McNemar 1947, Psychometrika 12:153–157): under "both models are
 equally accurate" each discordant sequence is a fair coin, so the exact two-sided p-value is
 ``min(1, 2·P[Binomial(only_a + only_b, ½) ≤ min(only_a, only_b)])``. The 95 % interval of the
-difference is the Wald interval for paired proportions (Agresti, *Categorical Data Analysis*,
-3rd ed., §11.1): ``d ± z·√(only_a + only_b − n·d²) / n`` with ``d = (only_a − only_b)/n``.
+difference is Agresti and Min's adjusted Wald interval for paired proportions (Statistics in
+Medicine 24:729–740, 2005): add ½ to each of the four cells of the 2 × 2 table, then
+``d* ± z·√((p₁* + p₂*) − d*²) / √(n + 2)`` with ``p₁* = (only_a + ½)/(n + 2)``,
+``p₂* = (only_b + ½)/(n + 2)``, ``d* = p₁* − p₂*``. Unlike the plain Wald interval it does not
+collapse to a point when the two models never disagree (with n = 300 and no disagreement it is
+±0.65 points), and for counts like HAR's it is the Wald interval to within 0.01 points.
 
 On a fixed test split this sets a model comparison's resolution: with about 100 discordant
 sequences among 2,996 (HAR), one standard error of the difference is about 0.33 points
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,9 +57,11 @@ class PairedComparison:
 
     @property
     def interval95(self) -> tuple[float, float]:
-        """The 95 % Wald interval of :attr:`difference` (percentage points)."""
-        d = (self.only_a - self.only_b) / self.n
-        half = Z_95 * math.sqrt(max(self.only_a + self.only_b - self.n * d * d, 0.0)) / self.n
+        """The 95 % interval of :attr:`difference` (percentage points; Agresti–Min, see the module)."""
+        m = self.n + 2
+        p1, p2 = (self.only_a + 0.5) / m, (self.only_b + 0.5) / m
+        d = p1 - p2
+        half = Z_95 * math.sqrt((p1 + p2 - d * d) / m)
         return 100.0 * (d - half), 100.0 * (d + half)
 
     @property
@@ -68,6 +75,13 @@ class PairedComparison:
         return {"n": self.n, "correct": self.correct_a, "reference_correct": self.correct_b,
                 "only_model_right": self.only_a, "only_reference_right": self.only_b, "changed": self.changed,
                 "difference_points": self.difference, "interval95_points": [lo, hi], "mcnemar_p": self.p_value}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> PairedComparison:
+        """The comparison whose counts a :meth:`to_dict` record holds (derived figures recomputed)."""
+        return cls(n=int(record["n"]), correct_a=int(record["correct"]), correct_b=int(record["reference_correct"]),
+                   only_a=int(record["only_model_right"]), only_b=int(record["only_reference_right"]),
+                   changed=int(record["changed"]))
 
     def summary(self) -> str:
         """One line: difference, its interval, the discordant counts and the p-value."""
