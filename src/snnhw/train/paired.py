@@ -14,8 +14,8 @@ collapse to a point when the two models never disagree (with n = 300 and no disa
 ±0.65 points), and for counts like HAR's it is the Wald interval to within 0.01 points.
 
 On a fixed test split this sets a model comparison's resolution: with about 100 discordant
-sequences among 2,996 (HAR), one standard error of the difference is about 0.33 points
-(``docs/results.md``, "how much one model's accuracy moves").
+sequences among 2,996 (HAR), the 95 % interval is about ±0.65 points (``docs/results.md``, "One
+model against another: the resolution of the test split").
 """
 
 from __future__ import annotations
