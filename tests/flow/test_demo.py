@@ -37,6 +37,22 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys: pytest.CaptureFixture[str
         assert (out / name).is_file(), name
     report = json.loads((out / "build" / "report.json").read_text())
     assert 0 <= report["accuracy"]["int_spiking"] <= 1 and "int_baseline" in report["accuracy"]
+    # the integer model against the float one, sequence by sequence, recomputed here from both models
+    from snnhw.quant.frozen_io import load_frozen
+    from snnhw.quant.golden import run_spiking
+    from snnhw.quant.quantizer import quantize_input
+    from snnhw.train.checkpoint import load_checkpoint
+    from snnhw.train.paired import compare_decisions
+    from snnhw.train.trainer import evaluate
+
+    ckpt = load_checkpoint(out / "spiking.pt")
+    test = ckpt.load_data(None, progress=False).test
+    assert report["accuracy"]["split"].endswith(f"test split ({len(test)} sequences)")
+    frozen = load_frozen(out / "build" / "model" / "spiking.snnhw")
+    integer = run_spiking(frozen, quantize_input(frozen, test.x), test.lengths).classes
+    expected = compare_decisions(integer, evaluate(ckpt.build_model(), test, keep_classes=True)["classes"], test.y)
+    assert report["accuracy"]["integer_vs_float"] == expected.to_dict()
+    assert "sequence by sequence" in (out / "build" / "report.md").read_text()
     assert report["energy"]["ratio"] > 0 and set(report["sparsity"]) >= {"f", "o", "h"}
     assert "total wall time" in capsys.readouterr().out
 

@@ -42,6 +42,18 @@ def test_report_files_and_tables(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_integer_vs_float_comparison_is_a_sentence(tmp_path: Path) -> None:
+    report = sample_report()
+    report["accuracy"]["integer_vs_float"] = {
+        "n": 2996, "correct": 2715, "reference_correct": 2734, "only_model_right": 39, "only_reference_right": 58,
+        "changed": 105, "difference_points": -0.634, "interval95_points": [-1.281, 0.013], "mcnemar_p": 0.0672}
+    md = Path(write_report(report, tmp_path)["markdown"]).read_text()
+    assert ("Integer (spiking core) − float spiking model, sequence by sequence: -0.63 points (95 % interval "
+            "-1.28 to +0.01); 105 of 2996 sequences decided differently, 39 right only under the integer model "
+            "and 58 only under the float one; McNemar exact p = 0.0672.") in md
+    assert "sequence by sequence" not in Path(write_report(sample_report(), tmp_path / "plain")["markdown"]).read_text()
+
+
 def test_missing_sections_are_said_not_faked(tmp_path: Path) -> None:
     report = sample_report()
     del report["resources"], report["accuracy"], report["verify"]

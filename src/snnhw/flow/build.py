@@ -1065,24 +1065,33 @@ def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, di
                                                         dict[str, Any] | None]:
     """(accuracy, energy, sparsity) from golden runs with counters on the evaluation data.
 
-    Accuracy is recorded per core kind as ``int_<kind>``; the energy compares the main core's
-    counters with the MAC baseline's (:func:`snnhw.quant.energy.energy_report`).
+    Accuracy is recorded per core kind as ``int_<kind>``; with the float spiking checkpoint at
+    hand, ``integer_vs_float`` compares the main core's integer model with it sequence by
+    sequence (:mod:`snnhw.train.paired`: difference, 95 % interval, McNemar's p). The energy
+    compares the main core's counters with the MAC baseline's
+    (:func:`snnhw.quant.energy.energy_report`).
     """
     from snnhw.quant.energy import energy_report
     from snnhw.quant.quantizer import quantize_input
+    from snnhw.train.paired import compare_decisions
 
     data = state.eval_data
     if data is None:
         return None, None, None
     accuracy: dict[str, Any] = {"split": data.description, "n": int(len(data.y))}
     counters: dict[str, Any] = {}
+    classes: dict[str, np.ndarray] = {}
     for kind, model in state.models.items():
         res = core_spec(kind).golden(model, quantize_input(model, data.x), data.lengths, counters=True,
                                      progress=state.opts.progress)
         accuracy[f"int_{kind}"] = float((res.classes == data.y).mean())
         counters[kind] = res.counters
-    accuracy.update(_float_accuracy(state, data))
+        classes[kind] = res.classes
+    float_run = _float_spiking_run(state, data)
+    accuracy.update(_float_accuracy(state, data, float_run))
     main = main_core().name
+    if float_run is not None:
+        accuracy["integer_vs_float"] = compare_decisions(classes[main], float_run["classes"], data.y).to_dict()
     others = [c for k, c in counters.items() if k != main]
     energy = energy_report(counters[main], others[0] if others else None,
                            schedule=state.schedule(main).energy_schedule)
@@ -1090,8 +1099,21 @@ def _accuracy_and_activity(state: BuildState) -> tuple[dict[str, Any] | None, di
     return accuracy, energy, sparsity
 
 
-def _float_accuracy(state: BuildState, data: _EvalData) -> dict[str, Any]:
-    """Float hard / spiking accuracies on the same data: recorded (full test split) or measured."""
+def _float_spiking_run(state: BuildState, data: _EvalData) -> dict[str, Any] | None:
+    """The float spiking checkpoint evaluated on the evaluation data, with each sequence's class
+    (:func:`snnhw.train.trainer.evaluate`); None for a build from frozen models alone."""
+    if not state.checkpoints:
+        return None
+    from snnhw.data.base import SequenceDataset
+    from snnhw.train.trainer import evaluate
+
+    split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
+    return evaluate(state.checkpoints["snn"].build_model(), split, progress=state.opts.progress, keep_classes=True)
+
+
+def _float_accuracy(state: BuildState, data: _EvalData, float_run: dict[str, Any] | None) -> dict[str, Any]:
+    """Float hard / spiking accuracies on the same data: recorded (full test split) or measured
+    (the spiking one is ``float_run``'s)."""
     ckpts = state.checkpoints
     if not ckpts:
         metrics = (state.main.meta or {}).get("float_metrics") or {}
@@ -1109,8 +1131,9 @@ def _float_accuracy(state: BuildState, data: _EvalData) -> dict[str, Any]:
     from snnhw.data.base import SequenceDataset
     from snnhw.train.trainer import evaluate
 
+    assert float_run is not None  # the build has checkpoints
     split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
-    return {"float_spiking": evaluate(ckpts["snn"].build_model(), split)["accuracy"],
+    return {"float_spiking": float_run["accuracy"],
             "float_hard": evaluate(ckpts["hard"].build_model(), split)["accuracy"],
             "float_source": f"measured here on {data.description}"}
 

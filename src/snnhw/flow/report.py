@@ -5,7 +5,9 @@ absent when its step was skipped, and the Markdown says so instead of inventing 
 
 * ``model``: name, T, hidden_size, input_size, num_layers, encoding, nonspiking_gate, weight_bits.
 * ``accuracy``: ``{"float_hard", "float_spiking", "int_<core kind>" ...}`` (fractions; the integer
-  golden model of each core) and ``split``.
+  golden model of each core) and ``split``; ``integer_vs_float`` (builds from a checkpoint): the
+  main core's integer model against the float spiking model, sequence by sequence
+  (:meth:`snnhw.train.paired.PairedComparison.to_dict`: difference and interval in points).
 * ``cores``: ``[{"name", "label"}, ...]``: the built core kinds (:mod:`snnhw.hw.registry`), the
   main core first; every per-core section below is keyed by these names.
 * ``resources``: ``{"source": "yosys"|"vivado", "cores": {name: {...}}}`` with cell counts (LUT,
@@ -110,7 +112,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
             ["float hard LSTM", "float spiking"] + [f"integer, {labels[n]} model (golden)" for n in names],
             [[_pct(acc.get("float_hard")), _pct(acc.get("float_spiking"))]
              + [_pct(acc.get(f"int_{n}")) for n in names]],
-        ) + ["", f"Split: {acc.get('split', '?')}.", ""]
+        ) + ["", f"Split: {acc.get('split', '?')}.", ""] + _paired_line(acc.get("integer_vs_float"), labels[names[0]])
     else:
         out += ["No dataset available to this build: accuracy not measured.", ""]
 
@@ -319,6 +321,19 @@ def make_plots(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
         ax.set_title("Spike activity per gate")
         plots["sparsity"] = save("sparsity", fig)
     return plots
+
+
+def _paired_line(paired: dict[str, Any] | None, label: str) -> list[str]:
+    """The integer-vs-float comparison as a sentence (nothing when the build has no checkpoint)."""
+    if not paired:
+        return []
+    lo, hi = paired["interval95_points"]
+    return [f"Integer ({label}) − float spiking model, sequence by sequence: "
+            f"{paired['difference_points']:+.2f} points (95 % interval {lo:+.2f} to {hi:+.2f}); "
+            f"{paired['changed']} of {paired['n']} sequences decided differently, "
+            f"{paired['only_model_right']} right only under the integer model and "
+            f"{paired['only_reference_right']} only under the float one; McNemar exact p = {paired['mcnemar_p']:.3g}. "
+            "A difference inside its interval is not resolved by these data.", ""]
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> dict[str, str]:
