@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -35,23 +34,12 @@ from snnhw.quant.golden import run_spiking
 from snnhw.quant.quantizer import quantize_input
 from snnhw.train.checkpoint import load_checkpoint
 from snnhw.train.seed import set_threads
-from snnhw.train.trainer import apply_constraints, split_tensors
+from snnhw.train.trainer import apply_constraints, evaluate
 
 from quant_gap import GROUPS, grid_of
 
 PERTURBED = GROUPS["W+θ+λ"]
 """Parameter names (substrings of ``state_dict`` keys) a draw perturbs: the groups the quantizer rounds."""
-
-
-def classes(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """The class the model gives each sequence of ``x`` [S, N, D] (float, direct input), int64 [S]."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            xb, lb = x[start:start + batch_size], lengths[start:start + batch_size]
-            out.append(model(xb[:, :int(lb.max())], lb).argmax(dim=1))
-    return torch.cat(out).numpy()
 
 
 def perturbed_keys(model: nn.Module) -> list[str]:
@@ -106,9 +94,8 @@ def main() -> None:
     if not model.cfg.spiking or model.cfg.encoding != "direct":
         parser.error("--model must be a spiking checkpoint with direct input")
     test = ckpt.load_data(args.data_dir, progress=False).test
-    x, y, lengths = split_tensors(test)
-    labels = y.numpy()
-    base = classes(model, x, lengths)
+    labels = test.y
+    base = evaluate(model, test, keep_classes=True)["classes"]
     result: dict[str, Any] = {"model": args.model, "n": len(labels), "float_accuracy": float((base == labels).mean()),
                               "draws": []}
     print(f"float model: {100 * result['float_accuracy']:.2f} % ({len(labels)} test sequences)")
@@ -130,7 +117,7 @@ def main() -> None:
         for k in range(args.draws):
             model.load_state_dict(state)
             jitter(model, keys, scale, torch.Generator().manual_seed(args.seed + k))
-            pred = classes(model, x, lengths)
+            pred = evaluate(model, test, keep_classes=True)["classes"]
             acc, changed = float((pred == labels).mean()), int((pred != base).sum())
             accs.append(acc)
             result["draws"].append({"scale": scale, "seed": args.seed + k, "accuracy": acc, "changed": changed})
