@@ -190,6 +190,12 @@ class _EvalData:
     description: str
     full_test_split: bool
 
+    def as_split(self) -> Any:
+        """The sequences as a :class:`snnhw.data.base.SequenceDataset` (what the float models evaluate)."""
+        from snnhw.data.base import SequenceDataset
+
+        return SequenceDataset(x=self.x, y=self.y, lengths=self.lengths)
+
 
 @dataclass
 class BuildState:
@@ -1104,11 +1110,10 @@ def _float_spiking_run(state: BuildState, data: _EvalData) -> dict[str, Any] | N
     (:func:`snnhw.train.trainer.evaluate`); None for a build from frozen models alone."""
     if not state.checkpoints:
         return None
-    from snnhw.data.base import SequenceDataset
     from snnhw.train.trainer import evaluate
 
-    split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
-    return evaluate(state.checkpoints["snn"].build_model(), split, progress=state.opts.progress, keep_classes=True)
+    return evaluate(state.checkpoints["snn"].build_model(), data.as_split(), progress=state.opts.progress,
+                    keep_classes=True)
 
 
 def _float_accuracy(state: BuildState, data: _EvalData, float_run: dict[str, Any] | None) -> dict[str, Any]:
@@ -1128,13 +1133,11 @@ def _float_accuracy(state: BuildState, data: _EvalData, float_run: dict[str, Any
         return {"float_spiking": ckpts["snn"].metrics["test_accuracy"],
                 "float_hard": ckpts["hard"].metrics["test_accuracy"],
                 "float_source": "recorded in the checkpoints (same test split)"}
-    from snnhw.data.base import SequenceDataset
     from snnhw.train.trainer import evaluate
 
     assert float_run is not None  # the build has checkpoints
-    split = SequenceDataset(x=data.x, y=data.y, lengths=data.lengths)
     return {"float_spiking": float_run["accuracy"],
-            "float_hard": evaluate(ckpts["hard"].build_model(), split)["accuracy"],
+            "float_hard": evaluate(ckpts["hard"].build_model(), data.as_split())["accuracy"],
             "float_source": f"measured here on {data.description}"}
 
 
