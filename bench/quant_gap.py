@@ -74,7 +74,7 @@ def main() -> None:
         rows.append(row)
         print(f"| {name} | {100 * row['float_input']:.2f} % | {100 * row['grid_input']:.2f} % |", flush=True)
     integer = eval_frozen(Path(args.frozen), argparse.Namespace(data_dir=args.data_dir, split="test",
-                                                                batch_size=256, no_progress=True, progress=False))
+                                                                batch_size=256, no_progress=True, progress=False)).record
     print(f"| integer model (golden) | | {100 * integer['accuracy']:.2f} % |")
     print(f"({len(test)} test sequences, {time.monotonic() - start:.0f} s)")
     if args.json:
