@@ -15,6 +15,7 @@ floors.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,15 @@ CONTRACT_LEAK, CONTRACT_PROJECTION = arith.leak, golden.input_projection
 
 
 def rounded_leak(u: np.ndarray, terms: arith.LeakTerms) -> np.ndarray:
-    """``Σ sign·round(u / 2^e)`` (half up) instead of the contract's floors."""
-    total = 0 * u
-    for sign, e in terms:
-        total = total + sign * ((u + (1 << (e - 1))) >> e if e > 0 else u)
-    return total
+    """``Σ sign·round(u / 2^e)`` (half up): the contract's leak, term by term, with half a unit
+    of each term's shift added before it."""
+    return sum(CONTRACT_LEAK(u + ((1 << e) >> 1), ((sign, e),)) for sign, e in terms)
 
 
 def rounded_projection(layer: Any, x_q: np.ndarray) -> np.ndarray:
-    """``round((Wx·x_q) / 2^x_shift)`` (half up) instead of the contract's floor; ``Wx·x_q`` exact,
-    as the golden model computes it."""
-    x_q = np.asarray(x_q, dtype=np.int64)
-    product = golden._cache(layer).matmul("x", x_q, int(np.abs(x_q).max()) if x_q.size else 0)
+    """``round((Wx·x_q) / 2^x_shift)`` (half up): the contract's projection of the same layer
+    without its shift, then the shift with half a unit added before it."""
+    product = CONTRACT_PROJECTION(dataclasses.replace(layer, x_shift=(0,) * len(layer.x_shift)), x_q)
     shift = golden._gate_shift(layer.x_shift, layer.hidden_size)
     return (product + ((1 << shift) >> 1)) >> shift
 
