@@ -1,36 +1,35 @@
-"""What-if: an integer model's accuracy with its flooring shifts made rounding ones.
+"""What-if: an integer model's accuracy with its leak terms floored or rounded, and its
+direct-input projection floored (the contract) or rounded.
 
     python bench/floor_rounding.py --frozen m.snnhw [--data-dir DIR]
 
-The integer contract (``docs/integer-contract.md``) floors two shifts: each leak term
-``u >> e`` and the direct-input projection ``(Wx·x_q) >> x_shift``. Both floors bias the
-membranes the same way at every time step. This diagnostic evaluates the golden model of
-``--frozen`` on its test split as it is, then with the leak terms, the projection or both
-rounded to nearest (``(v + 2^(e−1)) >> e``), by substituting those two functions of
-:mod:`snnhw.quant.arith` / :mod:`snnhw.quant.golden` for the run only. It is a measurement of
-a possible contract change, not the contract: the generators and testbenches implement the
-floors.
+The integer contract (``docs/integer-contract.md``) lets each neuron's leak terms round to
+nearest (``leak_rounding`` "nearest", the quantizer's default) or floor ("floor", frozen
+format 1's rule), and floors the direct-input projection ``(Wx·x_q) >> x_shift``. This
+diagnostic evaluates the golden model of ``--frozen`` on its test split with every neuron's
+leak floored, then rounded, each with the projection as the contract has it and rounded to
+nearest (``(v + 2^(x_shift−1)) >> x_shift``, substituted for
+:func:`snnhw.quant.golden.input_projection` for the run only: that variant is a measurement of
+a possible contract change, which the generators and testbenches do not implement).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from snnhw.cli.quantize import eval_frozen
-from snnhw.quant import arith, golden
+from snnhw.quant import golden
+from snnhw.quant.arith import LEAK_ROUNDINGS, LeakRounding
+from snnhw.quant.frozen import BinaryNeuron, FrozenSpiking, TernaryNeuron
+from snnhw.quant.frozen_io import load_frozen, save_frozen
 
-CONTRACT_LEAK, CONTRACT_PROJECTION = arith.leak, golden.input_projection
-
-
-def rounded_leak(u: np.ndarray, terms: arith.LeakTerms) -> np.ndarray:
-    """``Σ sign·round(u / 2^e)`` (half up): the contract's leak, term by term, with half a unit
-    of each term's shift added before it."""
-    return sum(CONTRACT_LEAK(u + ((1 << e) >> 1), ((sign, e),)) for sign, e in terms)
+CONTRACT_PROJECTION = golden.input_projection
 
 
 def rounded_projection(layer: Any, x_q: np.ndarray) -> np.ndarray:
@@ -41,23 +40,35 @@ def rounded_projection(layer: Any, x_q: np.ndarray) -> np.ndarray:
     return (product + ((1 << shift) >> 1)) >> shift
 
 
+def with_leak_rounding(model: FrozenSpiking, rounding: LeakRounding) -> FrozenSpiking:
+    """A copy of ``model`` whose every LIF neuron rounds its leak terms by ``rounding``."""
+    def neuron(n: Any) -> Any:
+        return dataclasses.replace(n, leak_rounding=rounding) if isinstance(n, (BinaryNeuron, TernaryNeuron)) else n
+    layers = [dataclasses.replace(layer, **{g: neuron(getattr(layer, g)) for g in ("f", "i", "g", "o", "c")})
+              for layer in model.layers]
+    return dataclasses.replace(model, layers=layers)
+
+
 def main() -> None:
     """Evaluate the four variants and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frozen", required=True, type=Path, help="an integer model written by snnhw quantize")
+    parser.add_argument("--frozen", required=True, type=Path, help="a spiking integer model written by snnhw quantize")
     parser.add_argument("--data-dir", help="dataset path (default: the one recorded in the model)")
     args = parser.parse_args()
+    model = load_frozen(args.frozen)
+    if not isinstance(model, FrozenSpiking):
+        parser.error(f"{args.frozen} is not a spiking model")
     ns = argparse.Namespace(data_dir=args.data_dir, split="test", batch_size=256, no_progress=True, progress=False)
-    variants = [("contract (floors)", CONTRACT_LEAK, CONTRACT_PROJECTION),
-                ("leak rounded", rounded_leak, CONTRACT_PROJECTION),
-                ("projection rounded", CONTRACT_LEAK, rounded_projection),
-                ("both rounded", rounded_leak, rounded_projection)]
-    try:
-        for name, leak, projection in variants:
-            arith.leak, golden.input_projection = leak, projection
-            print(f"{name}: {100 * eval_frozen(args.frozen, ns).record['accuracy']:.2f} %", flush=True)
-    finally:
-        arith.leak, golden.input_projection = CONTRACT_LEAK, CONTRACT_PROJECTION
+    with tempfile.TemporaryDirectory() as tmp:
+        for rounding in LEAK_ROUNDINGS[::-1]:
+            path = save_frozen(Path(tmp) / f"{rounding}.snnhw", with_leak_rounding(model, rounding))
+            for projection_name, projection in (("floored", CONTRACT_PROJECTION), ("rounded", rounded_projection)):
+                golden.input_projection = projection
+                try:
+                    accuracy = eval_frozen(path, ns).record["accuracy"]
+                finally:
+                    golden.input_projection = CONTRACT_PROJECTION
+                print(f"leak {rounding}, projection {projection_name}: {100 * accuracy:.2f} %", flush=True)
 
 
 if __name__ == "__main__":

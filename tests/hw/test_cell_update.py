@@ -38,7 +38,8 @@ def _run(layer, lanes: int, vectors: int, seed: int, corrupt: bool = False, stag
     q = arith.spike_select(i_v, g_v) if isinstance(layer.g, ClipGate) else arith.spike_select(g_v, i_v)
     c = arith.cell_update(c_prev, s_f, q, layer.cell_bits)
     n = layer.c
-    s_c, uc = arith.ternary_lif(uc_prev, c, n.theta_pos, n.theta_neg, n.shift_pos, n.shift_neg, n.leak, n.membrane_bits)
+    s_c, uc = arith.ternary_lif(uc_prev, c, n.theta_pos, n.theta_neg, n.shift_pos, n.shift_neg, n.leak, n.leak_rounding,
+                                n.membrane_bits)
     h = arith.spike_select(s_o, s_c)
     expected = [np.concatenate([c[v], uc[v], h[v]]).tolist() for v in range(vectors)]
     if corrupt:

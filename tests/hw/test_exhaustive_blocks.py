@@ -218,13 +218,14 @@ def quantizer_leak_shapes(terms: Iterable[int], shifts: Iterable[int] = range(ar
     return out
 
 
-def _run_leak(shapes: list, bits: int, corrupt: bool = False) -> tuple[int, list[str]]:
-    duts = [LeakUnit(t, bits) for t in shapes]
+def _run_leak(shapes: list, bits: int, rounding: str, corrupt: bool = False) -> tuple[int, list[str]]:
+    duts = [LeakUnit(t, bits, rounding) for t in shapes]
     assert all(d.latency == 0 for d in duts)
     (u,) = _space(_srange(bits))
-    expected = [{("y", ()): arith.leak(u, d.terms)} for d in duts]
+    expected = [{("y", ()): arith.leak(u, d.terms, rounding)} for d in duts]
     return _check(duts, {"u": {(): u}}, expected, 0,
-                  lambda k, key, v: f"LeakUnit(terms={shapes[k]}, in_bits={bits}) u={int(u[v])}", corrupt)
+                  lambda k, key, v: f"LeakUnit(terms={shapes[k]}, in_bits={bits}, {rounding}) u={int(u[v])}",
+                  corrupt)
 
 
 def test_leak_shapes_are_the_quantizers_search_space() -> None:
@@ -243,26 +244,30 @@ LEAK_CASES = {
 }
 
 
+@pytest.mark.parametrize("rounding", arith.LEAK_ROUNDINGS)
 @pytest.mark.parametrize("case", list(LEAK_CASES))
-def test_leak_unit_exhaustive(case: str) -> None:
+def test_leak_unit_exhaustive(case: str, rounding: str) -> None:
     make, bits = LEAK_CASES[case]
-    compared, bad = _run_leak(make(), bits)
+    compared, bad = _run_leak(make(), bits, rounding)
     assert not bad, _report(bad)
     assert compared == len(make()) * (1 << bits)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("rounding", arith.LEAK_ROUNDINGS)
 @pytest.mark.parametrize("part", range(4))
-def test_leak_unit_exhaustive_all_four_term_shapes(part: int) -> None:
-    """Every 4-term shape (29120) at W = 4, in four simulations (``--runslow``)."""
+def test_leak_unit_exhaustive_all_four_term_shapes(part: int, rounding: str) -> None:
+    """Every 4-term shape (29120) at W = 4, in four simulations per rounding (``--runslow``)."""
     shapes = quantizer_leak_shapes((4,))[part::4]
-    _, bad = _run_leak(shapes, 4)
+    _, bad = _run_leak(shapes, 4, rounding)
     assert not bad, _report(bad)
 
 
-def test_leak_unit_exhaustive_fails_on_corrupted_expectation() -> None:
-    _, bad = _run_leak(quantizer_leak_shapes((1, 2), range(5)), 4, corrupt=True)
-    assert len(bad) == 1 and bad[0].startswith("LeakUnit(terms=((1, 0),), in_bits=4) u=0: expected 1 got 0"), bad
+@pytest.mark.parametrize("rounding", arith.LEAK_ROUNDINGS)
+def test_leak_unit_exhaustive_fails_on_corrupted_expectation(rounding: str) -> None:
+    _, bad = _run_leak(quantizer_leak_shapes((1, 2), range(5)), 4, rounding, corrupt=True)
+    assert len(bad) == 1 and bad[0].startswith(
+        f"LeakUnit(terms=((1, 0),), in_bits=4, {rounding}) u=0: expected 1 got 0"), bad
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,8 +368,9 @@ def _neuron_out(n, u: np.ndarray, z: np.ndarray):
     if isinstance(n, ClipGate):
         return arith.clip(z, n.lo, n.hi), None
     if isinstance(n, BinaryNeuron):
-        return arith.binary_lif(u, z, n.theta, n.leak, n.membrane_bits)
-    return arith.ternary_lif(u, z, n.theta_pos, n.theta_neg, n.shift_pos, n.shift_neg, n.leak, n.membrane_bits)
+        return arith.binary_lif(u, z, n.theta, n.leak, n.leak_rounding, n.membrane_bits)
+    return arith.ternary_lif(u, z, n.theta_pos, n.theta_neg, n.shift_pos, n.shift_neg, n.leak, n.leak_rounding,
+                                n.membrane_bits)
 
 
 def _run_gate_neurons(layers: list[SpikingLayer], lanes: int, corrupt: bool = False) -> tuple[int, list[str]]:
@@ -412,24 +418,25 @@ def _run_gate_neurons(layers: list[SpikingLayer], lanes: int, corrupt: bool = Fa
     return _check(duts, inputs, expected, 1, describe, corrupt)
 
 
-def _binary_group(mem_bits: int, acc_bits: int, leaks: list) -> list[SpikingLayer]:
+def _binary_group(mem_bits: int, acc_bits: int, leaks: list, rounding: str = "nearest") -> list[SpikingLayer]:
     """Every θ ∈ 1..2^(W−1)−1 × every leak as binary f, i, o (3 per layer); g = clip(±q), q = 1, 2, …"""
-    neurons = [BinaryNeuron(th, lk, mem_bits) for lk in leaks for th in range(1, 1 << (mem_bits - 1))]
+    neurons = [BinaryNeuron(th, lk, mem_bits, rounding) for lk in leaks for th in range(1, 1 << (mem_bits - 1))]
     neurons += neurons[: (-len(neurons)) % 3]
-    c = TernaryNeuron(1, 1, 0, 0, IF, mem_bits)
+    c = TernaryNeuron(1, 1, 0, 0, IF, mem_bits, rounding)
     return [_layer(f, i, ClipGate(-(j + 1), j + 1), o, c, 4, acc_bits)
             for j, (f, i, o) in enumerate(zip(neurons[0::3], neurons[1::3], neurons[2::3]))]
 
 
-def _ternary_group(mem_bits: int, acc_bits: int, params: list[tuple[int, int, int, int, tuple]]) -> list[SpikingLayer]:
+def _ternary_group(mem_bits: int, acc_bits: int, params: list[tuple[int, int, int, int, tuple]],
+                   rounding: str = "nearest") -> list[SpikingLayer]:
     """One layer per ternary g (θ+, θ−, σ+, σ−, leak); i = clip(0, q) and binary f, o vary alongside."""
     th_max = (1 << (mem_bits - 1)) - 1
     layers = []
     for j, (tp, tn, sp, sn, lk) in enumerate(params):
-        f = BinaryNeuron(1 + j % th_max, LEAKS[j % len(LEAKS)], mem_bits)
-        o = BinaryNeuron(1 + (j + 1) % th_max, LEAKS[(j + 3) % len(LEAKS)], mem_bits)
-        g = TernaryNeuron(tp, tn, sp, sn, lk, mem_bits)
-        c = TernaryNeuron(1, 1, 0, 0, IF, mem_bits)
+        f = BinaryNeuron(1 + j % th_max, LEAKS[j % len(LEAKS)], mem_bits, rounding)
+        o = BinaryNeuron(1 + (j + 1) % th_max, LEAKS[(j + 3) % len(LEAKS)], mem_bits, rounding)
+        g = TernaryNeuron(tp, tn, sp, sn, lk, mem_bits, rounding)
+        c = TernaryNeuron(1, 1, 0, 0, IF, mem_bits, rounding)
         layers.append(_layer(f, ClipGate(0, 1 + j % (1 << acc_bits)), g, o, c, 4, acc_bits))
     return layers
 
@@ -445,10 +452,15 @@ GATE_GROUPS: dict[str, tuple[Callable[[], list[SpikingLayer]], int]] = {
     "binary-W3-acc5": (lambda: _binary_group(3, 5, LEAKS), 2),
     # z narrower than U
     "binary-W5-acc4": (lambda: _binary_group(5, 4, [IF, LIF]), 2),
+    # the same with every leak term floored (frozen format 1)
+    "binary-W4-acc5-floor": (lambda: _binary_group(4, 5, LEAKS, "floor"), 2),
     # ternary LIF g (non-spiking i): every (θ+, θ−, σ+, σ−) a 3-bit membrane can hold, IF and LIF
     "ternary-W3-acc4-all": (lambda: _ternary_group(3, 4, [
         (tp, tn, sp, sn, lk) for lk in (IF, LIF) for tp in range(1, 4) for tn in range(1, 4)
         for sp in range(4) for sn in range(4)]), 1),
+    "ternary-W3-acc4-all-floor": (lambda: _ternary_group(3, 4, [
+        (tp, tn, sp, sn, lk) for lk in (IF, LIF) for tp in range(1, 4) for tn in range(1, 4)
+        for sp in range(4) for sn in range(4)], "floor"), 1),
     # 4-bit membrane: every (θ+, θ−) with the T = 1 shifts σ = ⌈θ/2⌉ (IF, LIF alternating);
     # every (σ+, σ−) at θ = (4, 6) (λ = 1.125)
     "ternary-W4-acc4": (lambda: _ternary_group(4, 4, [
@@ -513,7 +525,7 @@ def _run_cell_update(layers: list[SpikingLayer], lanes: int, corrupt: bool = Fal
         c = arith.cell_update(c_prev, s_f, q, layer.cell_bits)
         nc = layer.c
         s_c, uc = arith.ternary_lif(uc_prev, c, nc.theta_pos, nc.theta_neg, nc.shift_pos, nc.shift_neg, nc.leak,
-                                    nc.membrane_bits)
+                                    nc.leak_rounding, nc.membrane_bits)
         h = arith.spike_select(s_o, s_c)
         exp: dict[Key, np.ndarray] = {}
         for k in range(lanes):
@@ -535,11 +547,11 @@ def _run_cell_update(layers: list[SpikingLayer], lanes: int, corrupt: bool = Fal
 
 
 def _cell_layers(nonspiking: str, cell_bits: int, q_max: int, mem_bits: int,
-                 c_neurons: list[tuple[int, int, int, int, tuple]]) -> list[SpikingLayer]:
+                 c_neurons: list[tuple[int, int, int, int, tuple]], rounding: str = "nearest") -> list[SpikingLayer]:
     b = BinaryNeuron(1, IF, 4)
     layers = []
     for tp, tn, sp, sn, lk in c_neurons:
-        c = TernaryNeuron(tp, tn, sp, sn, lk, mem_bits)
+        c = TernaryNeuron(tp, tn, sp, sn, lk, mem_bits, rounding)
         if nonspiking == "g":
             i, g = b, ClipGate(-q_max, q_max)
         else:
@@ -555,6 +567,9 @@ CELL_GROUPS: dict[str, Callable[[], list[SpikingLayer]]] = {
     # non-spiking i = clip(0, 3), ternary g; c 3 bits, U_c 5 bits
     "i-clip3-cw3-uc5": lambda: _cell_layers("i", 3, 3, 5, [
         (1, 1, 0, 0, IF), (4, 2, 1, 1, LIF), (15, 15, 2, 2, GT1), (9, 3, 0, 15, ((1, 0), (-1, 1), (-1, 4)))]),
+    # the same with every leak term floored (frozen format 1)
+    "i-clip3-cw3-uc5-floor": lambda: _cell_layers("i", 3, 3, 5, [
+        (4, 2, 1, 1, LIF), (15, 15, 2, 2, GT1), (9, 3, 0, 15, ((1, 0), (-1, 1), (-1, 4)))], "floor"),
 }
 
 

@@ -16,13 +16,13 @@ LEAKS = [((1, 0),), ((1, 0), (-1, 3)), ((1, 0), (1, 3)), ((1, 0), (-1, 1), (-1, 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
-def _run(terms, bits: int, seed: int, corrupt: bool = False) -> list[tuple[int, int]]:
-    dut = LeakUnit(terms, bits)
+def _run(terms, bits: int, seed: int, rounding: str = "nearest", corrupt: bool = False) -> list[tuple[int, int]]:
+    dut = LeakUnit(terms, bits, rounding)
     assert dut.latency == 0
     lo, hi = arith.signed_range(bits)
     rng = np.random.default_rng(seed)
     u = np.concatenate([[lo, hi, 0, -1, 1], rng.integers(lo, hi + 1, size=60)])
-    expected = arith.leak(u, dut.terms).tolist()
+    expected = arith.leak(u, dut.terms, dut.rounding).tolist()
     if corrupt:
         expected[7] -= 1
     pairs: list[tuple[int, int]] = []
@@ -39,21 +39,37 @@ def _run(terms, bits: int, seed: int, corrupt: bool = False) -> list[tuple[int, 
     return pairs
 
 
+@pytest.mark.parametrize("rounding", arith.LEAK_ROUNDINGS)
 @pytest.mark.parametrize("terms", LEAKS)
 @pytest.mark.parametrize("bits", [4, 11])
-def test_leak_unit_matches_arith(terms, bits: int) -> None:
-    pairs = _run(terms, bits, seed=bits)
+def test_leak_unit_matches_arith(terms, bits: int, rounding: str) -> None:
+    pairs = _run(terms, bits, seed=bits, rounding=rounding)
     assert all(e == g for e, g in pairs), pairs
 
 
-def test_leak_unit_fails_on_corrupted_expectation() -> None:
-    pairs = _run(((1, 0), (-1, 3)), 8, seed=1, corrupt=True)
+@pytest.mark.parametrize("rounding", arith.LEAK_ROUNDINGS)
+def test_leak_unit_fails_on_corrupted_expectation(rounding: str) -> None:
+    pairs = _run(((1, 0), (-1, 3)), 8, seed=1, rounding=rounding, corrupt=True)
     assert sum(e != g for e, g in pairs) == 1
+
+
+def test_leak_unit_fails_against_the_other_rounding() -> None:
+    """The unit built to round differs from the floored contract on some membrane (and the
+    other way round): the comparison can tell the two rules apart."""
+    for built, expected in (("nearest", "floor"), ("floor", "nearest")):
+        dut_pairs = _run(((1, 0), (-1, 3)), 8, seed=1, rounding=built)
+        lo, hi = arith.signed_range(8)
+        rng = np.random.default_rng(1)
+        u = np.concatenate([[lo, hi, 0, -1, 1], rng.integers(lo, hi + 1, size=60)])
+        other = arith.leak(u, ((1, 0), (-1, 3)), expected).tolist()
+        assert any(o != g for o, (_, g) in zip(other, dut_pairs))
 
 
 def test_leak_unit_rejects_bad_parameters() -> None:
     with pytest.raises(ValueError):
-        LeakUnit(((2, 0),), 8)
+        LeakUnit(((2, 0),), 8, "nearest")
     with pytest.raises(ValueError):
-        LeakUnit(((1, 0),), 1)
+        LeakUnit(((1, 0),), 1, "nearest")
+    with pytest.raises(ValueError, match="unknown leak rounding"):
+        LeakUnit(((1, 0),), 8, "up")
     gc.collect()

@@ -24,10 +24,10 @@ def _expected(layer, z: np.ndarray, u: dict[str, np.ndarray]) -> tuple[dict, dic
         if isinstance(n, ClipGate):
             out[a] = arith.clip(z[gi], n.lo, n.hi)
         elif isinstance(n, BinaryNeuron):
-            out[a], new[a] = arith.binary_lif(u[a], z[gi], n.theta, n.leak, n.membrane_bits)
+            out[a], new[a] = arith.binary_lif(u[a], z[gi], n.theta, n.leak, n.leak_rounding, n.membrane_bits)
         else:
             out[a], new[a] = arith.ternary_lif(u[a], z[gi], n.theta_pos, n.theta_neg, n.shift_pos,
-                                               n.shift_neg, n.leak, n.membrane_bits)
+                                               n.shift_neg, n.leak, n.leak_rounding, n.membrane_bits)
     return out, new
 
 

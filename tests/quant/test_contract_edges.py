@@ -82,9 +82,32 @@ def test_membrane_sum_bound(W: int) -> None:
         for terms in itertools.combinations([(s, e) for e in range(3) for s in (1, -1)], K):
             if len({e for _, e in terms}) < K:
                 continue
-            worst = max(abs(arith.leak(u, terms)) for u in range(lo, hi + 1))
+            worst = max(abs(arith.leak(u, terms, r)) for u in range(lo, hi + 1) for r in arith.LEAK_ROUNDINGS)
             assert worst <= K << (W - 1)
             for acc in (2, W, W + 3):
                 bound = (K << (W - 1)) + (1 << (acc - 1)) - 1
                 width = max(W + (K - 1).bit_length() + 1, acc + 1)
                 assert arith.signed_bits(-bound, bound) <= width
+
+
+def test_rounding_shift_is_round_half_up_and_the_carry_in_form() -> None:
+    """``rounding_shift(u, e, "nearest")`` is ⌊u/2^e + 1/2⌋ (exact rationals), equals the
+    hardware's ``(u >> e) + bit e−1 of u`` (the bit taken from the sign beyond a W-bit value's
+    top), and "floor" is ⌊u/2^e⌋; over every 6-bit u and e = 0..8, as ints and as an array."""
+    from fractions import Fraction
+    import math
+
+    us = range(-32, 32)
+    for e in range(9):
+        for u in us:
+            exact = Fraction(u, 1 << e)
+            assert arith.rounding_shift(u, e, "nearest") == math.floor(exact + Fraction(1, 2))
+            assert arith.rounding_shift(u, e, "floor") == math.floor(exact)
+            carry = (u >> min(e, 6) - 1) & 1 if e else 0
+            assert arith.rounding_shift(u, e, "nearest") == (u >> e) + carry
+        array = np.arange(-32, 32, dtype=np.int64)
+        assert arith.rounding_shift(array, e, "nearest").tolist() == [arith.rounding_shift(u, e, "nearest") for u in us]
+    with pytest.raises(ValueError, match="unknown leak rounding"):
+        arith.rounding_shift(5, 1, "ceil")
+    with pytest.raises(ValueError, match="unknown leak rounding"):
+        arith.leak(5, ((1, 0),), "ceil")

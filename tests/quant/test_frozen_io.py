@@ -189,6 +189,8 @@ def test_wrong_shape_and_dtype_are_refused(saved: Path, tmp_path: Path) -> None:
     (("layers", 0, "f", "theta"), 0, "threshold"),
     (("layers", 0, "f", "membrane_bits"), 3, "membrane"),
     (("layers", 0, "f", "leak"), [[2, 0]], "leak"),
+    (("layers", 0, "f", "leak_rounding"), "up", "leak_rounding"),
+    (("layers", 1, "c", "leak_rounding"), 1, "leak_rounding"),
     (("layers", 0, "c", "shift_pos"), -1, "shift"),
     (("layers", 0, "g", "lo"), 0, "clip lo"),
     (("layers", 0, "x_shift"), [0, 0, 0], "x_shift"),
@@ -208,6 +210,35 @@ def test_header_edits_are_refused(saved: Path, tmp_path: Path, field: tuple, val
             d = d[key]
         d[field[-1]] = value
     _refused(_rewrite(saved, tmp_path / "h.snnhw", edit), fragment)
+
+
+def _layers_neurons(header: dict):
+    for layer in header["layers"]:
+        for gate in ("f", "i", "g", "o", "c"):
+            if layer[gate]["type"] != "clip":
+                yield layer[gate]
+
+
+def test_version_1_files_load_with_floored_leaks(saved: Path, tmp_path: Path) -> None:
+    """A format-1 file (written before ``leak_rounding``) loads with every leak term floored, as
+    it was quantized and verified; the same model read as format 2 rounds to nearest."""
+    def to_version_1(header, blobs):
+        header["version"] = 1
+        for neuron in _layers_neurons(header):
+            del neuron["leak_rounding"]
+    old = load_frozen(_rewrite(saved, tmp_path / "v1.snnhw", to_version_1))
+    new = load_frozen(saved)
+    rounding = {(k, g): getattr(layer, g).leak_rounding for m, k in ((old, "old"), (new, "new"))
+                for layer in m.layers for g in ("f", "i", "o", "c")}
+    assert {r for (k, _), r in rounding.items() if k == "old"} == {"floor"}
+    assert {r for (k, _), r in rounding.items() if k == "new"} == {"nearest"}
+    x = random_inputs(new, 2, 3, 5)[0]
+    assert not np.array_equal(run_spiking(old, x, None, trace=True).trace[0]["U_f"],
+                              run_spiking(new, x, None, trace=True).trace[0]["U_f"])
+
+    def drop_field(header, blobs):
+        del header["layers"][0]["o"]["leak_rounding"]
+    _refused(_rewrite(saved, tmp_path / "missing.snnhw", drop_field), "layers[0].o.leak_rounding is missing")
 
 
 def test_foreign_and_missing_files_are_refused(tmp_path: Path) -> None:

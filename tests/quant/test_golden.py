@@ -19,9 +19,9 @@ from snnhw.quant.frozen import ClipGate, FrozenSpiking, SpikingLayer
 def _neuron_step(neuron, u: int, y: int) -> tuple[int, int]:
     """A scalar LIF step with the arith primitive matching the neuron type."""
     if hasattr(neuron, "theta"):
-        return arith.binary_lif(u, y, neuron.theta, neuron.leak, neuron.membrane_bits)
+        return arith.binary_lif(u, y, neuron.theta, neuron.leak, neuron.leak_rounding, neuron.membrane_bits)
     return arith.ternary_lif(u, y, neuron.theta_pos, neuron.theta_neg, neuron.shift_pos, neuron.shift_neg,
-                             neuron.leak, neuron.membrane_bits)
+                             neuron.leak, neuron.leak_rounding, neuron.membrane_bits)
 
 
 def _layer_inputs(model: FrozenSpiking, x: np.ndarray | None, spikes: np.ndarray | None, length: int):
@@ -269,3 +269,43 @@ def test_rate_encoder_threshold_is_strict() -> None:
     x = np.stack([r, r + 1, -(r + 1)])[:, None, :]
     spikes = golden.rate_encode(model, x)[:, 0, 0]
     assert spikes.tolist() == [[0] * 6, [1] * 6, [-1] * 6]
+
+
+
+def test_overlapping_runs_in_two_threads_leave_no_cache_behind(monkeypatch) -> None:
+    """Run A starts, run B starts in another thread, A ends, then B ends (the build verifies its
+    cores in threads): afterwards no run's weight cache is left active, so a later call outside a
+    run builds its own (a cache shared between threads outlived both runs, keyed by ``id`` of
+    layers that may be freed, and raised ``TypeError`` when one run ended inside another)."""
+    import threading
+
+    model = synthetic.random_frozen_spiking(3, input_size=5, hidden_size=6, T=2)
+    x, lengths = synthetic.random_inputs(model, 1, 2, 3)
+    expected = golden.run_spiking(model, x, lengths).logits
+    entered = {name: threading.Event() for name in "AB"}
+    go = {name: threading.Event() for name in "AB"}
+    matmul = golden._LayerCache.matmul
+
+    def gated(self, *args, **kwargs):
+        name = threading.current_thread().name
+        if name in go and not entered[name].is_set():
+            entered[name].set()
+            assert go[name].wait(10)
+        return matmul(self, *args, **kwargs)
+
+    monkeypatch.setattr(golden._LayerCache, "matmul", gated)
+    results: dict[str, np.ndarray] = {}
+    threads = {name: threading.Thread(name=name, target=lambda n=name: results.__setitem__(
+        n, golden.run_spiking(model, x, lengths).logits)) for name in "AB"}
+    threads["A"].start()
+    assert entered["A"].wait(10)
+    threads["B"].start()
+    assert entered["B"].wait(10)
+    go["A"].set()
+    threads["A"].join(10)
+    go["B"].set()
+    threads["B"].join(10)
+    assert np.array_equal(results["A"], expected) and np.array_equal(results["B"], expected)
+    layer = model.layers[0]
+    assert golden._cache(layer) is not golden._cache(layer)
+

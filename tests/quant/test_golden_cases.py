@@ -71,10 +71,11 @@ def test_if_cell_two_elements_two_steps() -> None:
     assert result.readout[:, 0].tolist() == [1, 1]
 
 
-def _leak_model(leak, z_f: int, *, T: int, bits: int = 16, theta: int = 100) -> FrozenSpiking:
+def _leak_model(leak, z_f: int, *, T: int, bits: int = 16, theta: int = 100,
+                rounding: str = "floor") -> FrozenSpiking:
     """H = 1, z_f = bias only (zero weights), f never fires unless z is large."""
     return tiny_model([[0], [0], [0], [0]], [[0], [0], [0], [0]], [z_f, 0, 0, 0], T=T,
-                      f=BinaryNeuron(theta, leak, bits))
+                      f=BinaryNeuron(theta, leak, bits, rounding))
 
 
 def _u_f(model: FrozenSpiking, N: int = 1) -> list[int]:
@@ -97,6 +98,22 @@ def test_leak_if_lif_and_greater_than_one() -> None:
     tr = golden.run_spiking(model, np.zeros((1, 1, 1), dtype=np.int64), None, trace=True).trace[0]
     assert tr["U_f"][0, 0, :, 0].tolist() == [5, 10, 2, 7, 12, 4, 9, 1]
     assert tr["f"][0, 0, :, 0].tolist() == [0, 0, 1, 0, 0, 1, 0, 1]
+
+
+def test_leak_terms_rounded_to_nearest() -> None:
+    # each term U >> e becomes round(U / 2^e), halves up. λ = 7/8, z = 5: 5; 5 − round(0.625) + 5
+    # = 9; 9 − round(1.125) + 5 = 13; 13 − round(1.625) + 5 = 16 (floored: 5, 10, 14, 18)
+    assert _u_f(_leak_model(LIF_7_8, 5, T=4, rounding="nearest")) == [5, 9, 13, 16]
+    # z = −5: −5; −5 − round(−0.625) − 5 = −9; −9 − round(−1.125) − 5 = −13; −13 + 2 − 5 = −16
+    assert _u_f(_leak_model(LIF_7_8, -5, T=4, rounding="nearest")) == [-5, -9, -13, -16]
+    # halves go up: z = 4: 4; 4 − round(0.5) + 4 = 7; 7 − 1 + 4 = 10; 10 − 1 + 4 = 13;
+    # z = −4: −4; −4 − round(−0.5) − 4 = −8 (−0.5 → 0); −8 + 1 − 4 = −11; −11 + 1 − 4 = −14
+    assert _u_f(_leak_model(LIF_7_8, 4, T=4, rounding="nearest")) == [4, 7, 10, 13]
+    assert _u_f(_leak_model(LIF_7_8, -4, T=4, rounding="nearest")) == [-4, -8, -11, -14]
+    # λ = 1.125: 5; 5 + round(0.625) + 5 = 11; 11 + 1 + 5 = 17; 17 + round(2.125) + 5 = 24
+    assert _u_f(_leak_model(LIF_9_8, 5, T=4, rounding="nearest")) == [5, 11, 17, 24]
+    # λ = 1 has no shifted-out bit: the same as floored
+    assert _u_f(_leak_model(IF, 5, T=4, rounding="nearest")) == [5, 10, 15, 20]
 
 
 def test_membrane_and_cell_saturation_counts() -> None:

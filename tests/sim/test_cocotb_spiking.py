@@ -79,6 +79,9 @@ CASES = [
          Knobs(lanes=2, fanin=2, engines=2, tree_stages=2, cell_stages=2), 117),
     Case("T4-direct-queue-E2-gate3-cell4", {**SMALL, "T": 4, "leak": "lif", "nonspiking_gate": "i"},
          Knobs(lanes=2, fanin=2, engines=2, event_driven=True, event_mode="queue", gate_stages=3, cell_stages=4), 118),
+    # every leak term floored (frozen format 1's rule; the other cases round to nearest)
+    Case("T4-direct-lif-floor-E2-gate2", {**SMALL, "T": 4, "leak": "lif", "leak_rounding": "floor"},
+         Knobs(lanes=2, fanin=2, engines=2, gate_stages=2), 136),
     Case("T3-direct-lif-E2-tree2-gate3-cell6-proj2", {**SMALL, "T": 3, "leak": "lif", "saturate": True},
          Knobs(lanes=2, fanin=2, engines=2, tree_stages=2, gate_stages=3, cell_stages=6, proj_stages=2), 132),
     # a direct-input projection a quarter of the lanes wide (blocks of one lane written one by one)

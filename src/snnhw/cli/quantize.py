@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="signed direct-input width, 2..16 (default: the grid of a --qat checkpoint, else 8)")
     p.add_argument("--leak-terms", type=int, default=None,
                    help="shift terms per leak λ, 1..4 (default: the grid of a --qat checkpoint, else 2)")
+    p.add_argument("--leak-rounding", choices=("nearest", "floor"), default="nearest",
+                   help="how each leak term's shift U >> e rounds in the integer model: to nearest "
+                        "(default; in hardware the last bit shifted out is the adder's carry-in) or floor")
     p.add_argument("--rate-bits", type=int, default=8, help="R of the rate encoder (default 8)")
     p.add_argument("--act-bits", type=int, default=8, help="baseline activation width (default 8)")
     p.add_argument("--input-percentile", type=float, default=None,
@@ -149,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         hard_ckpt, hard_out = ckpt, out
     else:
         model = ckpt.build_model()
-        frozen = quantize_spiking(model, leak_terms=args.leak_terms, rate_bits=args.rate_bits, seed=args.seed,
+        frozen = quantize_spiking(model, leak_terms=args.leak_terms, leak_rounding=args.leak_rounding,
+                                  rate_bits=args.rate_bits, seed=args.seed,
                                   membrane_headroom=args.membrane_headroom, meta=meta,
                                   input_scale=args.input_scale, **common)
         save_frozen(out, frozen)

@@ -98,7 +98,8 @@ class CellUpdate(wiring.Component):
             if self.stages >= 2:  # register c, U_c(n, t−1) and o: the LIF runs in the next cycle
                 c, uc_prev, o = self._registered(m, k, 1, c=c, uc=uc_prev, o=o)
             if self.stages >= 3:  # register y' and λ·U_c(n, t−1): the saturating add runs in the next cycle
-                drive, leaked = lif_drive_expr(m, c, layer.c, kc), leak_expr(uc_prev, layer.c.leak)
+                drive = lif_drive_expr(m, c, layer.c, kc)
+                leaked = leak_expr(uc_prev, layer.c.leak, layer.c.leak_rounding)
                 drive, leaked, c, o = self._registered(m, k, 2, drive=drive, leaked=leaked, c=c, o=o)
                 v = lif_sum_expr(m, leaked, drive, layer.c)
                 if self.stages >= 4:  # register v = sat(λ·U_c + y'): threshold and reset in the next cycle

@@ -101,7 +101,7 @@ def ternary_threshold_select(parts: dict[str, Value], n: TernaryNeuron) -> tuple
 def ternary_lif_expr(m: Module, u_prev: Value, y: Value, n: TernaryNeuron, k: Constants) -> tuple[Value, Value]:
     """The ternary LIF with sign-dependent input shift in one cycle; returns ``(s, u)`` with
     ``s`` signed(2); ``k``: the neuron's constants."""
-    v = lif_sum_expr(m, leak_expr(u_prev, n.leak), lif_drive_expr(m, y, n, k), n)
+    v = lif_sum_expr(m, leak_expr(u_prev, n.leak, n.leak_rounding), lif_drive_expr(m, y, n, k), n)
     return lif_threshold_expr(m, v, n, k)
 
 
@@ -209,7 +209,7 @@ class GateNeurons(wiring.Component):
                     m.d.sync += go[a].eq(clip_expr(m, z, consts[a]["lo"], consts[a]["hi"],
                                                    gate_value_shape(layer, a)))
                     continue
-                leaked = self._staged(m, leak_expr(up[a], n.leak), f"leaked_s1_{a}_{k}")
+                leaked = self._staged(m, leak_expr(up[a], n.leak, n.leak_rounding), f"leaked_s1_{a}_{k}")
                 drive = self._staged(m, lif_drive_expr(m, z, n, consts[a]), f"drive_s1_{a}_{k}")
                 v = self._staged(m, lif_sum_expr(m, leaked, drive, n), f"v_s2_{a}_{k}", from_stages=3)
                 s, u = lif_threshold_expr(m, v, n, consts[a])

@@ -12,18 +12,25 @@ bits; a signed ``W``-bit register holds ``[-2**(W-1), 2**(W-1) - 1]``.
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from typing import Literal, Sequence, TypeVar
 
 import numpy as np
 
 IntLike = TypeVar("IntLike", int, np.ndarray)
 
 LeakTerms = tuple[tuple[int, int], ...]
-"""A leak factor as signed shift terms ``((sign, e), ...)``: λ·U := Σ sign·(U >> e).
+"""A leak factor as signed shift terms ``((sign, e), ...)``: λ·U := Σ sign·(U / 2^e), each
+quotient rounded by the neuron's :data:`LeakRounding` (:func:`leak`).
 
 ``sign`` is +1 or −1 and ``e`` ≥ 0. λ = 1 is ``((1, 0),)``; λ = 7/8 is ``((1, 0), (-1, 3))``;
 λ = 1.125 is ``((1, 0), (1, 3))``.
 """
+
+LeakRounding = Literal["nearest", "floor"]
+"""How each leak term's shift ``U >> e`` rounds: "nearest" (half up, the default since frozen
+format 2) or "floor" (an arithmetic shift, the rule of frozen format 1)."""
+
+LEAK_ROUNDINGS: tuple[LeakRounding, ...] = ("nearest", "floor")
 
 LEAK_MAX_SHIFT = 15
 """Largest shift exponent a leak term may use (a 4-bit field in hardware)."""
@@ -59,17 +66,33 @@ def clip(x: IntLike, lo: int, hi: int) -> IntLike:
     return min(max(x, lo), hi)
 
 
-def leak(u: IntLike, terms: LeakTerms) -> IntLike:
-    """The multiplier-free leak ``Σ sign·(u >> e)`` (each term an arithmetic, flooring shift)."""
+def rounding_shift(u: IntLike, e: int, rounding: LeakRounding) -> IntLike:
+    """``u / 2^e`` as an integer: ``u >> e`` ("floor") or ``(u + 2^(e−1)) >> e`` ("nearest",
+    halves up; the same as ``(u >> e) + bit e−1 of u``, the last bit shifted out as a carry-in)."""
+    if validate_leak_rounding(rounding) == "nearest" and e > 0:
+        return (u + (1 << (e - 1))) >> e
+    return u >> e
+
+
+def leak(u: IntLike, terms: LeakTerms, rounding: LeakRounding) -> IntLike:
+    """The multiplier-free leak ``Σ sign·rounding_shift(u, e)`` (each term rounded on its own)."""
     total = 0 * u
     for sign, e in terms:
-        total = total + sign * (u >> e)
+        total = total + sign * rounding_shift(u, e, rounding)
     return total
 
 
 def leak_value(terms: LeakTerms) -> float:
     """The real factor λ = Σ sign·2^−e that ``terms`` approximates (for reports only)."""
     return float(sum(sign * 2.0**-e for sign, e in terms))
+
+
+def validate_leak_rounding(rounding: object) -> LeakRounding:
+    """Check a leak rounding name and return it; raises ``ValueError`` when it is not one of
+    :data:`LEAK_ROUNDINGS`."""
+    if rounding not in LEAK_ROUNDINGS:
+        raise ValueError(f"unknown leak rounding {rounding!r}; use one of {', '.join(LEAK_ROUNDINGS)}")
+    return rounding  # type: ignore[return-value]
 
 
 def validate_leak_terms(terms: Sequence[Sequence[int]]) -> LeakTerms:
@@ -87,13 +110,14 @@ def validate_leak_terms(terms: Sequence[Sequence[int]]) -> LeakTerms:
     return tuple(out)
 
 
-def binary_lif(u_prev: IntLike, z: IntLike, theta: int, terms: LeakTerms, bits: int) -> tuple[IntLike, IntLike]:
+def binary_lif(u_prev: IntLike, z: IntLike, theta: int, terms: LeakTerms, rounding: LeakRounding,
+               bits: int) -> tuple[IntLike, IntLike]:
     """One time step of the binary LIF neuron (sigmoid-type gates f, o and spiking i).
 
-    ``v = saturate(leak(u_prev) + z, bits)``; spike ``s = [v > theta]``; soft reset
+    ``v = saturate(leak(u_prev, terms, rounding) + z, bits)``; spike ``s = [v > theta]``; soft reset
     ``u = v − theta·s``. Returns ``(s, u)`` with ``s`` in {0, 1}.
     """
-    v = saturate(leak(u_prev, terms) + z, bits)
+    v = saturate(leak(u_prev, terms, rounding) + z, bits)
     s = (v > theta) * 1
     return s, v - theta * s
 
@@ -111,15 +135,16 @@ def ternary_lif(
     shift_pos: int,
     shift_neg: int,
     terms: LeakTerms,
+    rounding: LeakRounding,
     bits: int,
 ) -> tuple[IntLike, IntLike]:
     """One time step of the ternary LIF neuron (spiking g, and the activation of c).
 
-    ``v = saturate(leak(u_prev) + ternary_input_shift(y), bits)``; ``s = +1`` if ``v > θ+``,
+    ``v = saturate(leak(u_prev, terms, rounding) + ternary_input_shift(y), bits)``; ``s = +1`` if ``v > θ+``,
     ``−1`` if ``v < −θ−``, else 0; reset ``u = v − θ+`` (s = +1) or ``v + θ−`` (s = −1).
     Returns ``(s, u)`` with ``s`` in {−1, 0, 1}.
     """
-    v = saturate(leak(u_prev, terms) + ternary_input_shift(y, shift_pos, shift_neg), bits)
+    v = saturate(leak(u_prev, terms, rounding) + ternary_input_shift(y, shift_pos, shift_neg), bits)
     pos = (v > theta_pos) * 1
     neg = (v < -theta_neg) * 1
     return pos - neg, v - theta_pos * pos + theta_neg * neg

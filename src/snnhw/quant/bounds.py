@@ -64,9 +64,10 @@ def acc_bits_for(w_x: np.ndarray, w_h: np.ndarray, bias: np.ndarray, x_shift: tu
 def membrane_bound(input_max: int, terms: LeakTerms, T: int) -> int:
     """Largest |v| a LIF membrane can reach in ``T`` steps from U = 0 with inputs ``|y'| ≤ input_max``.
 
-    Recursion ``M_t = Σ_k (M_{t−1} >> e_k) + K + input_max`` (each flooring term adds at most
-    1 in magnitude; the soft reset never increases |U|); returns ``M_T``. The membrane resets
-    to 0 at every new sequence element, so ``T`` steps are the whole history.
+    Recursion ``M_t = Σ_k (M_{t−1} >> e_k) + K + input_max`` (each term, floored or rounded to
+    nearest, is at most ``(|U| >> e) + 1`` in magnitude; the soft reset never increases |U|);
+    returns ``M_T``. The membrane resets to 0 at every new sequence element, so ``T`` steps are
+    the whole history.
     """
     m = 0
     for _ in range(T):

@@ -14,10 +14,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from snnhw.quant.arith import LeakTerms
+from snnhw.quant.arith import LeakRounding, LeakTerms
 
 FROZEN_FORMAT = "snnhw-frozen"
-FROZEN_VERSION = 1
+FROZEN_VERSION = 2
+"""The version written. 2: every LIF neuron records its ``leak_rounding``."""
+
+READABLE_VERSIONS = (1, 2)
+"""Versions read: a version-1 file (before ``leak_rounding``) loads with every leak flooring,
+the rule it was written under."""
 
 
 class _LayerSizes:
@@ -67,11 +72,13 @@ class BinaryNeuron:
         theta: firing threshold θ (> 0).
         leak: leak shift terms (see :data:`snnhw.quant.arith.LeakTerms`).
         membrane_bits: signed width of the saturating membrane register U.
+        leak_rounding: how each leak term's shift rounds (:data:`snnhw.quant.arith.LeakRounding`).
     """
 
     theta: int
     leak: LeakTerms
     membrane_bits: int
+    leak_rounding: LeakRounding = "nearest"
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class TernaryNeuron:
         shift_neg: σ− subtracted from a negative input.
         leak: leak shift terms.
         membrane_bits: signed width of the saturating membrane register U.
+        leak_rounding: how each leak term's shift rounds.
     """
 
     theta_pos: int
@@ -93,6 +101,7 @@ class TernaryNeuron:
     shift_neg: int
     leak: LeakTerms
     membrane_bits: int
+    leak_rounding: LeakRounding = "nearest"
 
 
 @dataclass(frozen=True)

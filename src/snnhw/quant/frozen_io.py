@@ -31,10 +31,11 @@ import numpy as np
 from snnhw import __version__
 from snnhw.errors import UserError
 from snnhw.quant import bounds
-from snnhw.quant.arith import signed_range, validate_leak_terms
+from snnhw.quant.arith import LeakRounding, signed_range, validate_leak_rounding, validate_leak_terms
 from snnhw.quant.frozen import (
     FROZEN_FORMAT,
     FROZEN_VERSION,
+    READABLE_VERSIONS,
     BaselineLayer,
     BinaryNeuron,
     ClipGate,
@@ -65,11 +66,12 @@ Frozen = FrozenSpiking | FrozenBaseline
 def _neuron_to_json(n: BinaryNeuron | TernaryNeuron | ClipGate) -> dict[str, Any]:
     if isinstance(n, BinaryNeuron):
         return {"type": "binary", "theta": int(n.theta), "leak": [list(t) for t in n.leak],
-                "membrane_bits": int(n.membrane_bits)}
+                "leak_rounding": n.leak_rounding, "membrane_bits": int(n.membrane_bits)}
     if isinstance(n, TernaryNeuron):
         return {"type": "ternary", "theta_pos": int(n.theta_pos), "theta_neg": int(n.theta_neg),
                 "shift_pos": int(n.shift_pos), "shift_neg": int(n.shift_neg),
-                "leak": [list(t) for t in n.leak], "membrane_bits": int(n.membrane_bits)}
+                "leak": [list(t) for t in n.leak], "leak_rounding": n.leak_rounding,
+                "membrane_bits": int(n.membrane_bits)}
     return {"type": "clip", "lo": int(n.lo), "hi": int(n.hi)}
 
 
@@ -191,6 +193,7 @@ class _Reader:
 
     def __init__(self, source: Path) -> None:
         self.source = source
+        self.version = FROZEN_VERSION
 
     def fail(self, message: str) -> UserError:
         return UserError(f"{self.source}: {message}")
@@ -241,9 +244,10 @@ def load_frozen(path: str | os.PathLike[str]) -> Frozen:
             version = header.get("version")
             if isinstance(version, bool) or not isinstance(version, int):
                 raise r.fail("frozen format version is missing or malformed")
-            if version != FROZEN_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise r.fail(f"frozen format version {version} is not supported (this snnhw "
-                             f"{__version__} reads version {FROZEN_VERSION})")
+                             f"{__version__} reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+            r.version = version
             table = r.get(header, "arrays", "", dict)
             arrays = {name: _read_array(archive, names, r, name, entry) for name, entry in table.items()}
             listed = {HEADER_NAME} | {e["file"] for e in table.values()}
@@ -296,16 +300,26 @@ def _leak(r: _Reader, d: dict, where: str) -> tuple[tuple[int, int], ...]:
         raise r.fail(f"header field {where}leak is invalid: {exc}") from None
 
 
+def _leak_rounding(r: _Reader, d: dict, where: str) -> LeakRounding:
+    if r.version == 1:  # format 1 had no field: every leak term floored
+        return "floor"
+    try:
+        return validate_leak_rounding(r.get(d, "leak_rounding", where, str))
+    except ValueError as exc:
+        raise r.fail(f"header field {where}leak_rounding is invalid: {exc}") from None
+
+
 def _neuron(r: _Reader, d: Any, where: str) -> BinaryNeuron | TernaryNeuron | ClipGate:
     if not isinstance(d, dict):
         raise r.fail(f"header field {where.rstrip('.')} is not a mapping")
     kind = d.get("type")
     if kind == "binary":
-        return BinaryNeuron(r.int(d, "theta", where), _leak(r, d, where), r.int(d, "membrane_bits", where))
+        return BinaryNeuron(r.int(d, "theta", where), _leak(r, d, where), r.int(d, "membrane_bits", where),
+                            _leak_rounding(r, d, where))
     if kind == "ternary":
         return TernaryNeuron(r.int(d, "theta_pos", where), r.int(d, "theta_neg", where),
                              r.int(d, "shift_pos", where), r.int(d, "shift_neg", where),
-                             _leak(r, d, where), r.int(d, "membrane_bits", where))
+                             _leak(r, d, where), r.int(d, "membrane_bits", where), _leak_rounding(r, d, where))
     if kind == "clip":
         return ClipGate(r.int(d, "lo", where), r.int(d, "hi", where))
     raise r.fail(f"header field {where}type is {kind!r}, expected binary, ternary or clip")
@@ -417,6 +431,7 @@ def _check_width(bits: Any, what: str) -> None:
 def _check_lif(n: BinaryNeuron | TernaryNeuron, what: str) -> None:
     try:
         validate_leak_terms(n.leak)
+        validate_leak_rounding(n.leak_rounding)
     except ValueError as exc:
         raise UserError(f"{what}: invalid leak ({exc})") from None
     _check_width(n.membrane_bits, f"{what}.membrane_bits")

@@ -39,6 +39,7 @@ summation order (see :func:`exact_matmul`).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
@@ -139,17 +140,19 @@ class _LayerCache:
         return out.reshape(a.shape[:-1] + (w_t.shape[1],))
 
 
-_ACTIVE_CACHES: dict[int, _LayerCache] | None = None
-"""Weight caches of the layers of the network run in progress (None outside a run)."""
+_RUN = threading.local()
+"""Per thread, ``caches``: the weight caches of the layers of the network run in progress (absent
+or None outside a run). Per thread because the build verifies several cores at once."""
 
 
 def _cache(layer: SpikingLayer | BaselineLayer) -> _LayerCache:
     """The layer's weight cache: shared within one network run, rebuilt for each block call."""
-    if _ACTIVE_CACHES is None:
+    caches: dict[int, _LayerCache] | None = getattr(_RUN, "caches", None)
+    if caches is None:
         return _LayerCache(layer.w_x, layer.w_h)
-    hit = _ACTIVE_CACHES.get(id(layer))
+    hit = caches.get(id(layer))
     if hit is None:
-        hit = _ACTIVE_CACHES[id(layer)] = _LayerCache(layer.w_x, layer.w_h)
+        hit = caches[id(layer)] = _LayerCache(layer.w_x, layer.w_h)
     return hit
 
 
@@ -161,13 +164,12 @@ def _with_run_caches(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        global _ACTIVE_CACHES
-        outer = _ACTIVE_CACHES
-        _ACTIVE_CACHES = {}
+        outer = getattr(_RUN, "caches", None)
+        _RUN.caches = {}
         try:
             return func(*args, **kwargs)
         finally:
-            _ACTIVE_CACHES = outer
+            _RUN.caches = outer
 
     return wrapper  # type: ignore[return-value]
 
@@ -268,18 +270,19 @@ def _binary(neuron: BinaryNeuron, u: np.ndarray, z: np.ndarray, flags: dict[str,
             name: str) -> tuple[np.ndarray, np.ndarray]:
     """Binary LIF step of ``neuron`` (and its saturation flag when ``flags`` is a dict)."""
     if flags is not None:
-        flags["U_" + name] = _clamped(arith.leak(u, neuron.leak) + z, neuron.membrane_bits)
-    return arith.binary_lif(u, z, neuron.theta, neuron.leak, neuron.membrane_bits)
+        flags["U_" + name] = _clamped(arith.leak(u, neuron.leak, neuron.leak_rounding) + z, neuron.membrane_bits)
+    return arith.binary_lif(u, z, neuron.theta, neuron.leak, neuron.leak_rounding, neuron.membrane_bits)
 
 
 def _ternary(neuron: TernaryNeuron, u: np.ndarray, y: np.ndarray, flags: dict[str, np.ndarray] | None,
              name: str) -> tuple[np.ndarray, np.ndarray]:
     """Ternary LIF step of ``neuron`` (and its saturation flag when ``flags`` is a dict)."""
     if flags is not None:
-        raw = arith.leak(u, neuron.leak) + arith.ternary_input_shift(y, neuron.shift_pos, neuron.shift_neg)
+        raw = (arith.leak(u, neuron.leak, neuron.leak_rounding)
+               + arith.ternary_input_shift(y, neuron.shift_pos, neuron.shift_neg))
         flags["U_" + name] = _clamped(raw, neuron.membrane_bits)
     return arith.ternary_lif(u, y, neuron.theta_pos, neuron.theta_neg, neuron.shift_pos, neuron.shift_neg,
-                             neuron.leak, neuron.membrane_bits)
+                             neuron.leak, neuron.leak_rounding, neuron.membrane_bits)
 
 
 def cell_from_preactivation(

@@ -22,7 +22,8 @@ chooses the integers"):
 * Non-spiking g: ``g_int = clip(z_int, −θ_g_int, θ_g_int)``, i.e. g in units of 1/θ_g_int; the
   cell state and the c neuron live in that unit (``θ_c_int = round(θ_c·θ_g_int)``). Non-spiking
   i likewise with 1/θ_i_int (its centring θ_i/2 is already in the float bias).
-* Leaks: :func:`snnhw.quant.leak_fit.fit_leak` (closest sum of ≤ ``leak_terms`` signed powers of two).
+* Leaks: :func:`snnhw.quant.leak_fit.fit_leak` (closest sum of ≤ ``leak_terms`` signed powers of two);
+  each term's shift rounds to nearest (``leak_rounding``, default) or floors.
 * Widths from bounds (:mod:`snnhw.quant.bounds`): acc_bits holds every worst-case z (and the
   direct-input MAC); a membrane holds its worst-case value over T steps (so membranes saturate
   only when ``membrane_headroom`` < 0 trades width for saturation); the cell register holds
@@ -272,6 +273,7 @@ def quantize_spiking(
     weight_bits: int = 8,
     input_bits: int = 8,
     leak_terms: int = 2,
+    leak_rounding: arith.LeakRounding = "nearest",
     rate_bits: int = 8,
     calib_x: Any = None,
     calib_lengths: Any = None,
@@ -291,6 +293,7 @@ def quantize_spiking(
         weight_bits: signed width of every weight (2..16).
         input_bits: signed width of the direct-encoding input (2..16).
         leak_terms: K, shift terms per leak (1..4).
+        leak_rounding: how each leak term's shift rounds, "nearest" or "floor" (every neuron).
         rate_bits: R of the rate encoder (1..16).
         calib_x, calib_lengths: normalised float calibration sequences [S, N, D] and lengths;
             give the direct input scale, N_max and the head's hidden shift.
@@ -315,6 +318,10 @@ def quantize_spiking(
     _check_bits("input_bits", input_bits)
     _check_bits("rate_bits", rate_bits, 1, 16)
     _check_bits("head_hidden_bits", head_hidden_bits, 1, 32)
+    try:
+        arith.validate_leak_rounding(leak_rounding)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     x_cal, len_cal = _calibration(calib_x, calib_lengths)
     T, direct = cfg.T, cfg.encoding == "direct"
     if direct:
@@ -352,7 +359,8 @@ def quantize_spiking(
         def binary(gate: str) -> BinaryNeuron:
             theta = _theta_int(th[gate], alpha[gate], f"{where} gate {gate}")
             bits = bounds.membrane_bits_for(zmax[gate], leaks[gate], T, (theta,))
-            return BinaryNeuron(theta, leaks[gate], max(bits + membrane_headroom, arith.signed_bits(0, theta)))
+            return BinaryNeuron(theta, leaks[gate], max(bits + membrane_headroom, arith.signed_bits(0, theta)),
+                                leak_rounding)
 
         def ternary(key: str, pos: float, neg: float, unit: float, in_bound: int) -> TernaryNeuron:
             tp = _theta_int(pos * unit, 1.0, f"{where} neuron {key}")
@@ -361,7 +369,7 @@ def quantize_spiking(
             sn = _round_int(neg * unit / (2 * T)) if cfg.shift else 0
             bits = bounds.membrane_bits_for(in_bound + max(sp, sn), leaks[key], T, (tp, tn))
             floor_bits = arith.signed_bits(-max(tp, tn), max(tp, tn, sp, sn))
-            return TernaryNeuron(tp, tn, sp, sn, leaks[key], max(bits + membrane_headroom, floor_bits))
+            return TernaryNeuron(tp, tn, sp, sn, leaks[key], max(bits + membrane_headroom, floor_bits), leak_rounding)
 
         f, o = binary("f"), binary("o")
         if cfg.nonspiking_gate == "g":
@@ -389,7 +397,8 @@ def quantize_spiking(
     seeds = rng.integers(1, 1 << 32, size=cfg.input_size, dtype=np.int64)
     r_unit = 1.0 / T  # r_int = Σ_t h, the float readout is the mean over t
     head, head_scales = quantize_head(model.head, r_unit, T, weight_bits, head_hidden_bits, scale_mode)
-    settings = dict(weight_bits=weight_bits, input_bits=input_bits, leak_terms=leak_terms, rate_bits=rate_bits,
+    settings = dict(weight_bits=weight_bits, input_bits=input_bits, leak_terms=leak_terms,
+                    leak_rounding=leak_rounding, rate_bits=rate_bits,
                          seed=seed, input_percentile=input_percentile, n_max=n_max,
                          membrane_headroom=membrane_headroom, head_hidden_bits=head_hidden_bits,
                          scale_mode=scale_mode, calibration_samples=0 if x_cal is None else int(x_cal.shape[0]))

@@ -117,6 +117,7 @@ def random_frozen_spiking(
     input_bits: int = 8,
     rate_bits: int = 8,
     leak: LeakSpec = "if",
+    leak_rounding: arith.LeakRounding = "nearest",
     shifts: bool = True,
     head_hidden: int = 0,
     saturate: bool = False,
@@ -135,6 +136,7 @@ def random_frozen_spiking(
         weight_bits: signed width of every weight (2..16).
         leak: "if" (λ = 1), "lif" (λ = 7/8), "gt1" (λ = 1.125) or explicit shift terms; used by
             every spiking neuron.
+        leak_rounding: "nearest" or "floor", how every leak term's shift rounds.
         shifts: apply the paper's θ/(2T) shifts (sigmoid gates: in the bias; ternary neurons: σ±).
         head_hidden: units of a hidden FC layer in the head (0: a single FC).
         saturate: narrow membrane and cell registers and large weights, so saturation occurs.
@@ -148,6 +150,7 @@ def random_frozen_spiking(
         raise ValueError("weight_bits must lie in 2..16")
     rng = np.random.default_rng(seed)
     terms = leak_terms(leak)
+    arith.validate_leak_rounding(leak_rounding)
     spread = 0.6 if saturate else 0.3
     x_max = (1 << (input_bits - 1)) if encoding == "direct" else (1 << rate_bits) - 1
     layers: list[SpikingLayer] = []
@@ -190,12 +193,13 @@ def random_frozen_spiking(
             cell_bits = _bits_of(unit) + 9
 
         def binary(gate: str) -> BinaryNeuron:
-            return BinaryNeuron(theta=thetas[gate], leak=terms, membrane_bits=mem_bits(thetas[gate]))
+            return BinaryNeuron(theta=thetas[gate], leak=terms, membrane_bits=mem_bits(thetas[gate]),
+                                leak_rounding=leak_rounding)
 
         def ternary(theta: int, bits: int) -> TernaryNeuron:
             sigma = theta // (2 * T) if shifts else 0
             return TernaryNeuron(theta_pos=theta, theta_neg=theta, shift_pos=sigma, shift_neg=sigma, leak=terms,
-                                 membrane_bits=bits)
+                                 membrane_bits=bits, leak_rounding=leak_rounding)
 
         if nonspiking_gate == "g":
             gate_i: BinaryNeuron | ClipGate = binary("i")
@@ -218,7 +222,8 @@ def random_frozen_spiking(
         T=T, encoding=encoding, nonspiking_gate=nonspiking_gate, weight_bits=weight_bits,
         input_bits=input_bits, input_scale=2.0 ** (3 - input_bits), rate_bits=rate_bits,
         lfsr_seeds=seeds, layers=layers, head=head,
-        meta={"synthetic": {"seed": seed, "leak": [list(t) for t in terms], "saturate": saturate,
+        meta={"synthetic": {"seed": seed, "leak": [list(t) for t in terms], "leak_rounding": leak_rounding,
+                            "saturate": saturate,
                             "shifts": shifts}},
     )
 

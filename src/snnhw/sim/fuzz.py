@@ -6,7 +6,7 @@ the campaign's size limits (:class:`FuzzLimits`) and sequence count:
 * a **configuration** (:class:`FuzzConfig`): a core kind drawn from the registry
   (:mod:`snnhw.hw.registry`), the keyword arguments of that kind's random model factory
   (:mod:`snnhw.quant.synthetic`: D, H, T, layers, classes, widths, encoding, non-spiking gate,
-  leak shape, head, saturating registers) and a value for every knob of the kind's knob class
+  leak shape and rounding, head, saturating registers) and a value for every knob of the kind's knob class
   (:mod:`snnhw.hw.knobs`: lanes, fanin, engines, event-driven variant, input mode, head in
   hardware, projection fanin, pipeline stages, trace port). A draw that the generator
   rejects — the model factory, or the core's schedule (where :func:`snnhw.hw.generate.generate`
@@ -118,6 +118,7 @@ def _spiking_model_args(rng: np.random.Generator, lim: FuzzLimits) -> dict[str, 
         "rate_bits": int(rng.integers(1, 11)),
         "leak": _leak(rng),
         "shifts": bool(rng.random() < 0.8),
+        "leak_rounding": str(rng.choice(["nearest", "floor"])),
     }
 
 
