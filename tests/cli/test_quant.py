@@ -106,6 +106,13 @@ def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest
     out = _ok(capsys, ["quantize", "--model", str(models["spk"]), "--no-baseline", "--calib-samples", "10",
                        "--no-progress", "-o", str(out_path)])
     assert "MAC baseline" not in out and not (tmp_path / "only.baseline.snnhw").exists()
+    floored = tmp_path / "floor.snnhw"
+    _ok(capsys, ["quantize", "--model", str(models["spk"]), "--no-baseline", "--calib-samples", "10",
+                 "--leak-rounding", "floor", "--no-progress", "-o", str(floored)])
+    for path, rounding in ((out_path, "nearest"), (floored, "floor")):
+        model = load_frozen(path)
+        assert {getattr(layer, g).leak_rounding for layer in model.layers for g in ("f", "o", "c")} == {rounding}
+        assert model.meta["quantizer"]["leak_rounding"] == rounding
     spk = ["quantize", "--model", str(models["spk"]), "--no-progress"]
     notes = tmp_path / "notes.snnhw"
     notes.write_text("not a model\n")
@@ -128,6 +135,10 @@ def test_no_baseline_and_quantize_errors(models: dict[str, Path], capsys: pytest
     ]
     for argv, message in cases:
         _fails(capsys, argv, message)
+    with pytest.raises(SystemExit) as info:  # argparse's own usage error
+        main([*spk, "--leak-rounding", "up", "-o", str(tmp_path / "g.snnhw")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "invalid choice: 'up'" in err and "Traceback" not in err
 
 
 def test_eval_against_a_reference_compares_sequence_by_sequence(models: dict[str, Path],
