@@ -1,7 +1,7 @@
 """Fit a trained leak factor λ to the multiplier-free shift form of the integer contract.
 
-The golden model and the hardware compute ``leak(U) = Σ_k sign_k·(U >> e_k)``
-(:func:`snnhw.quant.arith.leak`), i.e. λ is approximated by a sum of at most ``K`` signed
+The golden model and the hardware compute ``leak(U) = Σ_k sign_k·(U / 2^e_k)``, each quotient
+rounded to an integer (:func:`snnhw.quant.arith.leak`), i.e. λ is approximated by a sum of at most ``K`` signed
 powers of two ``±2^−e`` with distinct exponents ``e`` in ``0..LEAK_MAX_SHIFT`` (15). With
 distinct exponents such a sum is a signed-digit number; the fit below enumerates every
 such sum exhaustively and returns the one closest to λ, so it is optimal, not greedy.
