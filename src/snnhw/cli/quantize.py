@@ -28,6 +28,7 @@ import numpy as np
 from snnhw.cli._options import add_progress_option, progress_enabled
 from snnhw.cli.train import existing_file, output_path, write_json
 from snnhw.errors import UserError
+from snnhw.quant.arith import DEFAULT_LEAK_ROUNDING, LEAK_ROUNDINGS
 
 if TYPE_CHECKING:
     from snnhw.cli.eval import Evaluation
@@ -50,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="signed direct-input width, 2..16 (default: the grid of a --qat checkpoint, else 8)")
     p.add_argument("--leak-terms", type=int, default=None,
                    help="shift terms per leak λ, 1..4 (default: the grid of a --qat checkpoint, else 2)")
-    p.add_argument("--leak-rounding", choices=("nearest", "floor"), default="nearest",
+    p.add_argument("--leak-rounding", choices=LEAK_ROUNDINGS, default=DEFAULT_LEAK_ROUNDING,
                    help="how each leak term's shift U >> e rounds in the integer model: to nearest "
                         "(default; in hardware the last bit shifted out is the adder's carry-in) or floor")
     p.add_argument("--rate-bits", type=int, default=8, help="R of the rate encoder (default 8)")

@@ -32,6 +32,9 @@ format 2) or "floor" (an arithmetic shift, the rule of frozen format 1)."""
 
 LEAK_ROUNDINGS: tuple[LeakRounding, ...] = ("nearest", "floor")
 
+DEFAULT_LEAK_ROUNDING: LeakRounding = "nearest"
+"""The rounding the quantizer writes and a neuron has unless told otherwise."""
+
 LEAK_MAX_SHIFT = 15
 """Largest shift exponent a leak term may use (a 4-bit field in hardware)."""
 

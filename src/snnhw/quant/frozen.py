@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from snnhw.quant.arith import LeakRounding, LeakTerms
+from snnhw.quant.arith import DEFAULT_LEAK_ROUNDING, LeakRounding, LeakTerms
 
 FROZEN_FORMAT = "snnhw-frozen"
 FROZEN_VERSION = 2
@@ -78,7 +78,7 @@ class BinaryNeuron:
     theta: int
     leak: LeakTerms
     membrane_bits: int
-    leak_rounding: LeakRounding = "nearest"
+    leak_rounding: LeakRounding = DEFAULT_LEAK_ROUNDING
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class TernaryNeuron:
     shift_neg: int
     leak: LeakTerms
     membrane_bits: int
-    leak_rounding: LeakRounding = "nearest"
+    leak_rounding: LeakRounding = DEFAULT_LEAK_ROUNDING
 
 
 @dataclass(frozen=True)

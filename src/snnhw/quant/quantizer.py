@@ -273,7 +273,7 @@ def quantize_spiking(
     weight_bits: int = 8,
     input_bits: int = 8,
     leak_terms: int = 2,
-    leak_rounding: arith.LeakRounding = "nearest",
+    leak_rounding: arith.LeakRounding = arith.DEFAULT_LEAK_ROUNDING,
     rate_bits: int = 8,
     calib_x: Any = None,
     calib_lengths: Any = None,

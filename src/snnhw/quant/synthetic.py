@@ -117,7 +117,7 @@ def random_frozen_spiking(
     input_bits: int = 8,
     rate_bits: int = 8,
     leak: LeakSpec = "if",
-    leak_rounding: arith.LeakRounding = "nearest",
+    leak_rounding: arith.LeakRounding = arith.DEFAULT_LEAK_ROUNDING,
     shifts: bool = True,
     head_hidden: int = 0,
     saturate: bool = False,

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from snnhw.errors import UserError
+from snnhw.quant.arith import LEAK_ROUNDINGS
 from snnhw.sim.stimulus import Mode, Stimulus
 
 FUZZ_FORMAT = "snnhw-fuzz"
@@ -118,7 +119,7 @@ def _spiking_model_args(rng: np.random.Generator, lim: FuzzLimits) -> dict[str, 
         "rate_bits": int(rng.integers(1, 11)),
         "leak": _leak(rng),
         "shifts": bool(rng.random() < 0.8),
-        "leak_rounding": str(rng.choice(["nearest", "floor"])),
+        "leak_rounding": str(rng.choice(list(LEAK_ROUNDINGS))),
     }
 
 
